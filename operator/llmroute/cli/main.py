@@ -1,0 +1,57 @@
+"""Entry point of the ``llmroute`` command: dispatches to one module per subcommand.
+
+Each subcommand module exposes ``add_parser(subparsers) -> None`` (registering itself) and
+``run(args) -> int``. Modules are imported lazily so ``llmroute proxy`` does not pay for the operator's
+imports and vice versa.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from llmroute import __version__
+
+# subcommand -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "simulate": ("llmroute.cli.simulate", "replay a traffic trace through the scaling policies"),
+    "report": ("llmroute.cli.report", "usage patterns of a trace: peak hours, heavy vs occasional clients"),
+    "demo": ("llmroute.cli.demo", "run the whole system locally: control plane, Prometheus, operator, proxy"),
+    "operator": ("llmroute.cli.operator", "run the operator (kopf)"),
+    "proxy": ("llmroute.cli.proxy", "run the OpenAI-compatible proxy from a rendered config"),
+    "render": ("llmroute.cli.render", "print what the operator would write for an LLMRoute"),
+    "dev": ("llmroute.cli.dev", "start or stop the local control plane and Prometheus"),
+    "validate": ("llmroute.cli.validate", "validate LLMRoute manifests against the typed spec"),
+}
+
+
+def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="llmroute", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--version", action="version", version=f"llmroute {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    wanted = next((a for a in argv if not a.startswith("-")), None)
+    for name, (module_name, help_text) in COMMANDS.items():
+        if name == wanted:
+            module = importlib.import_module(module_name)
+            module.add_parser(sub)
+        else:
+            sub.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(args_list)
+    args = parser.parse_args(args_list)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    module = importlib.import_module(COMMANDS[args.command][0])
+    code: int = module.run(args)
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

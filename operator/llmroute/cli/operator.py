@@ -1,0 +1,16 @@
+"""`llmroute operator`: not implemented yet (owned by a later issue)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+
+def add_parser(sub: Any) -> None:
+    sub.add_parser("operator", help="not implemented yet")
+
+
+def run(args: argparse.Namespace) -> int:
+    print("llmroute operator: not implemented yet", file=sys.stderr)
+    return 2

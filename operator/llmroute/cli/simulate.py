@@ -1,0 +1,16 @@
+"""`llmroute simulate`: not implemented yet (owned by a later issue)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+
+def add_parser(sub: Any) -> None:
+    sub.add_parser("simulate", help="not implemented yet")
+
+
+def run(args: argparse.Namespace) -> int:
+    print("llmroute simulate: not implemented yet", file=sys.stderr)
+    return 2

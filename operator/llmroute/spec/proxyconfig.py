@@ -1,0 +1,130 @@
+"""The rendered proxy config: the contract between the operator (writer) and the proxy (reader).
+
+The operator writes it as ``config.json`` in the route's ConfigMap; the proxy reads the mounted file and
+hot-reloads it. Limits in ``limits.tiers`` are already divided per replica; the global figures and the
+divisor they came from travel alongside so a proxy using a shared store can enforce the global figure.
+Secrets never appear here: only the paths (or environment variable names) where they are mounted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import Field
+
+from llmroute.spec.base import Model
+from llmroute.spec.upstream import LoadBalancing
+
+CONFIG_KEY = "config.json"
+SCHEMA_VERSION = 1
+
+
+class RouteRef(Model):
+    namespace: str
+    name: str
+
+
+class UpstreamConfig(Model):
+    name: str
+    url: str
+    model: str
+    upstream_model: str | None = None
+    group: int = 0
+    weight: int = 100
+    active: bool = True
+    api_key_file: str | None = None
+    api_key_env: str | None = None
+
+
+class TimeoutsConfig(Model):
+    connect_seconds: float = 5.0
+    first_byte_seconds: float = 60.0
+    total_seconds: float = 600.0
+
+
+class PassiveHealthConfig(Model):
+    consecutive_failures: int = 3
+    eject_seconds: float = 30.0
+    max_eject_seconds: float = 900.0
+    retries: int = 2
+    retry_on_status: list[int] = Field(default_factory=lambda: [429, 500, 502, 503, 504])
+
+
+class AdmissionConfig(Model):
+    max_concurrency: int = 256
+    queue_timeout_seconds: float = 5.0
+
+
+class TierConfig(Model):
+    """One tier's effective limits. ``None`` means unlimited."""
+
+    name: str
+    priority: int = 0
+    sheddable: bool = True
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
+    global_requests_per_minute: int | None = None
+    global_tokens_per_minute: int | None = None
+    client_requests_per_minute: int | None = None
+    client_tokens_per_minute: int | None = None
+    global_client_requests_per_minute: int | None = None
+    global_client_tokens_per_minute: int | None = None
+    api_keys_file: str | None = None
+
+
+class StoreConfig(Model):
+    type: Literal["Local", "Redis"] = "Local"
+    url: str | None = None
+    password_file: str | None = None
+
+
+class LimitsConfig(Model):
+    identity: Literal["ApiKey", "Header"] = "ApiKey"
+    header: str = "x-llmroute-tier"
+    default_tier: str | None = None
+    divisor: int = 1
+    replicas: int = 1
+    tiers: list[TierConfig] = Field(default_factory=list)
+    store: StoreConfig = StoreConfig()
+
+
+class CacheConfig(Model):
+    enabled: bool = True
+    ttl_seconds: float = 300.0
+    max_bytes: int = 64 * 1024 * 1024
+    max_entry_bytes: int = 1024 * 1024
+
+
+class ProxyConfig(Model):
+    version: int = SCHEMA_VERSION
+    route: RouteRef
+    active_group: int = 0
+    load_balancing: LoadBalancing = "LeastConnections"
+    upstreams: list[UpstreamConfig] = Field(min_length=1)
+    timeouts: TimeoutsConfig = TimeoutsConfig()
+    passive_health: PassiveHealthConfig = PassiveHealthConfig()
+    admission: AdmissionConfig = AdmissionConfig()
+    limits: LimitsConfig = LimitsConfig()
+    cache: CacheConfig = CacheConfig()
+    max_body_bytes: int = 10 * 1024 * 1024
+    hash: str = ""
+
+    def content_hash(self) -> str:
+        """sha256 over the canonical JSON of everything but ``hash`` itself (first 16 hex digits)."""
+        body = self.model_dump(by_alias=True, mode="json", exclude={"hash"})
+        blob = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def with_hash(self) -> ProxyConfig:
+        return self.model_copy(update={"hash": self.content_hash()})
+
+    def dumps(self) -> str:
+        """Canonical, human-readable JSON (what goes into the ConfigMap)."""
+        return json.dumps(self.with_hash().to_wire(), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def loads(cls, text: str) -> ProxyConfig:
+        data: Any = json.loads(text)
+        return cls.model_validate(data)
