@@ -28,7 +28,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="llmroute", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(
+        prog="llmroute",
+        description="llmroute: Kubernetes operator and autoscaler for OpenAI-compatible LLM gateways.",
+    )
     parser.add_argument("--version", action="version", version=f"llmroute {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     wanted = next((a for a in argv if not a.startswith("-")), None)

@@ -72,9 +72,7 @@ class LLMRouteSpec(Model):
             raise ValueError("upstreams need at least one member of group 0 (the primary group)")
         for schedule in self.scaling.schedules:
             if schedule.max_replicas is not None and schedule.max_replicas > self.proxy.max_replicas:
-                raise ValueError(
-                    f"scaling.schedules[{schedule.name}].maxReplicas exceeds proxy.maxReplicas"
-                )
+                raise ValueError(f"scaling.schedules[{schedule.name}].maxReplicas exceeds proxy.maxReplicas")
         return self
 
 

@@ -1,4 +1,4 @@
-"""Scaling settings of an LLMRoute: metric and target, HPA-style behaviour, prediction, schedules, fallback."""
+"""Scaling settings of an LLMRoute: metric, target, HPA-style behaviour, prediction, schedules, fallback."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from llmroute.spec.base import Model, TimeWindow
 
 MetricType = Literal["RequestsPerSecond", "InFlight", "TokensPerSecond", "Custom"]
 Seasonality = Literal["Daily", "Weekly"]
+SEASONALITIES: tuple[Seasonality, ...] = ("Daily", "Weekly")
 
 
 class Metric(Model):
@@ -72,7 +73,7 @@ class Predictive(Model):
     enabled: bool = True
     mode: Literal["Active", "ForecastOnly"] = "Active"
     lookback_days: int = Field(7, ge=1, le=35)
-    seasonality: list[Seasonality] = Field(default_factory=lambda: ["Daily", "Weekly"], max_length=2)
+    seasonality: list[Seasonality] = Field(default_factory=lambda: list(SEASONALITIES), max_length=2)
     lead_time_seconds: int = Field(300, ge=0, le=7200)
     quantile: float = Field(0.9, ge=0.5, le=0.999)
     min_history_hours: int = Field(24, ge=1, le=840)
@@ -95,7 +96,8 @@ class Schedule(TimeWindow):
     def _bounds(self) -> Schedule:
         if self.min_replicas is None and self.max_replicas is None:
             raise ValueError("a schedule sets minReplicas, maxReplicas or both")
-        if self.min_replicas is not None and self.max_replicas is not None and self.min_replicas > self.max_replicas:
+        lo, hi = self.min_replicas, self.max_replicas
+        if lo is not None and hi is not None and lo > hi:
             raise ValueError("schedule minReplicas must not exceed its maxReplicas")
         return self
 

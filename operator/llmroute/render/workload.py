@@ -1,0 +1,191 @@
+"""Build the proxy's Kubernetes objects (Deployment, Service, ConfigMap) as plain dicts.
+
+Pods run under the ``restricted`` Pod Security Standard: non-root, read-only root filesystem, no
+privilege escalation, all capabilities dropped, RuntimeDefault seccomp, no ServiceAccount token.
+Secrets are mounted as files; the ConfigMap is mounted as a directory (never ``subPath``) so kubelet's
+atomic symlink swap reaches the proxy's hot reload.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llmroute import __version__
+from llmroute.render.config import CLIENT_KEYS_DIR, CONFIG_DIR, SECRETS_DIR
+from llmroute.spec.proxyconfig import CONFIG_KEY, ProxyConfig
+from llmroute.spec.route import LLMRoute
+from llmroute.spec.upstream import ProxyTemplate
+
+CONFIG_HASH_ANNOTATION = "llmroute.io/config-hash"
+
+
+def child_names(route: LLMRoute) -> dict[str, str]:
+    base = route.metadata.name
+    deployment = route.spec.proxy.deployment_name or f"{base}-proxy"
+    return {"deployment": deployment, "service": f"{base}-proxy", "configmap": f"{base}-proxy-config"}
+
+
+def labels(route: LLMRoute) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": "llmroute-proxy",
+        "app.kubernetes.io/instance": route.metadata.name,
+        "app.kubernetes.io/component": "proxy",
+        "app.kubernetes.io/part-of": "llmroute",
+        "app.kubernetes.io/managed-by": "llmroute",
+    }
+
+
+def _selector(route: LLMRoute) -> dict[str, str]:
+    full = labels(route)
+    return {k: full[k] for k in ("app.kubernetes.io/name", "app.kubernetes.io/instance")}
+
+
+def build_configmap(route: LLMRoute, config: ProxyConfig) -> dict[str, Any]:
+    hashed = config.with_hash()
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": child_names(route)["configmap"],
+            "namespace": route.metadata.namespace,
+            "labels": labels(route),
+            "annotations": {CONFIG_HASH_ANNOTATION: hashed.hash},
+        },
+        "data": {CONFIG_KEY: hashed.dumps()},
+    }
+
+
+def _secret_volume(name: str, refs: list[tuple[str, str]]) -> dict[str, Any]:
+    by_secret: dict[str, list[str]] = {}
+    for secret, key in refs:
+        by_secret.setdefault(secret, [])
+        if key not in by_secret[secret]:
+            by_secret[secret].append(key)
+    sources = [
+        {"secret": {"name": secret, "items": [{"key": k, "path": f"{secret}/{k}"} for k in keys]}}
+        for secret, keys in sorted(by_secret.items())
+    ]
+    return {"name": name, "projected": {"sources": sources, "defaultMode": 0o440}}
+
+
+def build_deployment(route: LLMRoute, replicas: int) -> dict[str, Any]:
+    """The proxy Deployment llmroute creates when the route names no existing one."""
+    template = route.spec.proxy.template or ProxyTemplate()
+    names = child_names(route)
+    upstream_refs = [
+        (u.api_key_secret_ref.name, u.api_key_secret_ref.key)
+        for u in route.spec.upstreams
+        if u.api_key_secret_ref
+    ]
+    store_ref = route.spec.rate_limits.store.password_secret_ref
+    if store_ref:
+        upstream_refs.append((store_ref.name, store_ref.key))
+    client_refs = [
+        (t.api_keys_secret_ref.name, t.api_keys_secret_ref.key)
+        for t in route.spec.rate_limits.tiers
+        if t.api_keys_secret_ref
+    ]
+    volumes: list[dict[str, Any]] = [
+        {"name": "config", "configMap": {"name": names["configmap"]}},
+        {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
+    ]
+    mounts: list[dict[str, Any]] = [
+        {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
+        {"name": "tmp", "mountPath": "/tmp"},
+    ]
+    if upstream_refs:
+        volumes.append(_secret_volume("upstream-keys", upstream_refs))
+        mounts.append({"name": "upstream-keys", "mountPath": SECRETS_DIR, "readOnly": True})
+    if client_refs:
+        volumes.append(_secret_volume("client-keys", client_refs))
+        mounts.append({"name": "client-keys", "mountPath": CLIENT_KEYS_DIR, "readOnly": True})
+    probe = {"httpGet": {"path": "/readyz", "port": "http"}, "periodSeconds": 5, "failureThreshold": 2}
+    container: dict[str, Any] = {
+        "name": "proxy",
+        "image": template.image,
+        "imagePullPolicy": template.image_pull_policy,
+        "args": ["proxy", f"--config={CONFIG_DIR}/{CONFIG_KEY}", "--host=0.0.0.0", f"--port={template.port}"],
+        "ports": [{"name": "http", "containerPort": template.port, "protocol": "TCP"}],
+        "readinessProbe": probe,
+        "livenessProbe": {
+            "httpGet": {"path": "/healthz", "port": "http"},
+            "periodSeconds": 10,
+            "failureThreshold": 3,
+        },
+        "resources": template.resources.to_wire(),
+        "volumeMounts": mounts,
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+    }
+    pod_spec: dict[str, Any] = {
+        "automountServiceAccountToken": False,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": 10001,
+            "runAsGroup": 10001,
+            "fsGroup": 10001,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "terminationGracePeriodSeconds": int(route.spec.proxy.timeouts.total_seconds) + 5,
+        "containers": [container],
+        "volumes": volumes,
+    }
+    if template.service_account_name:
+        pod_spec["serviceAccountName"] = template.service_account_name
+    pod_labels = labels(route) | {"app.kubernetes.io/version": __version__}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": names["deployment"],
+            "namespace": route.metadata.namespace,
+            "labels": labels(route),
+        },
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": _selector(route)},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": "25%"}},
+            "template": {
+                "metadata": {
+                    "labels": pod_labels,
+                    "annotations": {
+                        "prometheus.io/scrape": "true",
+                        "prometheus.io/port": str(template.port),
+                        "prometheus.io/path": "/metrics",
+                    },
+                },
+                "spec": pod_spec,
+            },
+        },
+    }
+
+
+def build_service(route: LLMRoute) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": child_names(route)["service"],
+            "namespace": route.metadata.namespace,
+            "labels": labels(route),
+        },
+        "spec": {
+            "type": "ClusterIP",
+            "selector": _selector(route),
+            "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+        },
+    }
+
+
+def build_children(route: LLMRoute, config: ProxyConfig, replicas: int) -> list[dict[str, Any]]:
+    """Everything llmroute writes for a route: the ConfigMap always, Deployment and Service when it owns
+    the proxy (no ``deploymentName``)."""
+    children = [build_configmap(route, config)]
+    if route.spec.proxy.deployment_name is None:
+        children += [build_deployment(route, replicas), build_service(route)]
+    return children
