@@ -16,6 +16,7 @@ from kubernetes import client, config
 
 from llmroute.devenv.controlplane import ControlPlane
 from llmroute.devenv.prometheus import Prometheus
+from llmroute.devenv.session import install_crd
 
 ROOT = Path(__file__).resolve().parents[1]
 LOG_DIR = ROOT / "out" / "test-logs"
@@ -68,10 +69,8 @@ def api_client(control_plane: ControlPlane) -> client.ApiClient:
 
 
 @pytest.fixture(scope="session")
-def crd_installed(api_client: client.ApiClient) -> None:
-    from tests.kube import install_crd
-
-    install_crd(api_client, ROOT / "crds" / "llmroute.io_llmroutes.yaml")
+def crd_installed(control_plane: ControlPlane) -> None:
+    install_crd(control_plane.kubeconfig, ROOT / "crds" / "llmroute.io_llmroutes.yaml")
 
 
 @pytest.fixture

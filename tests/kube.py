@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
 from kubernetes import client
 
 from llmroute import GROUP, PLURAL, VERSION
@@ -32,31 +30,6 @@ def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} not reached within {timeout}s; last: {last!r}")
         time.sleep(interval)
-
-
-def install_crd(api: client.ApiClient, path: Path) -> None:
-    ext = client.ApiextensionsV1Api(api)
-    body = yaml.safe_load(path.read_text())
-    name = body["metadata"]["name"]
-    try:
-        existing = ext.read_custom_resource_definition(name)
-        body["metadata"]["resourceVersion"] = existing.metadata.resource_version
-        ext.replace_custom_resource_definition(name, body)
-    except client.ApiException as exc:
-        if exc.status != 404:
-            raise
-        ext.create_custom_resource_definition(body)
-
-    def established() -> bool:
-        crd = ext.read_custom_resource_definition(name)
-        return any(c.type == "Established" and c.status == "True" for c in crd.status.conditions or [])
-
-    eventually(established, what="CRD established")
-    # the resource is served once discovery knows it
-    custom = client.CustomObjectsApi(api)
-    eventually(
-        lambda: custom.list_cluster_custom_object(GROUP, VERSION, PLURAL) is not None, what="CRD served"
-    )
 
 
 def create_route(api: client.ApiClient, namespace: str, obj: dict[str, Any]) -> dict[str, Any]:
