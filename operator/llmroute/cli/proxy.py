@@ -1,16 +1,36 @@
-"""`llmroute proxy`: not implemented yet (owned by a later issue)."""
+"""`llmroute proxy`: serve an OpenAI-compatible gateway from a rendered proxy config file."""
 
 from __future__ import annotations
 
 import argparse
-import sys
+import logging
+import os
 from typing import Any
 
 
 def add_parser(sub: Any) -> None:
-    sub.add_parser("proxy", help="not implemented yet")
+    parser = sub.add_parser(
+        "proxy",
+        help="run the OpenAI-compatible proxy from a rendered config",
+        description="Serve /v1/* from the rendered ProxyConfig at --config, reloading it when it changes.",
+    )
+    parser.add_argument("--config", required=True, help="path of the rendered config.json (ConfigMap mount)")
+    parser.add_argument("--host", default=os.environ.get("LLMROUTE_HOST", "0.0.0.0"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("LLMROUTE_PORT", "8080")))
+    parser.add_argument("--reload-interval", type=float, default=1.0, help="seconds between config checks")
+    parser.add_argument(
+        "--shutdown-timeout", type=float, default=30.0, help="seconds to finish in-flight requests"
+    )
+    parser.add_argument(
+        "--drain-seconds", type=float, default=0.0, help="seconds /readyz fails before closing"
+    )
+    parser.add_argument("--log-level", default=os.environ.get("LLMROUTE_LOG_LEVEL", "INFO"))
 
 
 def run(args: argparse.Namespace) -> int:
-    print("llmroute proxy: not implemented yet", file=sys.stderr)
-    return 2
+    from llmroute.proxy.server import ProxyServer
+    from llmroute.proxy.server import run as run_server
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    server = ProxyServer(args.config, args.host, args.port, args.reload_interval, args.shutdown_timeout)
+    return run_server(server, args.drain_seconds)

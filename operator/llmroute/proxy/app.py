@@ -1,0 +1,171 @@
+"""The proxy's state and its aiohttp application (routes, start-up, shutdown, config swaps).
+
+:class:`Proxy` owns what outlives a config: limiter and balancer state, the cache, the admission gate, the
+upstream HTTP client and the metrics. :meth:`Proxy.apply` swaps in a new :class:`Runtime` in place, so
+requests already running finish on the snapshot they started with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import aiohttp
+import orjson
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from llmroute.proxy import errors
+from llmroute.proxy.admission import PriorityGate
+from llmroute.proxy.balancer import Balancer
+from llmroute.proxy.cache import ResponseCache
+from llmroute.proxy.forward import Forwarder
+from llmroute.proxy.handler import ApiHandler
+from llmroute.proxy.identity import Unauthorized, resolve
+from llmroute.proxy.limits import LocalLimiter
+from llmroute.proxy.metrics import Metrics
+from llmroute.proxy.runtime import Runtime
+from llmroute.proxy.store import SharedLimiter
+from llmroute.proxy.watch import ConfigWatcher
+from llmroute.spec.proxyconfig import CacheConfig
+
+log = logging.getLogger("llmroute.proxy")
+
+API_PATHS = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings")
+MAX_CLIENT_BODY = 1024**3  # the real bound is the config's max_body_bytes, checked per request
+
+
+class Proxy:
+    def __init__(self, config_path: str, reload_interval: float = 1.0) -> None:
+        self.metrics = Metrics()
+        self.runtime: Runtime | None = None
+        self.draining = False
+        self.local = LocalLimiter()
+        self.shared: SharedLimiter | None = None
+        self.cache = ResponseCache(CacheConfig())
+        self.gate = PriorityGate(256)
+        self.balancer = Balancer(self._health)
+        self.session: aiohttp.ClientSession | None = None
+        self._forwarder: Forwarder | None = None
+        self.watcher = ConfigWatcher(config_path, self.apply, self.metrics, reload_interval)
+        self._route = ""
+        self._hash = ""
+
+    @property
+    def forwarder(self) -> Forwarder:
+        assert self._forwarder is not None, "the proxy has not started"
+        return self._forwarder
+
+    def _health(self, upstream: str, healthy: bool) -> None:
+        if self._route:
+            self.metrics.child(self.metrics.healthy, self._route, upstream).set(1 if healthy else 0)
+
+    def apply(self, rt: Runtime) -> None:
+        """Swap in a new config without disturbing requests in flight."""
+        cfg = rt.config
+        m = self.metrics
+        if self._route and (self._route, self._hash) != (rt.route, rt.hash):
+            m.config_info.remove(self._route, self._hash)
+        if self._route and self._route != rt.route:
+            for name in self.balancer.states:
+                m.child(m.healthy, self._route, name).set(0)
+        self._route, self._hash = rt.route, rt.hash
+        m.config_info.labels(rt.route, rt.hash).set(1)
+        self.balancer.sync(cfg)
+        for up in cfg.upstreams:
+            self._health(up.name, not self.balancer.state(up.name).ejected_until)
+        self.gate.resize(cfg.admission.max_concurrency)
+        self.cache.configure(cfg.cache)
+        self.cache_metrics(rt.route)
+        self._configure_store(rt)
+        m.child(m.inflight, rt.route)
+        self.runtime = rt
+
+    def _configure_store(self, rt: Runtime) -> None:
+        store = rt.config.limits.store
+        wanted = store.url if store.type == "Redis" and rt.config.limits.tiers else None
+        current = self.shared
+        if current is not None and (wanted is None or current.url != wanted):
+            task = asyncio.get_running_loop().create_task(current.close())
+            task.add_done_callback(lambda _: None)
+            self.shared = None
+        if wanted is not None and self.shared is None:
+            route = rt.route
+            fallback = self.metrics.child(self.metrics.store_fallback, route)
+            errors_total = self.metrics.child(self.metrics.store_errors, route)
+
+            def on_state(down: bool) -> None:
+                fallback.set(1 if down else 0)
+                if down:
+                    errors_total.inc()
+
+            self.shared = SharedLimiter(wanted, store.password_file, route, on_state)
+            fallback.set(0)
+
+    def cache_metrics(self, route: str) -> None:
+        self.metrics.child(self.metrics.cache_bytes, route).set(self.cache.bytes)
+        self.metrics.child(self.metrics.cache_entries, route).set(len(self.cache))
+
+    # --- endpoints that are not the LLM API ---------------------------------------------------------
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(self, request: web.Request) -> web.Response:
+        rt = self.runtime
+        if rt is None or self.draining:
+            reason = "draining" if self.draining else (self.watcher.last_error or "no config")
+            return web.json_response({"status": "not ready", "reason": reason}, status=503)
+        body = {"status": "ready", "route": rt.route, "config": rt.hash, "lastError": self.watcher.last_error}
+        return web.json_response(body)
+
+    async def metrics_endpoint(self, request: web.Request) -> web.Response:
+        self.balancer.refresh(asyncio.get_running_loop().time())
+        if self._route:
+            self.metrics.child(self.metrics.waiting, self._route).set(self.gate.waiting)
+        body = self.metrics.exposition()
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def models(self, request: web.Request) -> web.Response:
+        rt = self.runtime
+        if rt is None:
+            return errors.overloaded("the proxy has no valid config to serve yet")
+        try:
+            resolve(rt, request.headers)
+        except Unauthorized as exc:
+            return errors.unauthorized(str(exc))
+        data = [{"id": m, "object": "model", "created": 0, "owned_by": "llmroute"} for m in rt.by_model]
+        return web.Response(body=orjson.dumps({"object": "list", "data": data}), content_type=errors.JSON)
+
+    async def not_found(self, request: web.Request) -> web.Response:
+        return errors.not_found(f"Unknown request URL: {request.method} {request.path}.", "unknown_url")
+
+    # --- lifecycle ----------------------------------------------------------------------------------
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=MAX_CLIENT_BODY)
+        api = ApiHandler(self)
+        for path in API_PATHS:
+            app.router.add_post(path, api)
+        app.router.add_get("/v1/models", self.models)
+        app.router.add_get("/healthz", self.healthz)
+        app.router.add_get("/readyz", self.readyz)
+        app.router.add_get("/metrics", self.metrics_endpoint)
+        app.router.add_route("*", "/{tail:.*}", self.not_found)
+        app.on_startup.append(self._startup)
+        app.on_cleanup.append(self._cleanup)
+        return app
+
+    async def _startup(self, app: web.Application) -> None:
+        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=60, keepalive_timeout=30)
+        self.session = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=None))
+        self._forwarder = Forwarder(self.session, self.balancer, self.metrics)
+        self.watcher.poll()
+        self.watcher.start()
+
+    async def _cleanup(self, app: web.Application) -> None:
+        await self.watcher.stop()
+        if self.session is not None:
+            await self.session.close()
+        if self.shared is not None:
+            await self.shared.close()

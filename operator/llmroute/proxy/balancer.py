@@ -1,0 +1,136 @@
+"""Load balancing within the active group, failover order across groups, and passive health.
+
+:meth:`Balancer.plan` returns the upstreams to try for one request, best first: the members of the
+config's ``active_group`` ordered by the route's strategy, then the other groups (higher numbers first in
+line after the active one, then lower ones). Upstreams with ``active: false`` or weight 0 are never used;
+ejected ones are skipped unless nothing else is left (then the soonest-to-return are tried: a replica
+with only ejected upstreams still serves rather than failing everything).
+
+Passive health: ``consecutive_failures`` failures in a row eject an upstream for ``eject_seconds``,
+doubling with each consecutive ejection up to ``max_eject_seconds``; a success resets the count.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from llmroute.spec.proxyconfig import PassiveHealthConfig, ProxyConfig, UpstreamConfig
+
+EWMA_ALPHA = 0.3
+
+
+@dataclass(slots=True)
+class UpstreamState:
+    inflight: int = 0
+    ewma: float = 0.0
+    failures: int = 0
+    ejections: int = 0
+    ejected_until: float = 0.0
+    current_weight: float = 0.0
+
+    def ejected(self, now: float) -> bool:
+        return self.ejected_until > now
+
+
+class Balancer:
+    def __init__(self, on_health: Callable[[str, bool], None]) -> None:
+        self.states: dict[str, UpstreamState] = {}
+        self._on_health = on_health
+        self._counter = itertools.count()
+
+    def sync(self, config: ProxyConfig) -> None:
+        """Keep the state of upstreams that survive a reload; add new ones, forget removed ones."""
+        names = {u.name for u in config.upstreams}
+        for name in list(self.states):
+            if name not in names:
+                del self.states[name]
+        for name in names:
+            if name not in self.states:
+                self.states[name] = UpstreamState()
+                self._on_health(name, True)
+
+    def state(self, name: str) -> UpstreamState:
+        state = self.states.get(name)
+        if state is None:
+            state = self.states[name] = UpstreamState()
+        return state
+
+    def plan(self, config: ProxyConfig, candidates: list[UpstreamConfig], now: float) -> list[UpstreamConfig]:
+        usable = [u for u in candidates if u.active and u.weight > 0]
+        groups = sorted(
+            {u.group for u in usable}, key=lambda g: (g != config.active_group, g < config.active_group, g)
+        )
+        plan: list[UpstreamConfig] = []
+        for group in groups:
+            members = [u for u in usable if u.group == group and not self.state(u.name).ejected(now)]
+            plan += self._order(config.load_balancing, members)
+        if not plan:
+            plan = sorted(usable, key=lambda u: self.state(u.name).ejected_until)
+        return plan[: config.passive_health.retries + 1]
+
+    def _order(self, strategy: str, members: list[UpstreamConfig]) -> list[UpstreamConfig]:
+        n = len(members)
+        if n <= 1:
+            return members
+        start = next(self._counter) % n
+        rotated = members[start:] + members[:start]
+        if strategy == "RoundRobin":
+            return rotated
+        if strategy == "LeastConnections":
+            return sorted(rotated, key=lambda u: self.state(u.name).inflight)
+        if strategy == "LatencyAware":
+            return sorted(rotated, key=lambda u: self._score(u.name))
+        return self._weighted(members)
+
+    def _score(self, name: str) -> float:
+        state = self.state(name)
+        return state.ewma * (state.inflight + 1)
+
+    def _weighted(self, members: list[UpstreamConfig]) -> list[UpstreamConfig]:
+        """Smooth weighted round robin (as nginx does) for the first pick; the rest by weight."""
+        total = 0
+        best: UpstreamConfig | None = None
+        for u in members:
+            state = self.state(u.name)
+            state.current_weight += u.weight
+            total += u.weight
+            if best is None or state.current_weight > self.state(best.name).current_weight:
+                best = u
+        assert best is not None
+        self.state(best.name).current_weight -= total
+        rest = sorted((u for u in members if u is not best), key=lambda u: -u.weight)
+        return [best, *rest]
+
+    def started(self, name: str) -> None:
+        self.state(name).inflight += 1
+
+    def finished(self, name: str) -> None:
+        self.state(name).inflight -= 1
+
+    def success(self, name: str, latency: float) -> None:
+        state = self.state(name)
+        state.ewma = latency if state.ewma == 0.0 else state.ewma + EWMA_ALPHA * (latency - state.ewma)
+        if state.failures or state.ejections:
+            state.failures = 0
+            state.ejections = max(0, state.ejections - 1)
+        if state.ejected_until:
+            state.ejected_until = 0.0
+            self._on_health(name, True)
+
+    def failure(self, name: str, now: float, policy: PassiveHealthConfig) -> None:
+        state = self.state(name)
+        state.failures += 1
+        if state.failures >= policy.consecutive_failures and not state.ejected(now):
+            state.ejections += 1
+            duration = min(policy.max_eject_seconds, policy.eject_seconds * 2 ** (state.ejections - 1))
+            state.ejected_until = now + duration
+            self._on_health(name, False)
+
+    def refresh(self, now: float) -> None:
+        """Report upstreams whose ejection has run out as healthy again (called before a scrape)."""
+        for name, state in self.states.items():
+            if state.ejected_until and not state.ejected(now):
+                state.ejected_until = 0.0
+                self._on_health(name, True)

@@ -1,0 +1,246 @@
+"""Send one admitted request upstream: failover plan, timeouts, retries, streaming relay.
+
+Retries go to the next upstream of the plan (same group first, then the next groups) on connection
+errors, timeouts and the statuses in ``passive_health.retry_on_status`` — but only while nothing has been
+sent to the client: a non-streaming answer is read whole before it is relayed, and a stream's response
+headers are sent only once its first chunk has arrived. Timeouts: ``connect_seconds`` for the TCP
+connect, ``first_byte_seconds`` until the response headers (and a stream's first chunk),
+``total_seconds`` for the whole request including the stream.
+
+Once a stream has started it is relayed chunk by chunk as it arrives. If the upstream then fails (reset,
+timeout, or an end without ``data: [DONE]``), the proxy appends an OpenAI-style ``error`` event and ends
+the stream; OpenAI clients raise on it. If the client goes away, the upstream connection is closed at once,
+which cancels the upstream request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import orjson
+from aiohttp import web
+
+from llmroute.proxy import errors
+from llmroute.proxy.balancer import Balancer
+from llmroute.proxy.metrics import Metrics
+from llmroute.proxy.runtime import Runtime
+from llmroute.proxy.tokens import StreamScan, Usage, from_body
+from llmroute.spec.proxyconfig import UpstreamConfig
+
+log = logging.getLogger("llmroute.proxy.forward")
+
+PASS_HEADERS = ("Retry-After", "retry-after-ms", "x-request-id", "openai-processing-ms")
+TRANSPORT_ERRORS = (aiohttp.ClientError, OSError, asyncio.TimeoutError, TimeoutError)
+CLIENT_GONE = 499  # nginx's convention for "client closed the request"
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What happened: the response to return (``None`` if already streamed or the client left)."""
+
+    response: web.StreamResponse | None
+    status: int
+    upstream: str
+    usage: Usage | None = None
+    first_byte_at: float | None = None  # perf_counter() when a stream sent its first byte
+    body: bytes | None = None
+    content_type: str = errors.JSON
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One request to forward, as the handler prepared it."""
+
+    path: str
+    body: bytes
+    payload: dict[str, Any]
+    stream: bool
+    start: float
+    prompt_estimate: int
+    client_auth: str | None
+    headers: dict[str, str]
+
+
+class Forwarder:
+    def __init__(self, session: aiohttp.ClientSession, balancer: Balancer, metrics: Metrics) -> None:
+        self.session = session
+        self.balancer = balancer
+        self.metrics = metrics
+
+    def _attempt_metric(self, rt: Runtime, upstream: str, outcome: str) -> None:
+        self.metrics.child(self.metrics.attempts, rt.route, upstream, outcome).inc()
+
+    def _upstream_headers(self, rt: Runtime, up: UpstreamConfig, call: Call) -> dict[str, str]:
+        headers = {"Content-Type": "application/json", "Accept-Encoding": "identity"}
+        if call.stream:
+            headers["Accept"] = "text/event-stream"
+        key = rt.upstream_keys.get(up.name)
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        elif call.client_auth:
+            headers["Authorization"] = call.client_auth
+        return headers
+
+    def _body(self, up: UpstreamConfig, call: Call) -> bytes:
+        if up.upstream_model is None or up.upstream_model == call.payload.get("model"):
+            return call.body
+        return orjson.dumps({**call.payload, "model": up.upstream_model})
+
+    async def forward(
+        self, request: web.Request, rt: Runtime, candidates: list[UpstreamConfig], call: Call
+    ) -> Outcome:
+        loop = asyncio.get_running_loop()
+        cfg = rt.config
+        timeouts, health = cfg.timeouts, cfg.passive_health
+        deadline = call.start + timeouts.total_seconds
+        plan = self.balancer.plan(cfg, candidates, loop.time())
+        failure: Outcome = Outcome(errors.overloaded("no upstream is available for this model"), 503, "none")
+        for index, up in enumerate(plan):
+            last = index == len(plan) - 1
+            url = up.url.rstrip("/") + call.path.removeprefix("/v1")
+            headers = self._upstream_headers(rt, up, call)
+            started = loop.time()
+            t0 = time.perf_counter()
+            self.balancer.started(up.name)
+            resp: aiohttp.ClientResponse | None = None
+            done = False
+            try:
+                async with asyncio.timeout(max(0.0, min(timeouts.first_byte_seconds, deadline - started))):
+                    resp = await self.session.post(
+                        url,
+                        data=self._body(up, call),
+                        headers=headers,
+                        timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeouts.connect_seconds),
+                    )
+                    first = b""
+                    streaming = call.stream and resp.status == 200
+                    if streaming:
+                        first = await resp.content.readany()
+                        if not first:
+                            raise aiohttp.ClientPayloadError("stream ended before its first byte")
+                if resp.status in health.retry_on_status and not last:
+                    async with asyncio.timeout(max(0.0, deadline - loop.time())):
+                        await resp.read()
+                    self.balancer.failure(up.name, loop.time(), health)
+                    self._attempt_metric(rt, up.name, f"status_{resp.status}")
+                    continue
+                if streaming:
+                    done = True
+                    return await self._relay(request, rt, up, call, resp, first, deadline, t0)
+                async with asyncio.timeout(max(0.0, deadline - loop.time())):
+                    data = await resp.read()
+                done = True
+                return self._complete(rt, up, call, resp, data, t0)
+            except TRANSPORT_ERRORS as exc:
+                if done:
+                    raise
+                timed_out = isinstance(exc, TimeoutError)
+                self.balancer.failure(up.name, loop.time(), health)
+                self._attempt_metric(rt, up.name, "timeout" if timed_out else "error")
+                log.info("upstream %s failed: %s", up.name, type(exc).__name__)
+                if timed_out:
+                    failure = Outcome(errors.bad_gateway(504, "upstream timed out"), 504, up.name)
+                else:
+                    failure = Outcome(errors.bad_gateway(502, "upstream connection failed"), 502, up.name)
+            finally:
+                self.balancer.finished(up.name)
+                if resp is not None:
+                    resp.release() if resp.content.is_eof() else resp.close()
+        return failure
+
+    def _complete(
+        self,
+        rt: Runtime,
+        up: UpstreamConfig,
+        call: Call,
+        resp: aiohttp.ClientResponse,
+        data: bytes,
+        started: float,
+    ) -> Outcome:
+        loop = asyncio.get_running_loop()
+        status = resp.status
+        if status >= 500 or status in rt.config.passive_health.retry_on_status:
+            self.balancer.failure(up.name, loop.time(), rt.config.passive_health)
+            self._attempt_metric(rt, up.name, f"status_{status}")
+        else:
+            self.balancer.success(up.name, time.perf_counter() - started)
+            self._attempt_metric(rt, up.name, "ok")
+        content_type = resp.headers.get("Content-Type", errors.JSON)
+        response = web.Response(body=data, status=status, headers=call.headers)
+        response.headers["Content-Type"] = content_type
+        for name in PASS_HEADERS:
+            value = resp.headers.get(name)
+            if value is not None and name not in response.headers:
+                response.headers[name] = value
+        usage = from_body(data) if status == 200 else None
+        return Outcome(response, status, up.name, usage, None, data, content_type)
+
+    async def _relay(
+        self,
+        request: web.Request,
+        rt: Runtime,
+        up: UpstreamConfig,
+        call: Call,
+        resp: aiohttp.ClientResponse,
+        first: bytes,
+        deadline: float,
+        started: float,
+    ) -> Outcome:
+        loop = asyncio.get_running_loop()
+        self.balancer.success(up.name, time.perf_counter() - started)
+        self._attempt_metric(rt, up.name, "ok")
+        response = web.StreamResponse(status=200, headers=call.headers)
+        response.headers["Content-Type"] = resp.headers.get("Content-Type", "text/event-stream")
+        response.headers["Cache-Control"] = "no-cache"
+        scan = StreamScan()
+        outcome = Outcome(response, 200, up.name)
+        try:
+            await response.prepare(request)
+            scan.feed(first)
+            await response.write(first)
+            outcome.first_byte_at = time.perf_counter()
+            problem = await self._pump(resp, response, scan, deadline)
+            if problem is None and not scan.done:
+                problem = "upstream stream ended without [DONE]"
+            if problem is not None:
+                outcome.status = 502
+                self.balancer.failure(up.name, loop.time(), rt.config.passive_health)
+                event = {
+                    "error": {
+                        "message": problem,
+                        "type": "server_error",
+                        "param": None,
+                        "code": "upstream_error",
+                    }
+                }
+                await response.write(b"data: " + orjson.dumps(event) + b"\n\n")
+            await response.write_eof()
+        except ConnectionResetError:
+            outcome.status = CLIENT_GONE  # client left: the finally in forward() closes the upstream
+            resp.close()
+        outcome.usage = scan.result(call.prompt_estimate)
+        return outcome
+
+    async def _pump(
+        self, resp: aiohttp.ClientResponse, response: web.StreamResponse, scan: StreamScan, deadline: float
+    ) -> str | None:
+        """Relay chunks until the upstream ends; a description of the upstream failure, if any.
+
+        Client-side write errors propagate (the caller treats them as the client leaving)."""
+        while True:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    chunk = await resp.content.readany()
+            except TimeoutError:
+                return "upstream exceeded the total timeout"
+            except aiohttp.ClientError:
+                return "upstream connection broke mid-stream"
+            if not chunk:
+                return None
+            scan.feed(chunk)
+            await response.write(chunk)

@@ -1,0 +1,90 @@
+"""Generic cell rate algorithm (GCRA): the rate-limit arithmetic shared by the local and Redis limiters.
+
+A per-minute limit is enforced as a steady rate (one unit every ``60/limit`` seconds) with a burst of one
+second's worth (at least one unit) — the way OpenAI itself quantises per-minute limits. Each limiter's whole
+state is one number, the theoretical arrival time (TAT), so it is O(1) in memory, exact over any window
+longer than the burst, and trivially atomic as a Redis script. A limiter whose TAT is in the past is
+indistinguishable from a new one, which makes eviction free.
+
+Requests are *strict*: the unit must fit. Tokens are *debt-based*: a request is admitted while the limiter
+is not in debt beyond the burst and then charged its whole estimate (so a request larger than the burst is
+still admissible), corrected later from the response's usage.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+BURST_SECONDS = 1.0
+Kind = Literal["requests", "tokens"]
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One limit a request must pass: ``key`` names the counter, ``limit`` is units per minute."""
+
+    key: str
+    limit: int
+    cost: float
+    kind: Kind
+
+    @property
+    def strict(self) -> bool:
+        return self.kind == "requests"
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """What the ``x-ratelimit-*`` headers report for one check."""
+
+    limit: int
+    remaining: int
+    reset: float
+
+
+def params(limit: int) -> tuple[float, float]:
+    """(emission interval, burst tolerance) in seconds for a per-minute limit > 0."""
+    interval = 60.0 / limit
+    return interval, max(BURST_SECONDS, interval)
+
+
+def evaluate(tat: float, now: float, check: Check) -> tuple[bool, float, float]:
+    """(allowed, TAT if admitted, retry-after seconds if not)."""
+    if check.limit <= 0:
+        return False, tat, 60.0
+    interval, tau = params(check.limit)
+    base = max(tat, now)
+    new_tat = base + check.cost * interval
+    allow_at = (new_tat if check.strict else base) - tau
+    if allow_at > now + 1e-9:
+        return False, tat, allow_at - now
+    return True, new_tat, 0.0
+
+
+def status(check: Check, tat: float, now: float) -> Status:
+    if check.limit <= 0:
+        return Status(0, 0, 60.0)
+    interval, tau = params(check.limit)
+    debt = max(0.0, tat - now)
+    remaining = max(0, math.floor((tau - debt) / interval + 1e-9))
+    return Status(check.limit, min(remaining, check.limit), debt)
+
+
+def tightest(checks: tuple[Check, ...], statuses: list[Status], kind: Kind) -> Status | None:
+    best: Status | None = None
+    for check, st in zip(checks, statuses, strict=True):
+        if check.kind == kind and (best is None or st.remaining < best.remaining):
+            best = st
+    return best
+
+
+def fmt_duration(seconds: float) -> str:
+    """OpenAI's reset format: ``250ms``, ``1.5s``, ``6m0s``."""
+    if seconds < 1.0:
+        return f"{max(0, math.ceil(seconds * 1000))}ms"
+    if seconds < 60.0:
+        return f"{round(seconds, 3):g}s"
+    minutes, rest = divmod(seconds, 60.0)
+    return f"{int(minutes)}m{round(rest):d}s"

@@ -1,0 +1,79 @@
+"""Map a request to a tier and a client identity, exactly as the route's ``limits`` say.
+
+* No tiers configured: no authentication at all (pass-through, no limits).
+* ``ApiKey``: ``Authorization: Bearer <key>`` or ``api-key: <key>`` is hashed (sha256) and looked up in the
+  tier key lists. No key → ``default_tier`` if set, else 401. Unknown key → 401.
+* ``Header``: the header named ``limits.header`` names a tier; missing or unknown → ``default_tier`` if
+  set, else 401.
+
+The client identity (for per-client limits) is the sha256 digest of the presented key; raw keys are never
+kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from multidict import CIMultiDictProxy
+
+from llmroute.proxy.runtime import Runtime
+from llmroute.spec.proxyconfig import TierConfig
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    tier: TierConfig | None
+    client: bytes | None
+
+    @property
+    def tier_label(self) -> str:
+        return self.tier.name if self.tier is not None else "none"
+
+    @property
+    def priority(self) -> int:
+        return self.tier.priority if self.tier is not None else 0
+
+
+PASS_THROUGH = Identity(None, None)
+
+
+class Unauthorized(Exception):
+    """Raised with an OpenAI-style message when the request maps to no tier."""
+
+
+def presented_key(headers: CIMultiDictProxy[str]) -> str | None:
+    auth = headers.get("Authorization")
+    if auth:
+        scheme, _, value = auth.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+    key = headers.get("api-key")
+    return key.strip() if key and key.strip() else None
+
+
+def resolve(rt: Runtime, headers: CIMultiDictProxy[str]) -> Identity:
+    limits = rt.config.limits
+    if not limits.tiers:
+        return PASS_THROUGH
+    key = presented_key(headers)
+    digest = hashlib.sha256(key.encode()).digest() if key is not None else None
+    default = rt.tiers.get(limits.default_tier) if limits.default_tier else None
+    if limits.identity == "Header":
+        tier = rt.tiers.get(headers.get(limits.header, ""))
+        if tier is None:
+            if default is None:
+                raise Unauthorized(f"missing or unknown tier in header {limits.header}")
+            tier = default
+        return Identity(tier, digest)
+    if digest is None:
+        if default is None:
+            raise Unauthorized(
+                "You didn't provide an API key. You need to provide your API key in an Authorization "
+                "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+            )
+        return Identity(default, None)
+    name = rt.tier_by_key.get(digest)
+    if name is None:
+        raise Unauthorized("Incorrect API key provided.")
+    return Identity(rt.tiers[name], digest)

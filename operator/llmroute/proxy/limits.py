@@ -1,0 +1,130 @@
+"""Local rate limiting: per-tier and per-client GCRA limiters held in this replica's memory.
+
+:func:`build_checks` turns an identity and a token estimate into the checks a request must pass, with
+either the per-replica share (local mode) or the global figures (shared-store mode).
+:class:`LocalLimiter` evaluates them all-or-nothing and can later correct the token charge.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from llmroute.proxy.gcra import Check, Status, evaluate, fmt_duration, params, status, tightest
+from llmroute.spec.proxyconfig import TierConfig
+
+MAX_ENTRIES = 200_000
+
+
+@dataclass(slots=True)
+class Verdict:
+    allowed: bool
+    retry_after: float
+    checks: tuple[Check, ...]
+    statuses: list[Status] = field(default_factory=list)
+    shared: bool = False
+
+    def denied_kind(self) -> str:
+        """Which kind of limit refused the request (``requests`` or ``tokens``)."""
+        for check, st in zip(self.checks, self.statuses, strict=False):
+            if st.remaining == 0 and check.kind == "requests":
+                return "requests"
+        return "tokens" if any(c.kind == "tokens" for c in self.checks) else "requests"
+
+    def headers(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for kind in ("requests", "tokens"):
+            st = tightest(self.checks, self.statuses, kind) if self.statuses else None
+            if st is not None:
+                out[f"x-ratelimit-limit-{kind}"] = str(st.limit)
+                out[f"x-ratelimit-remaining-{kind}"] = str(st.remaining)
+                out[f"x-ratelimit-reset-{kind}"] = fmt_duration(st.reset)
+        if not self.allowed:
+            out["Retry-After"] = str(max(1, math.ceil(self.retry_after)))
+            out["retry-after-ms"] = str(max(1, math.ceil(self.retry_after * 1000)))
+        return out
+
+
+ALLOW_ALL = Verdict(True, 0.0, ())
+
+
+def _global(value: int | None, share: int | None, divisor: int) -> int | None:
+    if value is not None:
+        return value
+    return None if share is None else share * max(1, divisor)
+
+
+def build_checks(
+    tier: TierConfig, client: bytes | None, tokens: float, shared: bool, divisor: int
+) -> tuple[Check, ...]:
+    """The checks for one request; ``shared`` selects the global figures (Redis) over the local share."""
+    if shared:
+        rpm = _global(tier.global_requests_per_minute, tier.requests_per_minute, divisor)
+        tpm = _global(tier.global_tokens_per_minute, tier.tokens_per_minute, divisor)
+        crpm = _global(tier.global_client_requests_per_minute, tier.client_requests_per_minute, divisor)
+        ctpm = _global(tier.global_client_tokens_per_minute, tier.client_tokens_per_minute, divisor)
+    else:
+        rpm, tpm = tier.requests_per_minute, tier.tokens_per_minute
+        crpm, ctpm = tier.client_requests_per_minute, tier.client_tokens_per_minute
+    checks: list[Check] = []
+    name = tier.name
+    if rpm is not None:
+        checks.append(Check(f"t|{name}|r", rpm, 1.0, "requests"))
+    if tpm is not None:
+        checks.append(Check(f"t|{name}|t", tpm, tokens, "tokens"))
+    if client is not None and (crpm is not None or ctpm is not None):
+        cid = client.hex()[:32]
+        if crpm is not None:
+            checks.append(Check(f"c|{name}|{cid}|r", crpm, 1.0, "requests"))
+        if ctpm is not None:
+            checks.append(Check(f"c|{name}|{cid}|t", ctpm, tokens, "tokens"))
+    return tuple(checks)
+
+
+class LocalLimiter:
+    """All GCRA states of this replica, keyed by check key."""
+
+    def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
+        self._tat: dict[str, float] = {}
+        self._max = max_entries
+
+    def __len__(self) -> int:
+        return len(self._tat)
+
+    def admit(self, checks: tuple[Check, ...], now: float) -> Verdict:
+        if not checks:
+            return ALLOW_ALL
+        tats = self._tat
+        new: list[float] = []
+        retry = 0.0
+        for check in checks:
+            ok, tat, wait = evaluate(tats.get(check.key, 0.0), now, check)
+            new.append(tat)
+            if not ok:
+                retry = max(retry, wait)
+        if retry > 0.0:
+            current = [tats.get(c.key, 0.0) for c in checks]
+            return Verdict(
+                False, retry, checks, [status(c, t, now) for c, t in zip(checks, current, strict=True)]
+            )
+        for check, tat in zip(checks, new, strict=True):
+            tats[check.key] = tat
+        if len(tats) > self._max:
+            self._evict(now)
+        return Verdict(True, 0.0, checks, [status(c, t, now) for c, t in zip(checks, new, strict=True)])
+
+    def correct(self, checks: tuple[Check, ...], delta_tokens: float, now: float) -> None:
+        """Charge (or refund, if negative) ``delta_tokens`` on the token checks."""
+        for check in checks:
+            if check.kind != "tokens" or check.limit <= 0 or check.key not in self._tat:
+                continue
+            interval, _ = params(check.limit)
+            self._tat[check.key] = max(now, self._tat[check.key] + delta_tokens * interval)
+
+    def _evict(self, now: float) -> None:
+        stale = [k for k, t in self._tat.items() if t <= now]
+        for key in stale:
+            del self._tat[key]
+        if len(self._tat) > self._max:  # pathological key churn: forget the oldest half
+            for key in list(self._tat)[: len(self._tat) // 2]:
+                del self._tat[key]

@@ -1,0 +1,173 @@
+"""Shared-store rate limiting: GCRA counters in Redis, updated by atomic server-side Lua scripts.
+
+Why GCRA rather than a sliding window: one key per limiter holding one number (the theoretical arrival
+time), O(1) work per check, exact rates with a bounded burst, and the clock is Redis's own (``TIME``) so
+replicas with skewed clocks agree. All the checks of one request are evaluated and committed in one script
+call (all-or-nothing), like Envoy's and LiteLLM's global limiters do with their own algorithms.
+
+If Redis is unreachable or slow, the request is decided by the local per-replica share instead (never
+unlimited, never an error), the fallback is exported as a metric, and Redis is probed again with backoff
+(one probe at a time) until it answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from llmroute.proxy.gcra import BURST_SECONDS, Check, params, status
+from llmroute.proxy.limits import Verdict
+
+log = logging.getLogger("llmroute.proxy.store")
+
+TIMEOUT_SECONDS = 0.25
+MAX_BACKOFF_SECONDS = 5.0
+
+# KEYS: one per check. ARGV: per check (interval, tau, cost, strict). Returns
+# {allowed, now, retry_after, tat_1..tat_n} as strings (Lua numbers would be truncated to integers).
+ADMIT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local n = #KEYS
+local tats, news = {}, {}
+local retry = 0
+for i = 1, n do
+  local interval = tonumber(ARGV[4*i-3])
+  local tau = tonumber(ARGV[4*i-2])
+  local cost = tonumber(ARGV[4*i-1])
+  local tat = tonumber(redis.call('GET', KEYS[i]) or '0')
+  tats[i] = tat
+  local base = math.max(tat, now)
+  local new_tat = base + cost * interval
+  local allow_at = base - tau
+  if ARGV[4*i] == '1' then allow_at = new_tat - tau end
+  if interval <= 0 then allow_at = now + 60 end
+  if allow_at > now + 0.000000001 then retry = math.max(retry, allow_at - now) end
+  news[i] = new_tat
+end
+local out = {'0', string.format('%.6f', now), string.format('%.6f', retry)}
+if retry > 0 then
+  for i = 1, n do out[3+i] = string.format('%.6f', tats[i]) end
+  return out
+end
+out[1] = '1'
+for i = 1, n do
+  redis.call('SET', KEYS[i], string.format('%.6f', news[i]), 'PX', math.ceil((news[i] - now) * 1000) + 1000)
+  out[3+i] = string.format('%.6f', news[i])
+end
+return out
+"""
+
+# KEYS: token checks. ARGV: per key, the correction in seconds of TAT (negative refunds).
+CORRECT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+for i = 1, #KEYS do
+  local tat = tonumber(redis.call('GET', KEYS[i]) or '0')
+  if tat > 0 then
+    local new_tat = math.max(now, tat + tonumber(ARGV[i]))
+    if new_tat > now then
+      local ttl = math.ceil((new_tat - now) * 1000) + 1000
+      redis.call('SET', KEYS[i], string.format('%.6f', new_tat), 'PX', ttl)
+    else
+      redis.call('DEL', KEYS[i])
+    end
+  end
+end
+return 1
+"""
+
+ERRORS = (RedisError, OSError, TimeoutError, asyncio.TimeoutError, ValueError, IndexError)
+
+
+class SharedLimiter:
+    """Redis-backed limiter; ``on_state(down)`` is told whenever the fallback starts or ends."""
+
+    def __init__(self, url: str, password_file: str | None, route: str, on_state: Callable[[bool], None]):
+        password = Path(password_file).read_text().strip() if password_file else None
+        self.url = url
+        self._client = aioredis.Redis.from_url(
+            url, password=password, socket_timeout=TIMEOUT_SECONDS, socket_connect_timeout=TIMEOUT_SECONDS
+        )
+        self._admit = self._client.register_script(ADMIT)
+        self._correct = self._client.register_script(CORRECT)
+        self._prefix = f"llmroute:{{{route}}}:"
+        self._on_state = on_state
+        self.down = False
+        self._retry_at = 0.0
+        self._backoff = 0.5
+        self._probing = False
+        self.errors = 0
+
+    def available(self, now: float) -> bool:
+        """Whether to try Redis for this request (False while in fallback, except for one probe)."""
+        if not self.down:
+            return True
+        if self._probing or now < self._retry_at:
+            return False
+        self._probing = True
+        return True
+
+    async def admit(self, checks: tuple[Check, ...], now: float) -> Verdict | None:
+        """The shared verdict, or ``None`` if the store failed (the caller then decides locally)."""
+        if not checks:
+            return Verdict(True, 0.0, checks, shared=True)
+        args: list[str] = []
+        for check in checks:
+            interval, tau = params(check.limit) if check.limit > 0 else (0.0, BURST_SECONDS)
+            args += [repr(interval), repr(tau), repr(check.cost), "1" if check.strict else "0"]
+        try:
+            async with asyncio.timeout(TIMEOUT_SECONDS * 2):
+                raw = await self._admit(keys=[self._prefix + c.key for c in checks], args=args)
+            allowed, server_now, retry = raw[0] == b"1", float(raw[1]), float(raw[2])
+            tats = [float(x) for x in raw[3 : 3 + len(checks)]]
+        except ERRORS as exc:
+            self._failed(now, exc)
+            return None
+        self._recovered()
+        statuses = [status(c, t, server_now) for c, t in zip(checks, tats, strict=True)]
+        return Verdict(allowed, retry, checks, statuses, shared=True)
+
+    async def correct(self, checks: tuple[Check, ...], delta_tokens: float, now: float) -> None:
+        token_checks = [c for c in checks if c.kind == "tokens" and c.limit > 0]
+        if not token_checks or self.down or delta_tokens == 0:
+            return
+        keys = [self._prefix + c.key for c in token_checks]
+        args = [repr(delta_tokens * params(c.limit)[0]) for c in token_checks]
+        try:
+            async with asyncio.timeout(TIMEOUT_SECONDS * 2):
+                await self._correct(keys=keys, args=args)
+        except ERRORS as exc:
+            self._failed(now, exc)
+
+    def _failed(self, now: float, exc: BaseException) -> None:
+        self.errors += 1
+        self._probing = False
+        if not self.down:
+            log.warning("rate-limit store %s unreachable (%s); using the local share", self._safe_url, exc)
+            self.down = True
+            self._backoff = 0.5
+            self._on_state(True)
+        else:
+            self._backoff = min(MAX_BACKOFF_SECONDS, self._backoff * 2)
+        self._retry_at = now + self._backoff
+
+    def _recovered(self) -> None:
+        self._probing = False
+        if self.down:
+            log.warning("rate-limit store %s is back; enforcing the global limits again", self._safe_url)
+            self.down = False
+            self._on_state(False)
+
+    @property
+    def _safe_url(self) -> str:
+        scheme, _, rest = self.url.partition("://")
+        return f"{scheme}://{rest.rpartition('@')[2]}"
+
+    async def close(self) -> None:
+        await self._client.aclose()

@@ -1,0 +1,1 @@
+"""Reusable test doubles that run as real servers (fake OpenAI-compatible upstreams)."""

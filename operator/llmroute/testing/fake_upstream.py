@@ -1,0 +1,264 @@
+"""A fake OpenAI-compatible upstream: a real HTTP server on loopback with scriptable behaviour.
+
+Serves ``/v1/chat/completions``, ``/v1/completions``, ``/v1/embeddings`` and ``/v1/models``. Each request
+takes the next :class:`Behavior` from the script queue, or the default one: latency before the response,
+status code, streaming shape (chunks, delay between them) and failures (``reset`` aborts the connection,
+``hang`` never answers, ``truncate`` cuts a stream half-way without ``[DONE]``). It counts what it saw,
+including requests whose client went away (``cancelled``), and records the last requests for assertions.
+
+In-process: ``await FakeUpstream().start()`` returns the base URL (``http://127.0.0.1:PORT/v1``).
+As a process: ``python -m llmroute.testing.fake_upstream --port 0`` prints ``listening <url>`` on stdout;
+``POST /_fake/behavior`` (``{"default": {...}, "script": [{...}]}``) and ``GET /_fake/stats`` script it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import socket
+import struct
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import orjson
+from aiohttp import web
+
+Failure = Literal["none", "reset", "hang", "truncate"]
+
+
+@dataclass
+class Behavior:
+    """How the fake answers one request."""
+
+    latency: float = 0.0
+    status: int = 200
+    fail: Failure = "none"
+    chunks: int = 3
+    chunk_delay: float = 0.0
+    retry_after: float | None = None
+    content: str = "ok"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Behavior:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass
+class Recorded:
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+
+@dataclass
+class Stats:
+    received: int = 0
+    served: int = 0
+    active: int = 0
+    cancelled: int = 0
+    peak_active: int = 0
+    recent: deque[Recorded] = field(default_factory=lambda: deque(maxlen=1000))
+
+
+class FakeUpstream:
+    """The server; mutate ``default`` or :meth:`push` behaviours while it runs."""
+
+    def __init__(self, name: str = "fake", behavior: Behavior | None = None, record: bool = True) -> None:
+        self.name = name
+        self.default = behavior or Behavior()
+        self.script: deque[Behavior] = deque()
+        self.stats = Stats()
+        self.record = record
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+        self._stop = asyncio.Event()
+
+    def push(self, *behaviors: Behavior) -> None:
+        self.script.extend(behaviors)
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        for path in ("/v1/chat/completions", "/v1/completions", "/v1/embeddings"):
+            app.router.add_post(path, self._handle)
+        app.router.add_get("/v1/models", self._models)
+        app.router.add_post("/_fake/behavior", self._set_behavior)
+        app.router.add_get("/_fake/stats", self._get_stats)
+        return app
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        self._runner = web.AppRunner(self.app(), handler_cancellation=True, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port, backlog=4096)
+        await site.start()
+        sockets = getattr(site._server, "sockets", None) or []
+        bound = sockets[0].getsockname()[1] if sockets else port
+        self.url = f"http://{host}:{bound}/v1"
+        return self.url
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _models(self, request: web.Request) -> web.Response:
+        data = {"object": "list", "data": [{"id": self.name, "object": "model", "owned_by": "fake"}]}
+        return web.json_response(data)
+
+    async def _set_behavior(self, request: web.Request) -> web.Response:
+        data = await request.json()
+        if "default" in data:
+            self.default = Behavior.from_dict(data["default"])
+        self.script.extend(Behavior.from_dict(b) for b in data.get("script", []))
+        return web.json_response({"ok": True})
+
+    async def _get_stats(self, request: web.Request) -> web.Response:
+        s = self.stats
+        return web.json_response(
+            {k: getattr(s, k) for k in ("received", "served", "active", "cancelled", "peak_active")}
+        )
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        stats = self.stats
+        stats.received += 1
+        stats.active += 1
+        stats.peak_active = max(stats.peak_active, stats.active)
+        behavior = self.script.popleft() if self.script else self.default
+        try:
+            raw = await request.read()
+            body: dict[str, Any] = orjson.loads(raw) if raw else {}
+            if self.record:
+                stats.recent.append(Recorded(request.path, dict(request.headers), body))
+            if behavior.latency:
+                await asyncio.sleep(behavior.latency)
+            response = await self._respond(request, behavior, body, len(raw))
+            stats.served += 1
+            return response
+        except (asyncio.CancelledError, ConnectionResetError):
+            stats.cancelled += 1
+            raise
+        finally:
+            stats.active -= 1
+
+    async def _respond(
+        self, request: web.Request, b: Behavior, body: dict[str, Any], size: int
+    ) -> web.StreamResponse:
+        if b.fail == "reset":
+            _reset(request)
+            raise ConnectionResetError("fake reset")
+        if b.fail == "hang":
+            await self._stop.wait()
+            raise ConnectionResetError("fake stopped")
+        if b.status != 200:
+            headers = {} if b.retry_after is None else {"Retry-After": str(b.retry_after)}
+            error = {"message": f"fake error {b.status}", "type": "server_error", "param": None, "code": None}
+            return web.json_response({"error": error}, status=b.status, headers=headers)
+        model = str(body.get("model", self.name))
+        prompt_tokens = max(1, size // 4)
+        if request.path.endswith("/embeddings"):
+            usage = {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens}
+            data = [{"object": "embedding", "index": 0, "embedding": [0.0, 0.1, 0.2]}]
+            return _json({"object": "list", "data": data, "model": model, "usage": usage})
+        chat = request.path.endswith("/chat/completions")
+        if body.get("stream") is True:
+            return await self._stream(request, b, model, chat, prompt_tokens, body)
+        usage = _usage(prompt_tokens, b.chunks)
+        choice: dict[str, Any] = {"index": 0, "finish_reason": "stop", "logprobs": None}
+        if chat:
+            choice["message"] = {"role": "assistant", "content": b.content * max(1, b.chunks)}
+        else:
+            choice["text"] = b.content * max(1, b.chunks)
+        obj = "chat.completion" if chat else "text_completion"
+        return _json({"id": "fake-1", "object": obj, "created": int(time.time()), "model": model,
+                      "choices": [choice], "usage": usage, "upstream": self.name})  # fmt: skip
+
+    async def _stream(
+        self, request: web.Request, b: Behavior, model: str, chat: bool, prompt: int, body: dict[str, Any]
+    ) -> web.StreamResponse:
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
+        await response.prepare(request)
+        obj = "chat.completion.chunk" if chat else "text_completion"
+        stop_at = b.chunks // 2 if b.fail == "truncate" else None
+        for i in range(b.chunks + 1):
+            if stop_at is not None and i == stop_at:
+                _reset(request)
+                raise ConnectionResetError("fake truncate")
+            last = i == b.chunks
+            piece: dict[str, Any] = {"index": 0, "finish_reason": "stop" if last else None}
+            text = "" if last else b.content
+            if chat:
+                piece["delta"] = {} if last else {"content": text}
+            else:
+                piece["text"] = text
+            chunk = {"id": "fake-1", "object": obj, "created": 0, "model": model, "choices": [piece]}
+            await response.write(b"data: " + orjson.dumps(chunk) + b"\n\n")
+            if b.chunk_delay and not last:
+                await asyncio.sleep(b.chunk_delay)
+        if (body.get("stream_options") or {}).get("include_usage"):
+            chunk = {"id": "fake-1", "object": obj, "created": 0, "model": model, "choices": [],
+                     "usage": _usage(prompt, b.chunks)}  # fmt: skip
+            await response.write(b"data: " + orjson.dumps(chunk) + b"\n\n")
+        await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
+
+
+def _usage(prompt: int, completion: int) -> dict[str, int]:
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+def _json(data: dict[str, Any]) -> web.Response:
+    return web.Response(body=orjson.dumps(data), content_type="application/json")
+
+
+def _reset(request: web.Request) -> None:
+    """Abort the connection with a TCP RST (linger 0), as a crashing server would."""
+    transport = request.transport
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    behavior = Behavior(latency=args.latency, chunks=args.chunks, chunk_delay=args.chunk_delay)
+    fake = FakeUpstream(args.name, behavior, record=False)
+    url = await fake.start(args.host, args.port)
+    print(f"listening {url}", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await fake.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="fake OpenAI-compatible upstream")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--name", default="fake")
+    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--chunks", type=int, default=3)
+    parser.add_argument("--chunk-delay", type=float, default=0.0)
+    args = parser.parse_args()
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency off Windows
+        runner = asyncio.run
+    else:
+        runner = uvloop.run
+    with contextlib.suppress(KeyboardInterrupt):
+        runner(_serve(args))
+
+
+if __name__ == "__main__":
+    main()
