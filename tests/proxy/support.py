@@ -1,0 +1,99 @@
+"""Helpers for the proxy tests: config builders, polling with a deadline, metric reading, processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from llmroute.spec.proxyconfig import ProxyConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def upstream(url: str, name: str = "a", model: str = "m", **kw: Any) -> dict[str, Any]:
+    return {"name": name, "url": url, "model": model, **kw}
+
+
+def config(*upstreams: dict[str, Any], **kw: Any) -> dict[str, Any]:
+    """A wire-format ProxyConfig dict (camelCase keys)."""
+    body: dict[str, Any] = {"route": {"namespace": "ns", "name": "r"}, "upstreams": list(upstreams)}
+    body.update(kw)
+    ProxyConfig.model_validate(body)  # fail early on a typo in a test
+    return body
+
+
+def tier(name: str, **kw: Any) -> dict[str, Any]:
+    return {"name": name, **kw}
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]] | Callable[[], bool], timeout: float = 10.0, interval: float = 0.02
+) -> None:
+    """Poll ``check`` until it is true; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s: {check}")
+        await asyncio.sleep(interval)
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """Sum of the samples of ``name`` whose labels include ``labels`` (0 if none)."""
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        match = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$", line)
+        if not match or match.group(1) != name:
+            continue
+        found = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', match.group(3) or ""))
+        if all(found.get(k) == v for k, v in labels.items()):
+            total += float(match.group(4))
+    return total
+
+
+class ProxyProcess:
+    """``llmroute proxy`` as a child process on a free port (read from its log)."""
+
+    def __init__(self, config_path: Path, log_path: Path, reload_interval: float = 0.05) -> None:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.log_path = log_path
+        self._log = log_path.open("wb")
+        args = [sys.executable, "-m", "llmroute", "proxy", "--config", str(config_path), "--host", "127.0.0.1",
+                "--port", "0", "--reload-interval", str(reload_interval), "--shutdown-timeout", "10"]  # fmt: skip
+        self.process = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+        self.url = ""
+
+    async def ready(self, timeout: float = 20.0) -> str:
+        def listening() -> bool:
+            match = re.search(r"listening on (http://\S+)", self.log_path.read_text())
+            if match:
+                self.url = match.group(1)
+            assert self.process.poll() is None, self.log_path.read_text()
+            return bool(match)
+
+        await eventually(listening, timeout)
+        return self.url
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        self._log.close()
+        return self.process.returncode

@@ -1,0 +1,99 @@
+"""Rate limits: GCRA arithmetic, 429s with OpenAI's headers, per-tier and per-client, token correction."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from llmroute.proxy.gcra import Check, evaluate, fmt_duration, status
+from llmroute.proxy.limits import LocalLimiter
+from llmroute.testing.fake_upstream import FakeUpstream
+from tests.proxy.conftest import Harness
+from tests.proxy.support import config, metric, tier, upstream
+
+
+def test_gcra_requests_rate_and_burst() -> None:
+    check = Check("k", 600, 1.0, "requests")  # 10/s, burst 1 s = 10 requests
+    limiter = LocalLimiter()
+    admitted = sum(limiter.admit((check,), 100.0).allowed for _ in range(25))
+    assert admitted == 10
+    # over 10 more seconds at 1 request per ms, exactly 10/s more get through
+    more = sum(limiter.admit((check,), 100.0 + i / 1000).allowed for i in range(1, 10_001))
+    assert more == 100
+
+
+def test_gcra_tokens_are_debt_based_and_corrected() -> None:
+    check = Check("t", 6000, 5000.0, "tokens")  # 100 tokens/s; one request far above the burst
+    limiter = LocalLimiter()
+    assert limiter.admit((check,), 0.0).allowed
+    verdict = limiter.admit((check,), 0.0)
+    assert not verdict.allowed and 48 < verdict.retry_after < 50
+    limiter.correct((check,), -4990.0, 0.0)  # the response said only 10 tokens were used
+    assert limiter.admit((check,), 0.2).allowed
+
+
+def test_all_or_nothing_and_headers() -> None:
+    tier_check = Check("tier", 60000, 1.0, "requests")
+    client_check = Check("client", 60, 1.0, "requests")
+    limiter = LocalLimiter()
+    assert limiter.admit((tier_check, client_check), 0.0).allowed
+    refused = limiter.admit((tier_check, client_check), 0.0)
+    assert not refused.allowed
+    headers = refused.headers()
+    assert headers["x-ratelimit-limit-requests"] == "60"  # the tightest limit is reported
+    assert headers["x-ratelimit-remaining-requests"] == "0"
+    assert headers["Retry-After"] == "1" and headers["retry-after-ms"] == "1000"
+    # the refused request did not consume the tier's budget
+    ok, _, _ = evaluate(0.0, 0.0, tier_check)
+    assert ok and status(tier_check, 0.001, 0.0).remaining == 999
+
+
+def test_reset_format() -> None:
+    assert fmt_duration(0.25) == "250ms"
+    assert fmt_duration(1.5) == "1.5s"
+    assert fmt_duration(360) == "6m0s"
+
+
+def limited(tmp: Path, fake: FakeUpstream, **tier_limits: Any) -> dict[str, Any]:
+    keys = tmp / "keys"
+    keys.write_text("key-1\nkey-2\n")
+    return config(upstream(fake.url), limits={"tiers": [tier("free", apiKeysFile=str(keys), **tier_limits)]})
+
+
+async def test_429_with_openai_headers(harness: Harness, fake: FakeUpstream) -> None:
+    await harness.start(limited(harness.dir, fake, requestsPerMinute=60, tokensPerMinute=100000))
+    auth = {"Authorization": "Bearer key-1"}
+    status, headers, _ = await harness.chat(headers=auth)
+    assert status == 200
+    assert headers["x-ratelimit-limit-requests"] == "60" and headers["x-ratelimit-remaining-requests"] == "0"
+    assert headers["x-ratelimit-limit-tokens"] == "100000" and "x-ratelimit-reset-tokens" in headers
+    status, headers, body = await harness.chat(headers=auth)
+    assert status == 429
+    assert body["error"]["code"] == "rate_limit_exceeded" and body["error"]["type"] == "requests"
+    assert int(headers["Retry-After"]) >= 1 and headers["x-ratelimit-remaining-requests"] == "0"
+    assert headers["x-ratelimit-reset-requests"].endswith("s")
+    text = await harness.metrics()
+    assert metric(text, "llmroute_ratelimited_total", route="ns/r", tier="free") == 1
+    assert metric(text, "llmroute_requests_total", tier="free", code="429") == 1
+    assert fake.stats.received == 1
+
+
+async def test_per_client_limit(harness: Harness, fake: FakeUpstream) -> None:
+    await harness.start(limited(harness.dir, fake, requestsPerMinute=6000, clientRequestsPerMinute=60))
+    assert (await harness.chat(headers={"Authorization": "Bearer key-1"}))[0] == 200
+    assert (await harness.chat(headers={"Authorization": "Bearer key-1"}))[0] == 429
+    assert (await harness.chat(headers={"Authorization": "Bearer key-2"}))[0] == 200
+
+
+async def test_token_limit_and_correction_from_usage(harness: Harness, fake: FakeUpstream) -> None:
+    await harness.start(limited(harness.dir, fake, tokensPerMinute=6000))  # 100 tokens/s
+    auth = {"Authorization": "Bearer key-1"}
+    # estimated at ~5000 tokens, but the upstream reports ~20: the charge is corrected, so the next passes
+    for _ in range(3):
+        assert (await harness.chat(headers=auth, max_tokens=5000))[0] == 200
+    # a stream's usage is taken from the events it relays
+    assert (await harness.chat(headers=auth, max_tokens=5000, stream=True))[0] == 200
+    fake.default.chunks = 20000  # now the upstream really uses 20000 tokens: the next request must wait
+    assert (await harness.chat(headers=auth))[0] == 200
+    status, _, body = await harness.chat(headers=auth)
+    assert status == 429 and body["error"]["type"] == "tokens"

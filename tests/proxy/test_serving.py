@@ -1,0 +1,68 @@
+"""Serving: the OpenAI endpoints, streaming pass-through, health endpoints, the metrics contract."""
+
+from __future__ import annotations
+
+
+from llmroute.testing.fake_upstream import Behavior, FakeUpstream
+from tests.proxy.conftest import Harness
+from tests.proxy.support import config, metric, upstream
+
+
+async def test_chat_completions_embeddings_and_models(harness: Harness, fake: FakeUpstream) -> None:
+    await harness.start(config(upstream(fake.url), upstream(fake.url, name="e", model="emb")))
+    status, _, body = await harness.chat()
+    assert status == 200 and body["object"] == "chat.completion"
+    status, _, body = await harness.post("/v1/completions", {"model": "m", "prompt": "hi"})
+    assert status == 200 and body["object"] == "text_completion"
+    status, _, body = await harness.post("/v1/embeddings", {"model": "emb", "input": "hi"})
+    assert status == 200 and body["data"][0]["embedding"]
+    async with harness.session.get(harness.url + "/v1/models") as resp:
+        models = await resp.json()
+    assert sorted(m["id"] for m in models["data"]) == ["emb", "m"]
+
+
+async def test_stream_is_relayed_as_it_arrives(harness: Harness, fake: FakeUpstream) -> None:
+    fake.default = Behavior(chunks=3, chunk_delay=0.3)
+    await harness.start(config(upstream(fake.url)))
+    payload = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    async with harness.session.post(harness.url + "/v1/chat/completions", json=payload) as resp:
+        assert resp.headers["Content-Type"].startswith("text/event-stream")
+        first = await resp.content.readuntil(b"\n\n")
+        # the first event arrives while the upstream is still producing the rest
+        assert b'"content":"ok"' in first and fake.stats.active == 1
+        rest = await resp.read()
+    assert rest.rstrip().endswith(b"data: [DONE]")
+
+
+async def test_health_ready_and_unknown_paths(harness: Harness, fake: FakeUpstream) -> None:
+    await harness.start(config(upstream(fake.url)))
+    for path, code in (("/healthz", 200), ("/readyz", 200), ("/nope", 404), ("/v1/files", 404)):
+        async with harness.session.get(harness.url + path) as resp:
+            assert resp.status == code, path
+            if code == 404:
+                assert (await resp.json())["error"]["type"] == "invalid_request_error"
+
+
+async def test_metrics_contract(harness: Harness, fake: FakeUpstream) -> None:
+    cfg = config(
+        upstream(fake.url),
+        limits={"defaultTier": "free", "tiers": [{"name": "free", "requestsPerMinute": 6000}]},
+    )
+    await harness.start(cfg)
+    assert (await harness.chat(max_tokens=5))[0] == 200
+    assert (await harness.chat(stream=True))[0] == 200
+    text = await harness.metrics()
+    route = {"route": "ns/r"}
+    labels = {**route, "tier": "free", "upstream": "a"}
+    assert metric(text, "llmroute_requests_total", **labels, code="200", cache="bypass") == 2
+    assert metric(text, "llmroute_request_duration_seconds_count", **labels) == 2
+    assert metric(text, "llmroute_time_to_first_byte_seconds_count", **labels) == 2
+    assert metric(text, "llmroute_inflight_requests", **route) == 0
+    assert metric(text, "llmroute_tokens_total", **route, tier="free", direction="input") > 0
+    assert metric(text, "llmroute_tokens_total", **route, tier="free", direction="output") >= 4
+    assert metric(text, "llmroute_upstream_healthy", **route, upstream="a") == 1
+    assert "llmroute_ratelimited_total" in text
+    for line in text.splitlines():
+        if line.startswith("llmroute_requests_total{"):
+            keys = sorted(part.split("=")[0] for part in line[line.index("{") + 1 : line.index("}")].split(","))
+            assert keys == ["cache", "code", "route", "tier", "upstream"]
