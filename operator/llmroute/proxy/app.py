@@ -146,7 +146,7 @@ class Proxy:
         app = web.Application(client_max_size=MAX_CLIENT_BODY)
         api = ApiHandler(self)
         for path in API_PATHS:
-            app.router.add_post(path, api)
+            app.router.add_post(path, api.handle)
         app.router.add_get("/v1/models", self.models)
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/readyz", self.readyz)

@@ -60,7 +60,7 @@ class ApiHandler:
         self.proxy = proxy
         self._background: set[asyncio.Task[None]] = set()
 
-    async def __call__(self, request: web.Request) -> web.StreamResponse:
+    async def handle(self, request: web.Request) -> web.StreamResponse:
         proxy = self.proxy
         rt = proxy.runtime
         if rt is None or proxy.draining:

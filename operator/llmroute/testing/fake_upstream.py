@@ -78,6 +78,12 @@ class FakeUpstream:
         self._runner: web.AppRunner | None = None
         self._stop = asyncio.Event()
 
+    @property
+    def connections(self) -> int:
+        """TCP connections currently open to this server (to check that clients do not leak them)."""
+        server = self._runner.server if self._runner is not None else None
+        return len(server.connections) if server is not None else 0
+
     def push(self, *behaviors: Behavior) -> None:
         self.script.extend(behaviors)
 
