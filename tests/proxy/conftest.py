@@ -56,7 +56,9 @@ class Harness:
                 data = raw.decode()
             return resp.status, dict(resp.headers), data
 
-    async def chat(self, headers: dict[str, str] | None = None, **body: Any) -> tuple[int, dict[str, str], Any]:
+    async def chat(
+        self, headers: dict[str, str] | None = None, **body: Any
+    ) -> tuple[int, dict[str, str], Any]:
         payload = {"model": "m", "messages": [{"role": "user", "content": "hi"}], **body}
         return await self.post("/v1/chat/completions", payload, headers)
 

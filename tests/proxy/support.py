@@ -34,10 +34,10 @@ def tier(name: str, **kw: Any) -> dict[str, Any]:
 
 
 async def eventually(
-    check: Callable[[], Awaitable[bool]] | Callable[[], bool], timeout: float = 10.0, interval: float = 0.02
+    check: Callable[[], Awaitable[bool]] | Callable[[], bool], within: float = 10.0, interval: float = 0.02
 ) -> None:
-    """Poll ``check`` until it is true; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
+    """Poll ``check`` until it is true; fail after ``within`` seconds."""
+    deadline = time.monotonic() + within
     while True:
         result = check()
         if asyncio.iscoroutine(result):
@@ -45,7 +45,7 @@ async def eventually(
         if result:
             return
         if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s: {check}")
+            raise AssertionError(f"condition not met within {within}s: {check}")
         await asyncio.sleep(interval)
 
 
@@ -71,12 +71,12 @@ class ProxyProcess:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.log_path = log_path
         self._log = log_path.open("wb")
-        args = [sys.executable, "-m", "llmroute", "proxy", "--config", str(config_path), "--host", "127.0.0.1",
-                "--port", "0", "--reload-interval", str(reload_interval), "--shutdown-timeout", "10"]  # fmt: skip
+        args = [sys.executable, "-m", "llmroute", "proxy", "--config", str(config_path)]
+        args += ["--host", "127.0.0.1", "--port", "0", "--reload-interval", str(reload_interval)]
         self.process = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
         self.url = ""
 
-    async def ready(self, timeout: float = 20.0) -> str:
+    async def ready(self, within: float = 20.0) -> str:
         def listening() -> bool:
             match = re.search(r"listening on (http://\S+)", self.log_path.read_text())
             if match:
@@ -84,7 +84,7 @@ class ProxyProcess:
             assert self.process.poll() is None, self.log_path.read_text()
             return bool(match)
 
-        await eventually(listening, timeout)
+        await eventually(listening, within)
         return self.url
 
     def stop(self) -> int:

@@ -20,7 +20,9 @@ async def test_gate_serves_higher_priority_first() -> None:
         order.append(name)
         gate.release()
 
-    tasks = [asyncio.ensure_future(waiter(n, p)) for n, p in (("low", 0), ("high", 10), ("mid", 5), ("low2", 0))]
+    tasks = [
+        asyncio.ensure_future(waiter(n, p)) for n, p in (("low", 0), ("high", 10), ("mid", 5), ("low2", 0))
+    ]
     await eventually(lambda: gate.waiting == 4)
     gate.release()
     await asyncio.gather(*tasks)
@@ -41,7 +43,9 @@ async def test_gate_times_out_and_cancels_cleanly() -> None:
     assert gate.active == 0 and await gate.acquire(0, 0)
 
 
-async def test_saturated_proxy_admits_high_tier_first_and_sheds_low(harness: Harness, fake: FakeUpstream) -> None:
+async def test_saturated_proxy_admits_high_tier_first_and_sheds_low(
+    harness: Harness, fake: FakeUpstream
+) -> None:
     limits = {"identity": "Header", "tiers": [tier("gold", priority=10), tier("free")]}
     cfg = config(upstream(fake.url), limits=limits, admission={"maxConcurrency": 1, "queueTimeoutSeconds": 3})
     await harness.start(cfg)
@@ -60,7 +64,9 @@ async def test_saturated_proxy_admits_high_tier_first_and_sheds_low(harness: Har
 
 async def test_queue_timeout_sheds_with_503(harness: Harness, fake: FakeUpstream) -> None:
     limits = {"identity": "Header", "defaultTier": "free", "tiers": [tier("free")]}
-    cfg = config(upstream(fake.url), limits=limits, admission={"maxConcurrency": 1, "queueTimeoutSeconds": 0.1})
+    cfg = config(
+        upstream(fake.url), limits=limits, admission={"maxConcurrency": 1, "queueTimeoutSeconds": 0.1}
+    )
     await harness.start(cfg)
     fake.default = Behavior(latency=1.0)
     occupant = asyncio.ensure_future(harness.chat())

@@ -42,12 +42,18 @@ async def test_round_robin(harness: Harness, fakes: list[FakeUpstream]) -> None:
 
 async def test_weighted(harness: Harness, fakes: list[FakeUpstream]) -> None:
     a, b, c = fakes
-    ups = [upstream(a.url, weight=300), upstream(b.url, name="b", weight=100), upstream(c.url, name="c", weight=0)]
+    ups = [
+        upstream(a.url, weight=300),
+        upstream(b.url, name="b", weight=100),
+        upstream(c.url, name="c", weight=0),
+    ]
     await harness.start(config(*ups, loadBalancing="Weighted"))
     assert await served_by(harness, 40) == {"a": 30, "b": 10}
 
 
-async def test_least_connections_avoids_the_busy_upstream(harness: Harness, fakes: list[FakeUpstream]) -> None:
+async def test_least_connections_avoids_the_busy_upstream(
+    harness: Harness, fakes: list[FakeUpstream]
+) -> None:
     a, b, _ = fakes
     await harness.start(config(upstream(a.url), upstream(b.url, name="b"), loadBalancing="LeastConnections"))
     a.default = Behavior(latency=1.0)
@@ -66,7 +72,9 @@ async def test_latency_aware_prefers_the_fast_upstream(harness: Harness, fakes: 
     assert (await served_by(harness, 20))["b"] >= 18
 
 
-async def test_failover_to_next_group_and_passive_ejection(harness: Harness, fakes: list[FakeUpstream]) -> None:
+async def test_failover_to_next_group_and_passive_ejection(
+    harness: Harness, fakes: list[FakeUpstream]
+) -> None:
     a, b, _ = fakes
     ups = [upstream(a.url), upstream(b.url, name="b", group=1)]
     health = {"consecutiveFailures": 2, "ejectSeconds": 30, "retries": 1}
@@ -101,7 +109,11 @@ async def test_active_group_and_inactive_upstreams_are_respected(
     harness: Harness, fakes: list[FakeUpstream]
 ) -> None:
     a, b, c = fakes
-    ups = [upstream(a.url), upstream(b.url, name="b", group=1, active=False), upstream(c.url, name="c", group=1)]
+    ups = [
+        upstream(a.url),
+        upstream(b.url, name="b", group=1, active=False),
+        upstream(c.url, name="c", group=1),
+    ]
     await harness.start(config(*ups, activeGroup=1))
     assert await served_by(harness, 6, concurrent=True) == {"c": 6}
     assert a.stats.received == 0 and b.stats.received == 0
@@ -110,6 +122,6 @@ async def test_active_group_and_inactive_upstreams_are_respected(
 async def test_upstream_model_rename(harness: Harness, fakes: list[FakeUpstream]) -> None:
     a, _, _ = fakes
     await harness.start(config(upstream(a.url, model="gpt-public", upstreamModel="vendor/model-7b")))
-    status, _, body = await harness.chat(model="gpt-public")
+    status, _, _body = await harness.chat(model="gpt-public")
     assert status == 200 and a.stats.recent[-1].body["model"] == "vendor/model-7b"
     assert a.stats.recent[-1].body["messages"] == [{"role": "user", "content": "hi"}]

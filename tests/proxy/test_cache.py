@@ -27,8 +27,12 @@ async def test_what_is_not_cached(harness: Harness, fake: FakeUpstream) -> None:
     await harness.start(config(upstream(fake.url), passiveHealth={"retries": 0}))
     assert "x-llmroute-cache" not in (await harness.chat())[1]  # not deterministic
     assert "x-llmroute-cache" not in (await harness.chat())[1]
-    assert (await harness.chat(temperature=0.7, headers={"x-llmroute-cache": "on"}))[1]["x-llmroute-cache"] == "miss"
-    assert (await harness.chat(temperature=0.7, headers={"x-llmroute-cache": "on"}))[1]["x-llmroute-cache"] == "hit"
+    assert (await harness.chat(temperature=0.7, headers={"x-llmroute-cache": "on"}))[1][
+        "x-llmroute-cache"
+    ] == "miss"
+    assert (await harness.chat(temperature=0.7, headers={"x-llmroute-cache": "on"}))[1][
+        "x-llmroute-cache"
+    ] == "hit"
     await harness.chat(stream=True, **DET)
     await harness.chat(stream=True, **DET)
     fake.push(Behavior(status=500))
@@ -41,9 +45,11 @@ async def test_what_is_not_cached(harness: Harness, fake: FakeUpstream) -> None:
 async def test_no_cache_bypasses_and_refreshes(harness: Harness, fake: FakeUpstream) -> None:
     await harness.start(config(upstream(fake.url)))
     await harness.chat(**DET)
-    status, headers, _ = await harness.chat(headers={"Cache-Control": "no-cache"}, **DET)
+    _status, headers, _ = await harness.chat(headers={"Cache-Control": "no-cache"}, **DET)
     assert headers["x-llmroute-cache"] == "miss" and fake.stats.received == 2
-    assert (await harness.chat(headers={"Cache-Control": "no-store"}, **DET))[1].get("x-llmroute-cache") is None
+    assert (await harness.chat(headers={"Cache-Control": "no-store"}, **DET))[1].get(
+        "x-llmroute-cache"
+    ) is None
     assert (await harness.chat(**DET))[1]["x-llmroute-cache"] == "hit"
     assert fake.stats.received == 3
 
@@ -55,7 +61,7 @@ async def test_ttl_expiry(harness: Harness, fake: FakeUpstream) -> None:
     async def expired() -> bool:
         return (await harness.chat(**DET))[1]["x-llmroute-cache"] == "miss"
 
-    await eventually(expired, timeout=5, interval=0.05)
+    await eventually(expired, within=5, interval=0.05)
 
 
 def test_byte_bound_evicts_least_recently_used() -> None:

@@ -67,7 +67,9 @@ def test_invalid_configs_are_refused(tmp_path: Path) -> None:
         "missing key file": json.dumps(config(upstream("http://x/v1", apiKeyFile=str(tmp_path / "nope")))),
         "missing env": json.dumps(config(upstream("http://x/v1", apiKeyEnv="LLMROUTE_NOT_SET_ANYWHERE"))),
         "bad digest": json.dumps(
-            config(upstream("http://x/v1"), limits={"tiers": [{"name": "t", "apiKeysFile": str(tmp_path / "k")}]})
+            config(
+                upstream("http://x/v1"), limits={"tiers": [{"name": "t", "apiKeysFile": str(tmp_path / "k")}]}
+            )
         ),
         "duplicate upstreams": json.dumps(config(upstream("http://x/v1"), upstream("http://y/v1"))),
         "hash mismatch": json.dumps({**config(upstream("http://x/v1")), "hash": "0000000000000000"}),

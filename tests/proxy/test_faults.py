@@ -15,7 +15,9 @@ from tests.proxy.support import config, eventually, metric, upstream
 FAST = {"connectSeconds": 1, "firstByteSeconds": 0.3, "totalSeconds": 2}
 
 
-async def raw_post(h: Harness, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str]]:
+async def raw_post(
+    h: Harness, body: bytes, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str]]:
     async with h.session.post(h.url + "/v1/chat/completions", data=body, headers=headers or {}) as resp:
         return resp.status, await resp.json()
 
@@ -52,7 +54,9 @@ async def test_bad_input(harness: Harness, fake: FakeUpstream) -> None:
     assert (await harness.chat())[0] == 200
 
 
-async def test_reset_is_retried_on_the_next_upstream(harness: Harness, fake: FakeUpstream, fake_b: FakeUpstream) -> None:
+async def test_reset_is_retried_on_the_next_upstream(
+    harness: Harness, fake: FakeUpstream, fake_b: FakeUpstream
+) -> None:
     await harness.start(config(upstream(fake.url), upstream(fake_b.url, name="b", group=1), timeouts=FAST))
     fake.default = Behavior(fail="reset")
     status, _, body = await harness.chat()
@@ -101,7 +105,9 @@ async def test_truncated_stream_ends_with_an_error_event(harness: Harness, fake:
     await no_leaks(harness, fake)
 
 
-async def test_stream_exceeding_total_timeout_is_cut_with_an_error(harness: Harness, fake: FakeUpstream) -> None:
+async def test_stream_exceeding_total_timeout_is_cut_with_an_error(
+    harness: Harness, fake: FakeUpstream
+) -> None:
     await harness.start(config(upstream(fake.url), timeouts={**FAST, "totalSeconds": 0.5}))
     fake.default = Behavior(chunks=50, chunk_delay=0.05)
     status, _, text = await harness.chat(stream=True)
@@ -133,7 +139,7 @@ async def test_slow_upstream_and_slow_client_do_not_block_others(
     # a client that asks for a big stream and never reads it
     fake.push(Behavior(chunks=2000, content="x" * 4000))
     payload = json.dumps({"model": "m", "stream": True, "messages": []}).encode()
-    reader, writer = await asyncio.open_connection("127.0.0.1", harness.server.port if harness.server else 0)
+    _reader, writer = await asyncio.open_connection("127.0.0.1", harness.server.port if harness.server else 0)
     request = b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
     writer.write(request + f"Content-Length: {len(payload)}\r\n\r\n".encode() + payload)
     await writer.drain()

@@ -13,7 +13,9 @@ from tests.proxy.support import config, metric, tier, upstream
 
 def keyed(tmp: Path, fake: FakeUpstream, default: str | None = None, **limits: Any) -> dict[str, Any]:
     gold = tmp / "gold-keys"
-    gold.write_text("# gold clients\ngold-key-1\n\nsha256:" + hashlib.sha256(b"gold-key-2").hexdigest() + "\n")
+    gold.write_text(
+        "# gold clients\ngold-key-1\n\nsha256:" + hashlib.sha256(b"gold-key-2").hexdigest() + "\n"
+    )
     free = tmp / "free-keys"
     free.write_text("free-key\n")
     tiers = [tier("gold", priority=10, apiKeysFile=str(gold)), tier("free", apiKeysFile=str(free))]
@@ -60,7 +62,9 @@ async def test_unknown_or_missing_key_is_401(harness: Harness, fake: FakeUpstrea
     assert fake.stats.received == 0
 
 
-async def test_missing_key_uses_default_tier_but_unknown_key_does_not(harness: Harness, fake: FakeUpstream) -> None:
+async def test_missing_key_uses_default_tier_but_unknown_key_does_not(
+    harness: Harness, fake: FakeUpstream
+) -> None:
     await harness.start(keyed(harness.dir, fake, default="free"))
     assert (await harness.chat())[0] == 200
     assert await tier_count(harness, "free") == 1

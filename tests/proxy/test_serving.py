@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from llmroute.testing.fake_upstream import Behavior, FakeUpstream
 from tests.proxy.conftest import Harness
 from tests.proxy.support import config, metric, upstream
@@ -64,5 +63,7 @@ async def test_metrics_contract(harness: Harness, fake: FakeUpstream) -> None:
     assert "llmroute_ratelimited_total" in text
     for line in text.splitlines():
         if line.startswith("llmroute_requests_total{"):
-            keys = sorted(part.split("=")[0] for part in line[line.index("{") + 1 : line.index("}")].split(","))
+            keys = sorted(
+                part.split("=")[0] for part in line[line.index("{") + 1 : line.index("}")].split(",")
+            )
             assert keys == ["cache", "code", "route", "tier", "upstream"]

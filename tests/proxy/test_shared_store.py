@@ -1,0 +1,116 @@
+"""Shared-store limits: several proxy processes hold one global limit in a real redis-server, and fall back
+to their local share (never unlimited, never failing) while Redis is down."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from llmroute.testing.fake_upstream import FakeUpstream
+from tests.proxy.conftest import RedisServer
+from tests.proxy.support import ProxyProcess, config, eventually, metric, tier, upstream
+
+GLOBAL_RPM = 600  # 10/s with a one-second burst of 10
+REPLICAS = 2
+
+
+def write_config(tmp: Path, fake: FakeUpstream, redis_url: str) -> Path:
+    keys = tmp / "keys"
+    keys.write_text("sk-a\nsk-b\n")
+    team = tier("team", apiKeysFile=str(keys), requestsPerMinute=GLOBAL_RPM // REPLICAS,
+                globalRequestsPerMinute=GLOBAL_RPM)  # fmt: skip
+    limits = {
+        "tiers": [team],
+        "divisor": REPLICAS,
+        "replicas": REPLICAS,
+        "store": {"type": "Redis", "url": redis_url},
+    }
+    path = tmp / "config.json"
+    path.write_text(json.dumps(config(upstream(fake.url), limits=limits)))
+    return path
+
+
+@pytest.fixture
+def processes(tmp_path: Path) -> Iterator[list[ProxyProcess]]:
+    started: list[ProxyProcess] = []
+    try:
+        yield started
+    finally:
+        for process in started:
+            process.stop()
+
+
+async def burst(session: aiohttp.ClientSession, url: str, n: int) -> list[int]:
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    headers = {"Authorization": "Bearer sk-a"}
+
+    async def one() -> int:
+        async with session.post(url + "/v1/chat/completions", json=body, headers=headers) as resp:
+            await resp.read()
+            return resp.status
+
+    return await asyncio.gather(*(one() for _ in range(n)))
+
+
+async def test_replicas_share_one_global_limit_under_skew(
+    tmp_path: Path, fake: FakeUpstream, redis_server: RedisServer, processes: list[ProxyProcess]
+) -> None:
+    path = write_config(tmp_path, fake, redis_server.url)
+    processes += [ProxyProcess(path, tmp_path / f"proxy-{i}.log") for i in range(REPLICAS)]
+    urls = [await p.ready() for p in processes]
+    async with aiohttp.ClientSession() as session:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        # skewed: all traffic on the first replica still gets the whole global burst, not its half share
+        skewed = await burst(session, urls[0], 30)
+        elapsed = loop.time() - started
+        admitted = skewed.count(200)
+        assert set(skewed) <= {200, 429}
+        assert 10 <= admitted <= 10 + math.ceil(10 * elapsed) + 1, (admitted, elapsed)
+        # and the other replica sees the same exhausted budget
+        started = loop.time()
+        other = await burst(session, urls[1], 10)
+        assert other.count(200) <= math.ceil(10 * (loop.time() - started)) + 2
+        text = ""
+        async with session.get(urls[0] + "/metrics") as resp:
+            text = await resp.text()
+        assert metric(text, "llmroute_proxy_store_fallback") == 0
+        assert metric(text, "llmroute_ratelimited_total", tier="team") == 30 - admitted
+
+
+async def test_store_outage_falls_back_to_local_share_and_recovers(
+    tmp_path: Path, fake: FakeUpstream, redis_server: RedisServer, processes: list[ProxyProcess]
+) -> None:
+    path = write_config(tmp_path, fake, redis_server.url)
+    processes.append(ProxyProcess(path, tmp_path / "proxy.log"))
+    url = await processes[0].ready()
+    async with aiohttp.ClientSession() as session:
+
+        async def fallback() -> float:
+            async with session.get(url + "/metrics") as resp:
+                return metric(await resp.text(), "llmroute_proxy_store_fallback")
+
+        assert (await burst(session, url, 1)) == [200]
+        redis_server.stop()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        statuses = await burst(session, url, 30)
+        elapsed = loop.time() - started
+        assert set(statuses) <= {200, 429}
+        # the local share (300/min: 5/s, burst 5) applies: not unlimited, not failing everything
+        assert 5 <= statuses.count(200) <= 5 + math.ceil(5 * elapsed) + 1, (statuses.count(200), elapsed)
+        assert await fallback() == 1
+        redis_server.start()
+
+        async def recovered() -> bool:
+            await burst(session, url, 1)  # the store is probed again on traffic, with backoff
+            return await fallback() == 0
+
+        await eventually(recovered, within=20, interval=0.2)
+    assert "unreachable" in processes[0].log_path.read_text()
