@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the local control plane (kube-apiserver, kube-controller-manager, kubectl, etcd) from Go modules
+# Build the local control plane (kube-apiserver, kube-controller-manager, kubectl, etcd) and helm from Go modules
 # and cache them outside the repository. Prints the directory holding the binaries.
 #
 #   hack/build-binaries.sh            # build what is missing, print the bin dir
@@ -40,6 +40,16 @@ if [ ! -x "$bin_dir/etcd" ]; then
   (cd "$here/etcd" && go build -trimpath -ldflags "-s -w" -o "$bin_dir/etcd.tmp" go.etcd.io/etcd/server/v3)
   mv "$bin_dir/etcd.tmp" "$bin_dir/etcd"
   log "built etcd in $((SECONDS - start)) s"
+fi
+
+HELM_VERSION=4.3.1
+if [ ! -x "$bin_dir/helm" ]; then
+  log "building helm v${HELM_VERSION} (first time only)"
+  start=$SECONDS
+  (cd "$here/helm" && go build -trimpath -ldflags "-s -w -X helm.sh/helm/v4/internal/version.version=v${HELM_VERSION}" \
+     -o "$bin_dir/helm.tmp" helm.sh/helm/v4/cmd/helm)
+  mv "$bin_dir/helm.tmp" "$bin_dir/helm"
+  log "built helm in $((SECONDS - start)) s"
 fi
 
 echo "$bin_dir"

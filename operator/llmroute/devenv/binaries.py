@@ -10,7 +10,7 @@ from pathlib import Path
 
 K8S_VERSION = "1.37.2"
 ETCD_VERSION = "3.6.16"
-CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kubectl")
+CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kubectl", "helm")
 REPO_ROOT = Path(__file__).resolve().parents[3]
 BUILD_SCRIPT = REPO_ROOT / "hack" / "build-binaries.sh"
 
@@ -35,8 +35,8 @@ def find(name: str) -> Path | None:
     if assets and (Path(assets) / name).is_file():
         return Path(assets) / name
     on_path = shutil.which(name)
-    # kubectl on PATH may be any version (or a cloud SDK wrapper): use the one built with the control plane
-    if on_path and name != "kubectl" and _version_ok(Path(on_path)):
+    # kubectl/helm on PATH may be any version (or a cloud SDK wrapper): use the ones built here
+    if on_path and name not in ("kubectl", "helm") and _version_ok(Path(on_path)):
         return Path(on_path)
     cached = cache_dir() / name
     return cached if cached.is_file() else None

@@ -106,4 +106,5 @@ class LLMRouteStatus(Model):
     effective_limits: list[EffectiveLimit] = Field(default_factory=list)
     forecast: Forecast | None = None
     config_hash: str | None = None
+    controller_state: str | None = None
     conditions: list[Condition] = Field(default_factory=list)

@@ -1,0 +1,129 @@
+"""Read and write the proxy's workload: the Deployment's scale, its children, conflicting autoscalers."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes import client
+
+from llmroute.render.workload import CONFIG_HASH_ANNOTATION
+
+TEMPLATE_HASH_ANNOTATION = "llmroute.io/template-hash"
+MERGE = "application/merge-patch+json"
+
+
+@dataclass(frozen=True)
+class Scale:
+    spec_replicas: int
+    status_replicas: int
+
+
+@dataclass(frozen=True)
+class Workload:
+    api: client.ApiClient
+
+    @property
+    def apps(self) -> client.AppsV1Api:
+        return client.AppsV1Api(self.api)
+
+    @property
+    def core(self) -> client.CoreV1Api:
+        return client.CoreV1Api(self.api)
+
+    # --- scale -----------------------------------------------------------------------------------
+    def get_scale(self, namespace: str, deployment: str) -> Scale | None:
+        try:
+            scale = self.apps.read_namespaced_deployment_scale(deployment, namespace)
+        except client.ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return Scale(scale.spec.replicas or 0, (scale.status.replicas if scale.status else 0) or 0)
+
+    def set_replicas(self, namespace: str, deployment: str, replicas: int) -> None:
+        self.apps.patch_namespaced_deployment_scale(
+            deployment, namespace, {"spec": {"replicas": replicas}}, _content_type=MERGE
+        )
+
+    # --- children ----------------------------------------------------------------------------------
+    def apply_configmap(self, obj: dict[str, Any]) -> bool:
+        """Create the ConfigMap, or patch it when its content hash differs. True if anything was written."""
+        meta = obj["metadata"]
+        try:
+            current = self.core.read_namespaced_config_map(meta["name"], meta["namespace"])
+        except client.ApiException as exc:
+            if exc.status != 404:
+                raise
+            self.core.create_namespaced_config_map(meta["namespace"], obj)
+            return True
+        annotations = current.metadata.annotations or {}
+        want = meta["annotations"][CONFIG_HASH_ANNOTATION]
+        if annotations.get(CONFIG_HASH_ANNOTATION) == want and current.data == obj["data"]:
+            return False
+        patch = {
+            "metadata": {"annotations": meta["annotations"], "labels": meta["labels"]},
+            "data": obj["data"],
+        }
+        self.core.patch_namespaced_config_map(meta["name"], meta["namespace"], patch, _content_type=MERGE)
+        return True
+
+    def apply_deployment(self, obj: dict[str, Any]) -> str | None:
+        """Create the Deployment, or patch its pod template when the rendered one changed (never its
+        replicas, which only move through the scale subresource). Returns "created", "updated" or None."""
+        meta = obj["metadata"]
+        digest = _digest({k: v for k, v in obj["spec"].items() if k != "replicas"})
+        meta.setdefault("annotations", {})[TEMPLATE_HASH_ANNOTATION] = digest
+        try:
+            current = self.apps.read_namespaced_deployment(meta["name"], meta["namespace"])
+        except client.ApiException as exc:
+            if exc.status != 404:
+                raise
+            self.apps.create_namespaced_deployment(meta["namespace"], obj)
+            return "created"
+        if (current.metadata.annotations or {}).get(TEMPLATE_HASH_ANNOTATION) == digest:
+            return None
+        spec = {k: v for k, v in obj["spec"].items() if k not in ("replicas", "selector")}
+        patch = {"metadata": {"annotations": meta["annotations"], "labels": meta["labels"]}, "spec": spec}
+        self.apps.patch_namespaced_deployment(meta["name"], meta["namespace"], patch, _content_type=MERGE)
+        return "updated"
+
+    def apply_service(self, obj: dict[str, Any]) -> bool:
+        meta = obj["metadata"]
+        try:
+            self.core.read_namespaced_service(meta["name"], meta["namespace"])
+        except client.ApiException as exc:
+            if exc.status != 404:
+                raise
+            self.core.create_namespaced_service(meta["namespace"], obj)
+            return True
+        return False
+
+    # --- other autoscalers --------------------------------------------------------------------------
+    def conflicting_autoscalers(self, namespace: str, deployment: str) -> list[str]:
+        """HorizontalPodAutoscalers and KEDA ScaledObjects that target ``deployment``."""
+        found = []
+        hpas = client.AutoscalingV2Api(self.api).list_namespaced_horizontal_pod_autoscaler(namespace)
+        for hpa in hpas.items:
+            ref = hpa.spec.scale_target_ref
+            if ref.kind == "Deployment" and ref.name == deployment:
+                found.append(f"HorizontalPodAutoscaler/{hpa.metadata.name}")
+        try:
+            scaled = client.CustomObjectsApi(self.api).list_namespaced_custom_object(
+                "keda.sh", "v1alpha1", namespace, "scaledobjects"
+            )
+        except client.ApiException as exc:
+            if exc.status != 404:  # KEDA not installed
+                raise
+            scaled = {"items": []}
+        for item in scaled["items"]:
+            ref = item.get("spec", {}).get("scaleTargetRef", {})
+            if ref.get("kind", "Deployment") == "Deployment" and ref.get("name") == deployment:
+                found.append(f"ScaledObject/{item['metadata']['name']}")
+        return found
+
+
+def _digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]

@@ -1,0 +1,97 @@
+"""Default PromQL over the proxy's metrics (see ARCHITECTURE.md), batched by the ``route`` label so the
+number of queries per cycle does not grow with the number of routes; and per-route overrides."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from llmroute.spec.route import LLMRoute
+from llmroute.spec.scaling import MetricType
+
+# name -> PromQL returning one sample per route (or per route+upstream)
+RATE_WINDOW = "1m"
+
+
+def _rate(metric: str, selector: str = "", window: str = RATE_WINDOW) -> str:
+    return f"rate({metric}{{{selector}}}[{window}])"
+
+
+def batched(window_seconds: int = 120, rate_window: str = RATE_WINDOW) -> dict[str, str]:
+    """The batched queries of one metrics cycle. ``window_seconds`` is the failover evaluation window,
+    ``rate_window`` the range of the load rates (1m: a minute's average, as the history is per minute)."""
+    w = f"{window_seconds}s"
+    req = "llmroute_requests_total"
+    errors = 'code=~"5..|0"'  # 0: the proxy's code for connection failures and timeouts
+    has_upstream = 'upstream!~"|none"'
+    attempts = "llmroute_proxy_upstream_attempts_total"
+    attempt_errors = 'outcome=~"error|timeout|status_5..|status_429"'
+    return {
+        "rps": f"sum by (route) ({_rate(req, '', rate_window)})",
+        "inflight": "sum by (route) (llmroute_inflight_requests)",
+        "tokens": f"sum by (route) ({_rate('llmroute_tokens_total', '', rate_window)})",
+        "error_rate": f"sum by (route) ({_rate(req, errors, w)}) / sum by (route) ({_rate(req, '', w)}) > -1",
+        "latency_p95": (
+            "histogram_quantile(0.95, sum by (route, le) "
+            f"({_rate('llmroute_request_duration_seconds_bucket', '', w)}))"
+        ),
+        # upstream health counts every attempt (a failed attempt retried elsewhere still counts)
+        "upstream_requests": f"sum by (route, upstream) (increase({attempts}[{w}]))",
+        "upstream_errors": f"sum by (route, upstream) (increase({attempts}{{{attempt_errors}}}[{w}]))",
+        "upstream_latency": (
+            "histogram_quantile(0.95, sum by (route, upstream, le) "
+            f"({_rate('llmroute_request_duration_seconds_bucket', has_upstream, w)}))"
+        ),
+        "ratelimited": f"sum by (route) ({_rate('llmroute_ratelimited_total', '', rate_window)})",
+    }
+
+
+LOAD_KEY: dict[MetricType, str] = {
+    "RequestsPerSecond": "rps",
+    "InFlight": "inflight",
+    "TokensPerSecond": "tokens",
+}
+
+
+@dataclass(frozen=True)
+class RouteQueries:
+    """Per-route PromQL overrides (with ``$route``/``$namespace`` substituted); each returns one number,
+    or one per ``upstream`` label for the upstream queries."""
+
+    load: str | None = None
+    inflight: str | None = None
+    tokens: str | None = None
+    error_rate: str | None = None
+    latency_p95: str | None = None
+    upstream_error_rate: str | None = None
+    upstream_latency: str | None = None
+    upstream_requests: str | None = None
+
+    def any(self) -> bool:
+        return any(v is not None for v in self.__dict__.values())
+
+
+def route_key(route: LLMRoute) -> str:
+    return f"{route.metadata.namespace}/{route.metadata.name}"
+
+
+def overrides(route: LLMRoute) -> RouteQueries:
+    q = route.spec.prometheus.queries
+
+    def sub(text: str | None) -> str | None:
+        if text is None:
+            return None
+        return text.replace("$route", route_key(route)).replace("$namespace", route.metadata.namespace)
+
+    load = q.load
+    if route.spec.scaling.metric.type == "Custom":
+        load = route.spec.scaling.metric.query
+    return RouteQueries(
+        load=sub(load),
+        inflight=sub(q.inflight),
+        tokens=sub(q.tokens),
+        error_rate=sub(q.error_rate),
+        latency_p95=sub(q.latency_p95),
+        upstream_error_rate=sub(q.upstream_error_rate),
+        upstream_latency=sub(q.upstream_latency),
+        upstream_requests=sub(q.upstream_requests),
+    )
