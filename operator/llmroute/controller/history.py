@@ -1,0 +1,55 @@
+"""A fixed-step ring of samples per route: days of per-minute history in a numpy array (8 bytes a
+sample), so 200 routes x 7 days stay in tens of megabytes."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+
+
+class HistoryBuffer:
+    """Samples on a grid of ``step`` seconds covering the last ``capacity`` steps; NaN = no sample."""
+
+    def __init__(self, step: int, capacity: int):
+        self.step = step
+        self.capacity = capacity
+        self.start: float | None = None  # unix time of index 0
+        self.values: npt.NDArray[np.float64] = np.full(capacity, np.nan)
+
+    def put(self, ts: float, value: float) -> None:
+        slot = math.floor(ts / self.step) * self.step
+        if self.start is None:
+            self.start = slot - (self.capacity - 1) * self.step
+        index = int((slot - self.start) // self.step)
+        if index >= self.capacity:
+            shift = index - self.capacity + 1
+            if shift >= self.capacity:
+                self.values[:] = np.nan
+            else:
+                self.values[:-shift] = self.values[shift:]
+                self.values[-shift:] = np.nan
+            self.start += shift * self.step
+            index = self.capacity - 1
+        if index >= 0:
+            self.values[index] = value
+
+    def extend(self, samples: list[tuple[float, float]]) -> None:
+        for ts, value in samples:
+            self.put(ts, value)
+
+    def window(self, end: float) -> tuple[float, npt.NDArray[np.float64]]:
+        """(unix time of the first slot, values) up to the slot holding ``end``; empty before any put."""
+        if self.start is None:
+            return end, np.empty(0)
+        last = min(
+            self.capacity, int((math.floor(end / self.step) * self.step - self.start) // self.step) + 1
+        )
+        return self.start, self.values[: max(last, 0)].copy()
+
+    def last_time(self) -> float | None:
+        if self.start is None:
+            return None
+        filled = np.flatnonzero(~np.isnan(self.values))
+        return None if filled.size == 0 else self.start + float(filled[-1]) * self.step
