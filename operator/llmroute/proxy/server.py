@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
+import os
 import signal
+from typing import Any
 
 from aiohttp import web
 
@@ -70,6 +73,8 @@ async def serve(server: ProxyServer, drain_seconds: float = 0.0) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await server.start()
+    gc.collect()
+    gc.freeze()  # start-up objects (modules, config, metrics) never become garbage: keep them out of GC scans
     try:
         await stop.wait()
         log.info("stopping: draining in-flight requests")
@@ -81,12 +86,15 @@ async def serve(server: ProxyServer, drain_seconds: float = 0.0) -> None:
 
 
 def run(server: ProxyServer, drain_seconds: float = 0.0) -> int:
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency off Windows
-        runner = asyncio.run
-    else:
-        runner = uvloop.run
+    """Serve on uvloop (``LLMROUTE_PROXY_LOOP=asyncio`` selects the standard loop, for comparison)."""
+    runner: Any = asyncio.run
+    if os.environ.get("LLMROUTE_PROXY_LOOP", "uvloop") != "asyncio":
+        try:
+            import uvloop
+        except ImportError:  # pragma: no cover - uvloop is a dependency off Windows
+            pass
+        else:
+            runner = uvloop.run
     with contextlib.suppress(KeyboardInterrupt):
         runner(serve(server, drain_seconds))
     return 0
