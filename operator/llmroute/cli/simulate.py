@@ -1,16 +1,122 @@
-"""`llmroute simulate`: not implemented yet (owned by a later issue)."""
+"""`llmroute simulate`: replay a traffic trace through llmroute, the Kubernetes HPA, static and oracle.
+
+Without ``--trace`` it uses the trace shipped with the package (7 days of Alibaba ServeGen M-large).
+Without ``--route`` it uses the default LLMRoute with the scaling target at 80 % of ``--capacity-rps``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
 from typing import Any
+
+from pydantic import ValidationError
+
+from llmroute.sim.output import plot, summary_dict, summary_text, write_timeline
+from llmroute.sim.policies import stderr_progress
+from llmroute.sim.run import POLICIES, Settings, load_route, simulate
+from llmroute.sim.trace import default_trace, read_trace
+
+LONG_RUN_MINUTES = 1440
+
+
+def _positive(value: str) -> float:
+    x = float(value)
+    if not x > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return x
+
+
+def _non_negative(value: str) -> float:
+    x = float(value)
+    if x < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
+    return x
+
+
+def _utilisation(value: str) -> float:
+    x = float(value)
+    if not 0 < x <= 2:
+        raise argparse.ArgumentTypeError(f"a target utilisation is in (0, 2], got {value}")
+    return x
 
 
 def add_parser(sub: Any) -> None:
-    sub.add_parser("simulate", help="not implemented yet")
+    p = sub.add_parser(
+        "simulate",
+        help="replay a traffic trace through the scaling policies",
+        description=__doc__.splitlines()[0] if __doc__ else None,
+    )
+    p.add_argument("--trace", type=Path, help="per-minute trace CSV (default: the packaged ServeGen M-large)")
+    p.add_argument("--route", type=Path, help="LLMRoute YAML (default: the default route)")
+    p.add_argument(
+        "--policy", action="append", choices=POLICIES, help="policy to run (repeatable; default all)"
+    )
+    p.add_argument("--out", type=Path, required=True, help="write the per-minute timeline CSV here")
+    p.add_argument(
+        "--plot", type=Path, help="draw demand, capacity and replicas to this PNG (needs matplotlib)"
+    )
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    scale = p.add_mutually_exclusive_group()
+    scale.add_argument(
+        "--peak-replicas", type=_positive, help="scale the trace so its busiest minute needs N"
+    )
+    scale.add_argument("--peak-rps", type=_positive, help="scale the trace so its busiest minute is R req/s")
+    p.add_argument("--capacity-rps", type=_positive, default=50.0, help="req/s one replica serves (50)")
+    p.add_argument(
+        "--startup-seconds", type=_non_negative, default=60.0, help="delay before a new replica serves (60)"
+    )
+    p.add_argument(
+        "--hpa-target",
+        type=_utilisation,
+        nargs="+",
+        metavar="U",
+        help="HPA target utilisation(s) of capacity (default: the route's target); several run side by side",
+    )
+    p.add_argument("--no-frontier", action="store_true", help="skip the HPA cost-frontier sweep")
+    p.add_argument("--minutes", type=int, help="simulate only the first N minutes of the trace")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 
 def run(args: argparse.Namespace) -> int:
-    print("llmroute simulate: not implemented yet", file=sys.stderr)
-    return 2
+    trace_path = args.trace or default_trace()
+    try:
+        trace = read_trace(trace_path)
+        spec = load_route(args.route) if args.route else None
+    except (OSError, ValueError, ValidationError) as exc:
+        print(f"llmroute simulate: {exc}", file=sys.stderr)
+        return 2
+    if args.minutes is not None:
+        if args.minutes < 1:
+            print("llmroute simulate: --minutes must be at least 1", file=sys.stderr)
+            return 2
+        trace = trace.head(args.minutes)
+    settings = Settings(
+        capacity_rps=args.capacity_rps,
+        startup_seconds=args.startup_seconds,
+        peak_replicas=args.peak_replicas,
+        peak_rps=args.peak_rps,
+        policies=tuple(dict.fromkeys(args.policy or POLICIES)),
+        hpa_targets=tuple(args.hpa_target or ()),
+        frontier=not args.no_frontier,
+    )
+    progress = None
+    if not args.quiet and trace.minutes > LONG_RUN_MINUTES:
+        print(f"simulating {trace.minutes} minutes of {trace.name}", file=sys.stderr)
+        progress = stderr_progress()
+    result = simulate(trace, spec, settings, progress=progress)
+    write_timeline(result, args.out)
+    if args.plot:
+        try:
+            plot(result, args.plot)
+        except RuntimeError as exc:
+            print(f"llmroute simulate: {exc}", file=sys.stderr)
+            return 2
+    if args.json:
+        print(json.dumps(summary_dict(result), indent=2))
+    else:
+        print(summary_text(result))
+        print(f"timeline: {args.out}" + (f", plot: {args.plot}" if args.plot else ""))
+    return 0

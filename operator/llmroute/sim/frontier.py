@@ -1,0 +1,109 @@
+"""HPA's cost frontier and where llmroute stands against it.
+
+The ``hpa`` policy is swept over target utilisations; each run gives (replica-minutes, under-provisioned
+minutes). HPA's under-provisioned minutes are interpolated linearly at llmroute's replica-minutes, so the
+two are compared at the same cost. The measured targets: llmroute has at most 0.8x HPA's under-provisioned
+minutes at that cost, costs at most 1.35x the oracle's replica-minutes, and makes no more than twice the
+scale events per hour of HPA at llmroute's own target utilisation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from llmroute.sim.capacity import Metrics
+
+DEFAULT_SWEEP = (0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.975)
+UNDER_RATIO_MAX = 0.8
+COST_RATIO_MAX = 1.35
+EVENTS_RATIO_MAX = 2.0
+
+
+@dataclass(frozen=True)
+class FrontierPoint:
+    utilisation: float
+    metrics: Metrics
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    value: float
+    limit: float
+    ok: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"value": round(self.value, 4), "limit": self.limit, "ok": self.ok}
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """llmroute against HPA's frontier and the oracle."""
+
+    points: list[FrontierPoint]
+    llmroute: Metrics
+    oracle: Metrics
+    hpa_at_target: Metrics
+    target_utilisation: float
+    hpa_under_at_cost: float
+    in_range: bool
+    checks: list[Check]
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "hpa_sweep": [
+                {"utilisation": p.utilisation, **p.metrics.as_dict()} for p in sorted(self.points, key=_u)
+            ],
+            "hpa_under_provisioned_at_llmroute_cost": round(self.hpa_under_at_cost, 3),
+            "llmroute_cost_within_sweep": self.in_range,
+            "target_utilisation": self.target_utilisation,
+            "checks": {c.name: c.as_dict() for c in self.checks},
+            "ok": self.ok,
+        }
+
+
+def _u(p: FrontierPoint) -> float:
+    return p.utilisation
+
+
+def interpolate(points: list[FrontierPoint], replica_minutes: float) -> tuple[float, bool]:
+    """HPA's under-provisioned minutes at ``replica_minutes`` (linear; clamped at the sweep's ends)."""
+    pts = sorted(points, key=lambda p: (p.metrics.replica_minutes, -p.metrics.under_minutes))
+    xs = np.array([p.metrics.replica_minutes for p in pts])
+    ys = np.array([float(p.metrics.under_minutes) for p in pts])
+    inside = bool(xs.size and xs[0] <= replica_minutes <= xs[-1])
+    return float(np.interp(replica_minutes, xs, ys)), inside
+
+
+def compare(
+    points: list[FrontierPoint], llmroute: Metrics, oracle: Metrics, target_utilisation: float
+) -> Comparison:
+    """Build the comparison; ``target_utilisation`` picks the HPA run whose scale events are the yardstick."""
+    hpa_under, inside = interpolate(points, llmroute.replica_minutes)
+    at_target = min(points, key=lambda p: abs(p.utilisation - target_utilisation)).metrics
+    if hpa_under > 0:
+        under_ratio = llmroute.under_minutes / hpa_under
+    else:
+        under_ratio = 0.0 if llmroute.under_minutes == 0 else float("inf")
+    cost_ratio = llmroute.replica_minutes / oracle.replica_minutes if oracle.replica_minutes else float("inf")
+    if at_target.events_per_hour > 0:
+        events_ratio = llmroute.events_per_hour / at_target.events_per_hour
+    else:
+        events_ratio = 0.0 if llmroute.events_per_hour == 0 else float("inf")
+    checks = [
+        Check(
+            "under_provisioned_vs_hpa_same_cost", under_ratio, UNDER_RATIO_MAX, under_ratio <= UNDER_RATIO_MAX
+        ),
+        Check("replica_minutes_vs_oracle", cost_ratio, COST_RATIO_MAX, cost_ratio <= COST_RATIO_MAX),
+        Check(
+            "scale_events_vs_hpa_at_target", events_ratio, EVENTS_RATIO_MAX, events_ratio <= EVENTS_RATIO_MAX
+        ),
+    ]
+    return Comparison(points, llmroute, oracle, at_target, target_utilisation, hpa_under, inside, checks)

@@ -1,0 +1,169 @@
+"""One simulation: a trace, a route, a capacity model and the policies to compare."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from llmroute.core.series import FloatArray
+from llmroute.sim.capacity import CapacityModel, Metrics, measure, needed
+from llmroute.sim.frontier import DEFAULT_SWEEP, Comparison, FrontierPoint, compare
+from llmroute.sim.policies import PolicyRun, Progress, run_hpa, run_llmroute, run_oracle, run_static
+from llmroute.sim.trace import Trace, demand_rps
+from llmroute.spec.route import LLMRoute, LLMRouteSpec
+
+POLICIES = ("llmroute", "hpa", "static", "oracle")
+DEFAULT_TARGET_SHARE = 0.8
+MAX_REPLICAS_HEADROOM = 3
+
+
+@dataclass(frozen=True)
+class Settings:
+    capacity_rps: float = 50.0
+    startup_seconds: float = 60.0
+    peak_replicas: float | None = None
+    peak_rps: float | None = None
+    policies: tuple[str, ...] = POLICIES
+    hpa_targets: tuple[float, ...] = ()
+    frontier: bool = True
+    sweep: tuple[float, ...] = DEFAULT_SWEEP
+
+    @property
+    def model(self) -> CapacityModel:
+        return CapacityModel(self.capacity_rps, self.startup_seconds)
+
+
+@dataclass
+class Result:
+    trace: Trace
+    spec: LLMRouteSpec
+    settings: Settings
+    demand: FloatArray
+    runs: dict[str, PolicyRun]
+    metrics: dict[str, Metrics]
+    ready: dict[str, FloatArray]
+    comparison: Comparison | None
+    seconds: float
+    route_source: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def target_utilisation(self) -> float:
+        return self.spec.scaling.metric.target_per_replica / self.settings.capacity_rps
+
+
+def default_route(capacity_rps: float, peak_need: int) -> LLMRouteSpec:
+    """The route a user gets by default, scaling on requests/s at 80 % of one replica's capacity.
+
+    ``maxReplicas`` is raised from its default so the trace fits with room for the HPA sweep: three times
+    the replicas the busiest minute needs (at least the default 10).
+    """
+    return LLMRouteSpec.model_validate(
+        {
+            "upstreams": [{"name": "primary", "url": "http://upstream.invalid/v1", "model": "model"}],
+            "proxy": {"maxReplicas": max(10, MAX_REPLICAS_HEADROOM * peak_need)},
+            "scaling": {"metric": {"targetPerReplica": DEFAULT_TARGET_SHARE * capacity_rps}},
+        }
+    )
+
+
+def load_route(path: str | Path) -> LLMRouteSpec:
+    """An LLMRoute manifest (the first LLMRoute document) or a bare spec mapping from a YAML file."""
+    for doc in yaml.safe_load_all(Path(path).read_text()):
+        if not isinstance(doc, dict):
+            continue
+        if doc.get("kind") == "LLMRoute":
+            return LLMRoute.from_object(doc).spec
+        if "upstreams" in doc:
+            return LLMRouteSpec.model_validate(doc)
+    raise ValueError(f"{path}: no LLMRoute found")
+
+
+def hpa_names(targets: tuple[float, ...]) -> dict[str, float]:
+    if len(targets) == 1:
+        return {"hpa": targets[0]}
+    return {f"hpa@{u:g}": u for u in targets}
+
+
+def simulate(
+    trace: Trace,
+    spec: LLMRouteSpec | None,
+    settings: Settings,
+    *,
+    progress: Progress | None = None,
+    detail: bool = True,
+) -> Result:
+    """Run the selected policies (and, with llmroute and ``frontier``, the HPA sweep) over ``trace``."""
+    began = time.perf_counter()
+    model = settings.model
+    demand = demand_rps(
+        trace,
+        capacity_rps=settings.capacity_rps,
+        peak_replicas=settings.peak_replicas,
+        peak_rps=settings.peak_rps,
+    )
+    source = "route file"
+    if spec is None:
+        peak_need = int(needed(demand, settings.capacity_rps).max()) if demand.size else 1
+        spec = default_route(settings.capacity_rps, max(1, peak_need))
+        source = "default route"
+    u_route = spec.scaling.metric.target_per_replica / settings.capacity_rps
+    targets = settings.hpa_targets or (round(u_route, 6),)
+    runs: dict[str, PolicyRun] = {}
+    for name in settings.policies:
+        if name == "llmroute":
+            runs[name] = run_llmroute(spec, demand, trace.start, model, progress=progress, detail=detail)
+        elif name == "hpa":
+            for label, u in hpa_names(targets).items():
+                runs[label] = run_hpa(spec, demand, trace.start, model, u, name=label)
+        elif name == "static":
+            runs[name] = run_static(spec, demand, model)
+        elif name == "oracle":
+            runs[name] = run_oracle(spec, demand, model)
+        else:
+            raise ValueError(f"unknown policy {name!r} (choose from {', '.join(POLICIES)})")
+    metrics: dict[str, Metrics] = {}
+    ready: dict[str, FloatArray] = {}
+    for name, run in runs.items():
+        metrics[name], ready[name] = measure(demand, run.desired, model)
+    comparison = None
+    notes: list[str] = []
+    if "llmroute" in runs and settings.frontier:
+        oracle = metrics.get("oracle") or measure(demand, run_oracle(spec, demand, model).desired, model)[0]
+        sweep = sorted({*settings.sweep, *targets, round(u_route, 6)})
+        points: list[FrontierPoint] = []
+        for i, u in enumerate(sweep):
+            existing = next((k for k, v in hpa_names(targets).items() if v == u and k in metrics), None)
+            if existing is not None:
+                m = metrics[existing]
+            else:
+                m = measure(demand, run_hpa(spec, demand, trace.start, model, u).desired, model)[0]
+            points.append(FrontierPoint(u, m))
+            if progress is not None:
+                progress("hpa sweep", i + 1, len(sweep))
+        comparison = compare(points, metrics["llmroute"], oracle, u_route)
+        if not comparison.in_range:
+            notes.append("llmroute's replica-minutes fall outside the HPA sweep; the comparison is clamped")
+    peak = float(max(demand)) if demand.size and not math.isnan(float(max(demand))) else 0.0
+    notes.append(
+        f"{source}: target {spec.scaling.metric.target_per_replica:g} req/s per replica "
+        f"({u_route:.0%} of {settings.capacity_rps:g}), replicas {spec.proxy.min_replicas}-"
+        f"{spec.proxy.max_replicas}, peak demand {peak:.1f} req/s"
+    )
+    return Result(
+        trace,
+        spec,
+        settings,
+        demand,
+        runs,
+        metrics,
+        ready,
+        comparison,
+        time.perf_counter() - began,
+        source,
+        notes,
+    )
