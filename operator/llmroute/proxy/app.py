@@ -50,6 +50,7 @@ class Proxy:
         self.watcher = ConfigWatcher(config_path, self.apply, self.metrics, reload_interval)
         self._route = ""
         self._hash = ""
+        self._closing: set[asyncio.Task[None]] = set()
 
     @property
     def forwarder(self) -> Forwarder:
@@ -87,7 +88,8 @@ class Proxy:
         current = self.shared
         if current is not None and (wanted is None or current.url != wanted):
             task = asyncio.get_running_loop().create_task(current.close())
-            task.add_done_callback(lambda _: None)
+            self._closing.add(task)  # keep a reference until the old client is closed
+            task.add_done_callback(self._closing.discard)
             self.shared = None
         if wanted is not None and self.shared is None:
             route = rt.route

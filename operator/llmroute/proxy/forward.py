@@ -118,7 +118,9 @@ class Forwarder:
                         timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeouts.connect_seconds),
                     )
                     first = b""
-                    streaming = call.stream and resp.status == 200
+                    streaming = (
+                        call.stream and resp.status == 200 and resp.content_type == "text/event-stream"
+                    )
                     if streaming:
                         first = await resp.content.readany()
                         if not first:
