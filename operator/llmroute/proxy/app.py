@@ -160,7 +160,11 @@ class Proxy:
 
     async def _startup(self, app: web.Application) -> None:
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=60, keepalive_timeout=30)
-        self.session = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=None))
+        self.session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(total=None),
+            cookie_jar=aiohttp.DummyCookieJar(),  # a gateway keeps no cookies: skip the jar on every request
+        )
         self._forwarder = Forwarder(self.session, self.balancer, self.metrics)
         self.watcher.poll()
         self.watcher.start()
