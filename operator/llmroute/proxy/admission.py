@@ -30,9 +30,11 @@ class PriorityGate:
 
     async def acquire(self, priority: int, wait: float | None) -> bool:
         """Take a slot; ``False`` if none became free within ``wait`` seconds (None: wait forever)."""
-        if self.active < self.capacity and not self._heap:
-            self.active += 1
-            return True
+        if self.active < self.capacity:
+            self._wake()  # earlier waiters first; this also drops entries of waiters that gave up
+            if self.active < self.capacity:
+                self.active += 1
+                return True
         if wait is not None and wait <= 0:
             return False
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()

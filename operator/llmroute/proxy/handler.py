@@ -9,6 +9,7 @@ with code 499.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,8 @@ from llmroute.proxy.tokens import estimate
 
 if TYPE_CHECKING:
     from llmroute.proxy.app import Proxy
+
+log = logging.getLogger("llmroute.proxy")
 
 
 class Ctx:
@@ -74,6 +77,11 @@ class ApiHandler:
         response: web.StreamResponse | None = None
         try:
             response = await self._serve(request, rt, ctx, start)
+            return response
+        except Exception:  # a bug must not turn into a non-OpenAI error page or a dropped connection
+            log.exception("unexpected error serving %s", request.path)
+            ctx.code = 500
+            response = errors.error(500, "internal error in the proxy", "server_error", "internal_error")
             return response
         finally:
             inflight.dec()
