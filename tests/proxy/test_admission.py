@@ -75,3 +75,16 @@ async def test_queue_timeout_sheds_with_503(harness: Harness, fake: FakeUpstream
     assert status == 503 and body["error"]["code"] == "overloaded" and "Retry-After" in headers
     assert (await occupant)[0] == 200
     assert metric(await harness.metrics(), "llmroute_proxy_shed_total", tier="free") == 1
+
+
+async def test_unsheddable_tier_waits_past_the_queue_timeout(harness: Harness, fake: FakeUpstream) -> None:
+    limits = {"identity": "Header", "tiers": [tier("system", sheddable=False), tier("free")]}
+    cfg = config(
+        upstream(fake.url), limits=limits, admission={"maxConcurrency": 1, "queueTimeoutSeconds": 0.05}
+    )
+    await harness.start(cfg)
+    fake.default = Behavior(latency=0.4)
+    occupant = asyncio.ensure_future(harness.chat(headers={"x-llmroute-tier": "free"}))
+    await eventually(lambda: fake.stats.active == 1)
+    status, _, _ = await harness.chat(headers={"x-llmroute-tier": "system"})
+    assert status == 200 and (await occupant)[0] == 200

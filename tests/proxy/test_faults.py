@@ -152,3 +152,14 @@ async def test_slow_upstream_and_slow_client_do_not_block_others(
     writer.close()
     assert (await slow_upstream)[0] == 200
     await no_leaks(harness, fake, fake_b, pooled=21)
+
+
+async def test_stream_request_answered_with_an_error_is_relayed_as_json(
+    harness: Harness, fake: FakeUpstream
+) -> None:
+    await harness.start(config(upstream(fake.url), passiveHealth={"retries": 0}))
+    fake.default = Behavior(status=400)
+    status, headers, body = await harness.chat(stream=True)
+    assert status == 400 and headers["Content-Type"].startswith("application/json")
+    assert body["error"]["message"] == "fake error 400"
+    await no_leaks(harness, fake)

@@ -114,3 +114,29 @@ async def test_store_outage_falls_back_to_local_share_and_recovers(
 
         await eventually(recovered, within=20, interval=0.2)
     assert "unreachable" in processes[0].log_path.read_text()
+
+
+async def test_store_password_comes_from_a_file(tmp_path: Path, fake: FakeUpstream) -> None:
+    from llmroute.proxy.server import ProxyServer
+
+    redis = RedisServer(tmp_path, password="redis-secret")
+    redis.start()
+    try:
+        (tmp_path / "redis-password").write_text("redis-secret\n")
+        path = write_config(tmp_path, fake, redis.url)
+        body = json.loads(path.read_text())
+        body["limits"]["store"]["passwordFile"] = str(tmp_path / "redis-password")
+        path.write_text(json.dumps(body))
+        server = ProxyServer(str(path), "127.0.0.1", 0)
+        await server.start()
+        try:
+            async with aiohttp.ClientSession() as session:
+                statuses = await burst(session, server.url, 15)
+                async with session.get(server.url + "/metrics") as resp:
+                    text = await resp.text()
+            # the global figure (10/s, burst 10) applied, through Redis: not the local share of 5
+            assert statuses.count(200) >= 10 and metric(text, "llmroute_proxy_store_fallback") == 0
+        finally:
+            await server.stop()
+    finally:
+        redis.stop()
