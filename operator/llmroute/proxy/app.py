@@ -86,7 +86,9 @@ class Proxy:
         store = rt.config.limits.store
         wanted = store.url if store.type == "Redis" and rt.config.limits.tiers else None
         current = self.shared
-        if current is not None and (wanted is None or current.url != wanted):
+        if current is not None and (
+            wanted is None or (current.url, current.password) != (wanted, rt.store_password)
+        ):
             task = asyncio.get_running_loop().create_task(current.close())
             self._closing.add(task)  # keep a reference until the old client is closed
             task.add_done_callback(self._closing.discard)
@@ -101,7 +103,7 @@ class Proxy:
                 if down:
                     errors_total.inc()
 
-            self.shared = SharedLimiter(wanted, store.password_file, route, on_state)
+            self.shared = SharedLimiter(wanted, rt.store_password, route, on_state)
             fallback.set(0)
 
     def cache_metrics(self, route: str) -> None:

@@ -26,15 +26,16 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class Runtime:
-    """One loaded config: what the handlers need, precomputed."""
+    """One loaded config: what the handlers need, precomputed (secrets excluded from ``repr``)."""
 
     config: ProxyConfig
     route: str
-    upstream_keys: dict[str, str | None]
+    upstream_keys: dict[str, str | None] = field(repr=False)
     tiers: dict[str, TierConfig]
     tier_by_key: dict[bytes, str]
     by_model: dict[str, list[UpstreamConfig]]
     signature: tuple[tuple[str, int, int, int], ...] = field(default=())
+    store_password: str | None = field(default=None, repr=False)
 
     @property
     def hash(self) -> str:
@@ -152,6 +153,8 @@ def parse(text: str, file_stat: tuple[tuple[str, int, int, int], ...] = ()) -> R
     for tier in config.limits.tiers:
         for digest in _tier_keys(tier):
             tier_by_key.setdefault(digest, tier.name)
+    password_file = config.limits.store.password_file
+    password = _read_secret(password_file, "limits.store passwordFile") if password_file else None
     by_model: dict[str, list[UpstreamConfig]] = {}
     for up in config.upstreams:
         by_model.setdefault(up.model, []).append(up)
@@ -163,6 +166,7 @@ def parse(text: str, file_stat: tuple[tuple[str, int, int, int], ...] = ()) -> R
         tier_by_key=tier_by_key,
         by_model=by_model,
         signature=stats,
+        store_password=password,
     )
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from pathlib import Path
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -88,9 +87,9 @@ ERRORS = (RedisError, OSError, TimeoutError, asyncio.TimeoutError, ValueError, I
 class SharedLimiter:
     """Redis-backed limiter; ``on_state(down)`` is told whenever the fallback starts or ends."""
 
-    def __init__(self, url: str, password_file: str | None, route: str, on_state: Callable[[bool], None]):
-        password = Path(password_file).read_text().strip() if password_file else None
+    def __init__(self, url: str, password: str | None, route: str, on_state: Callable[[bool], None]):
         self.url = url
+        self.password = password
         self._client = aioredis.Redis.from_url(
             url, password=password, socket_timeout=TIMEOUT_SECONDS, socket_connect_timeout=TIMEOUT_SECONDS
         )

@@ -51,12 +51,19 @@ class ConfigWatcher:
             self.last_error = str(exc)
             return False
         self._seen = runtime.signature
+        try:
+            self.apply(runtime)
+        except Exception as exc:  # e.g. a store URL the client library refuses: keep serving the last one
+            log.exception("could not apply config %s", runtime.hash)
+            self.metrics.reloads.labels("error").inc()
+            self.metrics.config_error.set(1)
+            self.last_error = f"could not apply: {type(exc).__name__}"
+            return False
         self.last_error = None
         self.metrics.reloads.labels("ok").inc()
         self.metrics.config_error.set(0)
         previous = self.current
         self.current = runtime
-        self.apply(runtime)
         if previous is None or previous.hash != runtime.hash:
             log.info("serving config %s for route %s", runtime.hash, runtime.route)
         return True
