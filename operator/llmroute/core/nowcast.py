@@ -31,8 +31,12 @@ FIRST_ERRORS_SKIPPED = 3  # the level is meaningless for the first samples of a 
 ALPHA = 0.3
 SHIFT = 2.0
 MAX_MARGIN = 1.2
-COLD_MARGIN = 1.3
-COLD_SAMPLES = 10
+COLD_MARGIN = 1.25
+COLD_SAMPLES = 5
+LAST_WEIGHT = 1.0
+TYPICAL_QUANTILE = 0.75
+PERSISTENT = 0.05
+PENALTY = 1.5
 _LOG_CLIP_HI = math.log(2.0)
 _LOG_CLIP_LO = math.log(0.05)
 _TINY = 1e-9
@@ -50,7 +54,7 @@ class Nowcast:
     @property
     def burst_load(self) -> float:
         """The load to be ready for in the next minutes: ``max(level x margin, last)``."""
-        return max(self.level * self.margin, self.last)
+        return max(self.level * self.margin, self.last * LAST_WEIGHT)
 
 
 def _quantile(sorted_values: list[float], q: float) -> float:
@@ -100,7 +104,13 @@ def nowcast(values: FloatArray) -> Nowcast | None:
     err = np.clip(err, _LOG_CLIP_LO, _LOG_CLIP_HI)
     k = int(err.shape[0])
     cold = math.log(COLD_MARGIN)
-    lq = min(_quantile(sorted(err.tolist()), QUANTILE), math.log(MAX_MARGIN)) if k else cold
+    if k:
+        ordered = sorted(err.tolist())
+        typical = _quantile(ordered, TYPICAL_QUANTILE)
+        lq = _quantile(ordered, QUANTILE) - PENALTY * max(0.0, typical - PERSISTENT)
+        lq = min(lq, math.log(MAX_MARGIN))
+    else:
+        lq = cold
     weight = min(1.0, k / COLD_SAMPLES)
     log_margin = weight * lq + (1.0 - weight) * max(cold, lq)
     return Nowcast(last=last, level=float(lv[-1]), margin=math.exp(max(0.0, log_margin)), samples=k)

@@ -1,7 +1,10 @@
 """Predictive scaling: when it may act, what it forecasts, and how its accuracy is tracked.
 
-The forecast for the next ``leadTimeSeconds`` is ``level x growth`` (see :mod:`llmroute.core.profile`).
-Prediction is used only when
+The forecast is the peak load (highest 3-minute mean) of the next ``leadTimeSeconds``: the mean of the last
+ten minutes times the typical growth (see :mod:`llmroute.core.profile`). Prediction sizes for that mean
+``x (1 + rise) x burst margin``,
+where the rise is the *assured* growth minus one, shrunk by ``n / (n + 1)`` when it rests on ``n`` past
+days. It acts only when
 
 * it is enabled and in ``Active`` mode (``ForecastOnly`` reports the same numbers without acting);
 * the history spans at least ``minHistoryHours``;
@@ -22,8 +25,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from llmroute.core.jsonstate import number, pairs
-from llmroute.core.nowcast import Nowcast, nowcast
-from llmroute.core.profile import BASE_MINUTES, DAY_MINUTES, Growth, growth
+from llmroute.core.nowcast import Nowcast
+from llmroute.core.profile import BASE_MINUTES, DAY_MINUTES, Growth, growth, peak, recent_mean
 from llmroute.core.series import FloatArray
 from llmroute.spec.scaling import Predictive
 
@@ -32,6 +35,7 @@ BACKTEST_POINTS = 12
 BACKTEST_SPACING_MINUTES = 30
 REENGAGE_FACTOR = 0.8
 MAX_PENDING = 48
+SHRINK_DAYS = 1.0  # a rise seen on n past days counts n / (n + SHRINK_DAYS) of its size
 
 
 @dataclass(frozen=True)
@@ -85,11 +89,6 @@ class Prediction:
     accuracy: Accuracy
 
 
-def _mean(values: FloatArray) -> float:
-    items = [x for x in values.tolist() if x == x]
-    return sum(items) / len(items) if items else math.nan
-
-
 def _score(acc: Accuracy, now: float, forecast: float, actual: float) -> Accuracy:
     decay = 1.0 if acc.updated is None else 0.5 ** (max(0.0, now - acc.updated) / HALF_LIFE_SECONDS)
     return replace(
@@ -108,7 +107,7 @@ def _mature(acc: Accuracy, values: FloatArray, start: float, now: float, lead: i
         if i0 + lead > n:
             keep.append((t, forecast))
             continue
-        actual = _mean(values[max(0, i0) : i0 + lead]) if i0 + lead > 0 else math.nan
+        actual = peak(values[max(0, i0) : i0 + lead]) if i0 + lead > 0 else math.nan
         if actual == actual:
             acc = _score(acc, now, forecast, actual)
     return replace(acc, pending=tuple(keep))
@@ -129,11 +128,11 @@ def _backtest(p: Predictive, values: FloatArray, first: int, lead: int, now: flo
             quantile=p.quantile,
             at=at,
         )
-        nc = nowcast(values[:at])
-        actual = _mean(values[at : at + lead])
-        if g is None or nc is None or actual != actual:
+        base = recent_mean(values[:at])
+        actual = peak(values[at : at + lead])
+        if g is None or not base > 0 or actual != actual:
             continue
-        acc = _score(acc, now, nc.level * g.typical, actual)
+        acc = _score(acc, now, base * g.typical, actual)
     return acc
 
 
@@ -168,7 +167,10 @@ def predict(
         return Prediction(None, None, None, False, "no comparable past days in the history", acc)
     if acc.actual_sum <= 0 and not acc.pending:
         acc = _backtest(p, values, first, lead, now)
-    value = nc.level * g.typical
+    base = recent_mean(values)
+    if not base > 0:
+        return Prediction(None, None, g, False, "no recent load to scale the profile from", acc)
+    value = base * g.typical
     if not acc.pending or now - acc.pending[-1][0] >= max(60.0, lead * 60.0 / MAX_PENDING):
         acc = replace(acc, pending=(*acc.pending, (now, value))[-MAX_PENDING:])
     error = acc.error_percent
@@ -180,7 +182,8 @@ def predict(
     shape = (
         f"{g.days} past days: typical x{g.typical:.3f}, assured x{g.assured:.3f} in {lead} min, {err_text}"
     )
-    load = nc.level * max(1.0, g.assured) * nc.margin
+    rise = max(0.0, g.assured - 1.0) * g.days / (g.days + SHRINK_DAYS)
+    load = base * (1.0 + rise) * nc.margin
     if acc.stepped_back:
         limit = f"{p.max_error_percent:g}%"
         return Prediction(

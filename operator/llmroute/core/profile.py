@@ -1,7 +1,8 @@
 """Time-of-day (and day-of-week) load profile: how the load grew over the next minutes on past days.
 
-For every past day within the lookback the profile compares, at the same time of day as "now", the mean
-load of the ``lead`` minutes that followed with the mean of the ``base`` minutes before. That ratio is
+For every past day within the lookback the profile compares, at the same time of day as "now", the peak
+load of the ``lead`` minutes that followed (highest 3-minute mean) with the mean of the ``base`` minutes
+before. That ratio is
 that day's *growth*. Days exactly a week back count three times when weekly seasonality is on (and are the
 only days used when it is the only seasonality). Two figures come out:
 
@@ -24,6 +25,7 @@ DAY_MINUTES = 1440
 WEEK_DAYS = 7
 BASE_MINUTES = 10
 WEEKLY_WEIGHT = 3.0
+SMOOTH_MINUTES = 3
 
 
 @dataclass(frozen=True)
@@ -50,12 +52,30 @@ def weighted_quantile(values: Sequence[float], weights: Sequence[float], q: floa
     return pairs[-1][0]
 
 
+def peak(values: FloatArray) -> float:
+    """The highest mean of :data:`SMOOTH_MINUTES` consecutive minutes (NaN minutes are skipped)."""
+    items: list[float] = [float(x) for x in values.tolist() if x == x]
+    if len(items) <= SMOOTH_MINUTES:
+        return sum(items) / len(items) if items else math.nan
+    run = sum(items[:SMOOTH_MINUTES])
+    best = run
+    for i in range(SMOOTH_MINUTES, len(items)):
+        run += items[i] - items[i - SMOOTH_MINUTES]
+        best = max(best, run)
+    return best / SMOOTH_MINUTES
+
+
+def recent_mean(values: FloatArray, base: int = BASE_MINUTES) -> float:
+    """Mean of the last ``base`` minutes of ``values`` (the base growth ratios are taken against)."""
+    return _mean(values[max(0, values.shape[0] - base) :])
+
+
 def day_growth(values: FloatArray, at: int, lead: int, base: int = BASE_MINUTES) -> float | None:
-    """Growth at index ``at`` of ``values``: mean of ``[at, at+lead)`` over mean of ``[at-base, at)``."""
+    """Growth at index ``at``: peak 3-minute mean in ``[at, at+lead)`` over the mean of ``[at-base, at)``."""
     if at - base < 0 or at + lead > values.shape[0] or lead <= 0:
         return None
     before = _mean(values[at - base : at])
-    after = _mean(values[at : at + lead])
+    after = peak(values[at : at + lead])
     if not (before > 0 and after == after):
         return None
     return after / before

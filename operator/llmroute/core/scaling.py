@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from llmroute.core import hpa
-from llmroute.core.nowcast import Nowcast, nowcast
+from llmroute.core.jsonstate import number
+from llmroute.core.nowcast import COLD_SAMPLES, Nowcast, nowcast
 from llmroute.core.predictive import Accuracy, Prediction, predict
 from llmroute.core.schedule import Bounds, bounds
 from llmroute.core.series import LoadSeries
@@ -35,6 +36,8 @@ from llmroute.spec.status import Forecast, Recommendation
 
 UP_MARGIN = 0.5  # x tolerance: how much further than needed a scale-up goes
 DOWN_BAND = 1.5  # x tolerance: how far below the current count a scale-down must be worth
+MARGIN_BUDGET = 100.0  # x tolerance: the long-run average burst margin (1 + budget x tolerance)
+BUDGET_SECONDS = 3 * 3600.0  # time constant of that average
 STATE_VERSION = 1
 
 
@@ -48,9 +51,17 @@ class ScalerState:
 
     memory: hpa.Memory = field(default_factory=hpa.Memory)
     accuracy: Accuracy = field(default_factory=Accuracy)
+    last_change: float | None = None
+    margin_avg: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"v": STATE_VERSION, "hpa": self.memory.to_dict(), "forecast": self.accuracy.to_dict()}
+        return {
+            "v": STATE_VERSION,
+            "hpa": self.memory.to_dict(),
+            "forecast": self.accuracy.to_dict(),
+            "changed": self.last_change,
+            "margin": None if self.margin_avg is None else round(self.margin_avg, 6),
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> ScalerState:
@@ -59,6 +70,8 @@ class ScalerState:
         return cls(
             hpa.Memory.from_dict(dict(data.get("hpa") or {})),
             Accuracy.from_dict(dict(data.get("forecast") or {})),
+            number(data.get("changed")),
+            number(data.get("margin")),
         )
 
 
@@ -118,6 +131,24 @@ def _forecast(
     )
 
 
+def _budget(nc: Nowcast, state: ScalerState, now: float, tolerance: float) -> tuple[Nowcast, float]:
+    """Keep the long-run average burst margin within ``1 + MARGIN_BUDGET x tolerance``.
+
+    Margin above the budget is spent only while the average is below it, i.e. out of what calm periods
+    saved: on average llmroute runs at the target like the HPA, but moves headroom to volatile moments.
+    The cold-start margin (too little history to measure volatility) is never held back.
+    """
+    cap = 1.0 + MARGIN_BUDGET * tolerance
+    avg = cap if state.margin_avg is None else state.margin_avg
+    margin = nc.margin
+    if nc.samples >= COLD_SAMPLES and avg >= cap:
+        margin = min(margin, cap)
+    last = state.memory.last_time
+    dt = 60.0 if last is None else max(0.0, now - last)
+    avg += (margin - avg) * (1.0 - math.exp(-dt / BUDGET_SECONDS))
+    return (nc if margin == nc.margin else replace(nc, margin=margin)), avg
+
+
 def _no_data(
     spec: LLMRouteSpec,
     p: _Params,
@@ -154,7 +185,9 @@ def _no_data(
         limited_by=reasons,
     )
     forecast = _forecast(now, spec, None, None, "no load data")
-    return ScalingResult(rec, forecast, ScalerState(memory, state.accuracy), None, True, None)
+    last_change = t if lim.replicas != current else state.last_change
+    new_state = ScalerState(memory, state.accuracy, last_change, state.margin_avg)
+    return ScalingResult(rec, forecast, new_state, None, True, None)
 
 
 def recommend(
@@ -178,6 +211,7 @@ def recommend(
     if nc is None:
         return _no_data(spec, p, now, current, state, b, stale)
 
+    nc, margin_avg = _budget(nc, state, t, scaling.tolerance)
     need = nc.burst_load / p.divisor
     reactive = math.ceil(need - 1e-9)
     pred = predict(
@@ -206,13 +240,15 @@ def recommend(
         if proposal < candidate:
             limited_by.append("scaleDownStabilization")
             notes.append(f"scale-down window {p.hpa.down.window}s holds {candidate}")
-        if current * (1.0 - DOWN_BAND * tol) < candidate < current:
+        band = DOWN_BAND * tol
+        if current * (1.0 - band) < candidate < current:
             limited_by.append("tolerance")
-            notes.append(f"{candidate} is within {DOWN_BAND * tol:.0%} of {current}: hold")
+            notes.append(f"{candidate} is within {band:.0%} of {current}: hold")
             candidate = current
     lim = hpa.normalize(memory, t, current, candidate, p.hpa.up, p.hpa.down, b.lo, b.hi)
     limited_by += _bound_reasons(lim.limited_by, b)
     memory = hpa.record(memory, t, current, lim.replicas, keep)
+    last_change = t if lim.replicas != current else state.last_change
 
     target = scaling.metric.target_per_replica
     reason = (
@@ -237,4 +273,5 @@ def recommend(
         limited_by=limited_by,
     )
     forecast = _forecast(now, spec, pred, pred_replicas, pred.reason)
-    return ScalingResult(rec, forecast, ScalerState(memory, pred.accuracy), nc.last, False, nc)
+    new_state = ScalerState(memory, pred.accuracy, last_change, margin_avg)
+    return ScalingResult(rec, forecast, new_state, nc.last, False, nc)
