@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from llmroute.core import hpa
 from llmroute.core.jsonstate import number
-from llmroute.core.nowcast import COLD_SAMPLES, Nowcast, nowcast
+from llmroute.core.nowcast import Nowcast, nowcast
 from llmroute.core.predictive import Accuracy, Prediction, predict
 from llmroute.core.schedule import Bounds, bounds
 from llmroute.core.series import LoadSeries
@@ -36,8 +36,6 @@ from llmroute.spec.status import Forecast, Recommendation
 
 UP_MARGIN = 0.5  # x tolerance: how much further than needed a scale-up goes
 DOWN_BAND = 1.5  # x tolerance: how far below the current count a scale-down must be worth
-MARGIN_BUDGET = 100.0  # x tolerance: the long-run average burst margin (1 + budget x tolerance)
-BUDGET_SECONDS = 3 * 3600.0  # time constant of that average
 STATE_VERSION = 1
 
 
@@ -52,7 +50,6 @@ class ScalerState:
     memory: hpa.Memory = field(default_factory=hpa.Memory)
     accuracy: Accuracy = field(default_factory=Accuracy)
     last_change: float | None = None
-    margin_avg: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -60,7 +57,6 @@ class ScalerState:
             "hpa": self.memory.to_dict(),
             "forecast": self.accuracy.to_dict(),
             "changed": self.last_change,
-            "margin": None if self.margin_avg is None else round(self.margin_avg, 6),
         }
 
     @classmethod
@@ -71,7 +67,6 @@ class ScalerState:
             hpa.Memory.from_dict(dict(data.get("hpa") or {})),
             Accuracy.from_dict(dict(data.get("forecast") or {})),
             number(data.get("changed")),
-            number(data.get("margin")),
         )
 
 
@@ -131,24 +126,6 @@ def _forecast(
     )
 
 
-def _budget(nc: Nowcast, state: ScalerState, now: float, tolerance: float) -> tuple[Nowcast, float]:
-    """Keep the long-run average burst margin within ``1 + MARGIN_BUDGET x tolerance``.
-
-    Margin above the budget is spent only while the average is below it, i.e. out of what calm periods
-    saved: on average llmroute runs at the target like the HPA, but moves headroom to volatile moments.
-    The cold-start margin (too little history to measure volatility) is never held back.
-    """
-    cap = 1.0 + MARGIN_BUDGET * tolerance
-    avg = cap if state.margin_avg is None else state.margin_avg
-    margin = nc.margin
-    if nc.samples >= COLD_SAMPLES and avg >= cap:
-        margin = min(margin, cap)
-    last = state.memory.last_time
-    dt = 60.0 if last is None else max(0.0, now - last)
-    avg += (margin - avg) * (1.0 - math.exp(-dt / BUDGET_SECONDS))
-    return (nc if margin == nc.margin else replace(nc, margin=margin)), avg
-
-
 def _no_data(
     spec: LLMRouteSpec,
     p: _Params,
@@ -186,7 +163,7 @@ def _no_data(
     )
     forecast = _forecast(now, spec, None, None, "no load data")
     last_change = t if lim.replicas != current else state.last_change
-    new_state = ScalerState(memory, state.accuracy, last_change, state.margin_avg)
+    new_state = ScalerState(memory, state.accuracy, last_change)
     return ScalingResult(rec, forecast, new_state, None, True, None)
 
 
@@ -211,7 +188,6 @@ def recommend(
     if nc is None:
         return _no_data(spec, p, now, current, state, b, stale)
 
-    nc, margin_avg = _budget(nc, state, t, scaling.tolerance)
     need = nc.burst_load / p.divisor
     reactive = math.ceil(need - 1e-9)
     pred = predict(
@@ -273,5 +249,5 @@ def recommend(
         limited_by=limited_by,
     )
     forecast = _forecast(now, spec, pred, pred_replicas, pred.reason)
-    new_state = ScalerState(memory, pred.accuracy, last_change, margin_avg)
+    new_state = ScalerState(memory, pred.accuracy, last_change)
     return ScalingResult(rec, forecast, new_state, nc.last, False, nc)
