@@ -5,7 +5,9 @@ fake upstream; the upstream and ``wrk`` (1 thread, 32 connections) share the oth
 with all its policies on (API-key tiers, per-tier and per-client request and token limits, metrics).
 Competitors are installed on first use under ``~/.cache/llmroute/bench`` (LiteLLM from PyPI into its own
 virtualenv, Portkey from npm, nginx from Debian); one that cannot be installed is skipped with a note.
-Target: llmroute at least Portkey's and at least 10 times LiteLLM's requests/s.
+Target: llmroute at least Portkey's and at least 10 times LiteLLM's requests/s. Besides wrk's req/s (on
+the pinned core), each gateway's own CPU time is read from /proc (process and children), so
+``requests_per_cpu_second`` stays meaningful when other work shares the machine.
 
     .venv/bin/python -m bench.proxy_throughput [--seconds 8] [--only llmroute,nginx]
 """
@@ -31,6 +33,7 @@ from bench.proxy_common import (
     pinned,
     start_fake,
     start_llmroute,
+    tree_cpu_seconds,
     wait_http,
     wrk,
 )  # fmt: skip
@@ -206,13 +209,23 @@ def main() -> None:
                     results[name] = {"skipped": str(exc)}
                     continue
                 wrk(url, other, headers, 1, args.connections)  # warm-up
-                results[name] = wrk(url, other, headers, args.seconds, args.connections)
+                gateway = procs.items[-1].pid
+                cpu_before = tree_cpu_seconds(gateway)
+                result = wrk(url, other, headers, args.seconds, args.connections)
+                cpu = tree_cpu_seconds(gateway) - cpu_before
+                ok = result["requests"] - result["non_2xx"]
+                result["gateway_cpu_seconds"] = round(cpu, 2)
+                result["requests_per_cpu_second"] = round(ok / cpu, 1) if cpu > 0 else None
+                results[name] = result
     ours = results.get("llmroute", {}).get("rps", 0.0)
     others = [k for k, v in results.items() if k in ("litellm", "portkey", "nginx") and v.get("rps")]
     ratios = {f"llmroute_over_{k}": round(ours / results[k]["rps"], 2) for k in others}
+    ours_cpu = results.get("llmroute", {}).get("requests_per_cpu_second") or 0.0
+    cpu_ratios = {f"llmroute_over_{k}": round(ours_cpu / results[k]["requests_per_cpu_second"], 2)
+                  for k in others if results[k].get("requests_per_cpu_second")}  # fmt: skip
     emit({"benchmark": "proxy_throughput", "request": "non-streaming chat", "connections": args.connections,
           "seconds": args.seconds, "gateway_core": sut, "upstream_and_wrk_core": other, "results": results,
-          "ratios": ratios,
+          "ratios": ratios, "ratios_per_cpu_second": cpu_ratios,
           "targets": {"llmroute_over_portkey": ">= 1", "llmroute_over_litellm": ">= 10"}})  # fmt: skip
 
 
