@@ -230,7 +230,9 @@ def evaluate(
     if fail_open:
         active = _least_bad(groups)
         if not state.fail_open or previous != active:
-            events.append(f"every upstream is unhealthy: failing open to group {active} (least bad)")
+            recovering = any(h.state == "Recovering" for h in healths.values())
+            which = "unhealthy or still recovering" if recovering else "unhealthy"
+            events.append(f"every upstream is {which}: failing open to group {active} (least bad)")
     else:
         best = usable[0]
         if previous is None or previous not in groups:

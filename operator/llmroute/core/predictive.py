@@ -35,7 +35,7 @@ BACKTEST_POINTS = 12
 BACKTEST_SPACING_MINUTES = 30
 REENGAGE_FACTOR = 0.8
 MAX_PENDING = 48
-SHRINK_DAYS = 1.0  # a rise seen on n past days counts n / (n + SHRINK_DAYS) of its size
+SHRINK_DAYS = 0.5  # a rise seen on n past days counts n / (n + SHRINK_DAYS) of its size
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,153 @@
+"""evaluate(): per-upstream health, hysteresis, backoff, dwell and fail-open."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from llmroute.core.failover import FailoverState, UpstreamObservation, evaluate
+from llmroute.spec.route import LLMRouteSpec
+from tests.unit.core_helpers import T0, spec
+
+OK = UpstreamObservation(error_rate=0.01, latency_p95_seconds=2.0, requests=500)
+BAD = UpstreamObservation(error_rate=0.5, latency_p95_seconds=2.0, requests=500)
+SLOW = UpstreamObservation(error_rate=0.0, latency_p95_seconds=45.0, requests=500)
+MEH = UpstreamObservation(error_rate=0.2, latency_p95_seconds=2.0, requests=500)  # below 0.25, above 0.125
+FEW = UpstreamObservation(error_rate=1.0, latency_p95_seconds=2.0, requests=3)
+
+
+def route(**failover: Any) -> LLMRouteSpec:
+    return spec(
+        upstreams=[
+            {"name": "a", "url": "http://a.invalid/v1", "model": "m", "group": 0},
+            {"name": "b", "url": "http://b.invalid/v1", "model": "m", "group": 1},
+        ],
+        failover=failover,
+    )
+
+
+def run(r: LLMRouteSpec, script: list[dict[str, UpstreamObservation | None]], step: int = 60) -> list[Any]:
+    state = FailoverState()
+    results = []
+    for i, obs in enumerate(script):
+        result = evaluate(r, now=T0 + timedelta(seconds=step * i), observations=obs, state=state)
+        state = FailoverState.from_dict(result.state.to_dict())
+        results.append(result)
+    return results
+
+
+def states(result: Any) -> tuple[str, str]:
+    by = {u.name: u.state for u in result.upstreams}
+    return by["a"], by["b"]
+
+
+@pytest.mark.parametrize(
+    ("obs", "expected"),
+    [
+        (OK, "Healthy"),
+        (BAD, "Unhealthy"),
+        (SLOW, "Unhealthy"),
+        (FEW, "Unknown"),  # fewer than minRequests: not judged
+        (None, "Unknown"),  # no data: not judged
+        (UpstreamObservation(), "Unknown"),
+    ],
+)
+def test_first_judgement(obs: UpstreamObservation | None, expected: str) -> None:
+    result = run(route(), [{"a": obs, "b": OK}])[0]
+    assert states(result)[0] == expected
+
+
+def test_missing_data_never_flips_state() -> None:
+    results = run(route(), [{"a": OK, "b": OK}, {"a": None, "b": OK}, {"b": OK}, {"a": FEW, "b": OK}])
+    assert [states(r)[0] for r in results] == ["Healthy"] * 4
+    results = run(route(), [{"a": BAD, "b": OK}] + [{"a": None, "b": OK}] * 10)
+    assert all(states(r)[0] == "Unhealthy" for r in results)
+    assert all(r.active_group == 1 for r in results)
+
+
+def test_failover_recovery_hysteresis_and_failback() -> None:
+    r = route(cooldownSeconds=60, failbackAfterSeconds=300, minDwellSeconds=120)
+    script: list[dict[str, UpstreamObservation | None]] = [{"a": OK, "b": OK}, {"a": BAD, "b": OK}]
+    script += [{"a": OK, "b": OK}] * 3  # the 60 s cooldown ends at t=120: recovering
+    script += [{"a": MEH, "b": OK}]  # not bad, but above threshold x recoveryFactor: the clock restarts
+    script += [{"a": OK, "b": OK}] * 7
+    results = run(r, script)
+    assert [r.active_group for r in results[:2]] == [0, 1]
+    assert any("failing over from group 0 to group 1" in e for e in results[1].events)
+    trail = [states(x)[0] for x in results]
+    assert trail[:5] == ["Healthy", "Unhealthy", "Recovering", "Recovering", "Recovering"]
+    assert trail[5] == "Recovering"  # MEH keeps it recovering but resets the sustained-health clock
+    healthy_at = trail.index("Healthy", 2)
+    assert healthy_at == 11  # 300 s of sustained health counted from minute 6
+    assert results[healthy_at].active_group == 0
+    assert any("failing back from group 1 to group 0" in e for e in results[healthy_at].events)
+
+
+def test_relapse_doubles_the_cooldown_up_to_the_maximum() -> None:
+    r = route(cooldownSeconds=60, maxCooldownSeconds=150, failbackAfterSeconds=0)
+    seq: list[dict[str, UpstreamObservation | None]] = [
+        {"a": BAD, "b": OK},
+        {"a": OK, "b": OK},
+        {"a": OK, "b": OK},  # out 60 s, then recovering and healthy
+        {"a": BAD, "b": OK},
+        {"a": OK, "b": OK},
+        {"a": OK, "b": OK},
+        {"a": OK, "b": OK},  # second failure: 120 s
+        {"a": BAD, "b": OK},  # third: 240 s capped at 150
+    ]
+    results = run(r, seq)
+    cooldowns = [e for x in results for e in x.events if "cooldown" in e]
+    assert [c.split("cooldown ")[1] for c in cooldowns] == ["60s", "120s", "150s"]
+    assert [states(x)[0] for x in results[3:7]] == ["Unhealthy", "Unhealthy", "Recovering", "Healthy"]
+
+
+def test_min_dwell_delays_failback() -> None:
+    r = route(cooldownSeconds=0, failbackAfterSeconds=0, minDwellSeconds=600)
+    script: list[dict[str, UpstreamObservation | None]] = [{"a": BAD, "b": OK}] + [{"a": OK, "b": OK}] * 12
+    results = run(r, script)
+    groups = [x.active_group for x in results]
+    assert groups[0] == 1
+    assert states(results[2])[0] == "Healthy"
+    assert groups.index(0) == 10  # 600 s after the switch at t=0
+
+
+def test_fail_open_to_the_least_bad_group() -> None:
+    r = route()
+    worse = UpstreamObservation(error_rate=0.9, latency_p95_seconds=2.0, requests=500)
+    results = run(r, [{"a": worse, "b": BAD}, {"a": worse, "b": BAD}])
+    first = results[0]
+    assert first.fail_open and first.active_group == 1  # b fails less
+    assert any("every upstream is unhealthy: failing open to group 1" in e for e in first.events)
+    assert results[1].events == []  # said once
+    state = results[1].state
+    later = []
+    for minute in range(30, 37):  # recovering is not yet usable: fail-open lasts until failback (300 s)
+        later.append(
+            evaluate(r, now=T0 + timedelta(minutes=minute), observations={"a": OK, "b": OK}, state=state)
+        )
+        state = later[-1].state
+    assert later[0].fail_open and later[0].active_group == 0  # a recovering member makes group 0 least bad
+    assert [x.fail_open for x in later] == [True] * 5 + [False] * 2
+    assert any("usable again" in e for e in later[5].events)
+
+
+def test_group_with_a_healthy_member_stays_active() -> None:
+    r = spec(
+        upstreams=[
+            {"name": "a1", "url": "http://a1.invalid/v1", "model": "m", "group": 0},
+            {"name": "a2", "url": "http://a2.invalid/v1", "model": "m", "group": 0},
+            {"name": "b", "url": "http://b.invalid/v1", "model": "m", "group": 1},
+        ]
+    )
+    result = evaluate(r, now=T0, observations={"a1": BAD, "a2": OK, "b": OK}, state=FailoverState())
+    assert result.active_group == 0 and not result.fail_open
+    assert [u.state for u in result.upstreams] == ["Unhealthy", "Healthy", "Healthy"]
+
+
+def test_state_round_trip() -> None:
+    results = run(route(), [{"a": BAD, "b": OK}])
+    state = results[0].state
+    assert FailoverState.from_dict(state.to_dict()) == state
+    assert FailoverState.from_dict({"up": {"a": {"s": "Bogus"}}}).upstreams["a"].state == "Unknown"

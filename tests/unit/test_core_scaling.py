@@ -1,0 +1,282 @@
+"""recommend(): reactive sizing, hysteresis, stabilisation, step limits, schedules, no data, prediction."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+
+from llmroute.core.nowcast import COLD_MARGIN, nowcast
+from llmroute.core.predictive import Accuracy
+from llmroute.core.scaling import ScalerState, recommend
+from tests.unit.core_helpers import T0, drive, minutes, scaling_spec, series
+
+STEADY = 150  # minutes of constant history: past the cold start, a settled level
+
+
+def steady(load: float, n: int = STEADY) -> np.ndarray:
+    return np.full(n, load)
+
+
+@pytest.mark.parametrize(
+    ("load", "current", "max_replicas", "final", "limited_by"),
+    [
+        (400.0, 10, 100, 10, []),  # 400 / (40 x 1.1) -> 10
+        (368.0, 10, 100, 10, ["tolerance"]),  # wants 9: within 15 % of 10, hold
+        (300.0, 10, 100, 7, []),  # wants 7: worth scaling down
+        (800.0, 10, 100, 20, []),  # wants 19, +5 % on the way up -> 20
+        (2000.0, 10, 100, 20, ["scaleUpPolicy"]),  # wants 48, at most double per step
+        (800.0, 10, 15, 15, ["maxReplicas"]),
+        (10.0, 3, 100, 1, []),  # down to proxy.minReplicas (1)
+    ],
+)
+def test_reactive_sizing_tolerance_and_limits(
+    load: float, current: int, max_replicas: int, final: int, limited_by: list[str]
+) -> None:
+    route = scaling_spec(max_replicas=max_replicas)
+    result = recommend(
+        route,
+        now=T0 + minutes(STEADY),
+        current_replicas=current,
+        history=series(steady(load)),
+        state=ScalerState(),
+    )
+    assert result.recommendation.final == final
+    assert result.recommendation.limited_by == limited_by
+    assert result.nowcast is not None and result.nowcast.margin == pytest.approx(1.0)
+
+
+def test_scale_down_waits_for_the_stabilisation_window() -> None:
+    load = np.concatenate([steady(800.0), np.full(10, 300.0)])
+    replicas, results = drive(scaling_spec(), load, current=19)
+    # decision t sees minutes < t: the first low minute is seen at t = STEADY + 1 (index STEADY)
+    assert all(r >= 19 for r in replicas[STEADY - 1 : STEADY + 4])
+    assert replicas[STEADY + 4] <= 8  # the high recommendations have left the 300 s window
+    assert "scale-down window 300s" in results[STEADY].recommendation.reason
+    assert "scaleDownStabilization" in results[STEADY].recommendation.limited_by
+
+
+def test_scale_up_is_immediate_and_step_limited() -> None:
+    route = scaling_spec(
+        behavior={
+            "scaleUp": {
+                "stabilizationWindowSeconds": 0,
+                "policies": [{"type": "Pods", "value": 2, "periodSeconds": 60}],
+            }
+        }
+    )
+    load = np.concatenate([steady(400.0), np.full(5, 1200.0)])
+    replicas, results = drive(route, load, current=10)
+    assert replicas[STEADY - 1] == 10
+    assert replicas[STEADY : STEADY + 5] == [12, 14, 16, 18, 20]
+    assert results[STEADY].recommendation.limited_by == ["scaleUpPolicy"]
+
+
+@pytest.mark.parametrize(
+    ("now", "final", "schedule_min", "schedule_max", "limited"),
+    [
+        # night window 22:00-06:00 UTC (crossing midnight, starts Sunday: open Monday 00:00-06:00)
+        (datetime(2025, 3, 3, 3, 0, tzinfo=UTC), 20, 20, None, "scheduleMin:night"),
+        (datetime(2025, 3, 3, 7, 0, tzinfo=UTC), 10, None, None, None),
+        # business hours in New York cap the count: 09:00 EDT is 13:00 UTC after the March change
+        (datetime(2025, 3, 10, 13, 30, tzinfo=UTC), 5, None, 5, "scheduleMax:office"),
+        (datetime(2025, 3, 7, 13, 30, tzinfo=UTC), 10, None, None, None),  # 08:30 EST: not yet
+    ],
+)
+def test_schedules_bound_the_count(
+    now: datetime, final: int, schedule_min: int | None, schedule_max: int | None, limited: str | None
+) -> None:
+    route = scaling_spec(
+        schedules=[
+            {"name": "night", "start": "22:00", "end": "06:00", "days": ["Sun"], "minReplicas": 20},
+            {
+                "name": "office",
+                "start": "09:00",
+                "end": "17:00",
+                "timezone": "America/New_York",
+                "days": ["Mon", "Tue", "Wed", "Thu", "Fri"],
+                "maxReplicas": 5,
+            },
+        ],
+        behavior={
+            "scaleDown": {
+                "stabilizationWindowSeconds": 0,
+                "policies": [{"type": "Percent", "value": 100, "periodSeconds": 15}],
+            }
+        },
+    )
+    history = series(steady(400.0), start=now - minutes(STEADY))
+    result = recommend(route, now=now, current_replicas=10, history=history, state=ScalerState())
+    rec = result.recommendation
+    assert (rec.final, rec.schedule_min, rec.schedule_max) == (final, schedule_min, schedule_max)
+    assert (limited in rec.limited_by) if limited else not rec.limited_by
+
+
+def test_overlapping_schedules_minimum_wins() -> None:
+    route = scaling_spec(
+        schedules=[
+            {"name": "floor", "start": "00:00", "end": "12:00", "minReplicas": 8},
+            {"name": "cap", "start": "00:00", "end": "12:00", "maxReplicas": 5},
+        ]
+    )
+    result = recommend(
+        route,
+        now=T0 + minutes(STEADY),
+        current_replicas=10,
+        history=series(steady(100.0)),
+        state=ScalerState(),
+    )
+    assert result.recommendation.final == 8
+
+
+@pytest.mark.parametrize(
+    ("history", "now_offset", "fallback", "current", "final", "text"),
+    [
+        ([], 0, {}, 7, 7, "no load data yet"),
+        ([10.0] * 20, 30, {}, 7, 7, "load data 600 s old"),  # stale: would scale down to 1, holds 7
+        (
+            [10.0] * 20,
+            30,
+            {"whenMetricsUnavailable": "Replicas", "replicas": 6},
+            3,
+            6,
+            "fallback: at least 6",
+        ),
+        (
+            [10.0] * 20,
+            30,
+            {"whenMetricsUnavailable": "Replicas", "replicas": 6},
+            12,
+            12,
+            "never scaling down",
+        ),
+        ([float("nan")] * 20, 20, {}, 7, 7, "no load data yet"),
+        ([10.0] * 20, 22, {"staleAfterSeconds": 180}, 7, 1, "reactive"),  # 120 s old: fresh enough
+    ],
+)
+def test_no_data_never_scales_down(
+    history: list[float], now_offset: int, fallback: dict[str, object], current: int, final: int, text: str
+) -> None:
+    route = scaling_spec(fallback=fallback) if fallback else scaling_spec()
+    result = recommend(
+        route,
+        now=T0 + minutes(now_offset),
+        current_replicas=current,
+        history=series(history),
+        state=ScalerState(),
+    )
+    assert result.recommendation.final == final
+    assert text in result.recommendation.reason
+    if final == current and text != "reactive":
+        assert "noData" in result.recommendation.limited_by
+        assert result.stale
+
+
+def test_burst_margin_follows_volatility() -> None:
+    rng = np.random.default_rng(7)
+    calm = 500 * rng.normal(1.0, 0.01, 200)
+    bursty = 500 * np.where(rng.random(200) < 0.08, 1.5, 1.0) * rng.normal(1.0, 0.01, 200)
+    noisy = 500 * rng.normal(1.0, 0.15, 200)  # heavy noise every minute
+    m_calm, m_bursty, m_noisy = (nowcast(x).margin for x in (calm, bursty, noisy))  # type: ignore[union-attr]
+    assert m_calm < 1.05 < m_bursty
+    assert m_bursty == pytest.approx(1.2)  # capped
+    assert m_noisy < m_bursty  # persistent noise is only partly covered
+    cold = nowcast(np.array([500.0, 510.0, 490.0]))
+    assert cold is not None and cold.margin == pytest.approx(COLD_MARGIN)
+
+
+def _daily_step(days: int, at_minute: int, factor: float, base: float = 400.0, seed: int = 3) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    load = base * rng.normal(1.0, 0.01, days * 1440)
+    for day in range(days):
+        start = day * 1440 + at_minute
+        load[start : start + 60] *= factor
+    return load
+
+
+def _at(load: np.ndarray, minute: int, mode: str = "Active", accuracy: Accuracy | None = None) -> object:
+    route = scaling_spec(predictive={"mode": mode})
+    history = series(load[:minute])
+    state = ScalerState() if accuracy is None else ScalerState(accuracy=accuracy)
+    return recommend(route, now=T0 + minutes(minute), current_replicas=10, history=history, state=state)
+
+
+def test_prediction_pre_scales_before_a_recurring_surge() -> None:
+    load = _daily_step(3, 9 * 60, 3.0)
+    before = 2 * 1440 + 9 * 60 - 1  # 08:59 on day 3: nothing visible yet
+    result = _at(load, before)
+    rec = result.recommendation  # type: ignore[attr-defined]
+    assert result.forecast.active  # type: ignore[attr-defined]
+    # x3 on both past days (a rise seen on 2 days counts 2 / 2.5 of its size); step-limited to 20 now
+    assert rec.reactive == 10 and rec.predictive >= 23 and rec.final == 20
+    assert rec.reason.startswith("predictive")
+    assert result.forecast.error_percent is not None and result.forecast.error_percent < 35  # type: ignore[attr-defined]
+
+
+def test_forecast_only_reports_without_acting() -> None:
+    load = _daily_step(3, 9 * 60, 3.0)
+    result = _at(load, 2 * 1440 + 9 * 60 - 1, mode="ForecastOnly")
+    rec = result.recommendation  # type: ignore[attr-defined]
+    assert not result.forecast.active and "forecast only" in result.forecast.reason  # type: ignore[attr-defined]
+    assert rec.predictive >= 23 and rec.final == 10
+
+
+def test_prediction_needs_minimum_history() -> None:
+    load = _daily_step(1, 9 * 60, 3.0)
+    result = _at(load, 20 * 60)
+    assert not result.forecast.active and "learning" in result.forecast.reason  # type: ignore[attr-defined]
+    assert result.recommendation.predictive is None  # type: ignore[attr-defined]
+
+
+def test_prediction_never_takes_capacity_below_what_load_needs() -> None:
+    load = _daily_step(3, 9 * 60, 0.2)  # every day the load collapses at 09:00
+    result = _at(load, 2 * 1440 + 9 * 60 - 1)
+    rec = result.recommendation  # type: ignore[attr-defined]
+    assert rec.predictive <= rec.reactive
+    assert rec.final == 10 == rec.reactive
+
+
+@pytest.mark.parametrize(
+    ("error", "stepped_back", "active"),
+    [
+        (20.0, False, True),
+        (50.0, False, False),  # above maxErrorPercent 35: steps back
+        (30.0, True, False),  # still above 80 % of the limit: stays back
+        (20.0, True, True),  # below 28 %: comes back
+    ],
+)
+def test_accuracy_gates_prediction(error: float, stepped_back: bool, active: bool) -> None:
+    load = _daily_step(3, 9 * 60, 3.0)
+    minute = 2 * 1440 + 9 * 60 - 1
+    now = (T0 + minutes(minute)).timestamp()
+    acc = Accuracy(
+        error_sum=error,
+        actual_sum=100.0,
+        updated=now,
+        pending=((now - 60.0, 400.0),),
+        stepped_back=stepped_back,
+    )
+    result = _at(load, minute, accuracy=acc)
+    assert result.forecast.active is active  # type: ignore[attr-defined]
+    assert result.state.accuracy.stepped_back is (not active)  # type: ignore[attr-defined]
+    if not active:
+        assert "stepped back" in result.forecast.reason  # type: ignore[attr-defined]
+        assert result.recommendation.final == 10  # type: ignore[attr-defined]
+
+
+def test_state_is_small_json_and_restores_the_same_decisions() -> None:
+    load = _daily_step(2, 9 * 60, 2.0)[: 1440 + 600]
+    replicas, results = drive(scaling_spec(), load, current=10)
+    state = results[-1].state
+    text = json.dumps(state.to_dict())
+    assert len(text) < 8192
+    restored = ScalerState.from_dict(json.loads(text))
+    now = T0 + minutes(len(load) + 1)
+    history = series(np.concatenate([load, [800.0]]))
+    a = recommend(scaling_spec(), now=now, current_replicas=replicas[-1], history=history, state=state)
+    b = recommend(scaling_spec(), now=now, current_replicas=replicas[-1], history=history, state=restored)
+    assert a.recommendation == b.recommendation
+    assert ScalerState.from_dict({"v": 999}) == ScalerState()
+    assert ScalerState.from_dict(None) == ScalerState()

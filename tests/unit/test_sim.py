@@ -1,0 +1,257 @@
+"""The simulator on small synthetic traces whose right answer is known, and its command line."""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from llmroute.cli.main import main
+from llmroute.sim.capacity import CapacityModel, measure, ready_replicas
+from llmroute.sim.frontier import FrontierPoint, compare, interpolate
+from llmroute.sim.policies import run_oracle, run_static
+from llmroute.sim.run import Settings, default_route, simulate
+from llmroute.sim.trace import Trace, default_trace, demand_rps, read_trace
+
+START = datetime(2025, 3, 3, tzinfo=UTC)
+MODEL = CapacityModel(capacity_rps=50.0, startup_seconds=60.0)
+
+
+def trace_of(rps: list[float] | np.ndarray, name: str = "synthetic") -> Trace:
+    return Trace(name, START, np.asarray(rps, dtype=np.float64) * 60.0)
+
+
+def write_trace(path: Path, requests: list[float], client: bool = False) -> Path:
+    with path.open("w", newline="") as handle:
+        w = csv.writer(handle)
+        w.writerow(
+            ["timestamp", "client", "requests"]
+            if client
+            else ["timestamp", "requests", "input_tokens", "output_tokens"]
+        )
+        for i, r in enumerate(requests):
+            stamp = f"2025-03-03T{i // 60:02d}:{i % 60:02d}:00Z"
+            w.writerow([stamp, "c1", r] if client else [stamp, r, r * 100, r * 10])
+    return path
+
+
+@pytest.mark.parametrize(
+    ("desired", "startup", "ready"),
+    [
+        ([2, 4, 4, 1, 3, 3], 60.0, [2, 2, 4, 1, 1, 3]),
+        ([2, 4, 4, 1, 3, 3], 30.0, [2, 3, 4, 1, 2, 3]),
+        ([2, 4, 4, 1, 3, 3], 0.0, [2, 4, 4, 1, 3, 3]),
+        ([2, 4, 3, 3], 120.0, [2, 2, 2, 3]),  # scale-down removes the newest (not yet ready) first
+    ],
+)
+def test_ready_replicas(desired: list[int], startup: float, ready: list[float]) -> None:
+    assert ready_replicas(np.array(desired, dtype=np.int64), startup).tolist() == ready
+
+
+def test_demand_scaling() -> None:
+    t = trace_of([1.0, 2.0, 4.0])
+    assert demand_rps(t, capacity_rps=50.0, peak_replicas=10).tolist() == [125.0, 250.0, 500.0]
+    assert demand_rps(t, capacity_rps=50.0, peak_rps=8.0).tolist() == [2.0, 4.0, 8.0]
+    assert demand_rps(t, capacity_rps=50.0).tolist() == [1.0, 2.0, 4.0]
+
+
+def test_oracle_and_static_know_the_answer() -> None:
+    d = np.array([100.0, 100.0, 260.0, 90.0, 40.0])
+    route = default_route(50.0, 6)
+    oracle = run_oracle(route, d, MODEL)
+    assert oracle.desired.tolist() == [2, 6, 6, 2, 1]  # started a minute ahead, gone at once
+    assert measure(d, oracle.desired, MODEL)[0].under_minutes == 0
+    assert run_static(route, d, MODEL).desired.tolist() == [6] * 5
+
+
+def test_constant_load_is_served_at_the_target() -> None:
+    result = simulate(trace_of([400.0] * 180), None, Settings(frontier=False))
+    for name in ("llmroute", "hpa", "static", "oracle"):
+        assert result.metrics[name].under_minutes == 0, name
+    assert result.metrics["oracle"].replica_minutes == 8 * 180
+    assert result.metrics["hpa"].replica_minutes == 10 * 180  # 400 / 40
+    assert set(result.runs["llmroute"].desired[30:].tolist()) == {10}  # 400 / (40 x 1.1) -> 10
+    assert result.metrics["llmroute"].scale_events <= 2  # the cold-start margin, then back to 10
+
+
+def test_a_step_costs_every_causal_policy_exactly_two_minutes() -> None:
+    load = [400.0] * 180 + [800.0] * 60
+    result = simulate(trace_of(load), None, Settings(frontier=False))
+    # minute 180 (nobody has seen it) and 181 (seen, but new replicas need 60 s) are short; then covered
+    for name in ("llmroute", "hpa"):
+        ready = result.ready[name] * 50.0
+        short = [t for t in range(len(load)) if load[t] > ready[t] + 1e-9]
+        assert short == [180, 181], name
+    assert result.metrics["oracle"].under_minutes == 0
+    assert result.metrics["static"].under_minutes == 0
+
+
+def test_cut_trace_gives_the_same_decisions_up_to_the_cut() -> None:
+    full = read_trace(default_trace()).head(2000)  # beyond a day: prediction is active at the end
+    cut = full.head(1700)
+    settings = Settings(policies=("llmroute", "hpa"), frontier=False)  # raw volumes: same demand in both
+    a = simulate(full, None, settings)
+    b = simulate(cut, None, settings)
+    assert a.spec == b.spec or a.spec.scaling == b.spec.scaling
+    for name in ("llmroute", "hpa"):
+        assert a.runs[name].desired[:1700].tolist() == b.runs[name].desired.tolist()
+    assert a.runs["llmroute"].reasons[:1700] == b.runs["llmroute"].reasons
+    assert any("predictive acts" in r for r in b.runs["llmroute"].reasons[1500:])
+
+
+def _point(u: float, rm: float, under: int) -> FrontierPoint:
+    d = np.full(60, 10.0)
+    metrics = measure(d, np.full(60, 1, dtype=np.int64), MODEL)[0]
+    return FrontierPoint(u, type(metrics)(rm, under, 0.0, 2, 2.0, 1, 1.0))
+
+
+def test_frontier_interpolation_and_checks() -> None:
+    pts = [_point(0.6, 300.0, 0), _point(0.8, 200.0, 20), _point(0.9, 150.0, 60)]
+    assert interpolate(pts, 250.0) == (10.0, True)
+    assert interpolate(pts, 100.0) == (60.0, False)
+    llm = type(pts[0].metrics)(250.0, 7, 0.0, 3, 3.0, 1, 1.0)
+    oracle = type(pts[0].metrics)(190.0, 0, 0.0, 9, 9.0, 1, 1.0)
+    comp = compare(pts, llm, oracle, 0.8)
+    checks = {c.name: (round(c.value, 3), c.ok) for c in comp.checks}
+    assert checks == {
+        "under_provisioned_vs_hpa_same_cost": (0.7, True),
+        "replica_minutes_vs_oracle": (1.316, True),
+        "scale_events_vs_hpa_at_target": (1.5, True),
+    }
+
+
+def test_read_trace_fills_gaps_and_sums_clients(tmp_path: Path) -> None:
+    path = tmp_path / "gap.csv"
+    path.write_text("timestamp,requests\n2025-03-03T00:00:00Z,5\n2025-03-03T00:02:00Z,7\n")
+    t = read_trace(path)
+    assert t.minutes == 3 and t.requests[0] == 5 and np.isnan(t.requests[1])
+    path.write_text(
+        "timestamp,client,requests\n2025-03-03T00:00:00Z,a,5\n2025-03-03T00:00:00Z,b,2\n"
+        "2025-03-03T00:01:00Z,a,1\n"
+    )
+    t = read_trace(path)
+    assert t.requests.tolist() == [7.0, 1.0] and t.clients["b"].tolist() == [2.0, 0.0]
+    path.write_text("timestamp,requests\nyesterday,5\n")
+    with pytest.raises(ValueError, match=":2:"):
+        read_trace(path)
+
+
+def test_packaged_trace_is_there() -> None:
+    path = default_trace()
+    assert path.exists() and (path.parent / "NOTICE").exists()
+    assert read_trace(path).minutes == 7 * 1440
+
+
+def test_simulate_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    trace = write_trace(tmp_path / "t.csv", [600.0] * 120 + [1500.0] * 30 + [600.0] * 60)
+    route = tmp_path / "route.yaml"
+    route.write_text(
+        "apiVersion: llmroute.io/v1alpha1\nkind: LLMRoute\nmetadata: {name: r}\nspec:\n"
+        "  upstreams: [{name: a, url: 'http://a.invalid/v1', model: m}]\n"
+        "  proxy: {maxReplicas: 40}\n  scaling: {metric: {targetPerReplica: 40}}\n"
+        "  rateLimits:\n    tiers: [{name: gold, priority: 10, requestsPerMinute: 6000}, "
+        "{name: free, requestsPerMinute: 1200}]\n"
+    )
+    out = tmp_path / "timeline.csv"
+    plot = tmp_path / "plot.png"
+    code = main(
+        [
+            "simulate",
+            "--trace",
+            str(trace),
+            "--route",
+            str(route),
+            "--peak-replicas",
+            "20",
+            "--out",
+            str(out),
+            "--plot",
+            str(plot),
+            "--json",
+            "--quiet",
+        ]
+    )
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert set(summary["policies"]) == {"llmroute", "hpa", "static", "oracle"}
+    assert summary["policies"]["oracle"]["replica_minutes_vs_oracle"] == 1.0
+    assert summary["frontier"]["checks"]["replica_minutes_vs_oracle"]["limit"] == 1.35
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 210
+    assert {
+        "timestamp",
+        "desired_replicas",
+        "demand_rps",
+        "ready_replicas",
+        "reason",
+        "hpa_desired",
+        "limit_free_rpm_per_replica",
+    } <= set(rows[0])
+    assert rows[150]["limit_free_rpm"] == "1200"
+    assert plot.stat().st_size > 0
+
+
+def test_simulate_command_text_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    trace = write_trace(tmp_path / "t.csv", [300.0] * 90)
+    out = tmp_path / "o.csv"
+    assert (
+        main(
+            [
+                "simulate",
+                "--trace",
+                str(trace),
+                "--out",
+                str(out),
+                "--policy",
+                "hpa",
+                "--policy",
+                "oracle",
+                "--hpa-target",
+                "0.6",
+                "0.8",
+            ]
+        )
+        == 0
+    )
+    text = capsys.readouterr().out
+    assert "hpa@0.6" in text and "hpa@0.8" in text and "frontier" not in text
+    assert main(["simulate", "--trace", str(tmp_path / "missing.csv"), "--out", str(out)]) == 2
+    assert "missing.csv" in capsys.readouterr().err
+
+
+def test_report_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    load = [100.0] * 1440
+    for i in range(8 * 60, 18 * 60):
+        load[i] = 300.0
+    load[600:610] = [900.0] * 10
+    trace = write_trace(tmp_path / "day.csv", load)
+    assert main(["report", "--trace", str(trace), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report["peak_hours"]) <= set(range(8, 18)) and set(report["trough_hours"]).isdisjoint(
+        range(8, 18)
+    )
+    assert report["peak_to_trough_ratio"] == pytest.approx(4.0)  # 10:00 holds the surge: 400 vs 100
+    assert report["surges"]["count"] == 1 and report["surges"]["largest"][0]["time"] == "2025-03-03T10:00:00Z"
+    assert not report["clients"]["available"]
+    assert main(["report", "--trace", str(trace), "--timezone", "Asia/Tokyo"]) == 0
+    assert "Asia/Tokyo" in capsys.readouterr().out
+    assert main(["report", "--trace", str(trace), "--timezone", "Mars/Base"]) == 2
+
+
+def test_report_with_clients(tmp_path: Path) -> None:
+    path = tmp_path / "c.csv"
+    lines = ["timestamp,client,requests"]
+    for i in range(120):
+        lines.append(f"2025-03-03T{i // 60:02d}:{i % 60:02d}:00Z,big,100")
+        if i % 30 == 0:
+            lines.append(f"2025-03-03T{i // 60:02d}:{i % 60:02d}:00Z,rare,1")
+    path.write_text("\n".join(lines) + "\n")
+    from llmroute.sim.report import analyse
+
+    clients = analyse(read_trace(path))["clients"]
+    assert clients["available"] and clients["clients"] == 2
+    assert clients["heaviest"][0]["client"] == "big" and clients["occasional_clients"] == 1
