@@ -280,3 +280,15 @@ def test_state_is_small_json_and_restores_the_same_decisions() -> None:
     assert a.recommendation == b.recommendation
     assert ScalerState.from_dict({"v": 999}) == ScalerState()
     assert ScalerState.from_dict(None) == ScalerState()
+
+
+def test_breakout_is_covered_in_full_but_noise_is_not_chased() -> None:
+    rng = np.random.default_rng(11)
+    noisy = 500 * rng.lognormal(0.0, 0.15, 200)
+    nc = nowcast(noisy)
+    assert nc is not None
+    inside = nowcast(np.concatenate([noisy, [nc.level * nc.band * 0.98]]))
+    assert inside is not None and inside.burst_load < inside.last  # a noisy high minute: not chased
+    calm = 500 * rng.normal(1.0, 0.01, 200)
+    jump = nowcast(np.concatenate([calm, [800.0]]))
+    assert jump is not None and jump.burst_load == 800.0  # a breakout: covered in full

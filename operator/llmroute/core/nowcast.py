@@ -4,14 +4,17 @@ From the last two hours of per-minute load it computes
 
 * the **level**: an exponentially weighted mean of recent minutes that jumps straight to the new value
   when the load moves by more than x2 (a regime change, not noise);
-* the **burst margin**: the 95th percentile of how much the load two minutes later exceeded the level
-  (``load[t+2] / level[t]``) over the window. Two minutes is the time a decision needs to take effect
-  (one minute of metric lag plus a replica's start-up). Calm traffic gets a margin of a few percent,
-  bursty traffic a larger one, capped at :data:`MAX_MARGIN`. Until :data:`COLD_SAMPLES` such errors exist
-  the margin leans towards :data:`COLD_MARGIN`: with no history, be generous.
-* **persistent noise** is only partly covered: when even the 75th percentile of the errors is above 5 %,
-  the margin is reduced by 1.5x that excess. Covering noise that is present every minute costs replicas
-  every minute; a margin pays off for bursts that come and go.
+* the **errors**: how much the load two minutes later differed from the level, ``log(load[t+2] /
+  level[t])``. Two minutes is the time a decision needs to take effect (one minute of metric lag plus a
+  replica's start-up);
+* the **burst margin**: the 95th percentile of those errors. Calm traffic gets a margin of a few percent,
+  traffic with bursts a larger one, capped at :data:`MAX_MARGIN`. Until :data:`COLD_SAMPLES` errors exist
+  the margin leans towards :data:`COLD_MARGIN`: with no history, be generous;
+* **persistent noise** is only partly covered: when the interquartile range of the errors is above
+  :data:`PERSISTENT`, the margin shrinks by :data:`PENALTY` times the excess. Covering noise that is there
+  every minute costs replicas every minute, whereas a margin pays off for bursts that come and go;
+* the **breakout floor**: a last minute above ``level x`` the (unshrunk) 95th-percentile band is not noise
+  but the start of a surge or ramp, and is covered in full.
 
 HPA uses the same fixed headroom whatever the traffic does; sizing the margin from observed volatility
 spends replicas where bursts actually happen.
@@ -36,9 +39,8 @@ SHIFT = 2.0
 MAX_MARGIN = 1.2
 COLD_MARGIN = 1.25
 COLD_SAMPLES = 5
-TYPICAL_QUANTILE = 0.75
-PERSISTENT = math.log(1.05)
-PENALTY = 1.5
+PERSISTENT = 0.08  # interquartile range of the log errors above which noise counts as persistent
+PENALTY = 1.35
 _LOG_CLIP_HI = math.log(2.0)
 _LOG_CLIP_LO = math.log(0.05)
 _TINY = 1e-9
@@ -52,11 +54,13 @@ class Nowcast:
     level: float
     margin: float
     samples: int
+    band: float = 1.0
 
     @property
     def burst_load(self) -> float:
-        """The load to be ready for in the next minutes: ``max(level x margin, last)``."""
-        return max(self.level * self.margin, self.last)
+        """The load to be ready for: ``level x margin``, or the last minute if it broke out of the band."""
+        covered = self.level * self.margin
+        return self.last if self.last > covered and self.last > self.level * self.band else covered
 
 
 def _quantile(sorted_values: list[float], q: float) -> float:
@@ -106,13 +110,15 @@ def nowcast(values: FloatArray) -> Nowcast | None:
     err = np.clip(err, _LOG_CLIP_LO, _LOG_CLIP_HI)
     k = int(err.shape[0])
     cold = math.log(COLD_MARGIN)
+    band = cold
     if k:
         ordered = sorted(err.tolist())
-        typical = _quantile(ordered, TYPICAL_QUANTILE)
-        lq = _quantile(ordered, QUANTILE) - PENALTY * max(0.0, typical - PERSISTENT)
-        lq = min(lq, math.log(MAX_MARGIN))
+        spread = _quantile(ordered, 0.75) - _quantile(ordered, 0.25)
+        band = _quantile(ordered, QUANTILE)
+        lq = min(band - PENALTY * max(0.0, spread - PERSISTENT), math.log(MAX_MARGIN))
     else:
         lq = cold
     weight = min(1.0, k / COLD_SAMPLES)
     log_margin = weight * lq + (1.0 - weight) * max(cold, lq)
-    return Nowcast(last=last, level=float(lv[-1]), margin=math.exp(max(0.0, log_margin)), samples=k)
+    margin = math.exp(max(0.0, log_margin))
+    return Nowcast(last=last, level=float(lv[-1]), margin=margin, samples=k, band=max(margin, math.exp(band)))

@@ -2,9 +2,10 @@
 
 The recommendation is built in layers, each reported in :class:`~llmroute.spec.status.Recommendation`:
 
-1. **reactive** - the replicas that keep ``max(level x burst margin, last minute)`` within the tolerance
-   band of ``targetPerReplica`` (:mod:`llmroute.core.nowcast`). With steady load this is the HPA's answer;
-   with bursty load it carries a margin sized from the observed volatility.
+1. **reactive** - the replicas that keep the short-term load (``level x burst margin``, or the last minute
+   when it broke out of the noise band; :mod:`llmroute.core.nowcast`) within the tolerance band of
+   ``targetPerReplica``. With steady load this is the HPA's answer; with bursty load it carries a margin
+   sized from the observed volatility.
 2. **predictive** - the same sizing applied to the load the time-of-day profile expects over the lead time
    (:mod:`llmroute.core.predictive`); it only ever adds capacity.
 3. **stabilisation and policies** - the HPA ``behavior`` (windows, step policies, select policy) applied to
