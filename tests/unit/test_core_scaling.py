@@ -292,3 +292,18 @@ def test_breakout_is_covered_in_full_but_noise_is_not_chased() -> None:
     calm = 500 * rng.normal(1.0, 0.01, 200)
     jump = nowcast(np.concatenate([calm, [800.0]]))
     assert jump is not None and jump.burst_load == 800.0  # a breakout: covered in full
+
+
+def test_finer_history_is_read_per_minute() -> None:
+    rng = np.random.default_rng(5)
+    per_minute = 400 * rng.normal(1.0, 0.05, STEADY)
+    halves = np.repeat(per_minute, 2) * np.tile([0.9, 1.1], STEADY)  # 30 s samples, same minute means
+    from llmroute.core.series import LoadSeries
+
+    fine = LoadSeries(T0, 30, halves)
+    now = T0 + minutes(STEADY)
+    a = recommend(scaling_spec(), now=now, current_replicas=10, history=fine, state=ScalerState())
+    b = recommend(
+        scaling_spec(), now=now, current_replicas=10, history=series(per_minute), state=ScalerState()
+    )
+    assert a.recommendation == b.recommendation

@@ -47,7 +47,7 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "simulate",
         help="replay a traffic trace through the scaling policies",
-        description=__doc__.splitlines()[0] if __doc__ else None,
+        description=__doc__.splitlines()[0].split(": ", 1)[-1] if __doc__ else None,
     )
     p.add_argument("--trace", type=Path, help="per-minute trace CSV (default: the packaged ServeGen M-large)")
     p.add_argument("--route", type=Path, help="LLMRoute YAML (default: the default route)")
