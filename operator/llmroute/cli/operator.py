@@ -1,16 +1,53 @@
-"""`llmroute operator`: not implemented yet (owned by a later issue)."""
+"""`llmroute operator`: run the kopf operator, watching one namespace or the whole cluster."""
 
 from __future__ import annotations
 
 import argparse
-import sys
+import asyncio
+import logging
+import os
 from typing import Any
 
 
 def add_parser(sub: Any) -> None:
-    sub.add_parser("operator", help="not implemented yet")
+    p = sub.add_parser("operator", help="run the operator (kopf)")
+    scope = p.add_mutually_exclusive_group()
+    scope.add_argument(
+        "-n", "--namespace", action="append", default=[], help="watch this namespace (repeatable)"
+    )
+    scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace (default)")
+    p.add_argument("--liveness", default=os.environ.get("LLMROUTE_LIVENESS", "http://0.0.0.0:8080/healthz"))
+    p.add_argument("--peering", default=None, help="kopf peering name for several operator replicas")
+    p.add_argument("--verbose", action="store_true")
 
 
 def run(args: argparse.Namespace) -> int:
-    print("llmroute operator: not implemented yet", file=sys.stderr)
-    return 2
+    import kopf
+
+    import llmroute.handlers  # noqa: F401  (registers the handlers)
+
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("kubernetes", "urllib3", "aiohttp.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # the watch-event handler runs on every status update; its success is not news
+    logging.getLogger("kopf.objects").addFilter(
+        lambda record: "Handler 'on_event' succeeded" not in record.getMessage()
+    )
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    kopf.run(
+        clusterwide=not args.namespace,
+        namespaces=args.namespace,
+        liveness_endpoint=args.liveness or None,
+        standalone=args.peering is None,
+        peering_name=args.peering,
+    )
+    asyncio.set_event_loop_policy(None)
+    return 0

@@ -30,7 +30,7 @@ class PromClient:
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
         self.queries_sent += 1
         try:
-            params = {"timeout": f"{self.timeout}s"}
+            params = {"timeout": f"{self.timeout:g}s"}
             result: list[dict[str, Any]] = fn(*args, params=params, timeout=self.timeout, **kwargs)
         except Exception as exc:  # requests errors, PrometheusApiClientException, bad JSON
             raise PrometheusError(f"{type(exc).__name__}: {exc}") from exc

@@ -1,0 +1,252 @@
+"""The metrics hub: one loop queries Prometheus for *all* routes at once (grouped by the ``route``
+label), keeps the latest numbers and days of per-minute load history, and serves them to the per-route
+reconcilers. Queries per cycle depend on the number of distinct Prometheus URLs, failover windows and
+routes with PromQL overrides — not on the number of routes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+import numpy.typing as npt
+
+from llmroute.controller.history import HistoryBuffer
+from llmroute.prom.client import PromClient, PrometheusError
+from llmroute.prom.queries import RouteQueries, batched
+
+log = logging.getLogger("llmroute.hub")
+SCALARS = ("rps", "inflight", "tokens", "error_rate", "latency_p95", "ratelimited")
+
+
+@dataclass(frozen=True)
+class UpstreamMetrics:
+    requests: float | None
+    error_rate: float | None
+    latency_p95: float | None
+
+
+@dataclass(frozen=True)
+class RouteMetrics:
+    time: float
+    values: dict[str, float]
+    upstreams: dict[str, UpstreamMetrics]
+
+
+@dataclass(frozen=True)
+class Registration:
+    key: str
+    prom_url: str
+    metric: str  # a batched series name (rps | inflight | tokens) or "custom"
+    window_seconds: int
+    lookback_days: int
+    overrides: RouteQueries
+
+
+@dataclass
+class _Source:
+    """Everything the hub knows from one Prometheus server."""
+
+    client: PromClient
+    metrics: dict[str, RouteMetrics] = field(default_factory=dict)
+    histories: dict[tuple[str, str], HistoryBuffer] = field(default_factory=dict)
+    fetched_until: dict[str, float] = field(default_factory=dict)
+    last_success: float | None = None
+    error: str | None = None
+
+
+class MetricsHub:
+    def __init__(
+        self,
+        *,
+        step: int = 60,
+        chunk_hours: int = 6,
+        query_timeout: float = 10.0,
+        rate_window: str = "1m",
+        clock: Callable[[], float] = time.time,
+    ):
+        self.step = step
+        self.chunk = chunk_hours * 3600
+        self.query_timeout = query_timeout
+        self.rate_window = rate_window
+        self.clock = clock
+        self.routes: dict[str, Registration] = {}
+        self.sources: dict[str, _Source] = {}
+        self.cycles = 0
+        self.last_cycle_queries = 0
+        self.last_cycle_seconds = 0.0
+        self.updated = asyncio.Event()
+
+    # --- registration -----------------------------------------------------------------------------
+    def register(self, reg: Registration) -> None:
+        self.routes[reg.key] = reg
+        if reg.prom_url not in self.sources:
+            self.sources[reg.prom_url] = _Source(PromClient(reg.prom_url, timeout=self.query_timeout))
+
+    def unregister(self, key: str) -> None:
+        self.routes.pop(key, None)
+
+    # --- reading ------------------------------------------------------------------------------------
+    def latest(self, key: str) -> tuple[RouteMetrics | None, str | None]:
+        """The route's newest numbers (None if never seen) and the source's current error, if any."""
+        reg = self.routes.get(key)
+        if reg is None or reg.prom_url not in self.sources:
+            return None, "route not registered with the metrics hub"
+        source = self.sources[reg.prom_url]
+        return source.metrics.get(key), source.error
+
+    def history(self, key: str, now: float) -> tuple[float, npt.NDArray[np.float64]]:
+        """(unix time of the first sample, per-step values with NaN gaps) of the route's scaling metric."""
+        reg = self.routes.get(key)
+        if reg is None:
+            return now, np.empty(0)
+        buf = self.sources[reg.prom_url].histories.get((reg.metric, key))
+        return buf.window(now) if buf else (now, np.empty(0))
+
+    # --- the loop -----------------------------------------------------------------------------------
+    async def run(self, interval: float, stopped: asyncio.Event) -> None:
+        while not stopped.is_set():
+            started = time.monotonic()
+            try:
+                await asyncio.to_thread(self.cycle)
+            except Exception:  # never let the loop die; the error is recorded per source
+                log.exception("metrics cycle failed")
+            self.updated.set()
+            self.updated = asyncio.Event()
+            remaining = max(0.0, interval - (time.monotonic() - started))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopped.wait(), timeout=remaining)
+
+    def cycle(self) -> None:
+        started = time.monotonic()
+        sent_before = sum(s.client.queries_sent for s in self.sources.values())
+        now = self.clock()
+        for url, source in list(self.sources.items()):
+            routes = [r for r in self.routes.values() if r.prom_url == url]
+            if not routes:
+                continue
+            try:
+                self._collect(source, routes, now)
+            except PrometheusError as exc:
+                if source.error is None:
+                    log.warning("Prometheus %s unavailable: %s", url, exc)
+                source.error = str(exc)
+            else:
+                if source.error is not None:
+                    log.info("Prometheus %s available again", url)
+                source.error = None
+                source.last_success = now
+        self.cycles += 1
+        self.last_cycle_queries = sum(s.client.queries_sent for s in self.sources.values()) - sent_before
+        self.last_cycle_seconds = time.monotonic() - started
+
+    def _collect(self, source: _Source, routes: list[Registration], now: float) -> None:
+        prom = source.client
+        values: dict[str, dict[str, float]] = {r.key: {} for r in routes}
+        upstreams: dict[str, dict[str, UpstreamMetrics]] = {r.key: {} for r in routes}
+        for name in SCALARS:
+            for (key,), value in prom.instant(batched(rate_window=self.rate_window)[name]).items():
+                if key in values:
+                    values[key][name] = value
+        for window in sorted({r.window_seconds for r in routes}):
+            queries = batched(window, self.rate_window)
+            labels = ("route", "upstream")
+            requests = prom.instant(queries["upstream_requests"], labels)
+            errors = prom.instant(queries["upstream_errors"], labels)
+            latency = prom.instant(queries["upstream_latency"], labels)
+            for (key, upstream), count in requests.items():
+                reg = self.routes.get(key)
+                if reg is None or reg.window_seconds != window or key not in upstreams:
+                    continue
+                rate = errors.get((key, upstream), 0.0) / count if count > 0 else None
+                upstreams[key][upstream] = UpstreamMetrics(count, rate, latency.get((key, upstream)))
+        for reg in routes:
+            if reg.overrides.any():
+                self._apply_overrides(prom, reg, values[reg.key], upstreams[reg.key])
+        for reg in routes:
+            source.metrics[reg.key] = RouteMetrics(now, values[reg.key], upstreams[reg.key])
+        self._refresh_history(source, routes, now)
+
+    def _apply_overrides(
+        self, prom: PromClient, reg: Registration, values: dict[str, float], ups: dict[str, UpstreamMetrics]
+    ) -> None:
+        q = reg.overrides
+        for name, query in (
+            ("load", q.load),
+            ("inflight", q.inflight),
+            ("tokens", q.tokens),
+            ("error_rate", q.error_rate),
+            ("latency_p95", q.latency_p95),
+        ):
+            if query is not None:
+                value = prom.scalar(query)
+                if value is not None:
+                    values["rps" if name == "load" and reg.metric == "rps" else name] = value
+        if q.upstream_error_rate is not None:
+            rates = {u: v for (u,), v in prom.instant(q.upstream_error_rate, ("upstream",)).items()}
+            lat = (
+                {u: v for (u,), v in prom.instant(q.upstream_latency, ("upstream",)).items()}
+                if q.upstream_latency
+                else {}
+            )
+            counts = (
+                {u: v for (u,), v in prom.instant(q.upstream_requests, ("upstream",)).items()}
+                if q.upstream_requests
+                else {}
+            )
+            for upstream, rate in rates.items():
+                ups[upstream] = UpstreamMetrics(counts.get(upstream, float("inf")), rate, lat.get(upstream))
+
+    def _refresh_history(self, source: _Source, routes: list[Registration], now: float) -> None:
+        lookback = max(r.lookback_days for r in routes) * 86400
+        wanted = {r.metric for r in routes if r.metric != "custom"}
+        for metric in sorted(wanted):
+            query = batched(rate_window=self.rate_window)[metric]
+            for (key,), samples in self._range(source, metric, query, now, lookback).items():
+                buf = source.histories.get((metric, key))
+                if buf is None:
+                    buf = source.histories[(metric, key)] = HistoryBuffer(self.step, lookback // self.step)
+                buf.extend(_bucketed(samples, self.step))
+        for reg in routes:
+            if reg.metric == "custom" and reg.overrides.load:
+                result = self._range(
+                    source, f"custom:{reg.key}", reg.overrides.load, now, reg.lookback_days * 86400
+                )
+                buf = source.histories.setdefault(
+                    (reg.metric, reg.key), HistoryBuffer(self.step, reg.lookback_days * 86400 // self.step)
+                )
+                for samples in result.values():
+                    buf.extend(_bucketed(samples, self.step))
+
+    def _range(
+        self, source: _Source, tag: str, query: str, now: float, lookback: int
+    ) -> dict[tuple[str, ...], list[tuple[float, float]]]:
+        """New samples since the last fetch of ``tag`` (the whole lookback the first time, in chunks)."""
+        end = float(int(now // self.step) * self.step)
+        start = source.fetched_until.get(tag, end - lookback)
+        labels: tuple[str, ...] = ("route",) if not tag.startswith("custom:") else ()
+        merged: dict[tuple[str, ...], list[tuple[float, float]]] = {}
+        cursor = start
+        while cursor < end:
+            stop = min(end, cursor + self.chunk)
+            chunk = source.client.range(query, _dt(cursor + self.step), _dt(stop), self.step, labels=labels)
+            for key, samples in chunk.items():
+                merged.setdefault(key, []).extend(samples)
+            cursor = stop
+        source.fetched_until[tag] = end
+        return merged
+
+
+def _bucketed(samples: list[tuple[float, float]], step: int) -> list[tuple[float, float]]:
+    """A rate evaluated at ``t`` averages the window ending at ``t``: file it under the bucket it
+    describes, the one that starts a step earlier."""
+    return [(t - step, v) for t, v in samples]
+
+
+def _dt(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, tz=UTC)

@@ -1,0 +1,176 @@
+"""kopf handlers — decorators only: parse, call the controller, report. Run with
+``llmroute operator`` (or ``kopf run -m llmroute.handlers``).
+
+Each LLMRoute gets a daemon that reconciles it every ``reconcileIntervalSeconds`` and at once when its
+spec changes (woken by a watch-event handler). One shared metrics hub queries Prometheus for all routes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+import kopf
+from prometheus_client import start_http_server
+from pydantic import ValidationError
+
+from llmroute import GROUP, PLURAL, VERSION
+from llmroute.cli.validate import format_error
+from llmroute.controller import opmetrics
+from llmroute.controller.decide import Event
+from llmroute.controller.hub import MetricsHub
+from llmroute.controller.reconcile import Reconciler
+from llmroute.controller.settings import Settings
+from llmroute.k8s.client import api_client, is_transient
+from llmroute.k8s.workload import Workload
+from llmroute.spec.route import LLMRoute
+
+log = logging.getLogger("llmroute.operator")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    hub: MetricsHub
+    reconciler: Reconciler
+    stop: asyncio.Event
+    wake: dict[str, asyncio.Event] = field(default_factory=dict)
+    seen_generation: dict[str, int] = field(default_factory=dict)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+RUNTIME: Runtime | None = None
+
+
+def _emit(body: Any, event: Event) -> None:
+    kopf.event(dict(body), type=event.type, reason=event.reason, message=event.message)
+
+
+def _key(body: Any) -> str:
+    return f"{body['metadata'].get('namespace', '')}/{body['metadata']['name']}"
+
+
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+    global RUNTIME
+    s = Settings()
+    log.info("llmroute operator settings: %s", s.describe())
+    prefix = GROUP
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=prefix)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=prefix, key="last-handled-configuration"
+    )
+    settings.persistence.finalizer = f"{GROUP}/finalizer"
+    settings.posting.level = logging.WARNING  # kopf's own log lines do not become Events
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.networking.error_backoffs = [1, 2, 5, 10, 20]
+    settings.execution.max_workers = 16
+    settings.batching.error_delays = [1, 2, 5, 10, 30, 60]
+    hub = MetricsHub(
+        step=s.history_step_seconds,
+        chunk_hours=s.history_chunk_hours,
+        query_timeout=s.query_timeout_seconds,
+        rate_window=s.rate_window,
+    )
+    reconciler = Reconciler(s, hub, Workload(api_client()), _emit)
+    RUNTIME = Runtime(s, hub, reconciler, asyncio.Event())
+    if s.metrics_port:
+        start_http_server(s.metrics_port, addr="0.0.0.0")
+    RUNTIME.tasks.append(asyncio.create_task(_hub_loop(RUNTIME)))
+
+
+async def _hub_loop(rt: Runtime) -> None:
+    await rt.hub.run(rt.settings.metrics_interval_seconds, rt.stop)
+
+
+@kopf.on.cleanup()
+async def cleanup(**_: Any) -> None:
+    if RUNTIME is not None:
+        RUNTIME.stop.set()
+        await asyncio.gather(*RUNTIME.tasks, return_exceptions=True)
+
+
+@kopf.on.create(GROUP, VERSION, PLURAL)
+@kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
+@kopf.on.resume(GROUP, VERSION, PLURAL)
+async def validate(body: kopf.Body, **_: Any) -> None:
+    """Refuse a spec the schema let through (no retries: the user must change it)."""
+    try:
+        LLMRoute.from_object(dict(body))
+    except ValidationError as exc:
+        raise kopf.PermanentError(f"invalid LLMRoute:\n{format_error(exc)}") from exc
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+async def on_event(body: kopf.Body, type: str | None, **_: Any) -> None:
+    """Wake the route's daemon at once when its spec (generation) changed."""
+    if RUNTIME is None or type is None:
+        return
+    key = _key(body)
+    generation = body["metadata"].get("generation", 0)
+    if RUNTIME.seen_generation.get(key) != generation:
+        RUNTIME.seen_generation[key] = generation
+        wake = RUNTIME.wake.get(key)
+        if wake is not None:
+            wake.set()
+
+
+@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10)
+async def run_route(stopped: kopf.DaemonStopped, body: kopf.Body, **_: Any) -> None:
+    """Reconcile one route until it is deleted or the operator stops."""
+    assert RUNTIME is not None
+    rt, key = RUNTIME, _key(body)
+    wake = rt.wake.setdefault(key, asyncio.Event())
+    opmetrics.ROUTES.set(len(rt.wake))
+    failures = 0
+    invalid_generation: int | None = None
+    try:
+        while not stopped:
+            wake.clear()
+            generation = body["metadata"].get("generation", 0)
+            delay: float = _interval(body)
+            if invalid_generation != generation:
+                try:
+                    await rt.reconciler.reconcile(body)
+                    failures = 0
+                except ValidationError as exc:
+                    invalid_generation = generation
+                    await rt.reconciler.report_invalid(body, format_error(exc))
+                except Exception as exc:
+                    if not is_transient(exc):
+                        log.exception("%s: reconcile failed", key)
+                    else:
+                        log.warning("%s: transient error, retrying: %s", key, exc)
+                    failures += 1
+                    delay = min(delay, min(60.0, 2.0**failures) * random.uniform(0.8, 1.2))
+            await _sleep(stopped, wake, delay)
+    finally:
+        rt.wake.pop(key, None)
+        rt.seen_generation.pop(key, None)
+        rt.hub.unregister(key)
+        opmetrics.ROUTES.set(len(rt.wake))
+
+
+def _interval(body: kopf.Body) -> float:
+    spec = body.get("spec") or {}
+    value = spec.get("reconcileIntervalSeconds", 30)
+    return float(value) if isinstance(value, int | float) else 30.0
+
+
+async def _sleep(stopped: kopf.DaemonStopped, wake: asyncio.Event, delay: float) -> None:
+    """Wait ``delay`` seconds, or less if woken (spec change) or stopped."""
+    waiter = asyncio.create_task(wake.wait())
+    stopper = asyncio.create_task(_stopped(stopped, delay))
+    try:
+        await asyncio.wait({waiter, stopper}, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+        stopper.cancel()
+
+
+async def _stopped(stopped: kopf.DaemonStopped, delay: float) -> None:
+    await stopped.wait(delay)

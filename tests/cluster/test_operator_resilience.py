@@ -1,0 +1,218 @@
+"""The operator through outages and restarts: Prometheus down, operator restarted, invalid specs, and
+predictive pre-scaling from backfilled history."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from kubernetes import client
+
+from llmroute.devenv.controlplane import ControlPlane
+from llmroute.devenv.prometheus import Prometheus, Series
+from llmroute.devenv.session import install_crd
+from llmroute.testing.load_emitter import LoadEmitter
+from tests.cluster.conftest import StartOperator
+from tests.cluster.operator_env import (
+    ROOT,
+    condition,
+    events,
+    get_route,
+    later_than,
+    replicas,
+    route_object,
+    wait_reconciled,
+)
+from tests.kube import create_route, eventually
+
+
+@pytest.fixture
+def own_prometheus(tmp_path: Path, emitter: LoadEmitter) -> Iterator[Prometheus]:
+    prom = Prometheus(tmp_path / "prom").start()
+    prom.set_targets([emitter.target])
+    try:
+        yield prom
+    finally:
+        prom.stop()
+
+
+def test_prometheus_outage_never_scales_down_and_recovers(
+    api_client: client.ApiClient,
+    namespace: str,
+    start_operator: StartOperator,
+    emitter: LoadEmitter,
+    own_prometheus: Prometheus,
+) -> None:
+    route = f"{namespace}/out"
+    emitter.set(route, rps=60)
+    start_operator(namespace, prometheus_url=own_prometheus.url)
+    create_route(api_client, namespace, route_object("out"))
+    eventually(lambda: replicas(api_client, namespace, "out-proxy") >= 6, timeout=90, what="scaled to 6")
+
+    own_prometheus.stop()
+    emitter.set(route, rps=5)
+
+    def unavailable() -> bool:
+        cond = condition(get_route(api_client, namespace, "out"), "MetricsAvailable")
+        return bool(cond and cond["status"] == "False")
+
+    eventually(unavailable, timeout=60, what="MetricsAvailable=False")
+    cond = condition(get_route(api_client, namespace, "out"), "MetricsAvailable")
+    assert cond is not None and cond["reason"] == "PrometheusUnavailable"
+    held_since = time.monotonic()
+    while time.monotonic() - held_since < 30:  # longer than the 20 s scale-down window
+        assert replicas(api_client, namespace, "out-proxy") >= 6, "scaled down without data"
+        time.sleep(1)
+    assert len(events(api_client, namespace, "MetricsUnavailable")) == 1  # once, not every cycle
+
+    own_prometheus.start()  # same port, same data directory
+
+    def available() -> bool:
+        cond = condition(get_route(api_client, namespace, "out"), "MetricsAvailable")
+        return bool(cond and cond["status"] == "True")
+
+    eventually(available, timeout=90, what="MetricsAvailable=True again")
+    eventually(
+        lambda: events(api_client, namespace, "MetricsRecovered"), timeout=20, what="MetricsRecovered event"
+    )
+    eventually(
+        lambda: replicas(api_client, namespace, "out-proxy") == 1,
+        timeout=120,
+        what="scale down after recovery",
+    )
+
+
+def _fingerprint(api: client.ApiClient, ns: str, name: str) -> dict[str, object]:
+    apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
+    deployment = apps.read_namespaced_deployment(f"{name}-proxy", ns)
+    return {
+        "deployment.generation": deployment.metadata.generation,
+        "deployment.replicas": deployment.spec.replicas,
+        "configmap": core.read_namespaced_config_map(f"{name}-proxy-config", ns).metadata.resource_version,
+        "service": core.read_namespaced_service(f"{name}-proxy", ns).metadata.resource_version,
+    }
+
+
+def test_operator_restart_makes_no_spurious_writes(
+    api_client: client.ApiClient, namespace: str, start_operator: StartOperator, emitter: LoadEmitter
+) -> None:
+    route = f"{namespace}/steady"
+    emitter.set(route, rps=30)
+    op = start_operator(namespace)
+    create_route(api_client, namespace, route_object("steady"))
+    eventually(lambda: replicas(api_client, namespace, "steady-proxy") == 3, timeout=90, what="steady at 3")
+    obj = wait_reconciled(api_client, namespace, "steady")
+    obj = later_than(api_client, namespace, "steady", obj["status"]["load"]["time"])
+    before = _fingerprint(api_client, namespace, "steady")
+
+    op.restart()
+    stamp = obj["status"]["load"]["time"]
+    obj = later_than(api_client, namespace, "steady", stamp, timeout=90)
+    obj = later_than(api_client, namespace, "steady", obj["status"]["load"]["time"], timeout=30)
+    assert _fingerprint(api_client, namespace, "steady") == before
+    assert not events(api_client, namespace, "Created")[1:], "children re-created after restart"
+
+
+def test_invalid_spec_past_the_schema_is_reported_once_without_writes(
+    api_client: client.ApiClient, control_plane: ControlPlane, namespace: str, start_operator: StartOperator
+) -> None:
+    # an older CRD without the min/max rule lets an invalid spec in, as an upgrade in progress would
+    crd_path = ROOT / "crds" / "llmroute.io_llmroutes.yaml"
+    loose = yaml.safe_load(crd_path.read_text())
+    proxy = loose["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"][
+        "proxy"
+    ]
+    proxy.pop("x-kubernetes-validations")
+    loose_path = crd_path.with_name("loose.yaml")
+    try:
+        loose_path.write_text(yaml.safe_dump(loose))
+        install_crd(control_plane.kubeconfig, loose_path)
+        create_route(api_client, namespace, route_object("bad", proxy={"minReplicas": 5, "maxReplicas": 2}))
+    finally:
+        loose_path.unlink(missing_ok=True)
+        install_crd(control_plane.kubeconfig, crd_path)
+    start_operator(namespace)
+
+    def invalid() -> dict[str, object] | None:
+        cond = condition(get_route(api_client, namespace, "bad"), "Ready")
+        return cond if cond and cond["reason"] == "InvalidSpec" else None
+
+    cond = eventually(invalid, timeout=60, what="InvalidSpec condition")
+    assert "minReplicas" in str(cond["message"])
+    wait_until = time.monotonic() + 15  # three reconcile intervals: no retry storm, no writes
+    while time.monotonic() < wait_until:
+        time.sleep(1)
+    assert len(events(api_client, namespace, "InvalidSpec")) == 1
+    names = [
+        d.metadata.name for d in client.AppsV1Api(api_client).list_namespaced_deployment(namespace).items
+    ]
+    assert names == []
+
+
+def _daily_history(route: str, now: float, ramp_at: float, days: int) -> Series:
+    """Per-minute counter: 5 req/s, and 80 req/s for 40 minutes from ``ramp_at``'s time of day, daily."""
+    samples, total = [], 0.0
+    start = int(now // 60 * 60) - days * 86400
+    ramp_tod = ramp_at % 86400
+    for ts in range(start, int(now // 60 * 60) - 120, 60):
+        tod = ts % 86400
+        in_ramp = 0 <= (tod - ramp_tod) % 86400 < 40 * 60
+        total += (80.0 if in_ramp else 5.0) * 60
+        samples.append((float(ts), total))
+    labels = {
+        "route": route,
+        "tier": "default",
+        "upstream": "primary",
+        "code": "200",
+        "cache": "miss",
+        "pod": "history",
+    }
+    return Series("llmroute_requests", labels, samples, kind="counter")
+
+
+def test_predictive_prescales_before_a_daily_ramp(
+    api_client: client.ApiClient,
+    namespace: str,
+    start_operator: StartOperator,
+    emitter: LoadEmitter,
+    tmp_path: Path,
+) -> None:
+    route = f"{namespace}/pred"
+    now = time.time()
+    ramp_at = now + 8 * 60  # the daily surge starts in 8 minutes
+    prom = Prometheus(tmp_path / "prom", backfill=[_daily_history(route, now, ramp_at, days=3)]).start()
+    try:
+        prom.set_targets([emitter.target])
+        emitter.set(route, rps=5)
+        start_operator(
+            namespace, prometheus_url=prom.url, LLMROUTE_HISTORY_STEP_SECONDS="60", LLMROUTE_RATE_WINDOW="1m"
+        )
+        spec = route_object(
+            "pred",
+            scaling={
+                "predictive": {
+                    "enabled": True,
+                    "leadTimeSeconds": 600,
+                    "minHistoryHours": 48,
+                    "lookbackDays": 7,
+                }
+            },
+        )
+        create_route(api_client, namespace, spec)
+        eventually(
+            lambda: replicas(api_client, namespace, "pred-proxy") >= 6,
+            timeout=240,
+            what="pre-scaled for the ramp",
+        )
+        assert time.time() < ramp_at, "scaled only once the ramp had started"
+        status = get_route(api_client, namespace, "pred")["status"]
+        assert status["forecast"]["active"] is True
+        assert (status["recommendation"].get("predictive") or 0) >= 6
+        assert status["load"]["requestsPerSecond"] < 10  # current load alone would need one replica
+        assert math.isfinite(status["forecast"]["value"])
+    finally:
+        prom.stop()
