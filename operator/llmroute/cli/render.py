@@ -1,16 +1,79 @@
-"""`llmroute render`: not implemented yet (owned by a later issue)."""
+"""`llmroute render ROUTE.yaml`: print what the operator would write for a route — the proxy config and,
+with it, the Deployment, Service and ConfigMap — from the same pure code the operator runs.
+
+With ``--config-only`` it prints just ``config.json``, ready for ``llmroute proxy --config``:
+
+    llmroute render route.yaml --config-only > config.json && llmroute proxy --config config.json
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from llmroute.cli.validate import format_error
+from llmroute.core.ratelimit import ShedState, plan
+from llmroute.render import build_children, build_proxy_config
+from llmroute.spec.route import LLMRoute
 
 
 def add_parser(sub: Any) -> None:
-    sub.add_parser("render", help="not implemented yet")
+    p = sub.add_parser("render", help="print what the operator would write for an LLMRoute")
+    p.add_argument("route", type=Path, help="LLMRoute YAML file (the first LLMRoute in it is used)")
+    p.add_argument(
+        "--replicas", type=int, default=None, help="replica count to divide limits by (default: min)"
+    )
+    p.add_argument("--namespace", default=None, help="namespace when the file sets none (default: default)")
+    p.add_argument("--config-only", action="store_true", help="print only the proxy config (config.json)")
+    p.add_argument(
+        "--at",
+        default=None,
+        help="ISO time for time-of-day limit schedules (default: now), e.g. 2026-03-02T09:30:00Z",
+    )
+
+
+def load_route(path: Path, namespace: str | None) -> LLMRoute:
+    for doc in yaml.safe_load_all(path.read_text()):
+        if doc and doc.get("kind") == "LLMRoute":
+            meta = doc.setdefault("metadata", {})
+            if namespace or "namespace" not in meta:
+                meta["namespace"] = namespace or "default"
+            return LLMRoute.from_object(doc)
+    raise ValueError(f"{path}: no LLMRoute in the file")
 
 
 def run(args: argparse.Namespace) -> int:
-    print("llmroute render: not implemented yet", file=sys.stderr)
-    return 2
+    try:
+        route = load_route(args.route, args.namespace)
+    except ValidationError as exc:
+        print(f"{args.route}: invalid LLMRoute:\n{format_error(exc)}", file=sys.stderr)
+        return 1
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        print(f"llmroute render: {exc}", file=sys.stderr)
+        return 1
+    replicas = args.replicas if args.replicas is not None else max(1, route.spec.proxy.min_replicas)
+    if replicas < 1:
+        print("llmroute render: --replicas must be at least 1", file=sys.stderr)
+        return 2
+    now = datetime.fromisoformat(args.at.replace("Z", "+00:00")) if args.at else datetime.now(UTC)
+    limits = plan(
+        route.spec,
+        now=now,
+        current_replicas=replicas,
+        desired_replicas=replicas,
+        utilisation=None,
+        at_max=False,
+        state=ShedState(),
+    )
+    config = build_proxy_config(route, limits=limits.limits, divisor=limits.divisor, replicas=replicas)
+    if args.config_only:
+        sys.stdout.write(config.dumps())
+        return 0
+    sys.stdout.write(yaml.safe_dump_all(build_children(route, config, replicas), sort_keys=False))
+    return 0

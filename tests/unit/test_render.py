@@ -1,0 +1,125 @@
+"""`render`: the objects and config the operator writes, built by pure functions (and `llmroute render`)."""
+
+from __future__ import annotations
+
+import io
+from contextlib import redirect_stdout
+from datetime import UTC, datetime
+from pathlib import Path
+
+import yaml
+
+from llmroute.cli.main import main
+from llmroute.core.ratelimit import ShedState, plan
+from llmroute.render import build_children, build_proxy_config
+from llmroute.spec import LLMRoute
+from llmroute.spec.proxyconfig import ProxyConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+FULL = ROOT / "manifests" / "examples" / "full.yaml"
+NOW = datetime(2026, 3, 4, 15, 0, tzinfo=UTC)  # Wednesday 10:00 in New York: weekday peak
+
+
+def _route() -> LLMRoute:
+    doc = yaml.safe_load(FULL.read_text())
+    doc["metadata"]["namespace"] = "ai"
+    return LLMRoute.from_object(doc)
+
+
+def _config(replicas: int) -> ProxyConfig:
+    route = _route()
+    limits = plan(
+        route.spec,
+        now=NOW,
+        current_replicas=replicas,
+        desired_replicas=replicas,
+        utilisation=None,
+        at_max=False,
+        state=ShedState(),
+    )
+    return build_proxy_config(route, limits=limits.limits, divisor=limits.divisor, replicas=replicas)
+
+
+def test_limits_are_divided_per_replica_with_the_global_figure_alongside() -> None:
+    config = _config(4)
+    enterprise = next(t for t in config.limits.tiers if t.name == "enterprise")
+    assert enterprise.global_requests_per_minute == 12000
+    assert enterprise.requests_per_minute == 3000
+    assert config.limits.divisor == 4
+    free = next(t for t in config.limits.tiers if t.name == "free")
+    assert (free.global_requests_per_minute, free.requests_per_minute) == (300, 75)  # peak multiplier 0.5
+
+
+def test_off_peak_schedule_doubles_everyone() -> None:
+    route = _route()
+    night = datetime(2026, 3, 4, 3, 0, tzinfo=UTC)  # 22:00 in New York
+    limits = plan(
+        route.spec,
+        now=night,
+        current_replicas=1,
+        desired_replicas=1,
+        utilisation=None,
+        at_max=False,
+        state=ShedState(),
+    )
+    assert {lim.tier: lim.requests_per_minute for lim in limits.limits}["enterprise"] == 24000
+
+
+def test_secrets_are_referenced_by_path_never_copied() -> None:
+    config = _config(2)
+    text = config.dumps()
+    east = next(u for u in config.upstreams if u.name == "azure-east")
+    assert east.api_key_file == "/etc/llmroute/secrets/azure-east/api-key"
+    assert east.api_key_env == "LLMROUTE_API_KEY_AZURE_EAST"
+    assert "sk-" not in text
+
+
+def test_children_carry_labels_and_a_restricted_pod() -> None:
+    route = _route()
+    config = _config(3)
+    configmap, deployment, service = build_children(route, config, 3)
+    assert {o["kind"] for o in (configmap, deployment, service)} == {"ConfigMap", "Deployment", "Service"}
+    for obj in (configmap, deployment, service):
+        assert obj["metadata"]["labels"]["app.kubernetes.io/instance"] == "assistant"
+        assert obj["metadata"]["namespace"] == "ai"
+    pod = deployment["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert pod["automountServiceAccountToken"] is False
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    mounts = {m["mountPath"] for m in container["volumeMounts"]}
+    assert "/etc/llmroute/config" in mounts  # a directory mount: kubelet's symlink swap reaches the proxy
+    assert not any("subPath" in m for m in container["volumeMounts"])
+    assert ProxyConfig.loads(configmap["data"]["config.json"]).hash == config.hash
+
+
+def test_named_deployment_gets_only_the_configmap() -> None:
+    doc = yaml.safe_load(FULL.read_text())
+    doc["spec"]["proxy"].pop("template")
+    doc["spec"]["proxy"]["deploymentName"] = "existing-gateway"
+    route = LLMRoute.from_object(doc)
+    children = build_children(route, _config(1), 1)
+    assert [c["kind"] for c in children] == ["ConfigMap"]
+
+
+def test_render_command_prints_a_config_the_proxy_accepts() -> None:
+    out = io.StringIO()
+    with redirect_stdout(out):
+        code = main(["render", str(FULL), "--replicas", "2", "--config-only", "--at", "2026-03-04T03:00:00Z"])
+    assert code == 0
+    config = ProxyConfig.loads(out.getvalue())
+    assert config.limits.divisor == 2 and config.hash == config.content_hash()
+
+
+def test_render_command_prints_the_objects() -> None:
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert main(["render", str(FULL), "--namespace", "ai"]) == 0
+    kinds = [d["kind"] for d in yaml.safe_load_all(out.getvalue())]
+    assert kinds == ["ConfigMap", "Deployment", "Service"]
+
+
+def test_render_command_rejects_an_invalid_route(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("kind: LLMRoute\nmetadata: {name: x}\nspec: {upstreams: []}\n")
+    assert main(["render", str(bad)]) == 1
