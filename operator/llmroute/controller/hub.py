@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 import numpy as np
 import numpy.typing as npt
 
+from llmroute.controller import opmetrics
 from llmroute.controller.history import HistoryBuffer
 from llmroute.prom.client import PromClient, PrometheusError
 from llmroute.prom.queries import RouteQueries, batched
@@ -144,6 +145,10 @@ class MetricsHub:
         self.cycles += 1
         self.last_cycle_queries = sum(s.client.queries_sent for s in self.sources.values()) - sent_before
         self.last_cycle_seconds = time.monotonic() - started
+        opmetrics.METRICS_CYCLE_SECONDS.set(self.last_cycle_seconds)
+        opmetrics.METRICS_CYCLE_QUERIES.set(self.last_cycle_queries)
+        opmetrics.PROMETHEUS_QUERIES.inc(self.last_cycle_queries)
+        opmetrics.METRICS_CYCLES.inc()
 
     def _collect(self, source: _Source, routes: list[Registration], now: float) -> None:
         prom = source.client

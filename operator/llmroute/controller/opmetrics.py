@@ -16,3 +16,5 @@ METRICS_CYCLE_SECONDS = Gauge("llmroute_operator_metrics_cycle_seconds", "Durati
 METRICS_CYCLE_QUERIES = Gauge(
     "llmroute_operator_metrics_cycle_queries", "Prometheus queries in the last cycle"
 )
+METRICS_CYCLES = Counter("llmroute_operator_metrics_cycles_total", "Metrics cycles run")
+PROMETHEUS_QUERIES = Counter("llmroute_operator_prometheus_queries_total", "Prometheus queries sent")
