@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import gc
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -143,6 +145,8 @@ class MetricsHub:
                 source.error = None
                 source.last_success = now
         self.cycles += 1
+        if self.cycles % 20 == 0:
+            release_memory()
         self.last_cycle_queries = sum(s.client.queries_sent for s in self.sources.values()) - sent_before
         self.last_cycle_seconds = time.monotonic() - started
         opmetrics.METRICS_CYCLE_SECONDS.set(self.last_cycle_seconds)
@@ -209,48 +213,53 @@ class MetricsHub:
 
     def _refresh_history(self, source: _Source, routes: list[Registration], now: float) -> None:
         lookback = max(r.lookback_days for r in routes) * 86400
-        wanted = {r.metric for r in routes if r.metric != "custom"}
-        for metric in sorted(wanted):
+        for metric in sorted({r.metric for r in routes if r.metric != "custom"}):
             query = batched(rate_window=self.rate_window)[metric]
-            for (key,), samples in self._range(source, metric, query, now, lookback).items():
+            for (key,), samples in self._range(source, metric, query, now, lookback):
                 buf = source.histories.get((metric, key))
                 if buf is None:
                     buf = source.histories[(metric, key)] = HistoryBuffer(self.step, lookback // self.step)
                 buf.extend(_bucketed(samples, self.step))
         for reg in routes:
             if reg.metric == "custom" and reg.overrides.load:
-                result = self._range(
-                    source, f"custom:{reg.key}", reg.overrides.load, now, reg.lookback_days * 86400
-                )
+                days = reg.lookback_days * 86400
                 buf = source.histories.setdefault(
-                    (reg.metric, reg.key), HistoryBuffer(self.step, reg.lookback_days * 86400 // self.step)
+                    (reg.metric, reg.key), HistoryBuffer(self.step, days // self.step)
                 )
-                for samples in result.values():
+                for _, samples in self._range(source, f"custom:{reg.key}", reg.overrides.load, now, days):
                     buf.extend(_bucketed(samples, self.step))
 
     def _range(
         self, source: _Source, tag: str, query: str, now: float, lookback: int
-    ) -> dict[tuple[str, ...], list[tuple[float, float]]]:
-        """New samples since the last fetch of ``tag`` (the whole lookback the first time, in chunks)."""
+    ) -> Iterator[tuple[tuple[str, ...], list[tuple[float, float]]]]:
+        """New samples since the last fetch of ``tag`` (the whole lookback the first time), one chunk at a
+        time so a first fetch of days of history never sits in memory as Python objects all at once."""
         end = float(int(now // self.step) * self.step)
         start = source.fetched_until.get(tag, end - lookback)
         labels: tuple[str, ...] = ("route",) if not tag.startswith("custom:") else ()
-        merged: dict[tuple[str, ...], list[tuple[float, float]]] = {}
-        cursor = start
+        cursor, big = start, end - start > self.chunk
         while cursor < end:
             stop = min(end, cursor + self.chunk)
             chunk = source.client.range(query, _dt(cursor + self.step), _dt(stop), self.step, labels=labels)
-            for key, samples in chunk.items():
-                merged.setdefault(key, []).extend(samples)
+            yield from chunk.items()
+            del chunk
             cursor = stop
         source.fetched_until[tag] = end
-        return merged
+        if big:
+            release_memory()
 
 
 def _bucketed(samples: list[tuple[float, float]], step: int) -> list[tuple[float, float]]:
     """A rate evaluated at ``t`` averages the window ending at ``t``: file it under the bucket it
     describes, the one that starts a step earlier."""
     return [(t - step, v) for t, v in samples]
+
+
+def release_memory() -> None:
+    """Hand freed heap back to the system after a large history load (glibc keeps it otherwise)."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _dt(ts: float) -> datetime:

@@ -21,7 +21,7 @@ class Settings:
     history_step_seconds: int = field(
         default_factory=lambda: int(_env("LLMROUTE_HISTORY_STEP_SECONDS", "60"))
     )
-    history_chunk_hours: int = field(default_factory=lambda: int(_env("LLMROUTE_HISTORY_CHUNK_HOURS", "6")))
+    history_chunk_hours: int = field(default_factory=lambda: int(_env("LLMROUTE_HISTORY_CHUNK_HOURS", "2")))
     query_timeout_seconds: float = field(
         default_factory=lambda: float(_env("LLMROUTE_QUERY_TIMEOUT_SECONDS", "10"))
     )
