@@ -25,6 +25,8 @@ def config(*upstreams: dict[str, Any], **kw: Any) -> dict[str, Any]:
     """A wire-format ProxyConfig dict (camelCase keys)."""
     body: dict[str, Any] = {"route": {"namespace": "ns", "name": "r"}, "upstreams": list(upstreams)}
     body.update(kw)
+    # active probes add connections and upstream requests of their own: only tests about them enable them
+    body["passiveHealth"] = {"probeIntervalSeconds": 0, **body.get("passiveHealth", {})}
     ProxyConfig.model_validate(body)  # fail early on a typo in a test
     return body
 

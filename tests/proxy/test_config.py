@@ -42,6 +42,32 @@ async def test_upstream_keys_come_from_file_and_env(
     assert SECRET not in harness.path.read_text()
 
 
+async def test_rendered_config_falls_back_to_env_when_the_secret_file_is_absent(
+    harness: Harness, fake: FakeUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # what `llmroute render` writes: both the Kubernetes mount path and the variable for local runs
+    monkeypatch.setenv("LLMROUTE_API_KEY_PRIMARY", "sk-local-env")
+    missing = str(harness.dir / "not-mounted" / "api-key")
+    await harness.start(config(upstream(fake.url, apiKeyFile=missing, apiKeyEnv="LLMROUTE_API_KEY_PRIMARY")))
+    assert (await harness.chat())[0] == 200
+    assert fake.stats.recent[-1].headers["Authorization"] == "Bearer sk-local-env"
+
+
+def test_missing_file_and_variable_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LLMROUTE_API_KEY_PRIMARY", raising=False)
+    path = tmp_path / "config.json"
+    missing = str(tmp_path / "absent")
+    path.write_text(
+        json.dumps(
+            config(
+                upstream("http://127.0.0.1:9/v1", apiKeyFile=missing, apiKeyEnv="LLMROUTE_API_KEY_PRIMARY")
+            )
+        )
+    )
+    with pytest.raises(ConfigError, match="cannot read"):
+        load(path)
+
+
 async def test_secrets_never_reach_errors_metrics_or_logs(
     harness: Harness, fake: FakeUpstream, caplog: pytest.LogCaptureFixture
 ) -> None:

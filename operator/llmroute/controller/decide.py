@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from llmroute.controller.conditions import Status, get, set_condition
-from llmroute.controller.hub import RouteMetrics
+from llmroute.controller.hub import RouteMetrics, UpstreamMetrics
 from llmroute.core.failover import FailoverState, UpstreamObservation, evaluate
 from llmroute.core.ratelimit import ShedState, plan
 from llmroute.core.scaling import ScalerState, recommend
@@ -159,13 +159,7 @@ def decide(route: LLMRoute, obs: Observed) -> Outcome:
     observations: dict[str, UpstreamObservation | None] = {}
     for upstream in spec.upstreams:
         seen = metrics.upstreams.get(upstream.name) if (metrics and fresh and not obs.metrics_error) else None
-        observations[upstream.name] = (
-            UpstreamObservation(
-                error_rate=seen.error_rate, latency_p95_seconds=seen.latency_p95, requests=seen.requests
-            )
-            if seen
-            else None
-        )
+        observations[upstream.name] = _observation(seen) if seen else None
     failover = evaluate(
         spec, now=now, observations=observations, state=FailoverState.from_dict(saved.get("failover") or {})
     )
@@ -201,7 +195,10 @@ def decide(route: LLMRoute, obs: Observed) -> Outcome:
     )
     for message in limits.events:
         events.append(Event("Normal", "LimitsChanged", message))
-    unhealthy = {u.name for u in failover.upstreams if u.state == "Unhealthy"}
+    # failing open means serving from the least-bad group: its members must stay usable
+    unhealthy = (
+        set() if failover.fail_open else {u.name for u in failover.upstreams if u.state == "Unhealthy"}
+    )
     config = build_proxy_config(
         route,
         limits=limits.limits,
@@ -293,6 +290,19 @@ def _minutes_until_now(obs: Observed, latest: float) -> tuple[LoadSeries, dateti
     return LoadSeries(datetime.fromtimestamp(first, UTC), 60, values), obs.now
 
 
+def _observation(seen: UpstreamMetrics) -> UpstreamObservation:
+    """Error rate over the window, raised to the share of proxy replicas that currently eject the
+    upstream: passive ejection cuts a failing upstream's traffic to a trickle, so its windowed error
+    rate alone would take most of the window to cross the threshold."""
+    error_rate = seen.error_rate
+    if seen.healthy_fraction is not None:
+        ejected = min(1.0, max(0.0, 1.0 - seen.healthy_fraction))
+        error_rate = max(error_rate or 0.0, ejected) if (error_rate is not None or ejected > 0) else None
+    return UpstreamObservation(
+        error_rate=error_rate, latency_p95_seconds=seen.latency_p95, requests=seen.requests
+    )
+
+
 def _reason(limit: str) -> str:
     cleaned = "".join(
         part[:1].upper() + part[1:] for part in limit.replace("-", " ").replace("_", " ").split()
@@ -332,8 +342,8 @@ def _transition_event(events: list[Event], type_: str, cond: Condition, *, first
     if type_ == "ScalingLimited" and cond.reason == "ConflictingAutoscaler":
         events.append(Event("Warning", "ConflictingAutoscaler", cond.message))
         return
-    if first and type_ in ("MetricsAvailable", "FailedOver", "Degraded"):
-        return  # a new route's first reading is not a transition
+    if first and (type_ == "MetricsAvailable" or cond.status == "False"):
+        return  # a new route's first reading is news only when it is bad (failed over, degraded)
     mapped = TRANSITION_EVENTS.get((type_, cond.status))
     if mapped:
         events.append(Event(mapped[0], mapped[1], cond.message))

@@ -32,6 +32,7 @@ class UpstreamMetrics:
     requests: float | None
     error_rate: float | None
     latency_p95: float | None
+    healthy_fraction: float | None = None  # share of proxy replicas not ejecting it (passive health)
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,7 @@ class MetricsHub:
             for (key,), value in prom.instant(batched(rate_window=self.rate_window)[name]).items():
                 if key in values:
                     values[key][name] = value
+        healthy = prom.instant(batched()["upstream_healthy"], ("route", "upstream"))
         for window in sorted({r.window_seconds for r in routes}):
             queries = batched(window, self.rate_window)
             labels = ("route", "upstream")
@@ -173,7 +175,9 @@ class MetricsHub:
                 if reg is None or reg.window_seconds != window or key not in upstreams:
                     continue
                 rate = errors.get((key, upstream), 0.0) / count if count > 0 else None
-                upstreams[key][upstream] = UpstreamMetrics(count, rate, latency.get((key, upstream)))
+                upstreams[key][upstream] = UpstreamMetrics(
+                    count, rate, latency.get((key, upstream)), healthy.get((key, upstream))
+                )
         for reg in routes:
             if reg.overrides.any():
                 self._apply_overrides(prom, reg, values[reg.key], upstreams[reg.key])

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -213,6 +213,8 @@ def recommend(
     candidate = stabilized
     if candidate > current:
         candidate = max(candidate, math.ceil(need * (1.0 + UP_MARGIN * tol) - 1e-9))
+        # remember what was decided, margin included, so the scale-down window protects all of it
+        memory = replace(memory, recommendations=(*memory.recommendations[:-1], (t, candidate)))
     else:
         if proposal < candidate:
             limited_by.append("scaleDownStabilization")

@@ -23,7 +23,8 @@ def batched(window_seconds: int = 120, rate_window: str = RATE_WINDOW) -> dict[s
     req = "llmroute_requests_total"
     errors = 'code=~"5..|0"'  # 0: the proxy's code for connection failures and timeouts
     has_upstream = 'upstream!~"|none"'
-    attempts = "llmroute_proxy_upstream_attempts_total"
+    # real attempts and active probes of idle upstreams, with the same labels and outcomes
+    attempts = '{__name__=~"llmroute_proxy_upstream_(attempts|probes)_total"}'
     attempt_errors = 'outcome=~"error|timeout|status_5..|status_429"'
     return {
         "rps": f"sum by (route) ({_rate(req, '', rate_window)})",
@@ -36,11 +37,13 @@ def batched(window_seconds: int = 120, rate_window: str = RATE_WINDOW) -> dict[s
         ),
         # upstream health counts every attempt (a failed attempt retried elsewhere still counts)
         "upstream_requests": f"sum by (route, upstream) (increase({attempts}[{w}]))",
-        "upstream_errors": f"sum by (route, upstream) (increase({attempts}{{{attempt_errors}}}[{w}]))",
+        "upstream_errors": (f"sum by (route, upstream) (increase({attempts[:-1]},{attempt_errors}}}[{w}]))"),
         "upstream_latency": (
             "histogram_quantile(0.95, sum by (route, upstream, le) "
             f"({_rate('llmroute_request_duration_seconds_bucket', has_upstream, w)}))"
         ),
+        # 1 where every proxy replica currently accepts the upstream, 0 where all eject it
+        "upstream_healthy": "avg by (route, upstream) (llmroute_upstream_healthy)",
         "ratelimited": f"sum by (route) ({_rate('llmroute_ratelimited_total', '', rate_window)})",
     }
 

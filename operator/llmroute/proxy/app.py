@@ -24,6 +24,7 @@ from llmroute.proxy.handler import ApiHandler
 from llmroute.proxy.identity import Unauthorized, resolve
 from llmroute.proxy.limits import LocalLimiter
 from llmroute.proxy.metrics import Metrics
+from llmroute.proxy.probe import Prober
 from llmroute.proxy.runtime import Runtime
 from llmroute.proxy.store import SharedLimiter
 from llmroute.proxy.watch import ConfigWatcher
@@ -47,6 +48,7 @@ class Proxy:
         self.balancer = Balancer(self._health)
         self.session: aiohttp.ClientSession | None = None
         self._forwarder: Forwarder | None = None
+        self.prober: Prober | None = None
         self.watcher = ConfigWatcher(config_path, self.apply, self.metrics, reload_interval)
         self._route = ""
         self._hash = ""
@@ -168,10 +170,14 @@ class Proxy:
             cookie_jar=aiohttp.DummyCookieJar(),  # a gateway keeps no cookies: skip the jar on every request
         )
         self._forwarder = Forwarder(self.session, self.balancer, self.metrics)
+        self.prober = Prober(lambda: self.runtime, self.session, self.balancer, self.metrics)
         self.watcher.poll()
         self.watcher.start()
+        self.prober.start()
 
     async def _cleanup(self, app: web.Application) -> None:
+        if self.prober is not None:
+            await self.prober.stop()
         await self.watcher.stop()
         if self.session is not None:
             await self.session.close()

@@ -13,6 +13,7 @@ doubling with each consecutive ejection up to ``max_eject_seconds``; a success r
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -29,6 +30,7 @@ class UpstreamState:
     ejections: int = 0
     ejected_until: float = 0.0
     current_weight: float = 0.0
+    last_used: float = 0.0  # monotonic time of the last real attempt (probes skip busy upstreams)
 
     def ejected(self, now: float) -> bool:
         return self.ejected_until > now
@@ -104,7 +106,9 @@ class Balancer:
         return [best, *rest]
 
     def started(self, name: str) -> None:
-        self.state(name).inflight += 1
+        state = self.state(name)
+        state.inflight += 1
+        state.last_used = time.monotonic()
 
     def finished(self, name: str) -> None:
         self.state(name).inflight -= 1

@@ -65,6 +65,9 @@ class Metrics:
         self.store_errors = counter("llmroute_proxy_store_errors_total", "Shared store outages", ["route"])
         self.shed = counter("llmroute_proxy_shed_total", "Requests shed by admission", ["route", "tier"])
         self.waiting = gauge("llmroute_proxy_admission_waiting", "Requests queued for a slot", ["route"])
+        self.probes = counter(
+            "llmroute_proxy_upstream_probes_total", "Active health probes", ["route", "upstream", "outcome"]
+        )
         self.attempts = counter(
             "llmroute_proxy_upstream_attempts_total", "Upstream attempts", ["route", "upstream", "outcome"]
         )

@@ -73,16 +73,18 @@ def _read_secret(path: str, what: str) -> str:
 
 
 def _upstream_key(up: UpstreamConfig) -> str | None:
-    if up.api_key_file:
+    """The mounted Secret file when it exists, else the environment variable (running outside
+    Kubernetes, e.g. ``llmroute render --config-only`` then ``llmroute proxy``); one of them must hold it."""
+    env_value = os.environ.get(up.api_key_env, "").strip() if up.api_key_env else ""
+    if up.api_key_file and (Path(up.api_key_file).exists() or not env_value):
         key = _read_secret(up.api_key_file, f"upstream {up.name} apiKeyFile")
         if not key:
             raise ConfigError(f"upstream {up.name} apiKeyFile {up.api_key_file} is empty")
         return key
     if up.api_key_env:
-        value = os.environ.get(up.api_key_env)
-        if not value:
+        if not env_value:
             raise ConfigError(f"upstream {up.name}: environment variable {up.api_key_env} is not set")
-        return value.strip()
+        return env_value
     return None
 
 

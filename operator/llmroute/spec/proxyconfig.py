@@ -50,6 +50,7 @@ class PassiveHealthConfig(Model):
     max_eject_seconds: float = 900.0
     retries: int = 2
     retry_on_status: list[int] = Field(default_factory=lambda: [429, 500, 502, 503, 504])
+    probe_interval_seconds: float = 10.0  # idle upstreams get an active probe this often (0: never)
 
 
 class AdmissionConfig(Model):

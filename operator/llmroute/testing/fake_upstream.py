@@ -62,6 +62,7 @@ class Stats:
     active: int = 0
     cancelled: int = 0
     peak_active: int = 0
+    models_requests: int = 0
     recent: deque[Recorded] = field(default_factory=lambda: deque(maxlen=1000))
 
 
@@ -113,6 +114,10 @@ class FakeUpstream:
             self._runner = None
 
     async def _models(self, request: web.Request) -> web.Response:
+        self.stats.models_requests += 1
+        if self.default.status >= 400:  # a broken upstream is broken for health probes too
+            error = {"error": {"message": "scripted failure", "type": "server_error", "code": None}}
+            return web.json_response(error, status=self.default.status)
         data = {"object": "list", "data": [{"id": self.name, "object": "model", "owned_by": "fake"}]}
         return web.json_response(data)
 

@@ -1,0 +1,165 @@
+"""The operator's decision rules without I/O: what is written, what is reported, which Events fire."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from llmroute.controller.decide import Observed, Outcome, decide
+from llmroute.controller.hub import RouteMetrics, UpstreamMetrics
+from llmroute.core.scaling import ScalerState, recommend
+from llmroute.core.series import LoadSeries
+from llmroute.k8s.workload import Scale
+from llmroute.spec import LLMRoute
+from llmroute.spec.status import LLMRouteStatus
+from tests.unit.core_helpers import scaling_spec
+
+NOW = datetime(2026, 3, 4, 12, 0, 30, tzinfo=UTC)
+UPSTREAMS = [
+    {"name": "a", "url": "http://127.0.0.1:9/v1", "model": "m", "group": 0},
+    {"name": "b", "url": "http://127.0.0.1:10/v1", "model": "m", "group": 1},
+]
+
+
+def _route(**spec: Any) -> LLMRoute:
+    body: dict[str, Any] = {
+        "upstreams": UPSTREAMS,
+        "proxy": {"minReplicas": 1, "maxReplicas": 20},
+        "scaling": {"metric": {"targetPerReplica": 10}, "predictive": {"enabled": False}},
+        "failover": {"minRequests": 5, "minDwellSeconds": 0, "cooldownSeconds": 0},
+    }
+    body.update(spec)
+    obj = {"metadata": {"name": "r", "namespace": "ns", "generation": 3}, "spec": body}
+    return LLMRoute.from_object(obj)
+
+
+def _observed(
+    rps: float | None,
+    *,
+    replicas: int = 2,
+    upstreams: dict[str, UpstreamMetrics] | None = None,
+    previous: LLMRouteStatus | None = None,
+    error: str | None = None,
+    conflicts: list[str] | None = None,
+    now: datetime = NOW,
+) -> Observed:
+    values = {"rps": rps} if rps is not None else {}
+    metrics = RouteMetrics(now.timestamp() - 1, values, upstreams or {})
+    minutes = 30
+    start = (now - timedelta(minutes=minutes)).timestamp() // 60 * 60
+    history = np.full(minutes, rps if rps is not None else np.nan)
+    return Observed(
+        now=now,
+        metrics=metrics,
+        metrics_error=error,
+        history_start=start,
+        history=history,
+        history_step=60,
+        scale=Scale(replicas, replicas),
+        conflicts=conflicts or [],
+        previous=previous or LLMRouteStatus(),
+    )
+
+
+def _reasons(outcome: Outcome) -> list[str]:
+    return [e.reason for e in outcome.events]
+
+
+def test_load_above_target_writes_more_replicas_with_an_event() -> None:
+    out = decide(_route(), _observed(60.0))
+    assert out.replicas is not None and out.replicas >= 6
+    assert "ScaledUp" in _reasons(out)
+    assert out.status.replicas.desired == out.replicas
+    assert out.status.history[-1].to_replicas == out.replicas
+    assert out.config is not None and out.status.config_hash == out.config.hash
+
+
+def test_no_data_never_scales_down_and_says_why() -> None:
+    out = decide(_route(), _observed(None, replicas=8))
+    assert out.replicas is None and out.status.replicas.desired == 8
+    cond = {c.type: c for c in out.status.conditions}["MetricsAvailable"]
+    assert (cond.status, cond.reason) == ("False", "NoData")
+    assert out.status.recommendation is not None and "noData" in out.status.recommendation.limited_by
+
+
+def test_prometheus_error_holds_and_reports_once() -> None:
+    first = decide(_route(), _observed(5.0, replicas=8))
+    down = decide(_route(), _observed(5.0, replicas=8, error="connection refused", previous=first.status))
+    assert down.replicas is None
+    assert _reasons(down).count("MetricsUnavailable") == 1
+    again = decide(_route(), _observed(5.0, replicas=8, error="connection refused", previous=down.status))
+    assert "MetricsUnavailable" not in _reasons(again)  # once, not every cycle
+    cond = {c.type: c for c in again.status.conditions}["MetricsAvailable"]
+    assert (
+        cond.last_transition_time
+        == {c.type: c for c in down.status.conditions}["MetricsAvailable"].last_transition_time
+    )
+    back = decide(_route(), _observed(5.0, replicas=8, previous=again.status, now=NOW + timedelta(minutes=1)))
+    assert "MetricsRecovered" in _reasons(back)
+
+
+def test_other_autoscaler_means_no_replica_writes() -> None:
+    out = decide(_route(), _observed(90.0, conflicts=["HorizontalPodAutoscaler/web"]))
+    assert out.replicas is None
+    cond = {c.type: c for c in out.status.conditions}["ScalingLimited"]
+    assert cond.reason == "ConflictingAutoscaler"
+    assert "ConflictingAutoscaler" in _reasons(out)
+    assert out.config is not None  # limits still follow the replicas that exist
+
+
+def test_paused_route_computes_but_writes_nothing() -> None:
+    route = _route(paused=True)
+    out = decide(route, _observed(90.0))
+    assert out.replicas is None and out.config is None
+    assert out.status.recommendation is not None and out.status.recommendation.final > 2  # would scale
+
+
+def _failing(rate: float, healthy: float | None = None) -> dict[str, UpstreamMetrics]:
+    return {"a": UpstreamMetrics(100.0, rate, 0.3, healthy), "b": UpstreamMetrics(100.0, 0.0, 0.3, 1.0)}
+
+
+def test_failover_switches_group_and_marks_the_bad_upstream_inactive() -> None:
+    out = decide(_route(), _observed(10.0, upstreams=_failing(0.6)))
+    assert out.config is not None and out.config.active_group == 1
+    assert {u.name: u.active for u in out.config.upstreams} == {"a": False, "b": True}
+    assert "FailedOver" in _reasons(out)
+
+
+def test_passive_ejection_by_every_proxy_counts_as_failing() -> None:
+    # 2 % errors over the window (old successes dominate) but every proxy has ejected it
+    out = decide(_route(), _observed(10.0, upstreams=_failing(0.02, healthy=0.0)))
+    assert out.config is not None and out.config.active_group == 1
+
+
+def test_fail_open_keeps_the_least_bad_group_usable() -> None:
+    both_bad = {"a": UpstreamMetrics(100.0, 0.6, 0.3), "b": UpstreamMetrics(100.0, 0.9, 0.3)}
+    out = decide(_route(), _observed(10.0, upstreams=both_bad))
+    assert out.config is not None
+    active = [u for u in out.config.upstreams if u.group == out.config.active_group]
+    assert active and all(u.active for u in active)
+    assert {c.type: c for c in out.status.conditions}["FailedOver"].reason == "FailOpen"
+
+
+def test_state_round_trips_through_status() -> None:
+    first = decide(_route(), _observed(60.0))
+    assert first.status.controller_state
+    again = decide(_route(), _observed(60.0, replicas=first.replicas or 2, previous=first.status))
+    assert again.replicas is None  # already there: nothing to write
+
+
+def test_scale_up_margin_is_remembered_by_the_scale_down_window() -> None:
+    route = scaling_spec(max_replicas=50, target=10.0)
+    values = np.full(10, 50.0)
+    state, current = ScalerState(), 1
+    start = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
+    finals = []
+    for second in range(0, 60, 15):  # decisions every 15 s at constant load
+        now = start + timedelta(minutes=10, seconds=second)
+        result = recommend(
+            route, now=now, current_replicas=current, history=LoadSeries(start, 60, values), state=state
+        )
+        state, current = result.state, result.recommendation.final
+        finals.append(current)
+    assert finals == sorted(finals), f"scaled back down at constant load: {finals}"
