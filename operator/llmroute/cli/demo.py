@@ -157,13 +157,12 @@ async def _drive(
     interrupted = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, interrupted.set)
-    stop_load, stop_probe = asyncio.Event(), asyncio.Event()
+    stop_load = asyncio.Event()
     start = loop.time()
     monitor.started = time.monotonic()
     outage = Outage()
     tasks = [
         asyncio.create_task(load.run(shape.rate, stop_load, start)),
-        asyncio.create_task(system.prober.run(stop_probe)),
         asyncio.create_task(_outage(args.duration, monitor, system.endpoints["primary"], outage)),
     ]
     print(header(), flush=True)
@@ -172,8 +171,8 @@ async def _drive(
         while not interrupted.is_set():
             for proc in system.processes:
                 proc.check_alive()
-            if tasks[2].done() and tasks[2].exception() is not None:
-                raise RuntimeError(f"could not script the primary endpoint: {tasks[2].exception()}")
+            if tasks[1].done() and tasks[1].exception() is not None:
+                raise RuntimeError(f"could not script the primary endpoint: {tasks[1].exception()}")
             try:
                 fresh = await asyncio.to_thread(monitor.poll)
             except Exception as exc:  # the API server or Prometheus blinked: show the last known state
@@ -204,8 +203,7 @@ async def _drive(
                 await asyncio.wait_for(interrupted.wait(), 1.0)
     finally:
         stop_load.set()
-        stop_probe.set()
-        tasks[2].cancel()
+        tasks[1].cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)

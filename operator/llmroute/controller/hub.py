@@ -167,8 +167,14 @@ class MetricsHub:
         for window in sorted({r.window_seconds for r in routes}):
             queries = batched(window, self.rate_window)
             labels = ("route", "upstream")
-            requests = prom.instant(queries["upstream_requests"], labels)
-            errors = prom.instant(queries["upstream_errors"], labels)
+            requests = _added(
+                prom.instant(queries["upstream_requests"], labels),
+                prom.instant(queries["probe_requests"], labels),
+            )
+            errors = _added(
+                prom.instant(queries["upstream_errors"], labels),
+                prom.instant(queries["probe_errors"], labels),
+            )
             latency = prom.instant(queries["upstream_latency"], labels)
             for (key, upstream), count in requests.items():
                 reg = self.routes.get(key)
@@ -251,6 +257,10 @@ class MetricsHub:
         source.fetched_until[tag] = end
         if big:
             release_memory()
+
+
+def _added(a: dict[tuple[str, ...], float], b: dict[tuple[str, ...], float]) -> dict[tuple[str, ...], float]:
+    return {key: a.get(key, 0.0) + b.get(key, 0.0) for key in a.keys() | b.keys()}
 
 
 def _bucketed(samples: list[tuple[float, float]], step: int) -> list[tuple[float, float]]:

@@ -1,7 +1,7 @@
 """Start everything the demo runs, each part registered on an ``ExitStack`` so that it is always stopped.
 
 Order: control plane and Prometheus (``dev_env``), the demo namespace, two fake upstream endpoints
-(processes), the Secrets and the LLMRoute, the upstream prober, the local pod runner, and the operator
+(processes), the Secrets and the LLMRoute, the local pod runner, and the operator
 (``python -m llmroute operator -n NAMESPACE`` with the admin kubeconfig and demo-speed settings).
 """
 
@@ -19,7 +19,6 @@ from kubernetes import client, config
 from llmroute import GROUP, PLURAL, VERSION
 from llmroute.devenv import demoroute
 from llmroute.devenv.podrunner import PodRunner
-from llmroute.devenv.prober import Prober, ProbeTarget
 from llmroute.devenv.procs import Process, free_port, wait_for
 from llmroute.devenv.session import DevEnv, dev_env
 
@@ -55,7 +54,6 @@ class System:
     api: client.ApiClient
     endpoints: dict[str, Endpoint]
     demo: demoroute.DemoRoute
-    prober: Prober
     runner: PodRunner
     operator: Process
 
@@ -103,17 +101,12 @@ def start(workdir: Path, stack: contextlib.ExitStack) -> System:
     custom = client.CustomObjectsApi(api)
     custom.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, demo.route)
 
-    route_key = f"{NAMESPACE}/{demo.name}"
-    targets = [ProbeTarget(n, e.url, demo.model, demo.upstream_keys[n]) for n, e in endpoints.items()]
-    prober = Prober(route_key, targets).serve()
-    stack.callback(prober.close)
     runner = PodRunner(
         api,
         NAMESPACE,
         f"{demo.name}-proxy",
         workdir / "pods",
         env.prometheus,
-        extra_targets=[prober.target],
         on_event=lambda message: None,
     )
     stack.callback(runner.stop)
@@ -121,4 +114,4 @@ def start(workdir: Path, stack: contextlib.ExitStack) -> System:
     operator = operator_process(env.control_plane.kubeconfig, env.prometheus.url, workdir)
     stack.callback(operator.stop)
     operator.start()
-    return System(env, api, endpoints, demo, prober, runner, operator)
+    return System(env, api, endpoints, demo, runner, operator)

@@ -23,8 +23,8 @@ def batched(window_seconds: int = 120, rate_window: str = RATE_WINDOW) -> dict[s
     req = "llmroute_requests_total"
     errors = 'code=~"5..|0"'  # 0: the proxy's code for connection failures and timeouts
     has_upstream = 'upstream!~"|none"'
-    # real attempts and active probes of idle upstreams, with the same labels and outcomes
-    attempts = '{__name__=~"llmroute_proxy_upstream_(attempts|probes)_total"}'
+    attempts = "llmroute_proxy_upstream_attempts_total"
+    probes = "llmroute_proxy_upstream_probes_total"
     attempt_errors = 'outcome=~"error|timeout|status_5..|status_429"'
     return {
         "rps": f"sum by (route) ({_rate(req, '', rate_window)})",
@@ -35,9 +35,13 @@ def batched(window_seconds: int = 120, rate_window: str = RATE_WINDOW) -> dict[s
             "histogram_quantile(0.95, sum by (route, le) "
             f"({_rate('llmroute_request_duration_seconds_bucket', '', w)}))"
         ),
-        # upstream health counts every attempt (a failed attempt retried elsewhere still counts)
+        # upstream health counts every attempt (a failed attempt retried elsewhere still counts) and every
+        # active probe of an idle upstream; the hub adds the two (PromQL cannot sum across metric names
+        # without a name clash)
         "upstream_requests": f"sum by (route, upstream) (increase({attempts}[{w}]))",
-        "upstream_errors": (f"sum by (route, upstream) (increase({attempts[:-1]},{attempt_errors}}}[{w}]))"),
+        "upstream_errors": f"sum by (route, upstream) (increase({attempts}{{{attempt_errors}}}[{w}]))",
+        "probe_requests": f"sum by (route, upstream) (increase({probes}[{w}]))",
+        "probe_errors": f"sum by (route, upstream) (increase({probes}{{{attempt_errors}}}[{w}]))",
         "upstream_latency": (
             "histogram_quantile(0.95, sum by (route, upstream, le) "
             f"({_rate('llmroute_request_duration_seconds_bucket', has_upstream, w)}))"

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+PROBE_RATE = 0.1
 LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 
 
@@ -70,6 +71,9 @@ class LoadState:
                     self._set(("req", route, name, "502"), bad, now)
                     self._set(("att", route, name, "ok"), ok, now)
                     self._set(("att", route, name, "status_502"), bad, now)
+                    # the proxies' active probes of idle upstreams: a trickle with the same outcomes
+                    self._set(("prb", route, name, "ok"), PROBE_RATE * (1 - err), now)
+                    self._set(("prb", route, name, "status_502"), PROBE_RATE * err, now)
                     latency = float(up.get("latency", 0.2))
                     for le in (*LATENCY_BUCKETS, float("inf")):
                         self._set(("dur", route, name, repr(le)), rps * share if latency <= le else 0.0, now)
@@ -83,6 +87,7 @@ class LoadState:
         lines = {
             "req": ["# TYPE llmroute_requests_total counter"],
             "att": ["# TYPE llmroute_proxy_upstream_attempts_total counter"],
+            "prb": ["# TYPE llmroute_proxy_upstream_probes_total counter"],
             "dur": ["# TYPE llmroute_request_duration_seconds histogram"],
             "tok": ["# TYPE llmroute_tokens_total counter"],
             "inf": ["# TYPE llmroute_inflight_requests gauge"],
@@ -96,9 +101,10 @@ class LoadState:
                         f'route="{route}",tier="default",upstream="{key[2]}",code="{key[3]}",cache="miss"'
                     )
                     lines["req"].append(f"llmroute_requests_total{{{labels}}} {v:.6f}")
-                elif kind == "att":
+                elif kind in ("att", "prb"):
                     labels = f'route="{route}",upstream="{key[2]}",outcome="{key[3]}"'
-                    lines["att"].append(f"llmroute_proxy_upstream_attempts_total{{{labels}}} {v:.6f}")
+                    name = "attempts" if kind == "att" else "probes"
+                    lines[kind].append(f"llmroute_proxy_upstream_{name}_total{{{labels}}} {v:.6f}")
                 elif kind == "dur":
                     le = "+Inf" if key[3] == "inf" else key[3]
                     labels = f'route="{route}",tier="default",upstream="{key[2]}",le="{le}"'
