@@ -32,6 +32,7 @@ def _limit_malloc_arenas() -> None:
 
 def run(args: argparse.Namespace) -> int:
     _limit_malloc_arenas()
+    os.environ.setdefault("LLMROUTE_KOPF_CONNECTIONS", str(16 + 2 * len(args.namespace)))
     import kopf
 
     import llmroute.handlers  # noqa: F401  (registers the handlers)

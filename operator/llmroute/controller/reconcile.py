@@ -51,7 +51,15 @@ class Reconciler:
     emit: EmitEvent
     clock: Callable[[], float] = time.time
 
+    def __post_init__(self) -> None:
+        # hundreds of routes start (or wake) together; a few cycles at a time keep memory and API load flat
+        self._slots = asyncio.Semaphore(self.settings.max_concurrent_reconciles)
+
     async def reconcile(self, body: Mapping[str, Any]) -> Outcome:
+        async with self._slots:
+            return await self._timed(body)
+
+    async def _timed(self, body: Mapping[str, Any]) -> Outcome:
         started = time.monotonic()
         route = LLMRoute.from_object(dict(body))
         self.hub.register(registration(route, self.settings))

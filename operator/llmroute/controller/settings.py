@@ -30,6 +30,9 @@ class Settings:
     min_interval_seconds: float = field(
         default_factory=lambda: float(_env("LLMROUTE_MIN_RECONCILE_INTERVAL_SECONDS", "0"))
     )
+    max_concurrent_reconciles: int = field(
+        default_factory=lambda: int(_env("LLMROUTE_MAX_CONCURRENT_RECONCILES", "8"))
+    )
     dry_run: bool = field(default_factory=lambda: _env("LLMROUTE_DRY_RUN", "false").lower() == "true")
     history_decisions: int = 10
 

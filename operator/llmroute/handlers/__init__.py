@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import kopf
 from prometheus_client import start_http_server
 from pydantic import ValidationError
@@ -29,6 +31,9 @@ from llmroute.k8s.workload import Workload
 from llmroute.spec.route import LLMRoute
 
 log = logging.getLogger("llmroute.operator")
+# kopf's HTTP connections: every watch stream holds one (one per watched namespace), plus a few for
+# patches and Events; `llmroute operator` sets the figure from the namespaces it watches
+KOPF_CONNECTIONS = int(os.environ.get("LLMROUTE_KOPF_CONNECTIONS", "32"))
 
 
 @dataclass
@@ -51,6 +56,28 @@ def _emit(body: Any, event: Event) -> None:
 
 def _key(body: Any) -> str:
     return f"{body['metadata'].get('namespace', '')}/{body['metadata']['name']}"
+
+
+@kopf.on.login()
+async def login(**kwargs: Any) -> kopf.AiohttpSession | None:
+    """kopf's own credentials, in an HTTP session with a bounded connection pool: a burst of watch
+    events, Events and patches for hundreds of routes reuses a few keep-alive connections instead of
+    opening one each (kopf's default pool is unbounded)."""
+    info = kopf.login_via_client(**kwargs)
+    if info is None:
+        return None
+    session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=KOPF_CONNECTIONS, ssl=info.as_ssl_context()),
+        headers=info.as_http_headers(),
+        auth=info.as_aiohttp_basic_auth(),
+    )
+    return kopf.AiohttpSession(
+        aiohttp_session=session,
+        server=info.server,
+        default_namespace=info.default_namespace,
+        expiration=info.expiration,
+        priority=info.priority,
+    )
 
 
 @kopf.on.startup()
