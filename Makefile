@@ -56,7 +56,7 @@ unit: venv ## fast tests only (no control plane, no Prometheus)
 	$(PY) -m pytest -q -m "not cluster and not prometheus" $(PYTEST_ARGS)
 
 .PHONY: demo
-demo: venv ## llmroute's main job on the embedded default (see README)
+demo: setup ## llmroute's main job end to end on loopback (see README)
 	$(VENV)/bin/llmroute demo
 
 .PHONY: bench

@@ -10,8 +10,9 @@ from pathlib import Path
 import yaml
 
 from llmroute.cli.main import main
+from llmroute.cli.render import steady_config
 from llmroute.core.ratelimit import ShedState, plan
-from llmroute.render import build_children, build_proxy_config
+from llmroute.render import build_children
 from llmroute.spec import LLMRoute
 from llmroute.spec.proxyconfig import ProxyConfig
 
@@ -27,17 +28,7 @@ def _route() -> LLMRoute:
 
 
 def _config(replicas: int) -> ProxyConfig:
-    route = _route()
-    limits = plan(
-        route.spec,
-        now=NOW,
-        current_replicas=replicas,
-        desired_replicas=replicas,
-        utilisation=None,
-        at_max=False,
-        state=ShedState(),
-    )
-    return build_proxy_config(route, limits=limits.limits, divisor=limits.divisor, replicas=replicas)
+    return steady_config(_route(), replicas, NOW)
 
 
 def test_limits_are_divided_per_replica_with_the_global_figure_alongside() -> None:

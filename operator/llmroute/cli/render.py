@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from llmroute.cli.validate import format_error
 from llmroute.core.ratelimit import ShedState, plan
 from llmroute.render import build_children, build_proxy_config
+from llmroute.spec.proxyconfig import ProxyConfig
 from llmroute.spec.route import LLMRoute
 
 
@@ -48,6 +49,20 @@ def load_route(path: Path, namespace: str | None) -> LLMRoute:
     raise ValueError(f"{path}: no LLMRoute in the file")
 
 
+def steady_config(route: LLMRoute, replicas: int, now: datetime) -> ProxyConfig:
+    """The config at ``now`` for a route steady at ``replicas`` (no scale transition, nothing shed)."""
+    limits = plan(
+        route.spec,
+        now=now,
+        current_replicas=replicas,
+        desired_replicas=replicas,
+        utilisation=None,
+        at_max=False,
+        state=ShedState(),
+    )
+    return build_proxy_config(route, limits=limits.limits, divisor=limits.divisor, replicas=replicas)
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         route = load_route(args.route, args.namespace)
@@ -62,16 +77,7 @@ def run(args: argparse.Namespace) -> int:
         print("llmroute render: --replicas must be at least 1", file=sys.stderr)
         return 2
     now = datetime.fromisoformat(args.at.replace("Z", "+00:00")) if args.at else datetime.now(UTC)
-    limits = plan(
-        route.spec,
-        now=now,
-        current_replicas=replicas,
-        desired_replicas=replicas,
-        utilisation=None,
-        at_max=False,
-        state=ShedState(),
-    )
-    config = build_proxy_config(route, limits=limits.limits, divisor=limits.divisor, replicas=replicas)
+    config = steady_config(route, replicas, now)
     if args.config_only:
         sys.stdout.write(config.dumps())
         return 0

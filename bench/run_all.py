@@ -1,0 +1,49 @@
+"""Run every benchmark in turn and print one JSON document with all their results.
+
+    .venv/bin/python -m bench.run_all [--only NAME ...]
+
+Each benchmark also runs on its own (``python -m bench.<name>``). They take a few minutes each and
+expect an otherwise quiet machine: numbers from a loaded machine are not comparable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+
+BENCHMARKS = (
+    "sim_frontier",
+    "operator_latency",
+    "operator_scale",
+    "proxy_latency",
+    "proxy_throughput",
+    "proxy_ratelimit",
+    "proxy_memory",
+)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--only", action="append", choices=BENCHMARKS)
+    args = parser.parse_args()
+    results: dict[str, object] = {}
+    failed = 0
+    for name in args.only or BENCHMARKS:
+        started = time.monotonic()
+        print(f"running bench.{name} ...", file=sys.stderr, flush=True)
+        proc = subprocess.run([sys.executable, "-m", f"bench.{name}"], capture_output=True, text=True)
+        seconds = round(time.monotonic() - started, 1)
+        try:
+            results[name] = {"seconds": seconds, "result": json.loads(proc.stdout)}
+        except json.JSONDecodeError:
+            failed += 1
+            results[name] = {"seconds": seconds, "error": proc.stderr[-2000:], "exit": proc.returncode}
+    print(json.dumps(results, indent=2))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
