@@ -12,6 +12,7 @@ import pytest
 import yaml
 from kubernetes import client
 
+from llmroute import GROUP, PLURAL, VERSION
 from llmroute.devenv.controlplane import ControlPlane
 from llmroute.devenv.prometheus import Prometheus, Series
 from llmroute.devenv.session import install_crd
@@ -216,3 +217,67 @@ def test_predictive_prescales_before_a_daily_ramp(
         assert math.isfinite(status["forecast"]["value"])
     finally:
         prom.stop()
+
+
+def test_apiserver_restart_is_survived(
+    api_client: client.ApiClient,
+    control_plane: ControlPlane,
+    namespace: str,
+    start_operator: StartOperator,
+    emitter: LoadEmitter,
+) -> None:
+    route = f"{namespace}/rs"
+    emitter.set(route, rps=5)
+    start_operator(namespace)
+    create_route(api_client, namespace, route_object("rs"))
+    wait_reconciled(api_client, namespace, "rs")
+    control_plane.restart_apiserver()  # watches break, in-flight calls fail: the operator must carry on
+    emitter.set(route, rps=40)
+    eventually(
+        lambda: replicas(api_client, namespace, "rs-proxy") >= 4, timeout=120, what="scaled after restart"
+    )
+    patch = {"spec": {"proxy": {"minReplicas": 7}}}
+    client.CustomObjectsApi(api_client).patch_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, "rs", patch
+    )
+    eventually(
+        lambda: replicas(api_client, namespace, "rs-proxy") >= 7, timeout=60, what="spec change after restart"
+    )
+
+
+def test_existing_deployment_is_only_scaled(
+    api_client: client.ApiClient, namespace: str, start_operator: StartOperator, emitter: LoadEmitter
+) -> None:
+    apps = client.AppsV1Api(api_client)
+    labels = {"app": "gateway"}
+    deployment = client.V1Deployment(
+        metadata=client.V1ObjectMeta(name="gateway", labels=labels),
+        spec=client.V1DeploymentSpec(
+            replicas=2,
+            selector=client.V1LabelSelector(match_labels=labels),
+            template=client.V1PodTemplateSpec(
+                metadata=client.V1ObjectMeta(labels=labels),
+                spec=client.V1PodSpec(
+                    containers=[client.V1Container(name="gw", image="example.invalid/gw:1")]
+                ),
+            ),
+        ),
+    )
+    apps.create_namespaced_deployment(namespace, deployment)
+    route = f"{namespace}/own"
+    emitter.set(route, rps=50)
+    start_operator(namespace)
+    create_route(api_client, namespace, route_object("own", proxy={"deploymentName": "gateway"}))
+    eventually(
+        lambda: replicas(api_client, namespace, "gateway") >= 5, timeout=90, what="existing Deployment scaled"
+    )
+    current = apps.read_namespaced_deployment("gateway", namespace)
+    assert current.spec.template.spec.containers[0].image == "example.invalid/gw:1"  # template untouched
+    assert not current.metadata.owner_references  # not adopted: it is the user's
+    names = {d.metadata.name for d in apps.list_namespaced_deployment(namespace).items}
+    assert names == {"gateway"}
+    services = client.CoreV1Api(api_client).list_namespaced_service(namespace).items
+    assert services == []
+    client.CoreV1Api(api_client).read_namespaced_config_map(
+        "own-proxy-config", namespace
+    )  # the config is ours
