@@ -6,7 +6,7 @@ limits, metrics). The proxy is pinned to one core, upstream and client to the ot
 runs alternate in short rounds so that noise from other work on the machine hits both alike; the result
 reports pooled percentiles and the median over rounds of the per-round difference. Target: p99 ≤ 2 ms.
 
-    .venv/bin/python -m bench.proxy_latency [--rounds 5] [--seconds 3] [--rate 200]
+    .venv/bin/python -m bench.proxy_latency [--rounds 8] [--seconds 5] [--rate 200]
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ def summary(results: list[tuple[float, int, int, float]]) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--seconds", type=float, default=3.0, help="per round and per path")
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=5.0, help="per round and per path")
     parser.add_argument("--rate", type=float, default=200.0)
     args = parser.parse_args()
     sut, other = cores()
