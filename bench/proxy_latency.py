@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import tempfile
 from pathlib import Path
@@ -43,6 +44,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200.0)
     args = parser.parse_args()
     sut, other = cores()
+    # the client shares the upstream's core, never the proxy's: otherwise it would steal the proxy's CPU
+    # in the proxied rounds only
+    os.sched_setaffinity(0, {int(other)})
     auth = {"Authorization": f"Bearer {CLIENT_KEY}"}
     direct_all: list[tuple[float, int, int, float]] = []
     proxied_all: list[tuple[float, int, int, float]] = []
