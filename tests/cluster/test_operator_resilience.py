@@ -144,14 +144,15 @@ def test_invalid_spec_past_the_schema_is_reported_once_without_writes(
 
     cond = eventually(invalid, timeout=60, what="InvalidSpec condition")
     assert "minReplicas" in str(cond["message"])
-    wait_until = time.monotonic() + 15  # three reconcile intervals: no retry storm, no writes
-    while time.monotonic() < wait_until:
+    apps = client.AppsV1Api(api_client)
+    watch_until = time.monotonic() + 15  # three reconcile intervals: no retry storm, no writes
+    while time.monotonic() < watch_until:
+        assert len(events(api_client, namespace, "InvalidSpec")) <= 1, "reported again and again"
+        assert apps.list_namespaced_deployment(namespace).items == [], (
+            "wrote a Deployment for an invalid spec"
+        )
         time.sleep(1)
     assert len(events(api_client, namespace, "InvalidSpec")) == 1
-    names = [
-        d.metadata.name for d in client.AppsV1Api(api_client).list_namespaced_deployment(namespace).items
-    ]
-    assert names == []
 
 
 def _daily_history(route: str, now: float, ramp_at: float, days: int) -> Series:
