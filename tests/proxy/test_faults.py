@@ -136,8 +136,9 @@ async def test_slow_upstream_and_slow_client_do_not_block_others(
     await harness.start(config(upstream(fake.url), upstream(fake_b.url, name="b", model="slow")))
     fake_b.default = Behavior(latency=3.0)
     slow_upstream = asyncio.ensure_future(harness.chat(model="slow"))
-    # a client that asks for a big stream and never reads it
-    fake.push(Behavior(chunks=2000, content="x" * 4000))
+    # a client that asks for a big stream and never reads it; paced so that the stream is still running
+    # (active at the upstream) while we look, whatever the socket buffers on this machine absorb
+    fake.push(Behavior(chunks=2000, content="x" * 4000, chunk_delay=0.005))
     payload = json.dumps({"model": "m", "stream": True, "messages": []}).encode()
     _reader, writer = await asyncio.open_connection("127.0.0.1", harness.server.port if harness.server else 0)
     request = b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
