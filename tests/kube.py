@@ -32,6 +32,22 @@ def eventually(
         time.sleep(interval)
 
 
+def deployment(name: str, replicas: int = 2, image: str = "example.invalid/x") -> client.V1Deployment:
+    """A plain Deployment (its pods stay Pending here: there is no scheduler or kubelet)."""
+    labels = {"app": name}
+    return client.V1Deployment(
+        metadata=client.V1ObjectMeta(name=name, labels=labels),
+        spec=client.V1DeploymentSpec(
+            replicas=replicas,
+            selector=client.V1LabelSelector(match_labels=labels),
+            template=client.V1PodTemplateSpec(
+                metadata=client.V1ObjectMeta(labels=labels),
+                spec=client.V1PodSpec(containers=[client.V1Container(name="c", image=image)]),
+            ),
+        ),
+    )
+
+
 def create_route(api: client.ApiClient, namespace: str, obj: dict[str, Any]) -> dict[str, Any]:
     custom = client.CustomObjectsApi(api)
     result: dict[str, Any] = custom.create_namespaced_custom_object(

@@ -19,7 +19,7 @@ from llmroute import GROUP, PLURAL, VERSION
 from llmroute.devenv.binaries import ensure
 from llmroute.devenv.controlplane import ControlPlane
 from llmroute.devenv.procs import Process, free_port
-from tests.kube import eventually
+from tests.kube import create_route, eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 OPERATOR_NAMESPACE = "llmroute-system"
@@ -229,3 +229,23 @@ def later_than(
 
 def now_stamp() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def launch(
+    api: client.ApiClient,
+    namespace: str,
+    start_operator: Any,
+    emitter: Any,
+    name: str,
+    *,
+    load: dict[str, Any] | None = None,
+    **spec: Any,
+) -> str:
+    """The usual opening: load reported for the route, the operator running, the route created and
+    reconciled once. Returns the route's key in the metrics (``namespace/name``)."""
+    key = f"{namespace}/{name}"
+    emitter.set(key, **(load or {"rps": 5}))
+    start_operator(namespace)
+    create_route(api, namespace, route_object(name, **spec))
+    wait_reconciled(api, namespace, name)
+    return key

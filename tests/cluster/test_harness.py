@@ -9,27 +9,12 @@ import pytest
 from kubernetes import client, config
 
 from llmroute.devenv.controlplane import ControlPlane
-from tests.kube import eventually
-
-
-def _deployment(name: str) -> client.V1Deployment:
-    labels = {"app": name}
-    return client.V1Deployment(
-        metadata=client.V1ObjectMeta(name=name),
-        spec=client.V1DeploymentSpec(
-            replicas=2,
-            selector=client.V1LabelSelector(match_labels=labels),
-            template=client.V1PodTemplateSpec(
-                metadata=client.V1ObjectMeta(labels=labels),
-                spec=client.V1PodSpec(containers=[client.V1Container(name="c", image="example.invalid/x")]),
-            ),
-        ),
-    )
+from tests.kube import deployment, eventually
 
 
 def test_deployment_gets_replicaset_and_pods(api_client: client.ApiClient, namespace: str) -> None:
     apps, core = client.AppsV1Api(api_client), client.CoreV1Api(api_client)
-    apps.create_namespaced_deployment(namespace, _deployment("web"))
+    apps.create_namespaced_deployment(namespace, deployment("web"))
     pods = eventually(
         lambda: [p for p in core.list_namespaced_pod(namespace).items if p.metadata.name.startswith("web-")],
         timeout=30,

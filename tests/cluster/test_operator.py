@@ -12,7 +12,15 @@ from llmroute import GROUP, PLURAL, VERSION
 from llmroute.spec.proxyconfig import CONFIG_KEY, ProxyConfig
 from llmroute.testing.load_emitter import LoadEmitter
 from tests.cluster.conftest import StartOperator
-from tests.cluster.operator_env import condition, events, get_route, replicas, route_object, wait_reconciled
+from tests.cluster.operator_env import (
+    condition,
+    events,
+    get_route,
+    launch,
+    replicas,
+    route_object,
+    wait_reconciled,
+)
 from tests.kube import create_route, eventually
 
 
@@ -59,11 +67,7 @@ def test_children_are_created_adopted_and_garbage_collected(
 def test_scales_up_with_load_and_down_only_after_stabilisation(
     api_client: client.ApiClient, namespace: str, start_operator: StartOperator, emitter: LoadEmitter
 ) -> None:
-    route = f"{namespace}/web"
-    emitter.set(route, rps=5)
-    start_operator(namespace)
-    create_route(api_client, namespace, route_object("web"))
-    wait_reconciled(api_client, namespace, "web")
+    route = launch(api_client, namespace, start_operator, emitter, "web")
     eventually(
         lambda: replicas(api_client, namespace, "web-proxy") == 1, timeout=60, what="1 replica at 5 rps"
     )
@@ -92,12 +96,10 @@ def test_scales_up_with_load_and_down_only_after_stabilisation(
 def test_failover_to_backup_group_and_failback_after_hysteresis(
     api_client: client.ApiClient, namespace: str, start_operator: StartOperator, emitter: LoadEmitter
 ) -> None:
-    route = f"{namespace}/fo"
     healthy = {"primary": {"share": 1.0, "error_rate": 0.0}}
-    emitter.set(route, rps=20, upstreams=healthy)
-    start_operator(namespace)
-    create_route(api_client, namespace, route_object("fo"))
-    wait_reconciled(api_client, namespace, "fo")
+    route = launch(
+        api_client, namespace, start_operator, emitter, "fo", load={"rps": 20, "upstreams": healthy}
+    )
     assert _config(api_client, namespace, "fo").active_group == 0
 
     emitter.set(route, rps=20, upstreams={"primary": {"share": 1.0, "error_rate": 0.6}})
@@ -127,11 +129,7 @@ def test_failover_to_backup_group_and_failback_after_hysteresis(
 def test_hands_off_when_an_hpa_targets_the_deployment(
     api_client: client.ApiClient, namespace: str, start_operator: StartOperator, emitter: LoadEmitter
 ) -> None:
-    route = f"{namespace}/hpa"
-    emitter.set(route, rps=5)
-    start_operator(namespace)
-    create_route(api_client, namespace, route_object("hpa"))
-    wait_reconciled(api_client, namespace, "hpa")
+    route = launch(api_client, namespace, start_operator, emitter, "hpa")
     hpa = client.V2HorizontalPodAutoscaler(
         metadata=client.V1ObjectMeta(name="other"),
         spec=client.V2HorizontalPodAutoscalerSpec(
@@ -167,11 +165,7 @@ def test_hands_off_when_an_hpa_targets_the_deployment(
 def test_pause_annotation_computes_but_writes_nothing(
     api_client: client.ApiClient, namespace: str, start_operator: StartOperator, emitter: LoadEmitter
 ) -> None:
-    route = f"{namespace}/paused"
-    emitter.set(route, rps=5)
-    start_operator(namespace)
-    create_route(api_client, namespace, route_object("paused"))
-    wait_reconciled(api_client, namespace, "paused")
+    route = launch(api_client, namespace, start_operator, emitter, "paused")
     patch = {"metadata": {"annotations": {"llmroute.io/paused": "true"}}}
     client.CustomObjectsApi(api_client).patch_namespaced_custom_object(
         GROUP, VERSION, namespace, PLURAL, "paused", patch
