@@ -250,6 +250,45 @@ async def open_loop(
     return results
 
 
+VEGETA = "github.com/tsenart/vegeta/v12@v12.13.0"
+
+
+def install_vegeta() -> str | None:
+    """vegeta, a constant-rate HTTP load generator in Go, built from the Go module proxy on first use."""
+    exe = CACHE / "bin" / "vegeta"
+    if not exe.exists() and shutil.which("go"):
+        exe.parent.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "GOBIN": str(exe.parent), "GOFLAGS": "-mod=mod", "CGO_ENABLED": "0"}
+        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+            subprocess.run(["go", "install", VEGETA], env=env, capture_output=True, timeout=900, check=False)
+    return str(exe) if exe.exists() else None
+
+
+def vegeta_attack(
+    exe: str, url: str, rate: int, seconds: float, core: str, workdir: Path,
+    headers: dict[str, str] | None = None,
+) -> list[tuple[float, int, int, float]]:  # fmt: skip
+    """POST the chat body to ``url`` at exactly ``rate`` req/s (open loop) with vegeta, pinned to ``core``.
+    Returns rows shaped like :func:`open_loop`'s: (offset s, 0, status, latency s)."""
+    body = workdir / "vegeta-body.json"
+    body.write_bytes(CHAT)
+    lines = [f"POST {url}", "Content-Type: application/json"]
+    lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+    target = "\n".join([*lines, f"@{body}", ""]).encode()
+    attack = [exe, "attack", f"-rate={rate}/s", f"-duration={seconds:g}s", "-keepalive=true", "-timeout=30s"]
+    raw = subprocess.run(
+        pinned(core, attack), input=target, capture_output=True, timeout=seconds + 60, check=True
+    ).stdout
+    csv = subprocess.run(
+        [exe, "encode", "--to", "csv"], input=raw, capture_output=True, timeout=60, check=True
+    ).stdout.decode()
+    rows = [line.split(",", 3) for line in csv.splitlines() if line]
+    if not rows:
+        return []
+    first = min(int(r[0]) for r in rows)
+    return [((int(r[0]) - first) / 1e9, 0, int(r[1]), int(r[2]) / 1e9) for r in rows]
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     if not ordered:
