@@ -16,8 +16,12 @@ its extra same-core hop; vegeta needs about 2 % of a core at 200 req/s. ``--clie
 the client next to the upstream instead: then the direct path never crosses cores and the proxied path
 crosses twice each way, which on a VM adds the cost of the extra cross-core wake-ups to the figure.
 
+``--with-floor`` adds a third path through a bare aiohttp pass-through (``bench.bare_proxy``, no policies),
+pinned like llmroute: the floor of the stack on this machine, so the report separates the libraries' cost
+from what llmroute's policies add.
+
     .venv/bin/python -m bench.proxy_latency [--rounds 10] [--seconds 10] [--rate 200]
-        [--client vegeta|python] [--client-core proxy|upstream]
+        [--client vegeta|python] [--client-core proxy|upstream] [--with-floor]
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import argparse
 import asyncio
 import os
 import statistics
+import sys
 import tempfile
 from pathlib import Path
 
@@ -34,13 +39,16 @@ from bench.proxy_common import (
     Procs,
     cores,
     emit,
+    free_port,
     install_vegeta,
     llmroute_config,
     open_loop,
     percentile,
+    pinned,
     start_fake,
     start_llmroute,
     vegeta_attack,
+    wait_http,
 )  # fmt: skip
 
 Rows = list[tuple[float, int, int, float]]
@@ -59,6 +67,7 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=200)
     parser.add_argument("--client", choices=("vegeta", "python"), default="vegeta")
     parser.add_argument("--client-core", choices=("proxy", "upstream"), default="proxy")
+    parser.add_argument("--with-floor", action="store_true", help="also measure a bare aiohttp proxy")
     args = parser.parse_args()
     sut, other = cores()
     client_core = sut if args.client_core == "proxy" else other
@@ -68,11 +77,19 @@ def main() -> None:
     auth = {"Authorization": f"Bearer {CLIENT_KEY}"}
     direct_all: Rows = []
     proxied_all: Rows = []
+    floor_all: Rows = []
     rounds: list[dict[str, float]] = []
+    floor_rounds: list[dict[str, float]] = []
     with tempfile.TemporaryDirectory() as tmp, Procs(Path(tmp)) as procs:
         workdir = Path(tmp)
         upstream = start_fake(procs, other)
         proxy = start_llmroute(procs, sut, llmroute_config(workdir, upstream))
+        bare = ""
+        if args.with_floor:
+            port = free_port()
+            cmd = [sys.executable, "-m", "bench.bare_proxy", str(port), upstream]
+            wait_http(f"http://127.0.0.1:{port}/readyz", proc=procs.start("bare", pinned(sut, cmd)))
+            bare = f"http://127.0.0.1:{port}"
 
         def run(base: str, seconds: float, headers: dict[str, str] | None) -> Rows:
             if vegeta is not None:
@@ -91,14 +108,31 @@ def main() -> None:
             proxied_all += proxied
             d, p = summary(direct), summary(proxied)
             rounds.append({k: round(p[k] - d[k], 3) for k in ("p50_ms", "p99_ms")})
+            if bare:
+                floor = run(bare + "/v1", args.seconds, None)
+                floor_all += floor
+                f = summary(floor)
+                floor_rounds.append({k: round(f[k] - d[k], 3) for k in ("p50_ms", "p99_ms")})
     direct_s, proxied_s = summary(direct_all), summary(proxied_all)
     added = {k: round(proxied_s[k] - direct_s[k], 3) for k in ("p50_ms", "p90_ms", "p99_ms")}
     median = {k: round(statistics.median(r[k] for r in rounds), 3) for k in ("p50_ms", "p99_ms")}
+    extra: dict[str, object] = {}
+    if floor_rounds:
+        floor_s = summary(floor_all)
+        extra = {
+            "bare_aiohttp": floor_s,
+            "bare_added_pooled": {
+                k: round(floor_s[k] - direct_s[k], 3) for k in ("p50_ms", "p90_ms", "p99_ms")
+            },
+            "bare_added_median_of_rounds": {
+                k: round(statistics.median(r[k] for r in floor_rounds), 3) for k in ("p50_ms", "p99_ms")
+            },
+        }
     emit({"benchmark": "proxy_added_latency", "rate_rps": args.rate, "rounds": args.rounds,
           "seconds_per_round": args.seconds, "client": args.client, "client_core": args.client_core,
           "direct": direct_s, "proxied": proxied_s, "added_pooled": added, "added_per_round": rounds,
           "added_median_of_rounds": median, "target_p99_ms": 2.0,
-          "meets_target": median["p99_ms"] <= 2.0})  # fmt: skip
+          **extra, "meets_target": median["p99_ms"] <= 2.0})  # fmt: skip
 
 
 if __name__ == "__main__":
