@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from llmroute import GROUP, PLURAL, VERSION
 from llmroute.devenv.binaries import ensure
 from llmroute.devenv.controlplane import ControlPlane
 from llmroute.devenv.procs import Process, free_port
+from llmroute.testing.load_emitter import LoadEmitter
 from tests.kube import create_route, eventually
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -234,8 +236,8 @@ def now_stamp() -> str:
 def launch(
     api: client.ApiClient,
     namespace: str,
-    start_operator: Any,
-    emitter: Any,
+    start_operator: Callable[..., OperatorProcess],
+    emitter: LoadEmitter,
     name: str,
     *,
     load: dict[str, Any] | None = None,
