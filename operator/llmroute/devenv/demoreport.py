@@ -39,26 +39,16 @@ def summary(monitor: Monitor, total: Tally, runner: PodRunner, outage: Outage, s
         f"  proxies:    {runner.started_total} processes started, {runner.ready} ready at the end, "
         f"{runner.serving_current()} on the latest config",
     ]
-    if outage.failed_at is not None:
-        over = tl.group_switch(1, outage.failed_at)
-        lines.append(
-            f"  failover:   primary broken at {outage.failed_at:.0f}s; "
-            + (
-                f"failed over to backup at {over:.0f}s ({over - outage.failed_at:.0f} s later)"
-                if over
-                else "no failover"
-            )
-        )
-    if outage.recovered_at is not None:
-        back = tl.group_switch(0, outage.recovered_at)
-        lines.append(
-            f"  failback:   primary mended at {outage.recovered_at:.0f}s; "
-            + (
-                f"failed back to primary at {back:.0f}s ({back - outage.recovered_at:.0f} s later)"
-                if back
-                else "no failback"
-            )
-        )
+    switches = (
+        ("failover", "primary broken", outage.failed_at, 1, "failed over to backup", "no failover"),
+        ("failback", "primary mended", outage.recovered_at, 0, "failed back to primary", "no failback"),
+    )
+    for label, event, at, group, done, missing in switches:
+        if at is None:
+            continue
+        switched = tl.group_switch(group, at)
+        outcome = f"{done} at {switched:.0f}s ({switched - at:.0f} s later)" if switched else missing
+        lines.append(f"  {label + ':':<12}{event} at {at:.0f}s; {outcome}")
     served = ", ".join(f"{name} {count}" for name, count in sorted(total.upstreams.items()))
     limited = ", ".join(f"{name} {count}" for name, count in total.limited_clients.most_common(3))
     errors = ", ".join(f"{kind} {count}" for kind, count in total.errors.most_common(3))
