@@ -62,6 +62,14 @@ def summary(results: Rows) -> dict[str, float]:
             "p90_ms": round(percentile(ok, 90), 3), "p99_ms": round(percentile(ok, 99), 3)}  # fmt: skip
 
 
+def added(path: dict[str, float], direct: dict[str, float], keys: tuple[str, ...]) -> dict[str, float]:
+    return {k: round(path[k] - direct[k], 3) for k in keys}
+
+
+def median_of(rounds: list[dict[str, float]]) -> dict[str, float]:
+    return {k: round(statistics.median(r[k] for r in rounds), 3) for k in ("p50_ms", "p99_ms")}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--rounds", type=int, default=10)
@@ -111,30 +119,26 @@ def main() -> None:
             direct_all += direct
             proxied_all += proxied
             d, p = summary(direct), summary(proxied)
-            rounds.append({k: round(p[k] - d[k], 3) for k in ("p50_ms", "p99_ms")})
+            rounds.append(added(p, d, ("p50_ms", "p99_ms")))
             if bare:
                 floor = run(bare + "/v1", args.seconds, None)
                 floor_all += floor
                 f = summary(floor)
-                floor_rounds.append({k: round(f[k] - d[k], 3) for k in ("p50_ms", "p99_ms")})
+                floor_rounds.append(added(f, d, ("p50_ms", "p99_ms")))
     direct_s, proxied_s = summary(direct_all), summary(proxied_all)
-    added = {k: round(proxied_s[k] - direct_s[k], 3) for k in ("p50_ms", "p90_ms", "p99_ms")}
-    median = {k: round(statistics.median(r[k] for r in rounds), 3) for k in ("p50_ms", "p99_ms")}
+    pooled = added(proxied_s, direct_s, ("p50_ms", "p90_ms", "p99_ms"))
+    median = median_of(rounds)
     extra: dict[str, object] = {}
     if floor_rounds:
         floor_s = summary(floor_all)
         extra = {
             "bare_aiohttp": floor_s,
-            "bare_added_pooled": {
-                k: round(floor_s[k] - direct_s[k], 3) for k in ("p50_ms", "p90_ms", "p99_ms")
-            },
-            "bare_added_median_of_rounds": {
-                k: round(statistics.median(r[k] for r in floor_rounds), 3) for k in ("p50_ms", "p99_ms")
-            },
+            "bare_added_pooled": added(floor_s, direct_s, ("p50_ms", "p90_ms", "p99_ms")),
+            "bare_added_median_of_rounds": median_of(floor_rounds),
         }
     emit({"benchmark": "proxy_added_latency", "rate_rps": args.rate, "rounds": args.rounds,
           "seconds_per_round": args.seconds, "client": client_name, "client_core": args.client_core,
-          "direct": direct_s, "proxied": proxied_s, "added_pooled": added, "added_per_round": rounds,
+          "direct": direct_s, "proxied": proxied_s, "added_pooled": pooled, "added_per_round": rounds,
           "added_median_of_rounds": median, "target_p99_ms": 2.0,
           **extra, **({"note": note} if note else {}), "meets_target": median["p99_ms"] <= 2.0})  # fmt: skip
 
