@@ -42,6 +42,7 @@ lint: venv ## ruff and mypy --strict
 	$(VENV)/bin/ruff check operator tests bench
 	$(VENV)/bin/ruff format --check operator tests bench
 	$(VENV)/bin/mypy --strict
+	$(VENV)/bin/lint-imports
 
 .PHONY: generate
 generate: venv ## regenerate every copy of the CRD (Helm chart, manifests/)

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from llmroute.controller.conditions import get, set_condition
 from llmroute.controller.history import HistoryBuffer
+from llmroute.decide.conditions import get, set_condition
 from llmroute.prom.queries import batched, overrides
 from llmroute.spec import LLMRoute
 from tests.cases import route

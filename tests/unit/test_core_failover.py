@@ -75,14 +75,14 @@ def test_failover_recovery_hysteresis_and_failback() -> None:
     script += [{"a": OK, "b": OK}] * 7
     results = run(r, script)
     assert [r.active_group for r in results[:2]] == [0, 1]
-    assert any("failing over from group 0 to group 1" in e for e in results[1].events)
+    assert any("failing over from group 0 to group 1" in e.message for e in results[1].events)
     trail = [states(x)[0] for x in results]
     assert trail[:5] == ["Healthy", "Unhealthy", "Recovering", "Recovering", "Recovering"]
     assert trail[5] == "Recovering"  # MEH keeps it recovering but resets the sustained-health clock
     healthy_at = trail.index("Healthy", 2)
     assert healthy_at == 11  # 300 s of sustained health counted from minute 6
     assert results[healthy_at].active_group == 0
-    assert any("failing back from group 1 to group 0" in e for e in results[healthy_at].events)
+    assert any("failing back from group 1 to group 0" in e.message for e in results[healthy_at].events)
 
 
 def test_relapse_doubles_the_cooldown_up_to_the_maximum() -> None:
@@ -98,7 +98,7 @@ def test_relapse_doubles_the_cooldown_up_to_the_maximum() -> None:
         {"a": BAD, "b": OK},  # third: 240 s capped at 150
     ]
     results = run(r, seq)
-    cooldowns = [e for x in results for e in x.events if "cooldown" in e]
+    cooldowns = [e.message for x in results for e in x.events if "cooldown" in e.message]
     assert [c.split("cooldown ")[1] for c in cooldowns] == ["60s", "120s", "150s"]
     assert [states(x)[0] for x in results[3:7]] == ["Unhealthy", "Unhealthy", "Recovering", "Healthy"]
 
@@ -119,7 +119,7 @@ def test_fail_open_to_the_least_bad_group() -> None:
     results = run(r, [{"a": worse, "b": BAD}, {"a": worse, "b": BAD}])
     first = results[0]
     assert first.fail_open and first.active_group == 1  # b fails less
-    assert any("every upstream is unhealthy: failing open to group 1" in e for e in first.events)
+    assert any("every upstream is unhealthy: failing open to group 1" in e.message for e in first.events)
     assert results[1].events == []  # said once
     state = results[1].state
     later = []
@@ -130,7 +130,7 @@ def test_fail_open_to_the_least_bad_group() -> None:
         state = later[-1].state
     assert later[0].fail_open and later[0].active_group == 0  # a recovering member makes group 0 least bad
     assert [x.fail_open for x in later] == [True] * 5 + [False] * 2
-    assert any("usable again" in e for e in later[5].events)
+    assert any("usable again" in e.message for e in later[5].events)
 
 
 def test_group_with_a_healthy_member_stays_active() -> None:

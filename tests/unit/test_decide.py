@@ -7,11 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from llmroute.controller.decide import Observed, Outcome, decide
-from llmroute.controller.hub import RouteMetrics, UpstreamMetrics
+from llmroute.core.observed import RouteMetrics, Scale, UpstreamMetrics
 from llmroute.core.scaling import ScalerState, recommend
 from llmroute.core.series import LoadSeries
-from llmroute.k8s.workload import Scale
+from llmroute.decide import Observed, RouteActions, decide
 from llmroute.spec import LLMRoute
 from llmroute.spec.status import LLMRouteStatus
 from tests.unit.core_helpers import scaling_spec
@@ -63,7 +62,7 @@ def _observed(
     )
 
 
-def _reasons(outcome: Outcome) -> list[str]:
+def _reasons(outcome: RouteActions) -> list[str]:
     return [e.reason for e in outcome.events]
 
 

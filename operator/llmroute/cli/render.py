@@ -17,9 +17,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from llmroute.cli.validate import format_error
 from llmroute.core.ratelimit import ShedState, plan
 from llmroute.render import build_children, build_proxy_config
+from llmroute.spec.errors import format_error
 from llmroute.spec.proxyconfig import ProxyConfig
 from llmroute.spec.route import LLMRoute
 

@@ -11,20 +11,12 @@ import yaml
 from pydantic import ValidationError
 
 from llmroute.spec import LLMRoute
+from llmroute.spec.errors import format_error
 
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("validate", help="validate LLMRoute manifests against the typed spec")
     p.add_argument("files", nargs="+", type=Path, help="YAML files (multi-document allowed)")
-
-
-def format_error(exc: ValidationError) -> str:
-    """One line per problem, each naming the field path as the CRD spells it."""
-    lines = []
-    for err in exc.errors():
-        path = ".".join(str(p) for p in err["loc"])
-        lines.append(f"  {path or '<root>'}: {err['msg']}")
-    return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -20,33 +20,19 @@ import numpy.typing as npt
 
 from llmroute.controller import opmetrics
 from llmroute.controller.history import HistoryBuffer
+from llmroute.core.observed import LoadKey, MetricKey, RouteMetrics, UpstreamMetrics
 from llmroute.prom.client import PromClient, PrometheusError
 from llmroute.prom.queries import RouteQueries, batched
 
 log = logging.getLogger("llmroute.hub")
-SCALARS = ("rps", "inflight", "tokens", "error_rate", "latency_p95", "ratelimited")
-
-
-@dataclass(frozen=True)
-class UpstreamMetrics:
-    requests: float | None
-    error_rate: float | None
-    latency_p95: float | None
-    healthy_fraction: float | None = None  # share of proxy replicas not ejecting it (passive health)
-
-
-@dataclass(frozen=True)
-class RouteMetrics:
-    time: float
-    values: dict[str, float]
-    upstreams: dict[str, UpstreamMetrics]
+SCALARS: tuple[MetricKey, ...] = ("rps", "inflight", "tokens", "error_rate", "latency_p95", "ratelimited")
 
 
 @dataclass(frozen=True)
 class Registration:
     key: str
     prom_url: str
-    metric: str  # a batched series name (rps | inflight | tokens) or "custom"
+    metric: LoadKey  # the batched series (rps | inflight | tokens) or "custom" (the route's own PromQL)
     window_seconds: int
     lookback_days: int
     overrides: RouteQueries
@@ -157,7 +143,7 @@ class MetricsHub:
 
     def _collect(self, source: _Source, routes: list[Registration], now: float) -> None:
         prom = source.client
-        values: dict[str, dict[str, float]] = {r.key: {} for r in routes}
+        values: dict[str, dict[MetricKey, float]] = {r.key: {} for r in routes}
         upstreams: dict[str, dict[str, UpstreamMetrics]] = {r.key: {} for r in routes}
         for name in SCALARS:
             for (key,), value in prom.instant(batched(rate_window=self.rate_window)[name]).items():
@@ -192,20 +178,28 @@ class MetricsHub:
         self._refresh_history(source, routes, now)
 
     def _apply_overrides(
-        self, prom: PromClient, reg: Registration, values: dict[str, float], ups: dict[str, UpstreamMetrics]
+        self,
+        prom: PromClient,
+        reg: Registration,
+        values: dict[MetricKey, float],
+        ups: dict[str, UpstreamMetrics],
     ) -> None:
         q = reg.overrides
-        for name, query in (
-            ("load", q.load),
+        # ``load`` replaces requests/s, or is the load itself for a Custom metric (InFlight and
+        # TokensPerSecond routes override their figure with ``inflight`` / ``tokens``)
+        load_target: MetricKey | None = reg.metric if reg.metric in ("rps", "custom") else None
+        overrides: tuple[tuple[MetricKey | None, str | None], ...] = (
+            (load_target, q.load),
             ("inflight", q.inflight),
             ("tokens", q.tokens),
             ("error_rate", q.error_rate),
             ("latency_p95", q.latency_p95),
-        ):
-            if query is not None:
+        )
+        for name, query in overrides:
+            if name is not None and query is not None:
                 value = prom.scalar(query)
                 if value is not None:
-                    values["rps" if name == "load" and reg.metric == "rps" else name] = value
+                    values[name] = value
         if q.upstream_error_rate is not None:
             rates = {u: v for (u,), v in prom.instant(q.upstream_error_rate, ("upstream",)).items()}
             lat = (

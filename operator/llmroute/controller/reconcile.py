@@ -1,6 +1,8 @@
 """One route's reconcile cycle with I/O: gather what is observed (metrics hub, Deployment scale, other
-autoscalers, previous status), :func:`decide`, then write — children created and adopted, ConfigMap
-only when its content changed, replicas through the scale subresource — and patch the status."""
+autoscalers, previous status), :func:`~llmroute.decide.decide`, then write — children created (owned by
+the route), ConfigMap only when its content changed, replicas through the scale subresource — and patch
+the status. A cycle that fails is reported on the route itself (``Ready=False``) by
+:meth:`Reconciler.report_failure`."""
 
 from __future__ import annotations
 
@@ -8,21 +10,20 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
-import kopf
-from kubernetes import client
-
-from llmroute import GROUP, PLURAL, VERSION
 from llmroute.controller import opmetrics
-from llmroute.controller.conditions import set_condition
-from llmroute.controller.decide import Event, Observed, Outcome, decide
 from llmroute.controller.hub import MetricsHub, Registration
-from llmroute.controller.settings import Settings
+from llmroute.controller.settings import OperatorSettings
+from llmroute.core.observed import load_key
+from llmroute.decide import Event, Observed, RouteActions, decide
+from llmroute.decide.conditions import get, set_condition
+from llmroute.k8s.failures import Failure
+from llmroute.k8s.routes import RouteStatusWriter
 from llmroute.k8s.workload import Workload
-from llmroute.prom.queries import LOAD_KEY, overrides, route_key
+from llmroute.prom.queries import overrides, route_key
 from llmroute.render.workload import build_configmap, build_deployment, build_service, child_names
 from llmroute.spec.route import LLMRoute
 from llmroute.spec.status import LLMRouteStatus
@@ -31,12 +32,11 @@ log = logging.getLogger("llmroute.reconcile")
 EmitEvent = Callable[[Mapping[str, Any], Event], None]
 
 
-def registration(route: LLMRoute, settings: Settings) -> Registration:
-    metric_type = route.spec.scaling.metric.type
+def registration(route: LLMRoute, settings: OperatorSettings) -> Registration:
     return Registration(
         key=route_key(route),
         prom_url=route.spec.prometheus.url or settings.prometheus_url,
-        metric=LOAD_KEY.get(metric_type, "custom"),
+        metric=load_key(route.spec.scaling.metric.type),
         window_seconds=route.spec.failover.window_seconds,
         lookback_days=route.spec.scaling.predictive.lookback_days,
         overrides=overrides(route),
@@ -45,34 +45,39 @@ def registration(route: LLMRoute, settings: Settings) -> Registration:
 
 @dataclass
 class Reconciler:
-    settings: Settings
+    settings: OperatorSettings
     hub: MetricsHub
     workload: Workload
+    statuses: RouteStatusWriter
     emit: EmitEvent
     clock: Callable[[], float] = time.time
+    # the failure each route last reported, so a failure repeated every cycle posts one Event
+    _failing: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # hundreds of routes start (or wake) together; a few cycles at a time keep memory and API load flat
         self._slots = asyncio.Semaphore(self.settings.max_concurrent_reconciles)
 
-    async def reconcile(self, body: Mapping[str, Any]) -> Outcome:
+    async def reconcile(self, body: Mapping[str, Any]) -> RouteActions:
         async with self._slots:
             return await self._timed(body)
 
-    async def _timed(self, body: Mapping[str, Any]) -> Outcome:
+    async def _timed(self, body: Mapping[str, Any]) -> RouteActions:
         started = time.monotonic()
         route = LLMRoute.from_object(dict(body))
         self.hub.register(registration(route, self.settings))
         try:
-            outcome = await self._cycle(route, body)
+            actions = await self._cycle(route, body)
         except Exception:
             opmetrics.RECONCILE_ERRORS.inc()
             raise
         finally:
             opmetrics.RECONCILE_SECONDS.observe(time.monotonic() - started)
-        return outcome
+        if self._failing.pop(route_key(route), None) is not None:
+            self.emit(body, Event("Normal", "Reconciled", "reconciled again after a failure"))
+        return actions
 
-    async def _cycle(self, route: LLMRoute, body: Mapping[str, Any]) -> Outcome:
+    async def _cycle(self, route: LLMRoute, body: Mapping[str, Any]) -> RouteActions:
         ns, names = route.metadata.namespace, child_names(route)
         now = datetime.fromtimestamp(self.clock(), UTC)
         key = route_key(route)
@@ -80,7 +85,6 @@ class Reconciler:
         start, history = self.hub.history(key, now.timestamp())
         scale = await asyncio.to_thread(self.workload.get_scale, ns, names["deployment"])
         conflicts = await asyncio.to_thread(self.workload.conflicting_autoscalers, ns, names["deployment"])
-        previous = LLMRouteStatus.model_validate(body.get("status") or {})
         observed = Observed(
             now=now,
             metrics=metrics,
@@ -90,100 +94,85 @@ class Reconciler:
             history_step=self.hub.step,
             scale=scale,
             conflicts=conflicts,
-            previous=previous,
+            previous=LLMRouteStatus.model_validate(body.get("status") or {}),
             dry_run=self.settings.dry_run,
         )
-        outcome = decide(route, observed)
-        if outcome.config is not None:
-            await self._write_children(route, body, outcome, create_deployment=scale is None)
-            if outcome.replicas is not None and scale is not None:
-                await asyncio.to_thread(self.workload.set_replicas, ns, names["deployment"], outcome.replicas)
-                opmetrics.DECISIONS.labels("up" if outcome.replicas > scale.spec_replicas else "down").inc()
-        await self._patch_status(route, outcome.status)
-        for event in outcome.events:
+        actions = decide(route, observed)
+        if actions.config is not None:
+            await self._write_children(route, body, actions)
+            if actions.replicas is not None and scale is not None:
+                await asyncio.to_thread(self.workload.set_replicas, ns, names["deployment"], actions.replicas)
+                opmetrics.DECISIONS.labels("up" if actions.replicas > scale.spec_replicas else "down").inc()
+        await self._patch_status(route, actions.status.model_dump(by_alias=True, mode="json"))
+        for event in actions.events:
             self.emit(body, event)
-        return outcome
+        return actions
 
     async def report_invalid(self, body: Mapping[str, Any], problems: str) -> None:
         """An invalid spec that slipped past the schema: Ready=False naming the fields, one Event."""
+        message = f"invalid spec, fix it to resume:\n{problems}"
+        await self._set_not_ready(body, "InvalidSpec", message)
+        self.emit(body, Event("Warning", "InvalidSpec", message))
+
+    async def report_failure(self, body: Mapping[str, Any], failure: Failure) -> None:
+        """A failed cycle on the route: ``Ready=False`` with the failure's reason and the API's message,
+        and one Warning Event when the route was not already failing for that reason. If the status
+        cannot be written either (the same RBAC gap, say), the Event and the log still tell."""
+        meta = body["metadata"]
+        key = f"{meta.get('namespace', '')}/{meta['name']}"
+        message = (
+            f"reconcile failed ({'will retry' if failure.transient else 'needs a fix'}): {failure.message}"
+        )
+        previous = get(LLMRouteStatus.model_validate(body.get("status") or {}).conditions, "Ready")
+        already = previous is not None and (previous.status, previous.reason) == ("False", failure.reason)
+        first = self._failing.get(key) != failure.reason
+        self._failing[key] = failure.reason
+        try:
+            await self._set_not_ready(body, failure.reason, message)
+        except Exception as exc:  # report what we can; the next cycle tries again
+            log.warning("%s: cannot write status either: %s", key, exc)
+        if first and not already:
+            log.warning("%s: %s", key, message)
+            self.emit(body, Event("Warning", failure.reason, message))
+
+    async def _set_not_ready(self, body: Mapping[str, Any], reason: str, message: str) -> None:
         meta = body["metadata"]
         previous = LLMRouteStatus.model_validate(body.get("status") or {})
         stamp = datetime.fromtimestamp(self.clock(), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        message = f"invalid spec, fix it to resume:\n{problems}"
         conditions = set_condition(
             previous.conditions,
             "Ready",
             "False",
-            "InvalidSpec",
+            reason,
             message,
             now=stamp,
             generation=meta.get("generation"),
         )
         patch = {
-            "status": {
-                "observedGeneration": meta.get("generation"),
-                "conditions": [c.to_wire() for c in conditions],
-            }
+            "observedGeneration": meta.get("generation"),
+            "conditions": [c.to_wire() for c in conditions],
         }
-        api = client.CustomObjectsApi(self.workload.api)
-        await asyncio.to_thread(
-            api.patch_namespaced_custom_object_status,
-            GROUP,
-            VERSION,
-            meta["namespace"],
-            PLURAL,
-            meta["name"],
-            patch,
-            _content_type="application/merge-patch+json",
-        )
-        self.emit(body, Event("Warning", "InvalidSpec", message))
+        await asyncio.to_thread(self.statuses.patch_status, meta["namespace"], meta["name"], patch)
 
-    async def _write_children(
-        self, route: LLMRoute, body: Mapping[str, Any], outcome: Outcome, *, create_deployment: bool
-    ) -> None:
-        assert outcome.config is not None
-        owned = route.spec.proxy.deployment_name is None
-        configmap = build_configmap(route, outcome.config)
-        kopf.adopt(configmap, owner=cast(kopf.Body, body))
+    async def _write_children(self, route: LLMRoute, body: Mapping[str, Any], actions: RouteActions) -> None:
+        assert actions.config is not None
+        configmap = build_configmap(route, actions.config)
         if await asyncio.to_thread(self.workload.apply_configmap, configmap):
-            log.info(
-                "%s/%s: proxy config %s written",
-                route.metadata.namespace,
-                route.metadata.name,
-                outcome.config.hash,
-            )
-        if not owned:
-            return
-        replicas = outcome.initial_replicas
+            log.info("%s: proxy config %s written", route_key(route), actions.config.hash)
+        if route.spec.proxy.deployment_name is not None:
+            return  # the user's own Deployment: llmroute only scales it
+        replicas = actions.initial_replicas
         deployment, service = build_deployment(route, replicas), build_service(route)
-        kopf.adopt([deployment, service], owner=cast(kopf.Body, body))
         result = await asyncio.to_thread(self.workload.apply_deployment, deployment)
+        name = deployment["metadata"]["name"]
         if result == "created":
-            self.emit(
-                body,
-                Event(
-                    "Normal",
-                    "Created",
-                    f"Deployment {deployment['metadata']['name']} with {replicas} replicas",
-                ),
-            )
+            self.emit(body, Event("Normal", "Created", f"Deployment {name} with {replicas} replicas"))
         elif result == "updated":
-            self.emit(
-                body, Event("Normal", "Updated", f"Deployment {deployment['metadata']['name']} pod template")
-            )
+            self.emit(body, Event("Normal", "Updated", f"Deployment {name} pod template"))
         await asyncio.to_thread(self.workload.apply_service, service)
 
-    async def _patch_status(self, route: LLMRoute, status: LLMRouteStatus) -> None:
+    async def _patch_status(self, route: LLMRoute, status: dict[str, Any]) -> None:
         # explicit nulls: a merge patch must remove what is no longer known (e.g. a lost load figure)
-        body = {"status": status.model_dump(by_alias=True, mode="json")}
-        api = client.CustomObjectsApi(self.workload.api)
         await asyncio.to_thread(
-            api.patch_namespaced_custom_object_status,
-            GROUP,
-            VERSION,
-            route.metadata.namespace,
-            PLURAL,
-            route.metadata.name,
-            body,
-            _content_type="application/merge-patch+json",
+            self.statuses.patch_status, route.metadata.namespace, route.metadata.name, status
         )

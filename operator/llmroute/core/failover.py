@@ -37,6 +37,24 @@ State = Literal["Healthy", "Unhealthy", "Recovering", "Unknown"]
 STATES: tuple[State, ...] = ("Healthy", "Unhealthy", "Recovering", "Unknown")
 USABLE: frozenset[str] = frozenset({"Healthy", "Unknown"})
 
+FailoverEventKind = Literal[
+    "UpstreamUnhealthy", "UpstreamRecovering", "UpstreamHealthy", "FailOpen", "FailOpenEnded", "Switched"
+]
+WARNING_KINDS: frozenset[FailoverEventKind] = frozenset({"UpstreamUnhealthy", "FailOpen"})
+"""Kinds that announce trouble (Warning Events); the others report progress (Normal Events)."""
+
+
+@dataclass(frozen=True)
+class FailoverEvent:
+    """Something that changed this evaluation: ``kind`` says what, ``message`` says it for people."""
+
+    kind: FailoverEventKind
+    message: str
+
+    @property
+    def warning(self) -> bool:
+        return self.kind in WARNING_KINDS
+
 
 @dataclass(frozen=True)
 class UpstreamObservation:
@@ -118,7 +136,7 @@ class FailoverResult:
     active_group: int
     upstreams: list[UpstreamStatus]
     state: FailoverState
-    events: list[str]
+    events: list[FailoverEvent]
     fail_open: bool
 
 
@@ -147,7 +165,7 @@ def _cooldown(cfg: Failover, failures: int) -> float:
 
 def step(
     name: str, h: Health, obs: UpstreamObservation | None, cfg: Failover, now: float
-) -> tuple[Health, str | None]:
+) -> tuple[Health, FailoverEvent | None]:
     """Advance one upstream's state machine; returns the new health and an event (or ``None``)."""
     judged = (
         obs is not None
@@ -167,7 +185,9 @@ def step(
             failures += 1
             cool = _cooldown(cfg, failures)
             new = Health("Unhealthy", now, failures, now + cool, None, h.error_rate, h.latency)
-            return new, f"upstream {name} is unhealthy ({desc}); cooldown {cool:.0f}s"
+            return new, FailoverEvent(
+                "UpstreamUnhealthy", f"upstream {name} is unhealthy ({desc}); cooldown {cool:.0f}s"
+            )
         if h.state == "Unknown":
             return replace(h, state="Healthy", since=now, failures=failures), None
         return replace(h, failures=failures), None
@@ -176,20 +196,23 @@ def step(
             return h, None
         if not not_good:
             new = replace(h, state="Recovering", since=now, good_since=now)
-            return new, f"upstream {name} is recovering ({strict})"
+            return new, FailoverEvent("UpstreamRecovering", f"upstream {name} is recovering ({strict})")
         return h, None
     # Recovering
     if bad:
         failures = h.failures + 1
         cool = _cooldown(cfg, failures)
         new = Health("Unhealthy", now, failures, now + cool, None, h.error_rate, h.latency)
-        return new, f"upstream {name} is unhealthy again ({desc}); cooldown {cool:.0f}s"
+        return new, FailoverEvent(
+            "UpstreamUnhealthy", f"upstream {name} is unhealthy again ({desc}); cooldown {cool:.0f}s"
+        )
     if not_good:
         return replace(h, good_since=None), None
     good_since = now if h.good_since is None else h.good_since
     if now - good_since >= cfg.failback_after_seconds:
         new = replace(h, state="Healthy", since=now, cooldown_until=None, good_since=None)
-        return new, f"upstream {name} is healthy again after {now - good_since:.0f}s ({strict})"
+        message = f"upstream {name} is healthy again after {now - good_since:.0f}s ({strict})"
+        return new, FailoverEvent("UpstreamHealthy", message)
     return replace(h, good_since=good_since), None
 
 
@@ -214,7 +237,7 @@ def evaluate(
     """Health of every upstream and the group to serve from at ``now``."""
     cfg = spec.failover
     t = now.timestamp()
-    events: list[str] = []
+    events: list[FailoverEvent] = []
     healths: dict[str, Health] = {}
     groups: dict[int, list[tuple[str, Health]]] = {}
     for up in spec.upstreams:
@@ -232,7 +255,8 @@ def evaluate(
         if not state.fail_open or previous != active:
             recovering = any(h.state == "Recovering" for h in healths.values())
             which = "unhealthy or still recovering" if recovering else "unhealthy"
-            events.append(f"every upstream is {which}: failing open to group {active} (least bad)")
+            message = f"every upstream is {which}: failing open to group {active} (least bad)"
+            events.append(FailoverEvent("FailOpen", message))
     else:
         best = usable[0]
         if previous is None or previous not in groups:
@@ -244,11 +268,11 @@ def evaluate(
         else:
             active = previous
         if state.fail_open:
-            events.append(f"upstreams usable again: serving group {active}")
+            events.append(FailoverEvent("FailOpenEnded", f"upstreams usable again: serving group {active}"))
     if previous is not None and active != previous:
         switched_at = t
         verb = "failing back" if active < previous else "failing over"
-        events.append(f"{verb} from group {previous} to group {active}")
+        events.append(FailoverEvent("Switched", f"{verb} from group {previous} to group {active}"))
     elif previous is None:
         switched_at = t
     statuses = [

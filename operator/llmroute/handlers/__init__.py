@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import random
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,25 +19,26 @@ from prometheus_client import start_http_server
 from pydantic import ValidationError
 
 from llmroute import GROUP, PLURAL, VERSION
-from llmroute.cli.validate import format_error
 from llmroute.controller import opmetrics
-from llmroute.controller.decide import Event
 from llmroute.controller.hub import MetricsHub
 from llmroute.controller.reconcile import Reconciler
-from llmroute.controller.settings import Settings
-from llmroute.k8s.client import api_client, is_transient
+from llmroute.controller.settings import OperatorSettings
+from llmroute.decide import Event
+from llmroute.k8s.client import api_client
+from llmroute.k8s.failures import classify
+from llmroute.k8s.routes import RouteStatusWriter
 from llmroute.k8s.workload import Workload
+from llmroute.spec.errors import format_error
 from llmroute.spec.route import LLMRoute
 
 log = logging.getLogger("llmroute.operator")
-# kopf's HTTP connections: every watch stream holds one (one per watched namespace), plus a few for
-# patches and Events; `llmroute operator` sets the figure from the namespaces it watches
-KOPF_CONNECTIONS = int(os.environ.get("LLMROUTE_KOPF_CONNECTIONS", "32"))
 
 
 @dataclass
-class Runtime:
-    settings: Settings
+class OperatorRuntime:
+    """What outlives one route: settings, the metrics hub, the reconciler, and per-route wake-ups."""
+
+    settings: OperatorSettings
     hub: MetricsHub
     reconciler: Reconciler
     stop: asyncio.Event
@@ -47,7 +47,7 @@ class Runtime:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
-RUNTIME: Runtime | None = None
+RUNTIME: OperatorRuntime | None = None
 
 
 def _emit(body: Any, event: Event) -> None:
@@ -67,7 +67,7 @@ async def login(**kwargs: Any) -> kopf.AiohttpSession | None:
     if info is None:
         return None
     session = aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=KOPF_CONNECTIONS, ssl=info.as_ssl_context()),
+        connector=aiohttp.TCPConnector(limit=OperatorSettings().kopf_connections, ssl=info.as_ssl_context()),
         headers=info.as_http_headers(),
         auth=info.as_aiohttp_basic_auth(),
     )
@@ -83,7 +83,7 @@ async def login(**kwargs: Any) -> kopf.AiohttpSession | None:
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     global RUNTIME
-    s = Settings()
+    s = OperatorSettings()
     log.info("llmroute operator settings: %s", s.describe())
     prefix = GROUP
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=prefix)
@@ -103,14 +103,15 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
         query_timeout=s.query_timeout_seconds,
         rate_window=s.rate_window,
     )
-    reconciler = Reconciler(s, hub, Workload(api_client()), _emit)
-    RUNTIME = Runtime(s, hub, reconciler, asyncio.Event())
+    api = api_client()
+    reconciler = Reconciler(s, hub, Workload(api), RouteStatusWriter(api), _emit)
+    RUNTIME = OperatorRuntime(s, hub, reconciler, asyncio.Event())
     if s.metrics_port:
         start_http_server(s.metrics_port, addr="0.0.0.0")
     RUNTIME.tasks.append(asyncio.create_task(_hub_loop(RUNTIME)))
 
 
-async def _hub_loop(rt: Runtime) -> None:
+async def _hub_loop(rt: OperatorRuntime) -> None:
     await rt.hub.run(rt.settings.metrics_interval_seconds, rt.stop)
 
 
@@ -168,12 +169,13 @@ async def run_route(stopped: kopf.DaemonStopped, body: kopf.Body, **_: Any) -> N
                     invalid_generation = generation
                     await rt.reconciler.report_invalid(body, format_error(exc))
                 except Exception as exc:
-                    if not is_transient(exc):
-                        log.exception("%s: reconcile failed", key)
-                    else:
-                        log.warning("%s: transient error, retrying: %s", key, exc)
+                    failure = classify(exc)
+                    if failure.reason == "ReconcileFailed" and not failure.transient:
+                        log.exception("%s: reconcile failed", key)  # a bug: keep the traceback
+                    await rt.reconciler.report_failure(body, failure)
                     failures += 1
-                    delay = min(delay, min(60.0, 2.0**failures) * random.uniform(0.8, 1.2))
+                    if failure.transient:
+                        delay = min(delay, min(60.0, 2.0**failures) * random.uniform(0.8, 1.2))
             await _sleep(stopped, wake, delay)
     finally:
         rt.wake.pop(key, None)

@@ -12,10 +12,3 @@ def api_client() -> client.ApiClient:
         config.load_incluster_config()
         return client.ApiClient()
     return config.new_client_from_config(config_file=os.environ.get("KUBECONFIG"))
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Worth retrying: conflicts, throttling, server errors, and connection failures."""
-    if isinstance(exc, client.ApiException):
-        return exc.status in (0, 409, 429) or exc.status >= 500
-    return isinstance(exc, OSError) or type(exc).__module__.startswith("urllib3")

@@ -9,16 +9,11 @@ from typing import Any
 
 from kubernetes import client
 
+from llmroute.core.observed import Scale
 from llmroute.render.workload import CONFIG_HASH_ANNOTATION
 
 TEMPLATE_HASH_ANNOTATION = "llmroute.io/template-hash"
 MERGE = "application/merge-patch+json"
-
-
-@dataclass(frozen=True)
-class Scale:
-    spec_replicas: int
-    status_replicas: int
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from typing import Any
 
 from llmroute import __version__
 from llmroute.render.config import CLIENT_KEYS_DIR, CONFIG_DIR, SECRETS_DIR
+from llmroute.render.owner import owned
 from llmroute.spec.proxyconfig import CONFIG_KEY, ProxyConfig
 from llmroute.spec.route import LLMRoute
 from llmroute.spec.upstream import ProxyTemplate
@@ -42,7 +43,7 @@ def _selector(route: LLMRoute) -> dict[str, str]:
 
 def build_configmap(route: LLMRoute, config: ProxyConfig) -> dict[str, Any]:
     hashed = config.with_hash()
-    return {
+    configmap: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {
@@ -53,6 +54,7 @@ def build_configmap(route: LLMRoute, config: ProxyConfig) -> dict[str, Any]:
         },
         "data": {CONFIG_KEY: hashed.dumps()},
     }
+    return owned(configmap, route)
 
 
 def _secret_volume(name: str, refs: list[tuple[str, str]]) -> dict[str, Any]:
@@ -138,7 +140,7 @@ def build_deployment(route: LLMRoute, replicas: int) -> dict[str, Any]:
     if template.service_account_name:
         pod_spec["serviceAccountName"] = template.service_account_name
     pod_labels = labels(route) | {"app.kubernetes.io/version": __version__}
-    return {
+    deployment: dict[str, Any] = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {
@@ -163,10 +165,11 @@ def build_deployment(route: LLMRoute, replicas: int) -> dict[str, Any]:
             },
         },
     }
+    return owned(deployment, route)
 
 
 def build_service(route: LLMRoute) -> dict[str, Any]:
-    return {
+    service: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": {
@@ -180,6 +183,7 @@ def build_service(route: LLMRoute) -> dict[str, Any]:
             "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
         },
     }
+    return owned(service, route)
 
 
 def build_children(route: LLMRoute, config: ProxyConfig, replicas: int) -> list[dict[str, Any]]:

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from llmroute.spec.status import CONDITION_TYPES, Condition
+from llmroute.spec.status import CONDITION_TYPES, Condition, ConditionType
 
 Status = Literal["True", "False", "Unknown"]
 
 
 def set_condition(
     conditions: Sequence[Condition],
-    type_: str,
+    type_: ConditionType,
     status: Status,
     reason: str,
     message: str,
@@ -20,6 +20,10 @@ def set_condition(
     now: str,
     generation: int | None,
 ) -> list[Condition]:
+    """``conditions`` with ``type_`` replaced (or added), sorted in :data:`CONDITION_TYPES` order.
+
+    ``now`` is an RFC 3339 timestamp; it becomes ``lastTransitionTime`` only if ``status`` differs from
+    the previous condition's. Messages are cut at the API's 32 KiB bound."""
     previous = next((c for c in conditions if c.type == type_), None)
     since = previous.last_transition_time if previous and previous.status == status else now
     updated = Condition(
@@ -36,9 +40,5 @@ def set_condition(
 
 
 def get(conditions: Sequence[Condition], type_: str) -> Condition | None:
+    """The condition of ``type_``, or ``None``."""
     return next((c for c in conditions if c.type == type_), None)
-
-
-def transitioned(before: Sequence[Condition], after: Sequence[Condition], type_: str) -> bool:
-    old, new = get(before, type_), get(after, type_)
-    return (old.status if old else None) != (new.status if new else None)

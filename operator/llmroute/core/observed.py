@@ -1,0 +1,65 @@
+"""What the operator observed, as plain numbers: the metrics hub fills these in, the Kubernetes adapter
+reads the Deployment's scale into :class:`Scale`, and the decision step reads both. Pure data, so the
+decision step needs neither a Prometheus nor a Kubernetes client to run (or to be tested).
+
+Metric keys are one :data:`MetricKey` literal: the names under which the hub files a route's numbers and
+under which the decision step looks them up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from llmroute.spec.scaling import MetricType
+
+LoadKey = Literal["rps", "inflight", "tokens", "custom"]
+"""The route's scaling metric as the hub files it (``custom``: the route's own PromQL)."""
+
+MetricKey = Literal["rps", "inflight", "tokens", "custom", "error_rate", "latency_p95", "ratelimited"]
+"""Every per-route number the hub reports: the load metrics plus error rate (0..1), p95 latency (seconds)
+and rate-limited requests per second."""
+
+LOAD_KEYS: dict[MetricType, LoadKey] = {
+    "RequestsPerSecond": "rps",
+    "InFlight": "inflight",
+    "TokensPerSecond": "tokens",
+    "Custom": "custom",
+}
+
+
+def load_key(metric_type: MetricType) -> LoadKey:
+    """The key under which a route whose ``scaling.metric.type`` is ``metric_type`` finds its load."""
+    return LOAD_KEYS[metric_type]
+
+
+@dataclass(frozen=True)
+class UpstreamMetrics:
+    """One upstream of one route over the failover window.
+
+    ``requests``: attempts plus probes in the window (count); ``error_rate``: failed share (0..1);
+    ``latency_p95``: seconds; ``healthy_fraction``: share of proxy replicas not ejecting it (0..1).
+    Any figure may be ``None`` (not reported)."""
+
+    requests: float | None
+    error_rate: float | None
+    latency_p95: float | None
+    healthy_fraction: float | None = None
+
+
+@dataclass(frozen=True)
+class RouteMetrics:
+    """A route's newest numbers: ``time`` (unix seconds, when they were read), ``values`` by metric key
+    (only the keys Prometheus answered) and ``upstreams`` by upstream name."""
+
+    time: float
+    values: dict[MetricKey, float]
+    upstreams: dict[str, UpstreamMetrics]
+
+
+@dataclass(frozen=True)
+class Scale:
+    """The proxy Deployment's scale subresource: replicas asked for and replicas that exist."""
+
+    spec_replicas: int
+    status_replicas: int

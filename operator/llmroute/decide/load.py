@@ -1,0 +1,76 @@
+"""The first step of a decision: which of the observed numbers can be trusted this cycle, the
+``MetricsAvailable`` condition that says so, and the per-minute load series the scaling core reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from llmroute.core.observed import MetricKey, RouteMetrics, load_key
+from llmroute.core.series import LoadSeries
+from llmroute.decide.model import Observed
+from llmroute.decide.report import StatusReport
+from llmroute.spec.route import LLMRoute
+
+
+@dataclass(frozen=True)
+class LoadView:
+    """The trusted part of this cycle's metrics.
+
+    ``values``: the route's numbers if they are fresh (within ``fallback.staleAfterSeconds``), else empty;
+    ``usable``: the metrics are fresh *and* the last Prometheus cycle succeeded (health and load are judged
+    only then); ``load``: the scaling metric's value when usable; ``series``/``decision_time``: what the
+    scaling core decides on (an empty series when the load is not usable: never a stale figure, never
+    zero)."""
+
+    metrics: RouteMetrics | None
+    values: dict[MetricKey, float]
+    usable: bool
+    load: float | None
+    series: LoadSeries
+    decision_time: datetime
+
+
+def observe_load(route: LLMRoute, obs: Observed, report: StatusReport) -> LoadView:
+    """Judge the metrics' freshness, set ``MetricsAvailable``, and build the load series."""
+    spec, now, metrics = route.spec, obs.now, obs.metrics
+    key = load_key(spec.scaling.metric.type)
+    stale_after = timedelta(seconds=spec.scaling.fallback.stale_after_seconds)
+    fresh = metrics is not None and now - datetime.fromtimestamp(metrics.time, UTC) <= stale_after
+    usable = fresh and not obs.metrics_error
+    load = metrics.values.get(key) if (usable and metrics is not None) else None
+    if obs.metrics_error:
+        report.set("MetricsAvailable", "False", "PrometheusUnavailable", obs.metrics_error)
+    elif load is None:
+        report.set("MetricsAvailable", "False", "NoData", f"no fresh samples of {spec.scaling.metric.type}")
+    else:
+        report.set("MetricsAvailable", "True", "Available", f"{spec.scaling.metric.type} is being reported")
+    if load is not None:
+        series, decision_time = minutes_until_now(obs, load)
+    else:
+        series, decision_time = LoadSeries.empty(now, obs.history_step), now
+    values = dict(metrics.values) if (fresh and metrics is not None) else {}
+    return LoadView(metrics if fresh else None, values, usable, load, series, decision_time)
+
+
+def minutes_until_now(obs: Observed, latest: float) -> tuple[LoadSeries, datetime]:
+    """Whole-minute history whose last complete minute holds the latest trailing-minute rate.
+
+    The core decides on minute buckets complete at its ``now``. The operator's freshest figure is the
+    rate over the minute ending *now*, newer than the last whole minute in the history: it stands in for
+    that last minute (it covers it within less than a minute), so decisions use the freshest load while
+    ``now`` — and with it every stabilisation window and policy period — stays exact.
+    """
+    start = datetime.fromtimestamp(obs.history_start, UTC)
+    minutes = LoadSeries(start=start, step_seconds=obs.history_step, values=obs.history).to_minutes()
+    last_complete = int(obs.now.timestamp() // 60) * 60 - 60
+    first = int(minutes.start.timestamp()) if len(minutes) else last_complete
+    first = min(first, last_complete)
+    size = (last_complete - first) // 60 + 1
+    values = np.full(size, np.nan)
+    keep = min(len(minutes), size - 1)
+    values[:keep] = minutes.values[:keep]
+    values[-1] = latest
+    return LoadSeries(datetime.fromtimestamp(first, UTC), 60, values), obs.now

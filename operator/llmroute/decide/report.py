@@ -1,0 +1,70 @@
+"""What one decision reports besides its writes: the route's conditions and the Events they cause.
+
+:class:`StatusReport` starts from the previous status's conditions; each step sets the conditions it
+owns and may add Events of its own. An Event fires on a *transition* (a condition's status or reason
+changing), never once per cycle, so a route that stays failed over says so once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from llmroute.decide.conditions import Status, get, set_condition
+from llmroute.spec.status import Condition, ConditionType
+
+EventType = Literal["Normal", "Warning"]
+
+
+@dataclass(frozen=True)
+class Event:
+    """A Kubernetes Event to post on the route: ``type`` Normal or Warning, a CamelCase ``reason``."""
+
+    type: EventType
+    reason: str
+    message: str
+
+
+TRANSITION_EVENTS: dict[tuple[ConditionType, Status], tuple[EventType, str]] = {
+    ("MetricsAvailable", "False"): ("Warning", "MetricsUnavailable"),
+    ("MetricsAvailable", "True"): ("Normal", "MetricsRecovered"),
+    ("FailedOver", "True"): ("Warning", "FailedOver"),
+    ("FailedOver", "False"): ("Normal", "FailedBack"),
+    ("Degraded", "True"): ("Warning", "AlertFiring"),
+    ("Degraded", "False"): ("Normal", "AlertResolved"),
+}
+"""The Event a condition's transition posts (transitions not listed post none)."""
+
+
+@dataclass
+class StatusReport:
+    """Conditions being decided for one route at ``now`` (RFC 3339) and ``generation``, plus Events."""
+
+    conditions: list[Condition]
+    now: str
+    generation: int | None
+    events: list[Event] = field(default_factory=list)
+
+    def set(self, type_: ConditionType, status: Status, reason: str, message: str) -> None:
+        """Set a condition; on a transition, add the Event that announces it (if any)."""
+        before = get(self.conditions, type_)
+        self.conditions = set_condition(
+            self.conditions, type_, status, reason, message, now=self.now, generation=self.generation
+        )
+        after = get(self.conditions, type_)
+        changed = before is None or (before.status, before.reason) != (status, reason)
+        if changed and after is not None:
+            self._transition(type_, status, after, first=before is None)
+
+    def event(self, type_: EventType, reason: str, message: str) -> None:
+        self.events.append(Event(type_, reason, message))
+
+    def _transition(self, type_: ConditionType, status: Status, cond: Condition, *, first: bool) -> None:
+        if type_ == "ScalingLimited" and cond.reason == "ConflictingAutoscaler":
+            self.event("Warning", "ConflictingAutoscaler", cond.message)
+            return
+        if first and (type_ == "MetricsAvailable" or status == "False"):
+            return  # a new route's first reading is news only when it is bad (failed over, degraded)
+        mapped = TRANSITION_EVENTS.get((type_, status))
+        if mapped:
+            self.event(mapped[0], mapped[1], cond.message)

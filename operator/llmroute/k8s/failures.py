@@ -1,0 +1,67 @@
+"""What a failed reconcile means, from an explicit table of API status codes: the condition reason it
+is reported under, whether retrying soon can help, and the API's own message.
+
+Reasons: ``Forbidden`` (403: the operator's RBAC does not allow the call), ``Rejected`` (400/422: the API
+refused what was sent), ``ReconcileFailed`` for everything else. Transient (retried with a short backoff):
+conflicts, throttling, timeouts, server errors and connection failures. Permanent (retried at the route's
+interval until a person fixes the cause): the rest, including any exception that is not an API error (a
+bug in llmroute).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Literal
+
+import urllib3
+from kubernetes import client
+
+FailureReason = Literal["Forbidden", "Rejected", "ReconcileFailed"]
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A reconcile failure: ``reason`` (a condition reason), ``transient`` (retry soon), ``message``."""
+
+    reason: FailureReason
+    transient: bool
+    message: str
+
+
+# HTTP status of the Kubernetes API -> (reason, transient). Not listed: 5xx are transient, other codes
+# permanent, both ReconcileFailed.
+API_STATUS: dict[int, tuple[FailureReason, bool]] = {
+    0: ("ReconcileFailed", True),  # no HTTP status: the client could not reach the API
+    400: ("Rejected", False),
+    401: ("ReconcileFailed", True),  # an expired token: the client reloads it
+    403: ("Forbidden", False),
+    404: ("ReconcileFailed", True),  # deleted between read and write: the next cycle recreates it
+    408: ("ReconcileFailed", True),
+    409: ("ReconcileFailed", True),  # conflict: read again and retry
+    410: ("ReconcileFailed", True),
+    422: ("Rejected", False),
+    429: ("ReconcileFailed", True),  # throttled by API priority and fairness
+}
+
+
+def classify(exc: BaseException) -> Failure:
+    """The :class:`Failure` that ``exc`` (raised by a reconcile) stands for."""
+    if isinstance(exc, client.ApiException):
+        status = int(exc.status or 0)
+        reason, transient = API_STATUS.get(status, ("ReconcileFailed", status >= 500))
+        return Failure(reason, transient, f"{status} {api_message(exc)}".strip())
+    if isinstance(exc, OSError | urllib3.exceptions.HTTPError):
+        return Failure("ReconcileFailed", True, f"Kubernetes API unreachable: {exc}")
+    return Failure("ReconcileFailed", False, f"{type(exc).__name__}: {exc}")
+
+
+def api_message(exc: client.ApiException) -> str:
+    """The API's own message (``Status.message``) from the response body, else the HTTP reason."""
+    try:
+        body = json.loads(exc.body or "")
+    except (TypeError, ValueError):
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        return str(body["message"])
+    return str(exc.reason or "")
