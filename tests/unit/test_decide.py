@@ -99,6 +99,28 @@ def test_prometheus_error_holds_and_reports_once() -> None:
     assert "MetricsRecovered" in _reasons(back)
 
 
+def test_an_outage_whose_reason_changes_posts_one_warning() -> None:
+    first = decide(_route(), _observed(5.0, replicas=8))
+    down = decide(_route(), _observed(5.0, replicas=8, error="connection refused", previous=first.status))
+    # Prometheus is back but has no fresh sample yet: still unavailable, now for another reason
+    later = NOW + timedelta(minutes=1)
+    empty = decide(_route(), _observed(None, replicas=8, previous=down.status, now=later))
+    cond = {c.type: c for c in empty.status.conditions}["MetricsAvailable"]
+    assert (cond.status, cond.reason) == ("False", "NoData")
+    assert _reasons(down).count("MetricsUnavailable") == 1
+    assert "MetricsUnavailable" not in _reasons(empty)
+    back = decide(
+        _route(), _observed(5.0, replicas=8, previous=empty.status, now=later + timedelta(minutes=1))
+    )
+    assert _reasons(back).count("MetricsRecovered") == 1
+
+
+def test_events_name_the_action_taken() -> None:
+    out = decide(_route(), _observed(60.0))
+    actions = {e.reason: e.action for e in out.events}
+    assert actions["ScaledUp"] == "Scale"
+
+
 def test_other_autoscaler_means_no_replica_writes() -> None:
     out = decide(_route(), _observed(90.0, conflicts=["HorizontalPodAutoscaler/web"]))
     assert out.replicas is None

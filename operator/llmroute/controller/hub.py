@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import ctypes
 import gc
+import itertools
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -22,7 +23,7 @@ from llmroute.controller import opmetrics
 from llmroute.controller.history import HistoryBuffer
 from llmroute.core.observed import LoadKey, MetricKey, RouteMetrics, UpstreamMetrics
 from llmroute.prom.client import PromClient, PrometheusError
-from llmroute.prom.queries import RouteQueries, batched
+from llmroute.prom.queries import RouteQueries, batched, load_query
 
 log = logging.getLogger("llmroute.hub")
 SCALARS: tuple[MetricKey, ...] = ("rps", "inflight", "tokens", "error_rate", "latency_p95", "ratelimited")
@@ -46,6 +47,7 @@ class _Source:
     metrics: dict[str, RouteMetrics] = field(default_factory=dict)
     histories: dict[tuple[str, str], HistoryBuffer] = field(default_factory=dict)
     fetched_until: dict[str, float] = field(default_factory=dict)
+    backfilled: set[tuple[str, str]] = field(default_factory=set)  # (metric, route) with history loaded
     last_success: float | None = None
     error: str | None = None
 
@@ -67,19 +69,37 @@ class MetricsHub:
         self.clock = clock
         self.routes: dict[str, Registration] = {}
         self.sources: dict[str, _Source] = {}
-        self.cycles = 0
+        self.cycles = 0  # cycles completed
+        self.started = 0  # cycles started
         self.last_cycle_queries = 0
         self.last_cycle_seconds = 0.0
         self.updated = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._first_cycle: dict[str, int] = {}
 
     # --- registration -----------------------------------------------------------------------------
     def register(self, reg: Registration) -> None:
+        """Add or update a route. A new or changed registration is observed from the next cycle on, which
+        starts at once (without waiting for the interval)."""
+        if self.routes.get(reg.key) != reg:
+            self._first_cycle[reg.key] = self.started + 1
+            self._wake.set()
         self.routes[reg.key] = reg
         if reg.prom_url not in self.sources:
             self.sources[reg.prom_url] = _Source(PromClient(reg.prom_url, timeout=self.query_timeout))
 
     def unregister(self, key: str) -> None:
         self.routes.pop(key, None)
+        self._first_cycle.pop(key, None)
+
+    def observed(self, key: str) -> bool:
+        """Whether a metrics cycle (successful or not) has run for the route's current registration."""
+        return key in self.routes and self.cycles >= self._first_cycle.get(key, 0)
+
+    async def wait_observed(self, key: str) -> None:
+        """Return once :meth:`observed` (callers bound the wait with ``asyncio.timeout``)."""
+        while not self.observed(key):
+            await self.updated.wait()
 
     # --- reading ------------------------------------------------------------------------------------
     def latest(self, key: str) -> tuple[RouteMetrics | None, str | None]:
@@ -109,10 +129,20 @@ class MetricsHub:
             self.updated.set()
             self.updated = asyncio.Event()
             remaining = max(0.0, interval - (time.monotonic() - started))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopped.wait(), timeout=remaining)
+            await self._pause(stopped, remaining)
+
+    async def _pause(self, stopped: asyncio.Event, seconds: float) -> None:
+        """Until the next cycle: ``seconds``, or less when a route registers or the operator stops."""
+        waiters = {asyncio.ensure_future(stopped.wait()), asyncio.ensure_future(self._wake.wait())}
+        try:
+            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        self._wake.clear()
 
     def cycle(self) -> None:
+        self.started += 1
         started = time.monotonic()
         sent_before = sum(s.client.queries_sent for s in self.sources.values())
         now = self.clock()
@@ -218,12 +248,21 @@ class MetricsHub:
     def _refresh_history(self, source: _Source, routes: list[Registration], now: float) -> None:
         lookback = max(r.lookback_days for r in routes) * 86400
         for metric in sorted({r.metric for r in routes if r.metric != "custom"}):
-            query = batched(rate_window=self.rate_window)[metric]
-            for (key,), samples in self._range(source, metric, query, now, lookback):
+            keys = {(metric, r.key) for r in routes if r.metric == metric}
+            late = sorted(k for m, k in keys - source.backfilled) if metric in source.fetched_until else []
+            chunks = self._range(source, metric, load_query(metric, self.rate_window), now, lookback)
+            if late:  # routes registered after the first fetch: their past, up to where that fetch began
+                until = source.fetched_until[metric]
+                backfill = load_query(metric, self.rate_window, late)
+                chunks = itertools.chain(
+                    self._chunks(source, backfill, until - lookback, until, ("route",)), chunks
+                )
+            for (key,), samples in chunks:
                 buf = source.histories.get((metric, key))
                 if buf is None:
                     buf = source.histories[(metric, key)] = HistoryBuffer(self.step, lookback // self.step)
                 buf.extend(_bucketed(samples, self.step))
+            source.backfilled |= keys
         for reg in routes:
             if reg.metric == "custom" and reg.overrides.load:
                 days = reg.lookback_days * 86400
@@ -241,6 +280,13 @@ class MetricsHub:
         end = float(int(now // self.step) * self.step)
         start = source.fetched_until.get(tag, end - lookback)
         labels: tuple[str, ...] = ("route",) if not tag.startswith("custom:") else ()
+        yield from self._chunks(source, query, start, end, labels)
+        source.fetched_until[tag] = end
+
+    def _chunks(
+        self, source: _Source, query: str, start: float, end: float, labels: tuple[str, ...]
+    ) -> Iterator[tuple[tuple[str, ...], list[tuple[float, float]]]]:
+        """Samples of ``query`` in (``start``, ``end``], ``chunk_hours`` at a time."""
         cursor, big = start, end - start > self.chunk
         while cursor < end:
             stop = min(end, cursor + self.chunk)
@@ -248,7 +294,6 @@ class MetricsHub:
             yield from chunk.items()
             del chunk
             cursor = stop
-        source.fetched_until[tag] = end
         if big:
             release_memory()
 

@@ -7,9 +7,10 @@ the status. A cycle that fails is reported on the route itself (``Ready=False``)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -29,7 +30,7 @@ from llmroute.spec.route import LLMRoute
 from llmroute.spec.status import LLMRouteStatus
 
 log = logging.getLogger("llmroute.reconcile")
-EmitEvent = Callable[[Mapping[str, Any], Event], None]
+EmitEvent = Callable[[Mapping[str, Any], Event], Awaitable[None]]
 
 
 def registration(route: LLMRoute, settings: OperatorSettings) -> Registration:
@@ -65,7 +66,14 @@ class Reconciler:
     async def _timed(self, body: Mapping[str, Any]) -> RouteActions:
         started = time.monotonic()
         route = LLMRoute.from_object(dict(body))
+        key = route_key(route)
         self.hub.register(registration(route, self.settings))
+        # decide on a real observation: on a fresh start (or a new route) the first metrics cycle has not
+        # run yet, and "no data" then would post MetricsUnavailable (and undo alerts) for nothing
+        wait = self.settings.metrics_interval_seconds + self.settings.query_timeout_seconds
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(wait):
+                await self.hub.wait_observed(key)
         try:
             actions = await self._cycle(route, body)
         except Exception:
@@ -73,8 +81,8 @@ class Reconciler:
             raise
         finally:
             opmetrics.RECONCILE_SECONDS.observe(time.monotonic() - started)
-        if self._failing.pop(route_key(route), None) is not None:
-            self.emit(body, Event("Normal", "Reconciled", "reconciled again after a failure"))
+        if self._failing.pop(key, None) is not None:
+            await self.emit(body, Event("Normal", "Reconciled", "reconciled again after a failure"))
         return actions
 
     async def _cycle(self, route: LLMRoute, body: Mapping[str, Any]) -> RouteActions:
@@ -105,14 +113,14 @@ class Reconciler:
                 opmetrics.DECISIONS.labels("up" if actions.replicas > scale.spec_replicas else "down").inc()
         await self._patch_status(route, actions.status.model_dump(by_alias=True, mode="json"))
         for event in actions.events:
-            self.emit(body, event)
+            await self.emit(body, event)
         return actions
 
     async def report_invalid(self, body: Mapping[str, Any], problems: str) -> None:
         """An invalid spec that slipped past the schema: Ready=False naming the fields, one Event."""
         message = f"invalid spec, fix it to resume:\n{problems}"
         await self._set_not_ready(body, "InvalidSpec", message)
-        self.emit(body, Event("Warning", "InvalidSpec", message))
+        await self.emit(body, Event("Warning", "InvalidSpec", message))
 
     async def report_failure(self, body: Mapping[str, Any], failure: Failure) -> None:
         """A failed cycle on the route: ``Ready=False`` with the failure's reason and the API's message,
@@ -133,7 +141,7 @@ class Reconciler:
             log.warning("%s: cannot write status either: %s", key, exc)
         if first and not already:
             log.warning("%s: %s", key, message)
-            self.emit(body, Event("Warning", failure.reason, message))
+            await self.emit(body, Event("Warning", failure.reason, message))
 
     async def _set_not_ready(self, body: Mapping[str, Any], reason: str, message: str) -> None:
         meta = body["metadata"]
@@ -166,9 +174,9 @@ class Reconciler:
         result = await asyncio.to_thread(self.workload.apply_deployment, deployment)
         name = deployment["metadata"]["name"]
         if result == "created":
-            self.emit(body, Event("Normal", "Created", f"Deployment {name} with {replicas} replicas"))
+            await self.emit(body, Event("Normal", "Created", f"Deployment {name} with {replicas} replicas"))
         elif result == "updated":
-            self.emit(body, Event("Normal", "Updated", f"Deployment {name} pod template"))
+            await self.emit(body, Event("Normal", "Updated", f"Deployment {name} pod template"))
         await asyncio.to_thread(self.workload.apply_service, service)
 
     async def _patch_status(self, route: LLMRoute, status: dict[str, Any]) -> None:

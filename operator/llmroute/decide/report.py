@@ -1,8 +1,10 @@
 """What one decision reports besides its writes: the route's conditions and the Events they cause.
 
 :class:`StatusReport` starts from the previous status's conditions; each step sets the conditions it
-owns and may add Events of its own. An Event fires on a *transition* (a condition's status or reason
-changing), never once per cycle, so a route that stays failed over says so once.
+owns and may add Events of its own. An Event fires on a *transition* (a condition's status changing; for
+``ConflictingAutoscaler``, its reason), never once per cycle, so a route that stays failed over says so
+once, and an outage whose reason changes (Prometheus down, then back without fresh samples yet) posts one
+``MetricsUnavailable``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,25 @@ from llmroute.spec.status import Condition, ConditionType
 EventType = Literal["Normal", "Warning"]
 
 
+ACTIONS: dict[str, str] = {
+    "ScaledUp": "Scale",
+    "ScaledDown": "Scale",
+    "ConflictingAutoscaler": "Scale",
+    "UpstreamHealth": "Failover",
+    "FailedOver": "Failover",
+    "FailedBack": "Failover",
+    "LimitsChanged": "UpdateLimits",
+    "MetricsUnavailable": "ReadMetrics",
+    "MetricsRecovered": "ReadMetrics",
+    "AlertFiring": "EvaluateAlerts",
+    "AlertResolved": "EvaluateAlerts",
+    "Created": "Create",
+    "Updated": "Update",
+    "InvalidSpec": "Validate",
+}
+"""The action an Event's reason reports (``events.k8s.io/v1`` ``action``); any other reason: Reconcile."""
+
+
 @dataclass(frozen=True)
 class Event:
     """A Kubernetes Event to post on the route: ``type`` Normal or Warning, a CamelCase ``reason``."""
@@ -23,6 +44,11 @@ class Event:
     type: EventType
     reason: str
     message: str
+
+    @property
+    def action(self) -> str:
+        """What the operator was doing when this happened (e.g. ``Scale``, ``Failover``)."""
+        return ACTIONS.get(self.reason, "Reconcile")
 
 
 TRANSITION_EVENTS: dict[tuple[ConditionType, Status], tuple[EventType, str]] = {
@@ -51,20 +77,16 @@ class StatusReport:
         self.conditions = set_condition(
             self.conditions, type_, status, reason, message, now=self.now, generation=self.generation
         )
-        after = get(self.conditions, type_)
-        changed = before is None or (before.status, before.reason) != (status, reason)
-        if changed and after is not None:
-            self._transition(type_, status, after, first=before is None)
+        if before is not None and (before.status, before.reason) == (status, reason):
+            return
+        if type_ == "ScalingLimited" and reason == "ConflictingAutoscaler":
+            self.event("Warning", "ConflictingAutoscaler", message[:32768])
+            return
+        if before is None and (type_ == "MetricsAvailable" or status == "False"):
+            return  # a new route's first reading is news only when it is bad (failed over, degraded)
+        mapped = TRANSITION_EVENTS.get((type_, status))
+        if mapped and (before is None or before.status != status):
+            self.event(mapped[0], mapped[1], message[:32768])
 
     def event(self, type_: EventType, reason: str, message: str) -> None:
         self.events.append(Event(type_, reason, message))
-
-    def _transition(self, type_: ConditionType, status: Status, cond: Condition, *, first: bool) -> None:
-        if type_ == "ScalingLimited" and cond.reason == "ConflictingAutoscaler":
-            self.event("Warning", "ConflictingAutoscaler", cond.message)
-            return
-        if first and (type_ == "MetricsAvailable" or status == "False"):
-            return  # a new route's first reading is news only when it is bad (failed over, degraded)
-        mapped = TRANSITION_EVENTS.get((type_, status))
-        if mapped:
-            self.event(mapped[0], mapped[1], cond.message)

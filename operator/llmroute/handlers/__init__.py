@@ -25,6 +25,7 @@ from llmroute.controller.reconcile import Reconciler
 from llmroute.controller.settings import OperatorSettings
 from llmroute.decide import Event
 from llmroute.k8s.client import api_client
+from llmroute.k8s.events import EventRecorder
 from llmroute.k8s.failures import classify
 from llmroute.k8s.routes import RouteStatusWriter
 from llmroute.k8s.workload import Workload
@@ -41,6 +42,7 @@ class OperatorRuntime:
     settings: OperatorSettings
     hub: MetricsHub
     reconciler: Reconciler
+    events: EventRecorder
     stop: asyncio.Event
     wake: dict[str, asyncio.Event] = field(default_factory=dict)
     seen_generation: dict[str, int] = field(default_factory=dict)
@@ -50,8 +52,10 @@ class OperatorRuntime:
 RUNTIME: OperatorRuntime | None = None
 
 
-def _emit(body: Any, event: Event) -> None:
-    kopf.event(dict(body), type=event.type, reason=event.reason, message=event.message)
+async def _emit(body: Any, event: Event) -> None:
+    assert RUNTIME is not None
+    record = RUNTIME.events.record
+    await asyncio.to_thread(record, dict(body), event.type, event.reason, event.message, event.action)
 
 
 def _key(body: Any) -> str:
@@ -91,7 +95,7 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
         prefix=prefix, key="last-handled-configuration"
     )
     settings.persistence.finalizer = f"{GROUP}/finalizer"
-    settings.posting.level = logging.WARNING  # kopf's own log lines do not become Events
+    settings.posting.enabled = False  # Events come from llmroute's recorder (aggregated, own component)
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.error_backoffs = [1, 2, 5, 10, 20]
@@ -105,7 +109,7 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     )
     api = api_client()
     reconciler = Reconciler(s, hub, Workload(api), RouteStatusWriter(api), _emit)
-    RUNTIME = OperatorRuntime(s, hub, reconciler, asyncio.Event())
+    RUNTIME = OperatorRuntime(s, hub, reconciler, EventRecorder(api), asyncio.Event())
     if s.metrics_port:
         start_http_server(s.metrics_port, addr="0.0.0.0")
     RUNTIME.tasks.append(asyncio.create_task(_hub_loop(RUNTIME)))

@@ -3,10 +3,12 @@ number of queries per cycle does not grow with the number of routes; and per-rou
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from llmroute.core.observed import LoadKey
 from llmroute.spec.route import LLMRoute
-from llmroute.spec.scaling import MetricType
 
 # name -> PromQL returning one sample per route (or per route+upstream)
 RATE_WINDOW = "1m"
@@ -14,6 +16,19 @@ RATE_WINDOW = "1m"
 
 def _rate(metric: str, selector: str = "", window: str = RATE_WINDOW) -> str:
     return f"rate({metric}{{{selector}}}[{window}])"
+
+
+def load_query(metric: LoadKey, rate_window: str = RATE_WINDOW, routes: Sequence[str] | None = None) -> str:
+    """The per-route load series of ``metric`` (``rps``, ``inflight`` or ``tokens``), for every route or
+    only ``routes`` (``namespace/name`` keys)."""
+    selector = f'route=~"{"|".join(re.escape(r) for r in routes)}"' if routes else ""
+    if metric == "rps":
+        return f"sum by (route) ({_rate('llmroute_requests_total', selector, rate_window)})"
+    if metric == "inflight":
+        return f"sum by (route) (llmroute_inflight_requests{{{selector}}})"
+    if metric == "tokens":
+        return f"sum by (route) ({_rate('llmroute_tokens_total', selector, rate_window)})"
+    raise ValueError(f"{metric} is not a batched load metric")
 
 
 def batched(window_seconds: int = 120, rate_window: str = RATE_WINDOW) -> dict[str, str]:
@@ -27,9 +42,9 @@ def batched(window_seconds: int = 120, rate_window: str = RATE_WINDOW) -> dict[s
     probes = "llmroute_proxy_upstream_probes_total"
     attempt_errors = 'outcome=~"error|timeout|status_5..|status_429"'
     return {
-        "rps": f"sum by (route) ({_rate(req, '', rate_window)})",
-        "inflight": "sum by (route) (llmroute_inflight_requests)",
-        "tokens": f"sum by (route) ({_rate('llmroute_tokens_total', '', rate_window)})",
+        "rps": load_query("rps", rate_window),
+        "inflight": load_query("inflight", rate_window),
+        "tokens": load_query("tokens", rate_window),
         "error_rate": f"sum by (route) ({_rate(req, errors, w)}) / sum by (route) ({_rate(req, '', w)}) > -1",
         "latency_p95": (
             "histogram_quantile(0.95, sum by (route, le) "
@@ -50,13 +65,6 @@ def batched(window_seconds: int = 120, rate_window: str = RATE_WINDOW) -> dict[s
         "upstream_healthy": "avg by (route, upstream) (llmroute_upstream_healthy)",
         "ratelimited": f"sum by (route) ({_rate('llmroute_ratelimited_total', '', rate_window)})",
     }
-
-
-LOAD_KEY: dict[MetricType, str] = {
-    "RequestsPerSecond": "rps",
-    "InFlight": "inflight",
-    "TokensPerSecond": "tokens",
-}
 
 
 @dataclass(frozen=True)
