@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -113,6 +114,50 @@ def test_an_outage_whose_reason_changes_posts_one_warning() -> None:
         _route(), _observed(5.0, replicas=8, previous=empty.status, now=later + timedelta(minutes=1))
     )
     assert _reasons(back).count("MetricsRecovered") == 1
+
+
+def test_a_rate_window_shorter_than_two_scrapes_is_named_at_once() -> None:
+    # a 60 s scrape and a 1m window: the counters exist, one sample each, no rate
+    metrics = RouteMetrics(NOW.timestamp() - 1, {}, {}, rate_window="1m", samples_in_window=1.0)
+    obs = replace(_observed(None), metrics=metrics)
+    out = decide(_route(), obs)
+    cond = {c.type: c for c in out.status.conditions}["MetricsAvailable"]
+    assert (cond.status, cond.reason) == ("False", "RateWindowTooShort")
+    assert "1m rate window" in cond.message and "LLMROUTE_SCRAPE_INTERVAL_SECONDS" in cond.message
+    assert _reasons(out) == ["MetricsUnavailable"]  # news even on a new route's first reading
+    assert out.replicas is None  # and nothing scales on it
+
+
+def test_degraded_fires_only_after_the_threshold_held_for_the_duration() -> None:
+    route = _route(alerts={"requestsPerSecondAbove": 50})
+    previous = LLMRouteStatus()
+
+    def degraded(seconds: int, rps: float) -> tuple[str, str, list[str]]:
+        nonlocal previous
+        obs = _observed(rps, previous=previous, now=NOW + timedelta(seconds=seconds))
+        out = decide(route, replace(obs, alert_for_seconds=120))
+        previous = out.status
+        cond = {c.type: c for c in out.status.conditions}["Degraded"]
+        return cond.status, cond.reason, _reasons(out)
+
+    assert degraded(0, 80.0)[:2] == ("False", "AlertPending")
+    assert degraded(60, 80.0)[:2] == ("False", "AlertPending")
+    status, reason, events = degraded(130, 80.0)
+    assert (status, reason) == ("True", "AlertFiring") and "AlertFiring" in events
+    assert "requests/s 80.0" in {c.type: c for c in previous.conditions}["Degraded"].message
+    assert degraded(190, 20.0)[:2] == ("False", "Healthy")
+    assert degraded(250, 80.0)[:2] == ("False", "AlertPending")  # a new crossing starts over
+
+
+def test_load_without_any_upstream_figure_says_upstream_health_is_unknown() -> None:
+    blind = decide(_route(), _observed(5.0))
+    cond = {c.type: c for c in blind.status.conditions}["FailedOver"]
+    assert (cond.status, cond.reason) == ("Unknown", "UpstreamHealthUnknown")
+    assert "UpstreamHealthUnknown" in _reasons(blind)
+    seeing = decide(_route(), _observed(5.0, upstreams=_failing(0.0), previous=blind.status))
+    cond = {c.type: c for c in seeing.status.conditions}["FailedOver"]
+    assert (cond.status, cond.reason) == ("False", "Primary")
+    assert "FailedBack" not in _reasons(seeing)  # it never failed over
 
 
 def test_events_name_the_action_taken() -> None:

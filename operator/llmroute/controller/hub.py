@@ -22,7 +22,7 @@ import numpy.typing as npt
 from llmroute.controller import opmetrics
 from llmroute.controller.history import HistoryBuffer
 from llmroute.core.observed import LoadKey, MetricKey, RouteMetrics, UpstreamMetrics
-from llmroute.prom.client import PromClient, PrometheusError
+from llmroute.prom.client import PromAuth, PromClient, PrometheusError
 from llmroute.prom.queries import RouteQueries, batched, load_query
 
 log = logging.getLogger("llmroute.hub")
@@ -60,12 +60,14 @@ class MetricsHub:
         chunk_hours: int = 6,
         query_timeout: float = 10.0,
         rate_window: str = "1m",
+        auth: PromAuth | None = None,
         clock: Callable[[], float] = time.time,
     ):
         self.step = step
         self.chunk = chunk_hours * 3600
         self.query_timeout = query_timeout
         self.rate_window = rate_window
+        self.auth = auth or PromAuth()
         self.clock = clock
         self.routes: dict[str, Registration] = {}
         self.sources: dict[str, _Source] = {}
@@ -86,7 +88,8 @@ class MetricsHub:
             self._wake.set()
         self.routes[reg.key] = reg
         if reg.prom_url not in self.sources:
-            self.sources[reg.prom_url] = _Source(PromClient(reg.prom_url, timeout=self.query_timeout))
+            client = PromClient(reg.prom_url, timeout=self.query_timeout, auth=self.auth)
+            self.sources[reg.prom_url] = _Source(client)
 
     def unregister(self, key: str) -> None:
         self.routes.pop(key, None)
@@ -179,6 +182,7 @@ class MetricsHub:
             for (key,), value in prom.instant(batched(rate_window=self.rate_window)[name]).items():
                 if key in values:
                     values[key][name] = value
+        samples = prom.instant(batched(rate_window=self.rate_window)["samples"])
         healthy = prom.instant(batched()["upstream_healthy"], ("route", "upstream"))
         for window in sorted({r.window_seconds for r in routes}):
             queries = batched(window, self.rate_window)
@@ -192,6 +196,12 @@ class MetricsHub:
                 prom.instant(queries["probe_errors"], labels),
             )
             latency = prom.instant(queries["upstream_latency"], labels)
+            missing = {r.key for r in routes if r.window_seconds == window} - {key for key, _ in requests}
+            if missing:
+                # proxies that export only the documented contract: judge upstreams by the responses
+                for fallback, into in (("fallback_requests", requests), ("fallback_errors", errors)):
+                    found = prom.instant(queries[fallback], labels)
+                    into.update({k: v for k, v in found.items() if k[0] in missing})
             for (key, upstream), count in requests.items():
                 reg = self.routes.get(key)
                 if reg is None or reg.window_seconds != window or key not in upstreams:
@@ -204,7 +214,10 @@ class MetricsHub:
             if reg.overrides.any():
                 self._apply_overrides(prom, reg, values[reg.key], upstreams[reg.key])
         for reg in routes:
-            source.metrics[reg.key] = RouteMetrics(now, values[reg.key], upstreams[reg.key])
+            counted = samples.get((reg.key,))
+            source.metrics[reg.key] = RouteMetrics(
+                now, values[reg.key], upstreams[reg.key], self.rate_window, counted
+            )
         self._refresh_history(source, routes, now)
 
     def _apply_overrides(

@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from llmroute.controller import opmetrics
+from llmroute.controller import opmetrics, routegauges
 from llmroute.controller.hub import MetricsHub, Registration
 from llmroute.controller.settings import OperatorSettings
 from llmroute.core.observed import load_key
@@ -34,11 +35,14 @@ EmitEvent = Callable[[Mapping[str, Any], Event], Awaitable[None]]
 
 
 def registration(route: LLMRoute, settings: OperatorSettings) -> Registration:
+    """How the hub watches ``route``. The failover window spans at least four scrape intervals (fewer
+    samples make a windowed error rate meaningless, and none at all at one scrape per window)."""
+    min_window = math.ceil(4 * settings.scrape_interval_seconds)
     return Registration(
         key=route_key(route),
         prom_url=route.spec.prometheus.url or settings.prometheus_url,
         metric=load_key(route.spec.scaling.metric.type),
-        window_seconds=route.spec.failover.window_seconds,
+        window_seconds=max(route.spec.failover.window_seconds, min_window),
         lookback_days=route.spec.scaling.predictive.lookback_days,
         overrides=overrides(route),
     )
@@ -104,6 +108,7 @@ class Reconciler:
             conflicts=conflicts,
             previous=LLMRouteStatus.model_validate(body.get("status") or {}),
             dry_run=self.settings.dry_run,
+            alert_for_seconds=self.settings.alert_for_seconds,
         )
         actions = decide(route, observed)
         if actions.config is not None:
@@ -112,6 +117,7 @@ class Reconciler:
                 await asyncio.to_thread(self.workload.set_replicas, ns, names["deployment"], actions.replicas)
                 opmetrics.DECISIONS.labels("up" if actions.replicas > scale.spec_replicas else "down").inc()
         await self._patch_status(route, actions.status.model_dump(by_alias=True, mode="json"))
+        routegauges.export(route_key(route), route, actions.status)
         for event in actions.events:
             await self.emit(body, event)
         return actions
@@ -160,6 +166,7 @@ class Reconciler:
             "observedGeneration": meta.get("generation"),
             "conditions": [c.to_wire() for c in conditions],
         }
+        routegauges.export_conditions(f"{meta.get('namespace', '')}/{meta['name']}", conditions)
         await asyncio.to_thread(self.statuses.patch_status, meta["namespace"], meta["name"], patch)
 
     async def _write_children(self, route: LLMRoute, body: Mapping[str, Any], actions: RouteActions) -> None:

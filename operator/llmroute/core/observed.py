@@ -50,11 +50,16 @@ class UpstreamMetrics:
 @dataclass(frozen=True)
 class RouteMetrics:
     """A route's newest numbers: ``time`` (unix seconds, when they were read), ``values`` by metric key
-    (only the keys Prometheus answered) and ``upstreams`` by upstream name."""
+    (only the keys Prometheus answered) and ``upstreams`` by upstream name. ``rate_window`` is the PromQL
+    range the rates were taken over and ``samples_in_window`` the most samples any of the route's request
+    counters has in that range (``None``: no counter at all); fewer than two means the window is shorter
+    than the scrape interval allows."""
 
     time: float
     values: dict[MetricKey, float]
     upstreams: dict[str, UpstreamMetrics]
+    rate_window: str = "1m"
+    samples_in_window: float | None = None
 
 
 @dataclass(frozen=True)

@@ -50,9 +50,9 @@ def decide(route: LLMRoute, obs: Observed) -> RouteActions:
         active_group=failover.active_group,
         unhealthy=unhealthy,
     )
-    alert(route, view, failover, report)
+    alerts = alert(route, obs.now, obs.alert_for_seconds, view, failover, saved, report)
     ready(route, obs, scaling.paused, report)
-    status = build_status(obs, report, view, scaling, failover, limits, config)
+    status = build_status(obs, report, view, scaling, failover, limits, config, alerts)
     return RouteActions(
         replicas=scaling.write,
         initial_replicas=scaling.desired,

@@ -44,7 +44,9 @@ def observe_load(route: LLMRoute, obs: Observed, report: StatusReport) -> LoadVi
     if obs.metrics_error:
         report.set("MetricsAvailable", "False", "PrometheusUnavailable", obs.metrics_error)
     elif load is None:
-        report.set("MetricsAvailable", "False", "NoData", f"no fresh samples of {spec.scaling.metric.type}")
+        reason, message = _missing(route, metrics if fresh else None)
+        # a window too short for the scrape interval never heals by itself: say so even on a new route
+        report.set("MetricsAvailable", "False", reason, message, announce=reason == "RateWindowTooShort")
     else:
         report.set("MetricsAvailable", "True", "Available", f"{spec.scaling.metric.type} is being reported")
     if load is not None:
@@ -53,6 +55,23 @@ def observe_load(route: LLMRoute, obs: Observed, report: StatusReport) -> LoadVi
         series, decision_time = LoadSeries.empty(now, obs.history_step), now
     values = dict(metrics.values) if (fresh and metrics is not None) else {}
     return LoadView(metrics if fresh else None, values, usable, load, series, decision_time)
+
+
+def _missing(route: LLMRoute, metrics: RouteMetrics | None) -> tuple[str, str]:
+    """Why the route has no load figure: a rate window too short for the scrape interval (the counters
+    are there, but with fewer than two samples in the window no rate exists), or no data at all."""
+    kind = route.spec.scaling.metric.type
+    if metrics is None:
+        return "NoData", f"no fresh samples of {kind}"
+    counted = metrics.samples_in_window
+    if kind in ("RequestsPerSecond", "TokensPerSecond") and counted is not None and counted < 2:
+        return "RateWindowTooShort", (
+            f"{counted:.0f} sample(s) of the route's request counters in the {metrics.rate_window} rate "
+            "window, and a rate needs two: Prometheus scrapes the proxies less often than the window "
+            "allows. Set the operator's scrape interval (LLMROUTE_SCRAPE_INTERVAL_SECONDS, the chart's "
+            "prometheus.scrapeInterval) to Prometheus' own so the window spans four scrapes."
+        )
+    return "NoData", f"no fresh samples of {kind} over the {metrics.rate_window} rate window"
 
 
 def minutes_until_now(obs: Observed, latest: float) -> tuple[LoadSeries, datetime]:

@@ -21,7 +21,8 @@ class Observed:
     ``history`` holds the scaling metric per ``history_step`` seconds from ``history_start`` (unix
     seconds), NaN where nothing was recorded; ``scale`` is ``None`` when the Deployment does not exist;
     ``conflicts`` names other autoscalers that target it; ``metrics_error`` is the Prometheus error of the
-    last metrics cycle, if it failed."""
+    last metrics cycle, if it failed; ``alert_for_seconds`` is how long a ``spec.alerts`` threshold must
+    stay crossed before ``Degraded=True`` (the PrometheusRule's ``for:``)."""
 
     now: datetime
     metrics: RouteMetrics | None
@@ -33,6 +34,7 @@ class Observed:
     conflicts: list[str]
     previous: LLMRouteStatus
     dry_run: bool = False
+    alert_for_seconds: float = 0.0  # how long a threshold must stay crossed before Degraded=True
 
 
 @dataclass

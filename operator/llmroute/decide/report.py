@@ -25,6 +25,7 @@ ACTIONS: dict[str, str] = {
     "UpstreamHealth": "Failover",
     "FailedOver": "Failover",
     "FailedBack": "Failover",
+    "UpstreamHealthUnknown": "Failover",
     "LimitsChanged": "UpdateLimits",
     "MetricsUnavailable": "ReadMetrics",
     "MetricsRecovered": "ReadMetrics",
@@ -51,15 +52,17 @@ class Event:
         return ACTIONS.get(self.reason, "Reconcile")
 
 
-TRANSITION_EVENTS: dict[tuple[ConditionType, Status], tuple[EventType, str]] = {
-    ("MetricsAvailable", "False"): ("Warning", "MetricsUnavailable"),
-    ("MetricsAvailable", "True"): ("Normal", "MetricsRecovered"),
-    ("FailedOver", "True"): ("Warning", "FailedOver"),
-    ("FailedOver", "False"): ("Normal", "FailedBack"),
-    ("Degraded", "True"): ("Warning", "AlertFiring"),
-    ("Degraded", "False"): ("Normal", "AlertResolved"),
+TRANSITION_EVENTS: dict[tuple[ConditionType, Status], tuple[EventType, str, frozenset[Status]]] = {
+    ("MetricsAvailable", "False"): ("Warning", "MetricsUnavailable", frozenset({"True", "Unknown"})),
+    ("MetricsAvailable", "True"): ("Normal", "MetricsRecovered", frozenset({"False", "Unknown"})),
+    ("FailedOver", "True"): ("Warning", "FailedOver", frozenset({"False", "Unknown"})),
+    ("FailedOver", "False"): ("Normal", "FailedBack", frozenset({"True"})),
+    ("FailedOver", "Unknown"): ("Warning", "UpstreamHealthUnknown", frozenset({"True", "False"})),
+    ("Degraded", "True"): ("Warning", "AlertFiring", frozenset({"False", "Unknown"})),
+    ("Degraded", "False"): ("Normal", "AlertResolved", frozenset({"True"})),
 }
-"""The Event a condition's transition posts (transitions not listed post none)."""
+"""The Event a condition's move to a status posts, and the statuses it must come from (a new route's
+first reading counts as coming from anywhere). Transitions not listed post none."""
 
 
 @dataclass
@@ -71,8 +74,11 @@ class StatusReport:
     generation: int | None
     events: list[Event] = field(default_factory=list)
 
-    def set(self, type_: ConditionType, status: Status, reason: str, message: str) -> None:
-        """Set a condition; on a transition, add the Event that announces it (if any)."""
+    def set(
+        self, type_: ConditionType, status: Status, reason: str, message: str, *, announce: bool = False
+    ) -> None:
+        """Set a condition; on a transition, add the Event that announces it (if any). ``announce``: post
+        it even on a new route's first reading (a problem that will not go away by itself)."""
         before = get(self.conditions, type_)
         self.conditions = set_condition(
             self.conditions, type_, status, reason, message, now=self.now, generation=self.generation
@@ -82,11 +88,14 @@ class StatusReport:
         if type_ == "ScalingLimited" and reason == "ConflictingAutoscaler":
             self.event("Warning", "ConflictingAutoscaler", message[:32768])
             return
-        if before is None and (type_ == "MetricsAvailable" or status == "False"):
+        if before is None and not announce and (type_ == "MetricsAvailable" or status == "False"):
             return  # a new route's first reading is news only when it is bad (failed over, degraded)
         mapped = TRANSITION_EVENTS.get((type_, status))
-        if mapped and (before is None or before.status != status):
-            self.event(mapped[0], mapped[1], message[:32768])
+        if mapped is None:
+            return
+        kind, event_reason, sources = mapped
+        if before is None or before.status in sources or (announce and before.status == status):
+            self.event(kind, event_reason, message[:32768])
 
     def event(self, type_: EventType, reason: str, message: str) -> None:
         self.events.append(Event(type_, reason, message))

@@ -25,6 +25,7 @@ def build_status(
     failover: FailoverResult,
     limits: RateLimitPlan,
     config: ProxyConfig,
+    alerts: dict[str, float],
 ) -> LLMRouteStatus:
     """The status to write: replicas, recommendation, last decisions, load, upstream health, limits,
     forecast, the config hash, the core's saved state (JSON) and the conditions."""
@@ -46,6 +47,7 @@ def build_status(
         "scaler": scaling.result.state.to_dict(),
         "shed": limits.state.to_dict(),
         "failover": failover.state.to_dict(),
+        "alerts": alerts,
     }
     return LLMRouteStatus(
         observed_generation=report.generation,

@@ -89,6 +89,12 @@ def fail_over(
     elif result.active_group != 0:
         message = f"group 0 unhealthy; serving group {result.active_group}"
         report.set("FailedOver", "True", "FailedOver", message)
+    elif view.load is not None and not ups:
+        message = (
+            "no per-upstream metrics for this route (llmroute_requests_total{upstream,code} or "
+            "llmroute_proxy_upstream_attempts_total): upstream health is unknown and failover cannot act"
+        )
+        report.set("FailedOver", "Unknown", "UpstreamHealthUnknown", message)
     else:
         report.set("FailedOver", "False", "Primary", "serving the primary group")
     return result
@@ -121,22 +127,51 @@ def limit(
     return result
 
 
-def alert(route: LLMRoute, view: LoadView, failover: FailoverResult, report: StatusReport) -> None:
-    """``Degraded`` when a ``spec.alerts`` threshold is crossed or every upstream is unhealthy."""
-    a, values, firing = route.spec.alerts, view.values, []
+ALERT_NAMES = ("HighRequestRate", "HighLatencyP95", "HighErrorRate")
+"""The ``spec.alerts`` thresholds, named as the PrometheusRule's alerts that use the same figures."""
+
+
+def alert(
+    route: LLMRoute,
+    now: datetime,
+    for_seconds: float,
+    view: LoadView,
+    failover: FailoverResult,
+    saved: dict[str, Any],
+    report: StatusReport,
+) -> dict[str, float]:
+    """``Degraded`` when a ``spec.alerts`` threshold has been crossed for ``for_seconds`` (as a
+    PrometheusRule's ``for:``: a cycle without the figure, or below it, starts over), or at once when
+    every upstream is unhealthy. Returns when each crossed threshold was first seen (unix seconds), the
+    state the next cycle needs."""
+    a, values, t = route.spec.alerts, view.values, now.timestamp()
     rps, p95, errors = values.get("rps"), values.get("latency_p95"), values.get("error_rate")
+    crossed: dict[str, str] = {}
     if a.requests_per_second_above is not None and rps is not None and rps > a.requests_per_second_above:
-        firing.append(f"requests/s {rps:.1f} above {a.requests_per_second_above}")
+        crossed["HighRequestRate"] = f"requests/s {rps:.1f} above {a.requests_per_second_above}"
     if a.latency_p95_seconds_above is not None and p95 is not None and p95 > a.latency_p95_seconds_above:
-        firing.append(f"p95 latency {p95:.2f}s above {a.latency_p95_seconds_above}s")
+        crossed["HighLatencyP95"] = f"p95 latency {p95:.2f}s above {a.latency_p95_seconds_above}s"
     if a.error_rate_above is not None and errors is not None and errors > a.error_rate_above:
-        firing.append(f"error rate {errors:.3f} above {a.error_rate_above}")
+        crossed["HighErrorRate"] = f"error rate {errors:.3f} above {a.error_rate_above}"
+    previous = saved.get("alerts") if isinstance(saved.get("alerts"), dict) else {}
+    since = {name: _since(previous, name, t) for name in crossed}
+    firing = [crossed[name] for name in crossed if t - since[name] >= for_seconds]
+    pending = [name for name in crossed if t - since[name] < for_seconds]
     if failover.fail_open:
         firing.append("every upstream is unhealthy")
     if firing:
         report.set("Degraded", "True", "AlertFiring", "; ".join(firing))
+    elif pending:
+        wait = f"{for_seconds:.0f}s"
+        report.set("Degraded", "False", "AlertPending", f"{', '.join(pending)} crossed, firing after {wait}")
     else:
         report.set("Degraded", "False", "Healthy", "no alert threshold crossed")
+    return since
+
+
+def _since(previous: Any, name: str, now: float) -> float:
+    value = previous.get(name) if isinstance(previous, dict) else None
+    return float(value) if isinstance(value, int | float) and value <= now else now
 
 
 def ready(route: LLMRoute, obs: Observed, paused: bool, report: StatusReport) -> None:

@@ -19,7 +19,7 @@ from prometheus_client import start_http_server
 from pydantic import ValidationError
 
 from llmroute import GROUP, PLURAL, VERSION
-from llmroute.controller import opmetrics
+from llmroute.controller import opmetrics, routegauges
 from llmroute.controller.hub import MetricsHub
 from llmroute.controller.reconcile import Reconciler
 from llmroute.controller.settings import OperatorSettings
@@ -29,6 +29,7 @@ from llmroute.k8s.events import EventRecorder
 from llmroute.k8s.failures import classify
 from llmroute.k8s.routes import RouteStatusWriter
 from llmroute.k8s.workload import Workload
+from llmroute.prom.client import PromAuth
 from llmroute.spec.errors import format_error
 from llmroute.spec.route import LLMRoute
 
@@ -54,6 +55,8 @@ RUNTIME: OperatorRuntime | None = None
 
 async def _emit(body: Any, event: Event) -> None:
     assert RUNTIME is not None
+    if event.type == "Warning":
+        log.warning("%s: %s: %s", _key(body), event.reason, event.message)
     record = RUNTIME.events.record
     await asyncio.to_thread(record, dict(body), event.type, event.reason, event.message, event.action)
 
@@ -105,7 +108,15 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
         step=s.history_step_seconds,
         chunk_hours=s.history_chunk_hours,
         query_timeout=s.query_timeout_seconds,
-        rate_window=s.rate_window,
+        rate_window=s.load_rate_window,
+        auth=PromAuth(
+            bearer_token_file=s.prometheus_bearer_token_file,
+            username=s.prometheus_username,
+            password_file=s.prometheus_password_file,
+            ca_file=s.prometheus_ca_file,
+            insecure_skip_verify=s.prometheus_insecure_skip_verify,
+            headers=s.prometheus_headers,
+        ),
     )
     api = api_client()
     reconciler = Reconciler(s, hub, Workload(api), RouteStatusWriter(api), _emit)
@@ -185,6 +196,7 @@ async def run_route(stopped: kopf.DaemonStopped, body: kopf.Body, **_: Any) -> N
         rt.wake.pop(key, None)
         rt.seen_generation.pop(key, None)
         rt.hub.unregister(key)
+        routegauges.forget(key)
         opmetrics.ROUTES.set(len(rt.wake))
 
 

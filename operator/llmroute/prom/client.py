@@ -1,14 +1,24 @@
 """Thin, typed wrapper over ``prometheus_api_client.PrometheusConnect``: instant vectors keyed by label
-values, and ranges as plain ``(unix seconds, value)`` lists. Counts every query it sends."""
+values, and ranges as plain ``(unix seconds, value)`` lists. Counts every query it sends.
+
+:class:`PromAuth` carries how to reach a real installation: a bearer token file (read on every request,
+so a rotating projected ServiceAccount token keeps working), basic auth with the password from a file
+(a mounted Secret), a CA bundle, explicit ``insecure_skip_verify``, and extra headers (e.g.
+``X-Scope-OrgID`` for Mimir, Cortex and Thanos tenants).
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+import requests
 from prometheus_api_client import PrometheusConnect
+from requests.auth import AuthBase, HTTPBasicAuth
 from urllib3.util.retry import Retry
 
 Samples = list[tuple[float, float]]
@@ -18,14 +28,78 @@ class PrometheusError(RuntimeError):
     """Prometheus unreachable, or it refused the query."""
 
 
+@dataclass(frozen=True)
+class PromAuth:
+    """Credentials and TLS settings for a Prometheus-compatible API (all optional)."""
+
+    bearer_token_file: str = ""
+    username: str = ""
+    password_file: str = ""
+    ca_file: str = ""
+    insecure_skip_verify: bool = False
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def requests_auth(self) -> AuthBase | None:
+        if self.bearer_token_file:
+            return _BearerTokenFile(self.bearer_token_file)
+        if self.username:
+            return _BasicAuthFile(self.username, self.password_file)
+        return None
+
+    def verify(self) -> bool | str:
+        """``requests``' ``verify``: the CA bundle, or False only when skipping was asked for."""
+        if self.insecure_skip_verify:
+            return False
+        return self.ca_file or True
+
+
+class _BearerTokenFile(AuthBase):
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        try:
+            token = Path(self.path).read_text().strip()
+        except OSError as exc:
+            raise PrometheusError(f"cannot read the bearer token file {self.path}: {exc.strerror}") from exc
+        r.headers["Authorization"] = f"Bearer {token}"
+        return r
+
+
+class _BasicAuthFile(AuthBase):
+    def __init__(self, username: str, password_file: str) -> None:
+        self.username, self.password_file = username, password_file
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        password = ""
+        if self.password_file:
+            try:
+                password = Path(self.password_file).read_text().strip()
+            except OSError as exc:
+                raise PrometheusError(
+                    f"cannot read the password file {self.password_file}: {exc.strerror}"
+                ) from exc
+        result: requests.PreparedRequest = HTTPBasicAuth(self.username, password)(r)
+        return result
+
+
 class PromClient:
-    def __init__(self, url: str, timeout: float = 10.0):
+    def __init__(self, url: str, timeout: float = 10.0, auth: PromAuth | None = None):
         self.url = url
         self.timeout = timeout
         self.queries_sent = 0
+        auth = auth or PromAuth()
         # one quick retry on a gateway error; anything longer would delay the whole metrics cycle
         retry = Retry(total=1, backoff_factor=0.1, status_forcelist=(502, 503, 504))
-        self._conn = PrometheusConnect(url=url, disable_ssl=not url.startswith("https"), retry=retry)
+        session = requests.Session()
+        session.verify = auth.verify()
+        self._conn = PrometheusConnect(
+            url=url,
+            headers=dict(auth.headers) or None,
+            retry=retry,
+            auth=auth.requests_auth(),  # any requests auth, not only the documented tuple
+            session=session,
+        )
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
         self.queries_sent += 1

@@ -57,6 +57,9 @@ def batched(window_seconds: int = 120, rate_window: str = RATE_WINDOW) -> dict[s
         "upstream_errors": f"sum by (route, upstream) (increase({attempts}{{{attempt_errors}}}[{w}]))",
         "probe_requests": f"sum by (route, upstream) (increase({probes}[{w}]))",
         "probe_errors": f"sum by (route, upstream) (increase({probes}{{{attempt_errors}}}[{w}]))",
+        # the documented contract alone (no attempt or probe counters): what clients got, per upstream
+        "fallback_requests": f"sum by (route, upstream) (increase({req}{{{has_upstream}}}[{w}]))",
+        "fallback_errors": f"sum by (route, upstream) (increase({req}{{{has_upstream},{errors}}}[{w}]))",
         "upstream_latency": (
             "histogram_quantile(0.95, sum by (route, upstream, le) "
             f"({_rate('llmroute_request_duration_seconds_bucket', has_upstream, w)}))"
@@ -64,6 +67,8 @@ def batched(window_seconds: int = 120, rate_window: str = RATE_WINDOW) -> dict[s
         # 1 where every proxy replica currently accepts the upstream, 0 where all eject it
         "upstream_healthy": "avg by (route, upstream) (llmroute_upstream_healthy)",
         "ratelimited": f"sum by (route) ({_rate('llmroute_ratelimited_total', '', rate_window)})",
+        # how many samples a request counter has in the rate window: fewer than 2 and no rate exists
+        "samples": f"max by (route) (count_over_time({req}[{rate_window}]))",
     }
 
 
