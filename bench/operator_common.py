@@ -42,6 +42,7 @@ def start_operator(bench: Bench, namespaces: list[str], **env: str) -> Process:
         KUBECONFIG=str(bench.env.control_plane.kubeconfig),
         LLMROUTE_PROMETHEUS_URL=bench.env.prometheus.url,
         LLMROUTE_METRICS_PORT=str(free_port()),
+        LLMROUTE_SCRAPE_INTERVAL_SECONDS="5",  # environment()'s Prometheus scrapes every 5 s
     )
     variables.update(env)
     scope = [f"--namespace={ns}" for ns in namespaces] or ["--all-namespaces"]

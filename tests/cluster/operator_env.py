@@ -92,6 +92,7 @@ class OperatorProcess:
             LLMROUTE_PROMETHEUS_URL=self.prometheus_url,
             LLMROUTE_METRICS_INTERVAL_SECONDS="1",
             LLMROUTE_RATE_WINDOW="10s",
+            LLMROUTE_SCRAPE_INTERVAL_SECONDS="1",  # the test Prometheus scrapes every second
             LLMROUTE_METRICS_PORT=str(self.metrics_port),
         )
         env.update(self.env)

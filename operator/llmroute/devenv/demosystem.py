@@ -27,6 +27,7 @@ UPSTREAM_LATENCY = {"primary": 0.08, "backup": 0.12}  # seconds the fake endpoin
 OPERATOR_ENV = {
     "LLMROUTE_METRICS_INTERVAL_SECONDS": "2",
     "LLMROUTE_RATE_WINDOW": "15s",
+    "LLMROUTE_SCRAPE_INTERVAL_SECONDS": "1",  # the demo's Prometheus scrapes every second
 }
 
 
