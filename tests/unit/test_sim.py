@@ -140,6 +140,26 @@ def test_read_trace_fills_gaps_and_sums_clients(tmp_path: Path) -> None:
         read_trace(path)
 
 
+def test_blank_cells_are_missing_not_zero(tmp_path: Path) -> None:
+    path = tmp_path / "blank.csv"
+    path.write_text(
+        "timestamp,requests,input_tokens,output_tokens\n"
+        "2025-03-03T00:00:00Z,600,6000,600\n"
+        "2025-03-03T00:01:00Z,,,\n"
+        "2025-03-03T00:02:00Z,0,0,0\n"
+    )
+    t = read_trace(path)
+    assert t.requests[0] == 600.0 and np.isnan(t.requests[1]) and t.requests[2] == 0.0
+    assert t.input_tokens is not None and np.isnan(t.input_tokens[1]) and t.input_tokens[2] == 0.0
+    path.write_text(
+        "timestamp,client,requests\n2025-03-03T00:00:00Z,a,5\n2025-03-03T00:00:00Z,b,\n"
+        "2025-03-03T00:01:00Z,a,\n2025-03-03T00:01:00Z,b,\n"
+    )
+    t = read_trace(path)
+    assert t.requests[0] == 5.0 and np.isnan(t.requests[1])  # one known row makes the minute known
+    assert t.clients["b"][0] == 0.0 and np.isnan(t.clients["a"][1])
+
+
 def test_packaged_trace_is_there() -> None:
     path = default_trace()
     assert path.exists() and (path.parent / "NOTICE").exists()
