@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from llmroute.sim.run import Settings, simulate
+from llmroute.sim.run import SimulationSettings, simulate
 from llmroute.sim.trace import read_trace
 
-SETTINGS = Settings(capacity_rps=50.0, startup_seconds=60.0, peak_replicas=40.0)
+SETTINGS = SimulationSettings(capacity_rps=50.0, startup_seconds=60.0, peak_replicas=40.0)
 SEVEN_DAYS = 7 * 1440
 SECONDS_LIMIT = 10.0
 

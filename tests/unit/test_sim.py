@@ -14,7 +14,7 @@ from llmroute.cli.main import main
 from llmroute.sim.capacity import CapacityModel, measure, ready_replicas
 from llmroute.sim.frontier import FrontierPoint, compare, interpolate
 from llmroute.sim.policies import run_oracle, run_static
-from llmroute.sim.run import Settings, default_route, simulate
+from llmroute.sim.run import SimulationSettings, default_route, simulate
 from llmroute.sim.trace import Trace, default_trace, demand_rps, read_trace
 
 START = datetime(2025, 3, 3, tzinfo=UTC)
@@ -69,7 +69,7 @@ def test_oracle_and_static_know_the_answer() -> None:
 
 
 def test_constant_load_is_served_at_the_target() -> None:
-    result = simulate(trace_of([400.0] * 180), None, Settings(frontier=False))
+    result = simulate(trace_of([400.0] * 180), None, SimulationSettings(frontier=False))
     for name in ("llmroute", "hpa", "static", "oracle"):
         assert result.metrics[name].under_minutes == 0, name
     assert result.metrics["oracle"].replica_minutes == 8 * 180
@@ -80,7 +80,7 @@ def test_constant_load_is_served_at_the_target() -> None:
 
 def test_a_step_costs_every_causal_policy_exactly_two_minutes() -> None:
     load = [400.0] * 180 + [800.0] * 60
-    result = simulate(trace_of(load), None, Settings(frontier=False))
+    result = simulate(trace_of(load), None, SimulationSettings(frontier=False))
     # minute 180 (nobody has seen it) and 181 (seen, but new replicas need 60 s) are short; then covered
     for name in ("llmroute", "hpa"):
         ready = result.ready[name] * 50.0
@@ -93,7 +93,9 @@ def test_a_step_costs_every_causal_policy_exactly_two_minutes() -> None:
 def test_cut_trace_gives_the_same_decisions_up_to_the_cut() -> None:
     full = read_trace(default_trace()).head(2000)  # beyond a day: prediction is active at the end
     cut = full.head(1700)
-    settings = Settings(policies=("llmroute", "hpa"), frontier=False)  # raw volumes: same demand in both
+    settings = SimulationSettings(
+        policies=("llmroute", "hpa"), frontier=False
+    )  # raw volumes: same demand in both
     a = simulate(full, None, settings)
     b = simulate(cut, None, settings)
     assert a.spec == b.spec or a.spec.scaling == b.spec.scaling
