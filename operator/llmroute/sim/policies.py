@@ -5,8 +5,8 @@
 * ``hpa`` - the Kubernetes HPA algorithm (:func:`llmroute.core.hpa.hpa_step`) with the route's behaviour,
   bounds and tolerance and a target of ``u x capacity`` per replica.
 * ``static`` - the replicas the busiest minute needs, all the time.
-* ``oracle`` - perfect foresight: each minute exactly the replicas its demand needs, started early enough
-  to be ready in time. The physical limit.
+* ``oracle`` - perfect foresight: each minute exactly the replicas its demand needs (a missing minute: the
+  last known need), started early enough to be ready in time. The physical limit.
 
 The decision for minute ``t`` sees the demand of minutes ``< t`` only (one minute of metrics lag), so a
 run on a trace cut at minute ``T`` makes the same decisions up to ``T`` as a run on the whole trace. Every
@@ -173,8 +173,14 @@ def run_static(spec: LLMRouteSpec, demand: FloatArray, model: CapacityModel) -> 
 
 
 def run_oracle(spec: LLMRouteSpec, demand: FloatArray, model: CapacityModel) -> PolicyRun:
-    """Perfect foresight: replicas started ``startup`` ahead so each minute has exactly what it needs."""
-    need = needed(demand, model.capacity_rps)
+    """Perfect foresight: replicas started ``startup`` ahead so each minute has exactly what it needs.
+
+    A missing minute (NaN) is unknown demand, not zero: the oracle holds the need of the last known minute
+    through it, as every causal policy must (none may scale down without data).
+    """
+    known = ~np.isnan(demand)
+    filled = demand[np.maximum.accumulate(np.where(known, np.arange(demand.shape[0]), 0))]
+    need = needed(filled, model.capacity_rps)
     ahead = lead_minutes(model.startup_seconds)
     n = int(need.shape[0])
     desired = need.copy()

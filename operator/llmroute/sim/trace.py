@@ -44,10 +44,14 @@ class Trace:
 
     def head(self, minutes: int) -> Trace:
         """The first ``minutes`` of the trace."""
-        cut = slice(0, minutes)
+        return self.cut(0, minutes)
+
+    def cut(self, first: int, minutes: int, name: str | None = None) -> Trace:
+        """``minutes`` of the trace from minute ``first`` (a trace of its own: it starts there)."""
+        cut = slice(first, first + minutes)
         return Trace(
-            self.name,
-            self.start,
+            self.name if name is None else name,
+            self.time_at(first),
             self.requests[cut],
             None if self.input_tokens is None else self.input_tokens[cut],
             None if self.output_tokens is None else self.output_tokens[cut],
