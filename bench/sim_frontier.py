@@ -152,7 +152,8 @@ def markdown(rows: list[dict[str, Any]], summary: dict[str, Any]) -> str:
     for r in rows:
         lines.append(
             f"| {r['group']} | {r['case']} | {r['under_vs_hpa']} | {r['cost_vs_oracle']} "
-            f"| {r['events_vs_hpa']} | {r['llmroute_under_minutes']} / {r['hpa_under_minutes_at_same_cost']} |"
+            f"| {r['events_vs_hpa']} | {r['llmroute_under_minutes']} / "
+            f"{r['hpa_under_minutes_at_same_cost']} |"
         )
     for group, s in summary.items():
         for stat in ("median", "worst"):

@@ -83,8 +83,9 @@ def recent_peak(values: FloatArray, base: int = BASE_MINUTES) -> float:
 
 def day_growth(
     values: FloatArray, at: int, lead: int, base: int = BASE_MINUTES
-) -> tuple[float, float] | None:
-    """(growth, peak) at index ``at``: the peak of ``[at, at+lead)`` over the peak of ``[at-base, at)``.
+) -> tuple[float, float, float] | None:
+    """(growth, base peak, lead peak) at index ``at``: the peak of ``[at, at+lead)`` over that of
+    ``[at-base, at)``.
 
     ``None`` when a window is out of range or has a missing minute, or the base is not positive.
     """
@@ -95,7 +96,7 @@ def day_growth(
     if not before > 0 or bool((ahead != ahead).any()):
         return None
     after = peak(ahead)
-    return after / before, after
+    return after / before, before, after
 
 
 def growth(
@@ -128,8 +129,8 @@ def growth(
         seen = day_growth(values, now - k * DAY_MINUTES, lead_minutes)
         if seen is None:
             continue
-        ratio, after = seen
-        if not 1.0 / COMPARABLE <= (after / ratio) / base_now <= COMPARABLE:
+        ratio, before, after = seen
+        if not 1.0 / COMPARABLE <= before / base_now <= COMPARABLE:
             continue
         ratios.append(ratio)
         weights.append(WEEKLY_WEIGHT if weekly and is_week else 1.0)
