@@ -15,6 +15,7 @@ from llmroute.sim.capacity import CapacityModel, measure, ready_replicas
 from llmroute.sim.frontier import FrontierPoint, compare, interpolate
 from llmroute.sim.policies import run_oracle, run_static
 from llmroute.sim.run import SimulationSettings, default_route, simulate
+from llmroute.sim.synthetic import SUITE, synthetic
 from llmroute.sim.trace import Trace, default_trace, demand_rps, read_trace
 
 START = datetime(2025, 3, 3, tzinfo=UTC)
@@ -103,6 +104,49 @@ def test_cut_trace_gives_the_same_decisions_up_to_the_cut() -> None:
         assert a.runs[name].desired[:3000].tolist() == b.runs[name].desired.tolist()
     assert a.runs["llmroute"].reasons[:3000] == b.runs["llmroute"].reasons
     assert any("predictive acts" in r for r in b.runs["llmroute"].reasons[2900:])
+
+
+def test_blank_minutes_hold_in_every_policy(tmp_path: Path) -> None:
+    # 400 req/s, then 30 blank minutes (a collection gap), then 400 again: read as missing, nobody scales
+    # down in the gap, the oracle holds the last known need, and the returning load is served at once
+    path = tmp_path / "blank.csv"
+    rows = ["timestamp,requests,input_tokens,output_tokens"]
+    for i in range(240):
+        stamp = f"2025-03-03T{i // 60:02d}:{i % 60:02d}:00Z"
+        rows.append(f"{stamp},,," if 120 <= i < 150 else f"{stamp},24000,0,0")
+    path.write_text("\n".join(rows) + "\n")
+    trace = read_trace(path)
+    assert np.isnan(trace.requests[120:150]).all() and trace.requests[150] == 24000.0
+    result = simulate(trace, None, SimulationSettings(frontier=False))
+    oracle = result.runs["oracle"].desired
+    assert oracle[119:151].tolist() == [8] * 32  # 400 / 50, held through the gap
+    for name in ("llmroute", "hpa"):
+        desired = result.runs[name].desired
+        assert desired[120:151].tolist() == [desired[119]] * 31, name
+        assert desired[119] >= 10, name  # 400 / 40
+    assert result.metrics["llmroute"].under_minutes == 0
+    assert any("never scaling down without data" in r for r in result.runs["llmroute"].reasons[120:150])
+
+
+def test_cut_trace_with_blank_cells_gives_the_same_decisions() -> None:
+    full = synthetic("blank_cells")
+    cut_at = int(np.flatnonzero(np.isnan(full.requests))[0]) + 5  # inside the first gap
+    settings = SimulationSettings(policies=("llmroute", "hpa", "oracle"), frontier=False)
+    a = simulate(full.head(cut_at + 600), None, settings)
+    b = simulate(full.head(cut_at), None, settings)
+    assert a.spec.scaling == b.spec.scaling
+    for name in ("llmroute", "hpa"):
+        assert a.runs[name].desired[:cut_at].tolist() == b.runs[name].desired.tolist()
+    assert a.runs["llmroute"].reasons[:cut_at] == b.runs["llmroute"].reasons
+
+
+def test_synthetic_suite_is_fixed_by_its_seeds() -> None:
+    for name in SUITE:
+        a, b = synthetic(name), synthetic(name)
+        assert np.array_equal(a.requests, b.requests, equal_nan=True), name
+        assert a.minutes >= 1440 and np.nanmax(a.requests) > 0, name
+    assert np.isnan(synthetic("blank_cells").requests).any()
+    assert not np.array_equal(synthetic("surge_x3", 1).requests, synthetic("surge_x3", 2).requests)
 
 
 def _point(u: float, rm: float, under: int) -> FrontierPoint:
