@@ -14,7 +14,8 @@ from llmroute.cli.main import main
 from llmroute.sim.capacity import CapacityModel, measure, ready_replicas
 from llmroute.sim.frontier import FrontierPoint, compare, interpolate
 from llmroute.sim.policies import run_oracle, run_static
-from llmroute.sim.run import Settings, default_route, simulate
+from llmroute.sim.run import SimulationSettings, default_route, simulate
+from llmroute.sim.synthetic import SUITE, synthetic
 from llmroute.sim.trace import Trace, default_trace, demand_rps, read_trace
 
 START = datetime(2025, 3, 3, tzinfo=UTC)
@@ -69,7 +70,7 @@ def test_oracle_and_static_know_the_answer() -> None:
 
 
 def test_constant_load_is_served_at_the_target() -> None:
-    result = simulate(trace_of([400.0] * 180), None, Settings(frontier=False))
+    result = simulate(trace_of([400.0] * 180), None, SimulationSettings(frontier=False))
     for name in ("llmroute", "hpa", "static", "oracle"):
         assert result.metrics[name].under_minutes == 0, name
     assert result.metrics["oracle"].replica_minutes == 8 * 180
@@ -80,7 +81,7 @@ def test_constant_load_is_served_at_the_target() -> None:
 
 def test_a_step_costs_every_causal_policy_exactly_two_minutes() -> None:
     load = [400.0] * 180 + [800.0] * 60
-    result = simulate(trace_of(load), None, Settings(frontier=False))
+    result = simulate(trace_of(load), None, SimulationSettings(frontier=False))
     # minute 180 (nobody has seen it) and 181 (seen, but new replicas need 60 s) are short; then covered
     for name in ("llmroute", "hpa"):
         ready = result.ready[name] * 50.0
@@ -91,16 +92,61 @@ def test_a_step_costs_every_causal_policy_exactly_two_minutes() -> None:
 
 
 def test_cut_trace_gives_the_same_decisions_up_to_the_cut() -> None:
-    full = read_trace(default_trace()).head(2000)  # beyond a day: prediction is active at the end
-    cut = full.head(1700)
-    settings = Settings(policies=("llmroute", "hpa"), frontier=False)  # raw volumes: same demand in both
+    full = read_trace(default_trace()).head(3300)  # beyond two days: prediction may act at the end
+    cut = full.head(3000)
+    settings = SimulationSettings(
+        policies=("llmroute", "hpa"), frontier=False
+    )  # raw volumes: same demand in both
     a = simulate(full, None, settings)
     b = simulate(cut, None, settings)
     assert a.spec == b.spec or a.spec.scaling == b.spec.scaling
     for name in ("llmroute", "hpa"):
-        assert a.runs[name].desired[:1700].tolist() == b.runs[name].desired.tolist()
-    assert a.runs["llmroute"].reasons[:1700] == b.runs["llmroute"].reasons
-    assert any("predictive acts" in r for r in b.runs["llmroute"].reasons[1500:])
+        assert a.runs[name].desired[:3000].tolist() == b.runs[name].desired.tolist()
+    assert a.runs["llmroute"].reasons[:3000] == b.runs["llmroute"].reasons
+    assert any("predictive acts" in r for r in b.runs["llmroute"].reasons[2900:])
+
+
+def test_blank_minutes_hold_in_every_policy(tmp_path: Path) -> None:
+    # 400 req/s, then 30 blank minutes (a collection gap), then 400 again: read as missing, nobody scales
+    # down in the gap, the oracle holds the last known need, and the returning load is served at once
+    path = tmp_path / "blank.csv"
+    rows = ["timestamp,requests,input_tokens,output_tokens"]
+    for i in range(240):
+        stamp = f"2025-03-03T{i // 60:02d}:{i % 60:02d}:00Z"
+        rows.append(f"{stamp},,," if 120 <= i < 150 else f"{stamp},24000,0,0")
+    path.write_text("\n".join(rows) + "\n")
+    trace = read_trace(path)
+    assert np.isnan(trace.requests[120:150]).all() and trace.requests[150] == 24000.0
+    result = simulate(trace, None, SimulationSettings(frontier=False))
+    oracle = result.runs["oracle"].desired
+    assert oracle[119:151].tolist() == [8] * 32  # 400 / 50, held through the gap
+    for name in ("llmroute", "hpa"):
+        desired = result.runs[name].desired
+        assert desired[120:151].tolist() == [desired[119]] * 31, name
+        assert desired[119] >= 10, name  # 400 / 40
+    assert result.metrics["llmroute"].under_minutes == 0
+    assert any("never scaling down without data" in r for r in result.runs["llmroute"].reasons[120:150])
+
+
+def test_cut_trace_with_blank_cells_gives_the_same_decisions() -> None:
+    full = synthetic("blank_cells")
+    cut_at = int(np.flatnonzero(np.isnan(full.requests))[0]) + 5  # inside the first gap
+    settings = SimulationSettings(policies=("llmroute", "hpa", "oracle"), frontier=False)
+    a = simulate(full.head(cut_at + 600), None, settings)
+    b = simulate(full.head(cut_at), None, settings)
+    assert a.spec.scaling == b.spec.scaling
+    for name in ("llmroute", "hpa"):
+        assert a.runs[name].desired[:cut_at].tolist() == b.runs[name].desired.tolist()
+    assert a.runs["llmroute"].reasons[:cut_at] == b.runs["llmroute"].reasons
+
+
+def test_synthetic_suite_is_fixed_by_its_seeds() -> None:
+    for name in SUITE:
+        a, b = synthetic(name), synthetic(name)
+        assert np.array_equal(a.requests, b.requests, equal_nan=True), name
+        assert a.minutes >= 1440 and np.nanmax(a.requests) > 0, name
+    assert np.isnan(synthetic("blank_cells").requests).any()
+    assert not np.array_equal(synthetic("surge_x3", 1).requests, synthetic("surge_x3", 2).requests)
 
 
 def _point(u: float, rm: float, under: int) -> FrontierPoint:
@@ -138,6 +184,26 @@ def test_read_trace_fills_gaps_and_sums_clients(tmp_path: Path) -> None:
     path.write_text("timestamp,requests\nyesterday,5\n")
     with pytest.raises(ValueError, match=":2:"):
         read_trace(path)
+
+
+def test_blank_cells_are_missing_not_zero(tmp_path: Path) -> None:
+    path = tmp_path / "blank.csv"
+    path.write_text(
+        "timestamp,requests,input_tokens,output_tokens\n"
+        "2025-03-03T00:00:00Z,600,6000,600\n"
+        "2025-03-03T00:01:00Z,,,\n"
+        "2025-03-03T00:02:00Z,0,0,0\n"
+    )
+    t = read_trace(path)
+    assert t.requests[0] == 600.0 and np.isnan(t.requests[1]) and t.requests[2] == 0.0
+    assert t.input_tokens is not None and np.isnan(t.input_tokens[1]) and t.input_tokens[2] == 0.0
+    path.write_text(
+        "timestamp,client,requests\n2025-03-03T00:00:00Z,a,5\n2025-03-03T00:00:00Z,b,\n"
+        "2025-03-03T00:01:00Z,a,\n2025-03-03T00:01:00Z,b,\n"
+    )
+    t = read_trace(path)
+    assert t.requests[0] == 5.0 and np.isnan(t.requests[1])  # one known row makes the minute known
+    assert t.clients["b"][0] == 0.0 and np.isnan(t.clients["a"][1])
 
 
 def test_packaged_trace_is_there() -> None:

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from llmroute.sim.output import plot, summary_dict, summary_text, write_timeline
 from llmroute.sim.policies import stderr_progress
-from llmroute.sim.run import POLICIES, Settings, load_route, simulate
+from llmroute.sim.run import POLICIES, SimulationSettings, load_route, simulate
 from llmroute.sim.trace import default_trace, read_trace
 
 LONG_RUN_MINUTES = 1440
@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
             print("llmroute simulate: --minutes must be at least 1", file=sys.stderr)
             return 2
         trace = trace.head(args.minutes)
-    settings = Settings(
+    settings = SimulationSettings(
         capacity_rps=args.capacity_rps,
         startup_seconds=args.startup_seconds,
         peak_replicas=args.peak_replicas,

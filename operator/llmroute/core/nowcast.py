@@ -2,22 +2,23 @@
 
 From the last two hours of per-minute load it computes
 
-* the **level**: an exponentially weighted mean of recent minutes that jumps straight to the new value
-  when the load moves by more than x2 (a regime change, not noise);
+* the **level**: an exponentially weighted mean of recent minutes (weight :data:`ALPHA` on the newest,
+  a half-life of about three minutes) that jumps straight to the new value when the load moves by more
+  than x2 (a regime change, not noise);
 * the **errors**: how much the load two minutes later differed from the level, ``log(load[t+2] /
   level[t])``. Two minutes is the time a decision needs to take effect (one minute of metric lag plus a
   replica's start-up);
-* the **burst margin**: the 95th percentile of those errors. Calm traffic gets a margin of a few percent,
-  traffic with bursts a larger one, capped at :data:`MAX_MARGIN`. Until :data:`COLD_SAMPLES` errors exist
-  the margin leans towards :data:`COLD_MARGIN`: with no history, be generous;
-* **persistent noise** is only partly covered: when the interquartile range of the errors is above
-  :data:`PERSISTENT`, the margin shrinks by :data:`PENALTY` times the excess. Covering noise that is there
-  every minute costs replicas every minute, whereas a margin pays off for bursts that come and go;
-* the **breakout floor**: a last minute above ``level x`` the (unshrunk) 95th-percentile band is not noise
-  but the start of a surge or ramp, and is covered in full.
+* the **burst margin**: the 95th percentile of those errors, at least 1 and at most ``max_margin``
+  (the caller passes ``1 + 2 x tolerance``). Calm traffic gets a margin of a few percent, traffic with
+  bursts a larger one. Until :data:`COLD_SAMPLES` errors exist the margin leans towards
+  :data:`COLD_MARGIN`: with no history, be generous;
+* the **breakout floor**: a last minute above ``level x`` the 95th-percentile band of the errors is not
+  noise but the start of a surge or ramp, and is covered in full.
 
-HPA uses the same fixed headroom whatever the traffic does; sizing the margin from observed volatility
-spends replicas where bursts actually happen.
+Missing minutes (NaN) keep the level and give no error. This is conformal-style sizing (an empirical
+quantile of the recent out-of-sample errors of a simple forecaster): it needs no model of the traffic and
+adapts as the volatility changes. HPA uses the same fixed headroom whatever the traffic does; sizing the
+margin from observed volatility spends replicas where bursts actually happen.
 """
 
 from __future__ import annotations
@@ -34,13 +35,11 @@ WINDOW_MINUTES = 120
 HORIZON_MINUTES = 2
 WARMUP_MINUTES = 30  # samples before the error window used only to settle the level
 FIRST_ERRORS_SKIPPED = 3  # the level is meaningless for the first samples of a history
-ALPHA = 0.3
+ALPHA = 0.2
 SHIFT = 2.0
 MAX_MARGIN = 1.2
 COLD_MARGIN = 1.25
 COLD_SAMPLES = 5
-PERSISTENT = 0.08  # interquartile range of the log errors above which noise counts as persistent
-PENALTY = 1.35
 _LOG_CLIP_HI = math.log(2.0)
 _LOG_CLIP_LO = math.log(0.05)
 _TINY = 1e-9
@@ -48,7 +47,10 @@ _TINY = 1e-9
 
 @dataclass(frozen=True)
 class Nowcast:
-    """The short-term view of the load: last sample, smoothed level and multiplicative burst margin."""
+    """The short-term view of the load: last sample, smoothed level and multiplicative burst margin.
+
+    ``band`` is the 95th-percentile error band (x level) beyond which the last minute is a breakout.
+    """
 
     last: float
     level: float
@@ -85,10 +87,11 @@ def levels(values: list[float]) -> list[float]:
     return out
 
 
-def nowcast(values: FloatArray) -> Nowcast | None:
+def nowcast(values: FloatArray, max_margin: float = MAX_MARGIN) -> Nowcast | None:
     """Nowcast from per-minute ``values`` (most recent last, NaN = missing); ``None`` without any data.
 
-    The first few errors after the first valid sample are skipped: the level has not settled yet.
+    ``max_margin`` (>= 1) caps the burst margin. The first few errors after the first valid sample are
+    skipped: the level has not settled yet.
     """
     n = int(values.shape[0])
     begin = max(0, n - (WINDOW_MINUTES + HORIZON_MINUTES + WARMUP_MINUTES))
@@ -112,10 +115,8 @@ def nowcast(values: FloatArray) -> Nowcast | None:
     cold = math.log(COLD_MARGIN)
     band = cold
     if k:
-        ordered = sorted(err.tolist())
-        spread = _quantile(ordered, 0.75) - _quantile(ordered, 0.25)
-        band = _quantile(ordered, QUANTILE)
-        lq = min(band - PENALTY * max(0.0, spread - PERSISTENT), math.log(MAX_MARGIN))
+        band = _quantile(sorted(err.tolist()), QUANTILE)
+        lq = min(band, math.log(max(1.0, max_margin)))
     else:
         lq = cold
     weight = min(1.0, k / COLD_SAMPLES)

@@ -1,13 +1,14 @@
 """Predictive scaling: when it may act, what it forecasts, and how its accuracy is tracked.
 
-The forecast is the peak load (highest 3-minute mean) of the next ``leadTimeSeconds``: the mean of the last
-ten minutes times the typical growth (see :mod:`llmroute.core.profile`). Prediction sizes for that mean
-``x (1 + rise) x burst margin``,
-where the rise is the *assured* growth minus one, shrunk by ``n / (n + 1)`` when it rests on ``n`` past
-days. It acts only when
+The forecast is the peak load (highest 3-minute mean) of the next ``leadTimeSeconds``: the peak of the last
+ten minutes times the typical growth on comparable past days (see :mod:`llmroute.core.profile`). Prediction
+sizes for the reactive load ``x (1 + rise)``, where the rise is the *assured* growth minus one, shrunk by
+``n / (n + 0.5)`` when it rests on ``n`` past days, and never above what the profile's own level supports
+(the highest peak those days reached, times the burst margin). It acts only when
 
 * it is enabled and in ``Active`` mode (``ForecastOnly`` reports the same numbers without acting);
 * the history spans at least ``minHistoryHours``;
+* at least :data:`MIN_DAYS` comparable past days agree (a growth factor is never learned from one day);
 * its recent accuracy is good enough: every forecast is remembered until its window has passed and then
   scored; the weighted absolute percentage error (WAPE) decays with a six-hour half-life. Above
   ``maxErrorPercent`` prediction steps back; it comes back once the error is below 80 % of that limit.
@@ -26,7 +27,7 @@ import numpy as np
 
 from llmroute.core.jsonstate import number, pairs
 from llmroute.core.nowcast import Nowcast
-from llmroute.core.profile import BASE_MINUTES, DAY_MINUTES, Growth, growth, peak, recent_mean
+from llmroute.core.profile import BASE_MINUTES, DAY_MINUTES, Growth, growth, peak, recent_peak
 from llmroute.core.series import FloatArray
 from llmroute.spec.scaling import Predictive
 
@@ -36,6 +37,7 @@ BACKTEST_SPACING_MINUTES = 30
 REENGAGE_FACTOR = 0.8
 MAX_PENDING = 48
 SHRINK_DAYS = 0.5  # a rise seen on n past days counts n / (n + SHRINK_DAYS) of its size
+MIN_DAYS = 2  # comparable past days a prediction needs before it may act
 
 
 @dataclass(frozen=True)
@@ -76,9 +78,9 @@ class Accuracy:
 class Prediction:
     """Outcome of the predictive step.
 
-    ``value`` is the forecast mean load over the lead time; ``load`` the load prediction would size for
-    (``level x max(1, assured) x burst margin``), reported even when it does not act; ``active`` says
-    whether it acts.
+    ``value`` is the forecast peak load over the lead time; ``load`` the load prediction would size for
+    (the reactive load ``x (1 + rise)``, bounded by the profile's level), reported even when it does not
+    act; ``active`` says whether it acts.
     """
 
     value: float | None
@@ -128,7 +130,7 @@ def _backtest(p: Predictive, values: FloatArray, first: int, lead: int, now: flo
             quantile=p.quantile,
             at=at,
         )
-        base = recent_mean(values[:at])
+        base = recent_peak(values[:at])
         actual = peak(values[at : at + lead])
         if g is None or not base > 0 or actual != actual:
             continue
@@ -164,12 +166,12 @@ def predict(
         quantile=p.quantile,
     )
     if g is None:
-        return Prediction(None, None, None, False, "no comparable past days in the history", acc)
+        return Prediction(
+            None, None, None, False, "no recent load or no comparable past days in the history", acc
+        )
     if acc.actual_sum <= 0 and not acc.pending:
         acc = _backtest(p, values, first, lead, now)
-    base = recent_mean(values)
-    if not base > 0:
-        return Prediction(None, None, g, False, "no recent load to scale the profile from", acc)
+    base = recent_peak(values)
     value = base * g.typical
     if not acc.pending or now - acc.pending[-1][0] >= max(60.0, lead * 60.0 / MAX_PENDING):
         acc = replace(acc, pending=(*acc.pending, (now, value))[-MAX_PENDING:])
@@ -183,7 +185,12 @@ def predict(
         f"{g.days} past days: typical x{g.typical:.3f}, assured x{g.assured:.3f} in {lead} min, {err_text}"
     )
     rise = max(0.0, g.assured - 1.0) * g.days / (g.days + SHRINK_DAYS)
-    load = base * (1.0 + rise) * nc.margin
+    burst = nc.burst_load
+    load = min(burst * (1.0 + rise), max(burst, g.level * nc.margin))
+    if g.days < MIN_DAYS:
+        return Prediction(
+            value, load, g, False, f"{shape}; needs {MIN_DAYS} comparable past days to act", acc
+        )
     if acc.stepped_back:
         limit = f"{p.max_error_percent:g}%"
         return Prediction(

@@ -3,19 +3,24 @@
 The recommendation is built in layers, each reported in :class:`~llmroute.spec.status.Recommendation`:
 
 1. **reactive** - the replicas that keep the short-term load (``level x burst margin``, or the last minute
-   when it broke out of the noise band; :mod:`llmroute.core.nowcast`) within the tolerance band of
-   ``targetPerReplica``. With steady load this is the HPA's answer; with bursty load it carries a margin
-   sized from the observed volatility.
-2. **predictive** - the same sizing applied to the load the time-of-day profile expects over the lead time
+   when it broke out of the noise band; :mod:`llmroute.core.nowcast`) at ``targetPerReplica x (1 +
+   tolerance)`` per replica. With steady load this is the HPA's answer; with bursty load it carries a
+   margin sized from the observed volatility, at most ``1 + 2 x tolerance``.
+2. **predictive** - the load the time-of-day profile expects over the lead time, sized the same way
    (:mod:`llmroute.core.predictive`); it only ever adds capacity.
-3. **stabilisation and policies** - the HPA ``behavior`` (windows, step policies, select policy) applied to
-   the larger of the two, plus hysteresis against flapping: a scale-up goes half a tolerance further than
-   strictly needed, and a scale-down waits until the stabilised recommendation is more than one and a half
-   tolerances below the current count.
+3. **stabilisation and policies** - the HPA ``behavior`` (windows, step policies, select policy;
+   :mod:`llmroute.core.hpa`) applied to the larger of the two, plus hysteresis against flapping: a scale-up
+   goes half a tolerance further than strictly needed, and a scale-down waits until the stabilised
+   recommendation is more than one and a half tolerances below the current count.
 4. **bounds** - ``proxy.minReplicas/maxReplicas`` narrowed by the open schedules.
 
-Without fresh load data (none, or older than ``fallback.staleAfterSeconds``) it never scales down: it holds
-the current count, or raises it to ``fallback.replicas`` when configured, and says so.
+**Missing data never scales down.** Without fresh load data (none, or older than
+``fallback.staleAfterSeconds``) it holds the current count, or raises it to ``fallback.replicas`` when
+configured, says so, and records the hold as a recommendation so the scale-down window is never empty
+when data returns. A missing minute (NaN) within the last ``scaleDown.stabilizationWindowSeconds`` of the
+history (at least the last minute) blocks any scale-down: a scale-down needs a full window of data after
+a gap, so a gap never shortens the window, and a figure that overlaps a gap (which the caller marks NaN)
+is never trusted to scale down.
 """
 
 from __future__ import annotations
@@ -26,12 +31,14 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from llmroute.core import hpa
+import numpy as np
+
+from llmroute.core.hpa import MAX_MEMORY, HpaParams, Memory, normalize, record, stabilize
 from llmroute.core.jsonstate import number
 from llmroute.core.nowcast import Nowcast, nowcast
 from llmroute.core.predictive import Accuracy, Prediction, predict
 from llmroute.core.schedule import Bounds, bounds
-from llmroute.core.series import LoadSeries
+from llmroute.core.series import FloatArray, LoadSeries
 from llmroute.spec.route import LLMRouteSpec
 from llmroute.spec.status import Forecast, Recommendation
 
@@ -48,7 +55,7 @@ def iso(now: datetime) -> str:
 class ScalerState:
     """What the scaler remembers between decisions (JSON-serialisable, a few KB at most)."""
 
-    memory: hpa.Memory = field(default_factory=hpa.Memory)
+    memory: Memory = field(default_factory=Memory)
     accuracy: Accuracy = field(default_factory=Accuracy)
     last_change: float | None = None
 
@@ -65,7 +72,7 @@ class ScalerState:
         if not data or data.get("v") != STATE_VERSION:
             return cls()
         return cls(
-            hpa.Memory.from_dict(dict(data.get("hpa") or {})),
+            Memory.from_dict(dict(data.get("hpa") or {})),
             Accuracy.from_dict(dict(data.get("forecast") or {})),
             number(data.get("changed")),
         )
@@ -84,8 +91,10 @@ class ScalingResult:
 @dataclass(frozen=True)
 class _Params:
     spec: LLMRouteSpec
-    hpa: hpa.HpaParams
-    divisor: float
+    hpa: HpaParams
+    divisor: float  # load one replica is sized for: targetPerReplica x (1 + tolerance)
+    max_margin: float  # cap on the burst margin: 1 + 2 x tolerance
+    gap_minutes: int  # a missing minute this recent blocks scale-down (the scale-down window, >= 1)
 
 
 _cache: list[_Params] = []
@@ -94,10 +103,33 @@ _cache: list[_Params] = []
 def _params(spec: LLMRouteSpec) -> _Params:
     if _cache and _cache[0].spec is spec:
         return _cache[0]
-    target = spec.scaling.metric.target_per_replica
-    params = _Params(spec, hpa.HpaParams.from_spec(spec), target * (1.0 + spec.scaling.tolerance))
+    target, tol = spec.scaling.metric.target_per_replica, spec.scaling.tolerance
+    hpa = HpaParams.from_spec(spec)
+    params = _Params(
+        spec,
+        hpa,
+        divisor=target * (1.0 + tol),
+        max_margin=1.0 + 2.0 * tol,
+        gap_minutes=max(1, math.ceil(hpa.down.window / 60)),
+    )
     _cache[:] = [params]
     return params
+
+
+def recent_gap(values: FloatArray, minutes: int) -> bool:
+    """Whether a minute is missing (NaN) among the last ``minutes`` of ``values``.
+
+    Minutes before the first valid one are the start of the history, not a gap.
+    """
+    tail = values[max(0, values.shape[0] - minutes) :]
+    missing = np.flatnonzero(np.isnan(tail))
+    if not missing.size:
+        return False
+    valid = np.flatnonzero(~np.isnan(values))
+    if not valid.size:
+        return False
+    offset = values.shape[0] - tail.shape[0]
+    return bool(offset + int(missing[-1]) > int(valid[0]))
 
 
 def _bound_reasons(reasons: list[str], b: Bounds) -> list[str]:
@@ -142,8 +174,11 @@ def _no_data(
     if fb.when_metrics_unavailable == "Replicas" and fb.replicas is not None:
         floor = max(current, fb.replicas)
     desired = max(floor, b.lo)
-    lim = hpa.normalize(state.memory, t, current, desired, p.hpa.up, p.hpa.down, b.lo, b.hi)
-    memory = hpa.record(state.memory, t, current, lim.replicas, p.hpa.memory_seconds)
+    lim = normalize(state.memory, t, current, desired, p.hpa.up, p.hpa.down, b.lo, b.hi)
+    # the hold is a recommendation too: the scale-down window is full of it when data returns
+    keep = p.hpa.memory_seconds
+    recs = (*(r for r in state.memory.recommendations if r[0] > t - keep), (t, lim.replicas))
+    memory = record(replace(state.memory, recommendations=recs[-MAX_MEMORY:]), t, current, lim.replicas, keep)
     why = (
         "no load data yet"
         if stale is None
@@ -182,7 +217,7 @@ def recommend(
         minutes = minutes.until(now)
     stale = minutes.staleness(now)
     nc = (
-        nowcast(minutes.values)
+        nowcast(minutes.values, p.max_margin)
         if stale is not None and stale <= scaling.fallback.stale_after_seconds
         else None
     )
@@ -207,7 +242,7 @@ def recommend(
 
     tol = scaling.tolerance
     keep = p.hpa.memory_seconds
-    stabilized, memory = hpa.stabilize(state.memory, t, current, proposal, p.hpa.up, p.hpa.down, keep)
+    stabilized, memory = stabilize(state.memory, t, current, proposal, p.hpa.up, p.hpa.down, keep)
     notes: list[str] = []
     limited_by: list[str] = []
     candidate = stabilized
@@ -224,9 +259,13 @@ def recommend(
             limited_by.append("tolerance")
             notes.append(f"{candidate} is within {band:.0%} of {current}: hold")
             candidate = current
-    lim = hpa.normalize(memory, t, current, candidate, p.hpa.up, p.hpa.down, b.lo, b.hi)
+        if candidate < current and recent_gap(minutes.values, p.gap_minutes):
+            limited_by.append("metricsGap")
+            notes.append(f"a minute of the last {p.gap_minutes} has no data: no scale-down, hold {current}")
+            candidate = current
+    lim = normalize(memory, t, current, candidate, p.hpa.up, p.hpa.down, b.lo, b.hi)
     limited_by += _bound_reasons(lim.limited_by, b)
-    memory = hpa.record(memory, t, current, lim.replicas, keep)
+    memory = record(memory, t, current, lim.replicas, keep)
     last_change = t if lim.replicas != current else state.last_change
 
     target = scaling.metric.target_per_replica

@@ -64,7 +64,7 @@ def ready_replicas(desired: IntArray, startup_seconds: float) -> FloatArray:
 
 
 @dataclass(frozen=True)
-class Metrics:
+class PolicyMetrics:
     """How a policy did: cost, shortfall and churn."""
 
     replica_minutes: float
@@ -93,7 +93,7 @@ def shortfall(demand: FloatArray, ready: FloatArray, capacity_rps: float) -> Flo
     return np.where(gap > 1e-9 * np.maximum(1.0, capacity_rps), gap, 0.0)
 
 
-def measure(demand: FloatArray, desired: IntArray, model: CapacityModel) -> tuple[Metrics, FloatArray]:
+def measure(demand: FloatArray, desired: IntArray, model: CapacityModel) -> tuple[PolicyMetrics, FloatArray]:
     """Metrics of the replica counts ``desired`` against ``demand``; also returns the ready replicas."""
     ready = ready_replicas(desired, model.startup_seconds)
     gap = shortfall(demand, ready, model.capacity_rps)
@@ -101,7 +101,7 @@ def measure(demand: FloatArray, desired: IntArray, model: CapacityModel) -> tupl
     n = int(desired.shape[0])
     events = int(np.count_nonzero(np.diff(desired))) if n > 1 else 0
     hours = n / 60.0
-    metrics = Metrics(
+    metrics = PolicyMetrics(
         replica_minutes=float(desired.sum()),
         under_minutes=int(np.count_nonzero(gap)),
         unserved_share=float(gap.sum() / total) if total > 0 else 0.0,

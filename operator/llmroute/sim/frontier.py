@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from llmroute.sim.capacity import Metrics
+from llmroute.sim.capacity import PolicyMetrics
 
 DEFAULT_SWEEP = (0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.975)
 UNDER_RATIO_MAX = 0.8
@@ -25,11 +25,13 @@ EVENTS_RATIO_MAX = 2.0
 @dataclass(frozen=True)
 class FrontierPoint:
     utilisation: float
-    metrics: Metrics
+    metrics: PolicyMetrics
 
 
 @dataclass(frozen=True)
-class Check:
+class TargetCheck:
+    """One of the measured targets: ``value`` against ``limit`` (at most), and whether it is met."""
+
     name: str
     value: float
     limit: float
@@ -44,13 +46,13 @@ class Comparison:
     """llmroute against HPA's frontier and the oracle."""
 
     points: list[FrontierPoint]
-    llmroute: Metrics
-    oracle: Metrics
-    hpa_at_target: Metrics
+    llmroute: PolicyMetrics
+    oracle: PolicyMetrics
+    hpa_at_target: PolicyMetrics
     target_utilisation: float
     hpa_under_at_cost: float
     in_range: bool
-    checks: list[Check]
+    checks: list[TargetCheck]
 
     @property
     def ok(self) -> bool:
@@ -83,7 +85,7 @@ def interpolate(points: list[FrontierPoint], replica_minutes: float) -> tuple[fl
 
 
 def compare(
-    points: list[FrontierPoint], llmroute: Metrics, oracle: Metrics, target_utilisation: float
+    points: list[FrontierPoint], llmroute: PolicyMetrics, oracle: PolicyMetrics, target_utilisation: float
 ) -> Comparison:
     """Build the comparison; ``target_utilisation`` picks the HPA run whose scale events are the yardstick."""
     hpa_under, inside = interpolate(points, llmroute.replica_minutes)
@@ -98,11 +100,11 @@ def compare(
     else:
         events_ratio = 0.0 if llmroute.events_per_hour == 0 else float("inf")
     checks = [
-        Check(
+        TargetCheck(
             "under_provisioned_vs_hpa_same_cost", under_ratio, UNDER_RATIO_MAX, under_ratio <= UNDER_RATIO_MAX
         ),
-        Check("replica_minutes_vs_oracle", cost_ratio, COST_RATIO_MAX, cost_ratio <= COST_RATIO_MAX),
-        Check(
+        TargetCheck("replica_minutes_vs_oracle", cost_ratio, COST_RATIO_MAX, cost_ratio <= COST_RATIO_MAX),
+        TargetCheck(
             "scale_events_vs_hpa_at_target", events_ratio, EVENTS_RATIO_MAX, events_ratio <= EVENTS_RATIO_MAX
         ),
     ]

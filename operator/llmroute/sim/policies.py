@@ -2,11 +2,11 @@
 
 * ``llmroute`` - :func:`llmroute.core.recommend` (and :func:`llmroute.core.plan` when the route has tiers),
   exactly as the operator calls them, once a minute.
-* ``hpa`` - the Kubernetes HPA algorithm (:func:`llmroute.core.hpa.hpa_step`) with the route's behaviour,
+* ``hpa`` - the Kubernetes HPA algorithm (:func:`llmroute.core.hpa_step`) with the route's behaviour,
   bounds and tolerance and a target of ``u x capacity`` per replica.
 * ``static`` - the replicas the busiest minute needs, all the time.
-* ``oracle`` - perfect foresight: each minute exactly the replicas its demand needs, started early enough
-  to be ready in time. The physical limit.
+* ``oracle`` - perfect foresight: each minute exactly the replicas its demand needs (a missing minute: the
+  last known need), started early enough to be ready in time. The physical limit.
 
 The decision for minute ``t`` sees the demand of minutes ``< t`` only (one minute of metrics lag), so a
 run on a trace cut at minute ``T`` makes the same decisions up to ``T`` as a run on the whole trace. Every
@@ -24,7 +24,7 @@ from typing import TextIO
 
 import numpy as np
 
-from llmroute.core import hpa
+from llmroute.core.hpa import HpaParams, Memory, hpa_step
 from llmroute.core.ratelimit import ShedState, plan
 from llmroute.core.scaling import ScalerState, recommend
 from llmroute.core.series import MINUTE, FloatArray, LoadSeries
@@ -148,19 +148,17 @@ def run_hpa(
     name: str = "hpa",
 ) -> PolicyRun:
     """The Kubernetes HPA with a target of ``utilisation x capacity`` per replica, fed the lagged load."""
-    params = hpa.HpaParams.from_spec(spec, target=utilisation * model.capacity_rps)
+    params = HpaParams.from_spec(spec, target=utilisation * model.capacity_rps)
     n = int(demand.shape[0])
     desired = np.zeros(n, dtype=np.int64)
     current = _clamp(math.ceil(_first(demand[0]) / params.target - 1e-9), spec) if n else 0
-    memory = hpa.Memory()
+    memory = Memory()
     t0 = start.timestamp()
     values = demand.tolist()
     for t in range(n):
         if t > 0:
             load = values[t - 1]
-            current, memory = hpa.hpa_step(
-                params, t0 + 60.0 * t, current, None if load != load else load, memory
-            )
+            current, memory = hpa_step(params, t0 + 60.0 * t, current, None if load != load else load, memory)
         desired[t] = current
     return PolicyRun(name, desired)
 
@@ -173,8 +171,14 @@ def run_static(spec: LLMRouteSpec, demand: FloatArray, model: CapacityModel) -> 
 
 
 def run_oracle(spec: LLMRouteSpec, demand: FloatArray, model: CapacityModel) -> PolicyRun:
-    """Perfect foresight: replicas started ``startup`` ahead so each minute has exactly what it needs."""
-    need = needed(demand, model.capacity_rps)
+    """Perfect foresight: replicas started ``startup`` ahead so each minute has exactly what it needs.
+
+    A missing minute (NaN) is unknown demand, not zero: the oracle holds the need of the last known minute
+    through it, as every causal policy must (none may scale down without data).
+    """
+    known = ~np.isnan(demand)
+    filled = demand[np.maximum.accumulate(np.where(known, np.arange(demand.shape[0]), 0))]
+    need = needed(filled, model.capacity_rps)
     ahead = lead_minutes(model.startup_seconds)
     n = int(need.shape[0])
     desired = need.copy()

@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from llmroute.core.series import FloatArray
-from llmroute.sim.capacity import CapacityModel, Metrics, measure, needed
+from llmroute.sim.capacity import CapacityModel, PolicyMetrics, measure, needed
 from llmroute.sim.frontier import DEFAULT_SWEEP, Comparison, FrontierPoint, compare
 from llmroute.sim.policies import PolicyRun, Progress, run_hpa, run_llmroute, run_oracle, run_static
 from llmroute.sim.trace import Trace, demand_rps
@@ -22,7 +22,9 @@ MAX_REPLICAS_HEADROOM = 3
 
 
 @dataclass(frozen=True)
-class Settings:
+class SimulationSettings:
+    """How a simulation runs: the capacity model, how the trace is scaled, the policies and the HPA sweep."""
+
     capacity_rps: float = 50.0
     startup_seconds: float = 60.0
     peak_replicas: float | None = None
@@ -41,10 +43,10 @@ class Settings:
 class Result:
     trace: Trace
     spec: LLMRouteSpec
-    settings: Settings
+    settings: SimulationSettings
     demand: FloatArray
     runs: dict[str, PolicyRun]
-    metrics: dict[str, Metrics]
+    metrics: dict[str, PolicyMetrics]
     ready: dict[str, FloatArray]
     comparison: Comparison | None
     seconds: float
@@ -92,7 +94,7 @@ def hpa_names(targets: tuple[float, ...]) -> dict[str, float]:
 def simulate(
     trace: Trace,
     spec: LLMRouteSpec | None,
-    settings: Settings,
+    settings: SimulationSettings,
     *,
     progress: Progress | None = None,
     detail: bool = True,
@@ -126,7 +128,7 @@ def simulate(
             runs[name] = run_oracle(spec, demand, model)
         else:
             raise ValueError(f"unknown policy {name!r} (choose from {', '.join(POLICIES)})")
-    metrics: dict[str, Metrics] = {}
+    metrics: dict[str, PolicyMetrics] = {}
     ready: dict[str, FloatArray] = {}
     for name, run in runs.items():
         metrics[name], ready[name] = measure(demand, run.desired, model)

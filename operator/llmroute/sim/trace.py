@@ -2,7 +2,9 @@
 
 Format: ``timestamp,requests[,input_tokens,output_tokens]`` with one row per minute (ISO-8601 UTC). A file
 with a ``client`` column may hold one row per client and minute; the rows of a minute are summed. Minutes
-missing from the file are missing data (NaN), not zero traffic.
+missing from the file and minutes whose cells are empty (``2025-03-06T07:00:00Z,,,``) are missing data
+(NaN), never zero traffic: the source had a collection gap there. A minute is known when at least one of
+its rows has a value in the column.
 """
 
 from __future__ import annotations
@@ -42,10 +44,14 @@ class Trace:
 
     def head(self, minutes: int) -> Trace:
         """The first ``minutes`` of the trace."""
-        cut = slice(0, minutes)
+        return self.cut(0, minutes)
+
+    def cut(self, first: int, minutes: int, name: str | None = None) -> Trace:
+        """``minutes`` of the trace from minute ``first`` (a trace of its own: it starts there)."""
+        cut = slice(first, first + minutes)
         return Trace(
-            self.name,
-            self.start,
+            self.name if name is None else name,
+            self.time_at(first),
             self.requests[cut],
             None if self.input_tokens is None else self.input_tokens[cut],
             None if self.output_tokens is None else self.output_tokens[cut],
@@ -93,11 +99,13 @@ def read_trace(path: str | Path) -> Trace:
                 raise ValueError(f"{path}:{line}: {exc}") from exc
             slot = rows.setdefault(minute, {})
             for c, v in values.items():
-                slot[c] = slot.get(c, 0.0) + (0.0 if math.isnan(v) else v)
+                if not math.isnan(v):  # an empty cell adds nothing and keeps a minute missing
+                    slot[c] = slot.get(c, 0.0) + v
             if has_client:
                 name = row.get("client") or "-"
                 per_client.setdefault(name, {})
-                per_client[name][minute] = per_client[name].get(minute, 0.0) + values["requests"]
+                if not math.isnan(values["requests"]):
+                    per_client[name][minute] = per_client[name].get(minute, 0.0) + values["requests"]
     if not rows:
         raise ValueError(f"{path}: no rows")
     first, last = min(rows), max(rows)
@@ -115,7 +123,7 @@ def read_trace(path: str | Path) -> Trace:
     assert requests is not None
     clients: dict[str, FloatArray] = {}
     for name, series in per_client.items():
-        arr = np.zeros(size)
+        arr = np.where(np.isnan(requests), np.nan, 0.0)  # a client without a row sent nothing that minute
         for minute, v in series.items():
             arr[minute - first] = v
         clients[name] = arr
