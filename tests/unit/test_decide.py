@@ -12,6 +12,7 @@ from llmroute.core.observed import RouteMetrics, Scale, UpstreamMetrics
 from llmroute.core.scaling import ScalerState, recommend
 from llmroute.core.series import LoadSeries
 from llmroute.decide import Observed, RouteActions, decide
+from llmroute.decide.load import minutes_until_now
 from llmroute.spec import LLMRoute
 from llmroute.spec.status import LLMRouteStatus
 from tests.unit.core_helpers import scaling_spec
@@ -229,3 +230,19 @@ def test_scale_up_margin_is_remembered_by_the_scale_down_window() -> None:
         state, current = result.state, result.recommendation.final
         finals.append(current)
     assert finals == sorted(finals), f"scaled back down at constant load: {finals}"
+
+
+def test_rates_whose_window_reaches_into_a_gap_are_not_trusted_for_a_scale_down() -> None:
+    obs = _observed(50.0, replicas=8)
+    history = obs.history.copy()
+    history[-6:-3] = np.nan  # three minutes without data, three minutes ago
+    history[-3:] = 20.0  # and low rates since: windows that reach into the gap
+    gapped = replace(obs, history=history)
+    series, _ = minutes_until_now(gapped, 20.0, rate_window=120.0)
+    values = series.values
+    assert np.isnan(values[-5:-1]).all() and values[-1] == 20.0  # gap + two minutes after it; latest kept
+    assert not np.isnan(values[:-7]).any()
+    out = decide(
+        _route(), replace(gapped, metrics=RouteMetrics(NOW.timestamp() - 1, {"rps": 20.0}, {}, "2m"))
+    )
+    assert out.replicas is None or out.replicas >= 8, "scaled down on rates that reach into a gap"

@@ -8,6 +8,7 @@ under which the decision step looks them up.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -31,6 +32,17 @@ LOAD_KEYS: dict[MetricType, LoadKey] = {
 def load_key(metric_type: MetricType) -> LoadKey:
     """The key under which a route whose ``scaling.metric.type`` is ``metric_type`` finds its load."""
     return LOAD_KEYS[metric_type]
+
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0, "y": 31536000.0}
+
+
+def duration_seconds(duration: str) -> float:
+    """Seconds in a PromQL duration (``90s``, ``4m``, ``1h30m``); raises ``ValueError`` otherwise."""
+    parts = re.findall(r"(\d+)(ms|s|m|h|d|w|y)", duration)
+    if not parts or "".join(n + u for n, u in parts) != duration:
+        raise ValueError(f"{duration!r} is not a PromQL duration")
+    return sum(int(n) * _UNITS[u] for n, u in parts)
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import numpy.typing as npt
 
-from llmroute.core.observed import MetricKey, RouteMetrics, load_key
+from llmroute.core.observed import MetricKey, RouteMetrics, duration_seconds, load_key
 from llmroute.core.series import LoadSeries
 from llmroute.decide.model import Observed
 from llmroute.decide.report import StatusReport
@@ -49,8 +51,8 @@ def observe_load(route: LLMRoute, obs: Observed, report: StatusReport) -> LoadVi
         report.set("MetricsAvailable", "False", reason, message, announce=reason == "RateWindowTooShort")
     else:
         report.set("MetricsAvailable", "True", "Available", f"{spec.scaling.metric.type} is being reported")
-    if load is not None:
-        series, decision_time = minutes_until_now(obs, load)
+    if load is not None and metrics is not None:
+        series, decision_time = minutes_until_now(obs, load, duration_seconds(metrics.rate_window))
     else:
         series, decision_time = LoadSeries.empty(now, obs.history_step), now
     values = dict(metrics.values) if (fresh and metrics is not None) else {}
@@ -74,13 +76,17 @@ def _missing(route: LLMRoute, metrics: RouteMetrics | None) -> tuple[str, str]:
     return "NoData", f"no fresh samples of {kind} over the {metrics.rate_window} rate window"
 
 
-def minutes_until_now(obs: Observed, latest: float) -> tuple[LoadSeries, datetime]:
+def minutes_until_now(obs: Observed, latest: float, rate_window: float = 60.0) -> tuple[LoadSeries, datetime]:
     """Whole-minute history whose last complete minute holds the latest trailing-minute rate.
 
     The core decides on minute buckets complete at its ``now``. The operator's freshest figure is the
     rate over the minute ending *now*, newer than the last whole minute in the history: it stands in for
     that last minute (it covers it within less than a minute), so decisions use the freshest load while
     ``now`` — and with it every stabilisation window and policy period — stays exact.
+
+    A rate taken over a window (``rate_window`` seconds) that reaches into a metrics gap covers part of
+    the window only and reads low: every minute within ``rate_window`` after a missing minute is missing
+    too, so the core never scales down on it (the latest figure still counts for a scale-up).
     """
     start = datetime.fromtimestamp(obs.history_start, UTC)
     minutes = LoadSeries(start=start, step_seconds=obs.history_step, values=obs.history).to_minutes()
@@ -91,5 +97,19 @@ def minutes_until_now(obs: Observed, latest: float) -> tuple[LoadSeries, datetim
     values = np.full(size, np.nan)
     keep = min(len(minutes), size - 1)
     values[:keep] = minutes.values[:keep]
+    values = _after_gaps_missing(values, math.ceil(rate_window / 60))
     values[-1] = latest
     return LoadSeries(datetime.fromtimestamp(first, UTC), 60, values), obs.now
+
+
+def _after_gaps_missing(values: npt.NDArray[np.float64], reach: int) -> npt.NDArray[np.float64]:
+    """``values`` with the ``reach`` minutes after each missing minute marked missing as well (missing
+    minutes before the first value are the start of history, not a gap)."""
+    present = np.flatnonzero(~np.isnan(values))
+    if present.size == 0 or reach <= 0:
+        return values
+    out = values.copy()
+    for gap in np.flatnonzero(np.isnan(values)):
+        if gap > present[0]:
+            out[gap + 1 : gap + 1 + reach] = np.nan
+    return out
