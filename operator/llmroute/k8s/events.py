@@ -29,8 +29,11 @@ SERIES_WINDOW_SECONDS = 600.0
 MERGE = "application/merge-patch+json"
 
 
-def _micro(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def _micro(ts: float) -> datetime:
+    """A ``MicroTime``. The client serialises datetimes with ``isoformat()``, which drops the fraction
+    when it is zero, and the API then refuses the value: keep at least one microsecond."""
+    when = datetime.fromtimestamp(ts, UTC)
+    return when if when.microsecond else when.replace(microsecond=1)
 
 
 def instance_name() -> str:
@@ -101,7 +104,8 @@ class EventRecorder:
         return {
             "apiVersion": "events.k8s.io/v1",
             "kind": "Event",
-            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+            # named as client-go names Events: the object's name and the time in nanoseconds, in hex
+            "metadata": {"name": f"{meta['name']}.{time.time_ns():x}", "namespace": meta["namespace"]},
             "eventTime": _micro(now),
             **fields,
             "regarding": {k: v for k, v in regarding.items() if v is not None},
