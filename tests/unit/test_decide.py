@@ -240,8 +240,13 @@ def test_rates_whose_window_reaches_into_a_gap_are_not_trusted_for_a_scale_down(
     gapped = replace(obs, history=history)
     series, _ = minutes_until_now(gapped, 20.0, rate_window=120.0)
     values = series.values
-    assert np.isnan(values[-5:-1]).all() and values[-1] == 20.0  # gap + two minutes after it; latest kept
+    assert np.isnan(values[-5:-1]).all()  # the gap and the two minutes whose windows reach into it
     assert not np.isnan(values[:-7]).any()
+    assert values[-1] == 50.0  # the latest window reaches into the gap: no lower than before it
+    rising, _ = minutes_until_now(gapped, 80.0, rate_window=120.0)
+    assert rising.values[-1] == 80.0  # a real rise still counts at once
+    clean, _ = minutes_until_now(obs, 20.0, rate_window=120.0)
+    assert clean.values[-1] == 20.0  # without a gap the latest is taken as it is
     out = decide(
         _route(), replace(gapped, metrics=RouteMetrics(NOW.timestamp() - 1, {"rps": 20.0}, {}, "2m"))
     )

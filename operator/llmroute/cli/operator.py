@@ -41,8 +41,10 @@ def run(args: argparse.Namespace) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    for noisy in ("kubernetes", "urllib3", "aiohttp.access"):
+    for noisy in ("kubernetes", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # a Prometheus outage is logged once by the hub, not as a retry warning on every query
+    logging.getLogger("urllib3").setLevel(logging.ERROR)
     # the watch-event handler runs on every status update; its success is not news
     logging.getLogger("kopf.objects").addFilter(
         lambda record: "Handler 'on_event' succeeded" not in record.getMessage()

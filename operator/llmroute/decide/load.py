@@ -85,8 +85,10 @@ def minutes_until_now(obs: Observed, latest: float, rate_window: float = 60.0) -
     ``now`` — and with it every stabilisation window and policy period — stays exact.
 
     A rate taken over a window (``rate_window`` seconds) that reaches into a metrics gap covers part of
-    the window only and reads low: every minute within ``rate_window`` after a missing minute is missing
-    too, so the core never scales down on it (the latest figure still counts for a scale-up).
+    the window only and reads low, never high: every minute within ``rate_window`` after a missing minute
+    is missing too, and while the latest figure's own window may reach into a gap it counts no lower than
+    the last figure before the gap — so a gap never turns into a scale-down, while a real rise still
+    scales up at once.
     """
     start = datetime.fromtimestamp(obs.history_start, UTC)
     minutes = LoadSeries(start=start, step_seconds=obs.history_step, values=obs.history).to_minutes()
@@ -97,8 +99,9 @@ def minutes_until_now(obs: Observed, latest: float, rate_window: float = 60.0) -
     values = np.full(size, np.nan)
     keep = min(len(minutes), size - 1)
     values[:keep] = minutes.values[:keep]
-    values = _after_gaps_missing(values, math.ceil(rate_window / 60))
-    values[-1] = latest
+    reach = math.ceil(rate_window / 60)
+    values = _after_gaps_missing(values, reach)
+    values[-1] = max(latest, _before_recent_gap(values[:-1], reach + 1))
     return LoadSeries(datetime.fromtimestamp(first, UTC), 60, values), obs.now
 
 
@@ -113,3 +116,17 @@ def _after_gaps_missing(values: npt.NDArray[np.float64], reach: int) -> npt.NDAr
         if gap > present[0]:
             out[gap + 1 : gap + 1 + reach] = np.nan
     return out
+
+
+def _before_recent_gap(history: npt.NDArray[np.float64], recent: int) -> float:
+    """The last figure before a gap among the ``recent`` last minutes of ``history``, or -inf when
+    those minutes hold no gap (or the history has no figure before it)."""
+    present = np.flatnonzero(~np.isnan(history))
+    if present.size == 0:
+        return -math.inf
+    tail = history[max(present[0] + 1, len(history) - recent) :]
+    if not np.isnan(tail).any():
+        return -math.inf
+    start = len(history) - len(tail)
+    before = present[present < start + int(np.flatnonzero(np.isnan(tail))[0])]
+    return float(history[before[-1]]) if before.size else -math.inf
