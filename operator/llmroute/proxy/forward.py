@@ -28,8 +28,8 @@ from yarl import URL
 
 from llmroute.proxy import errors
 from llmroute.proxy.balancer import Balancer
-from llmroute.proxy.metrics import Metrics
-from llmroute.proxy.runtime import Runtime
+from llmroute.proxy.metrics import ProxyMetrics
+from llmroute.proxy.snapshot import ConfigSnapshot
 from llmroute.proxy.tokens import StreamScan, Usage, from_body
 from llmroute.spec.proxyconfig import UpstreamConfig
 
@@ -41,8 +41,9 @@ CLIENT_GONE = 499  # nginx's convention for "client closed the request"
 
 
 @dataclass(slots=True)
-class Outcome:
-    """What happened: the response to return (``None`` if already streamed or the client left)."""
+class ForwardResult:
+    """How forwarding ended: the response to return (``None`` if already streamed or the client left),
+    the status and upstream to record, usage, and the body to cache."""
 
     response: web.StreamResponse | None
     status: int
@@ -68,7 +69,7 @@ class Call:
 
 
 class Forwarder:
-    def __init__(self, session: aiohttp.ClientSession, balancer: Balancer, metrics: Metrics) -> None:
+    def __init__(self, session: aiohttp.ClientSession, balancer: Balancer, metrics: ProxyMetrics) -> None:
         self.session = session
         self.balancer = balancer
         self.metrics = metrics
@@ -90,14 +91,14 @@ class Forwarder:
             self._client_timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect)
         return self._client_timeout
 
-    def _attempt_metric(self, rt: Runtime, upstream: str, outcome: str) -> None:
-        self.metrics.child(self.metrics.attempts, rt.route, upstream, outcome).inc()
+    def _attempt_metric(self, snap: ConfigSnapshot, upstream: str, outcome: str) -> None:
+        self.metrics.child(self.metrics.attempts, snap.route, upstream, outcome).inc()
 
-    def _upstream_headers(self, rt: Runtime, up: UpstreamConfig, call: Call) -> dict[str, str]:
+    def _upstream_headers(self, snap: ConfigSnapshot, up: UpstreamConfig, call: Call) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "Accept-Encoding": "identity"}
         if call.stream:
             headers["Accept"] = "text/event-stream"
-        key = rt.upstream_keys.get(up.name)
+        key = snap.upstream_keys.get(up.name)
         if key:
             headers["Authorization"] = f"Bearer {key}"
         elif call.client_auth:
@@ -110,18 +111,18 @@ class Forwarder:
         return orjson.dumps({**call.payload, "model": up.upstream_model})
 
     async def forward(
-        self, request: web.Request, rt: Runtime, candidates: list[UpstreamConfig], call: Call
-    ) -> Outcome:
+        self, request: web.Request, snap: ConfigSnapshot, candidates: list[UpstreamConfig], call: Call
+    ) -> ForwardResult:
         loop = asyncio.get_running_loop()
-        cfg = rt.config
+        cfg = snap.config
         timeouts, health = cfg.timeouts, cfg.passive_health
         deadline = call.start + timeouts.total_seconds
         plan = self.balancer.plan(cfg, candidates, loop.time())
-        failure: Outcome | None = None
+        failure: ForwardResult | None = None
         for index, up in enumerate(plan):
             last = index == len(plan) - 1
             url = self._url(up.url, call.path)
-            headers = self._upstream_headers(rt, up, call)
+            headers = self._upstream_headers(snap, up, call)
             started = loop.time()
             t0 = time.perf_counter()
             self.balancer.started(up.name)
@@ -147,51 +148,53 @@ class Forwarder:
                     async with asyncio.timeout(max(0.0, deadline - loop.time())):
                         await resp.read()
                     self.balancer.failure(up.name, loop.time(), health)
-                    self._attempt_metric(rt, up.name, f"status_{resp.status}")
+                    self._attempt_metric(snap, up.name, f"status_{resp.status}")
                     continue
                 if streaming:
                     done = True
-                    return await self._relay(request, rt, up, call, resp, first, deadline, t0)
+                    return await self._relay(request, snap, up, call, resp, first, deadline, t0)
                 async with asyncio.timeout(max(0.0, deadline - loop.time())):
                     data = await resp.read()
                 done = True
-                return self._complete(rt, up, call, resp, data, t0)
+                return self._complete(snap, up, call, resp, data, t0)
             except TRANSPORT_ERRORS as exc:
                 if done:
                     raise
                 timed_out = isinstance(exc, TimeoutError)
                 self.balancer.failure(up.name, loop.time(), health)
-                self._attempt_metric(rt, up.name, "timeout" if timed_out else "error")
+                self._attempt_metric(snap, up.name, "timeout" if timed_out else "error")
                 log.info("upstream %s failed: %s", up.name, type(exc).__name__)
                 if timed_out:
-                    failure = Outcome(errors.bad_gateway(504, "upstream timed out"), 504, up.name)
+                    failure = ForwardResult(errors.bad_gateway(504, "upstream timed out"), 504, up.name)
                 else:
-                    failure = Outcome(errors.bad_gateway(502, "upstream connection failed"), 502, up.name)
+                    failure = ForwardResult(
+                        errors.bad_gateway(502, "upstream connection failed"), 502, up.name
+                    )
             finally:
                 self.balancer.finished(up.name)
                 if resp is not None:
                     resp.release() if resp.content.is_eof() else resp.close()
         if failure is None:
-            return Outcome(errors.overloaded("no upstream is available for this model"), 503, "none")
+            return ForwardResult(errors.overloaded("no upstream is available for this model"), 503, "none")
         return failure
 
     def _complete(
         self,
-        rt: Runtime,
+        snap: ConfigSnapshot,
         up: UpstreamConfig,
         call: Call,
         resp: aiohttp.ClientResponse,
         data: bytes,
         started: float,
-    ) -> Outcome:
+    ) -> ForwardResult:
         loop = asyncio.get_running_loop()
         status = resp.status
-        if status >= 500 or status in rt.config.passive_health.retry_on_status:
-            self.balancer.failure(up.name, loop.time(), rt.config.passive_health)
-            self._attempt_metric(rt, up.name, f"status_{status}")
+        if status >= 500 or status in snap.config.passive_health.retry_on_status:
+            self.balancer.failure(up.name, loop.time(), snap.config.passive_health)
+            self._attempt_metric(snap, up.name, f"status_{status}")
         else:
             self.balancer.success(up.name, time.perf_counter() - started)
-            self._attempt_metric(rt, up.name, "ok")
+            self._attempt_metric(snap, up.name, "ok")
         content_type = resp.headers.get("Content-Type", errors.JSON)
         response = web.Response(body=data, status=status, headers=call.headers)
         response.headers["Content-Type"] = content_type
@@ -200,27 +203,27 @@ class Forwarder:
             if value is not None and name not in response.headers:
                 response.headers[name] = value
         usage = from_body(data) if status == 200 else None
-        return Outcome(response, status, up.name, usage, None, data, content_type)
+        return ForwardResult(response, status, up.name, usage, None, data, content_type)
 
     async def _relay(
         self,
         request: web.Request,
-        rt: Runtime,
+        snap: ConfigSnapshot,
         up: UpstreamConfig,
         call: Call,
         resp: aiohttp.ClientResponse,
         first: bytes,
         deadline: float,
         started: float,
-    ) -> Outcome:
+    ) -> ForwardResult:
         loop = asyncio.get_running_loop()
         self.balancer.success(up.name, time.perf_counter() - started)
-        self._attempt_metric(rt, up.name, "ok")
+        self._attempt_metric(snap, up.name, "ok")
         response = web.StreamResponse(status=200, headers=call.headers)
         response.headers["Content-Type"] = resp.headers.get("Content-Type", "text/event-stream")
         response.headers["Cache-Control"] = "no-cache"
         scan = StreamScan()
-        outcome = Outcome(response, 200, up.name)
+        outcome = ForwardResult(response, 200, up.name)
         try:
             await response.prepare(request)
             scan.feed(first)
@@ -231,7 +234,7 @@ class Forwarder:
                 problem = "upstream stream ended without [DONE]"
             if problem is not None:
                 outcome.status = 502
-                self.balancer.failure(up.name, loop.time(), rt.config.passive_health)
+                self.balancer.failure(up.name, loop.time(), snap.config.passive_health)
                 event = {
                     "error": {
                         "message": problem,

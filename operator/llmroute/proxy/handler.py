@@ -19,13 +19,13 @@ from aiohttp import web
 from llmroute.proxy import cache as cachemod
 from llmroute.proxy import errors
 from llmroute.proxy.forward import CLIENT_GONE, Call
-from llmroute.proxy.identity import Identity, Unauthorized, presented_key, resolve
+from llmroute.proxy.identity import Caller, Unauthorized, presented_key, resolve
 from llmroute.proxy.limits import ALLOW_ALL, Verdict, build_checks
-from llmroute.proxy.runtime import Runtime
+from llmroute.proxy.snapshot import ConfigSnapshot
 from llmroute.proxy.tokens import estimate
 
 if TYPE_CHECKING:
-    from llmroute.proxy.app import Proxy
+    from llmroute.proxy.app import ProxyApp
 
 log = logging.getLogger("llmroute.proxy")
 
@@ -59,24 +59,24 @@ async def read_body(request: web.Request, limit: int) -> bytes | None:
 
 
 class ApiHandler:
-    def __init__(self, proxy: Proxy) -> None:
+    def __init__(self, proxy: ProxyApp) -> None:
         self.proxy = proxy
         self._background: set[asyncio.Task[None]] = set()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         proxy = self.proxy
-        rt = proxy.runtime
-        if rt is None or proxy.draining:
+        snap = proxy.snapshot
+        if snap is None or proxy.draining:
             return errors.overloaded("the proxy has no valid config to serve yet")
         start = asyncio.get_running_loop().time()
         t0 = time.perf_counter()
         metrics = proxy.metrics
-        inflight = metrics.child(metrics.inflight, rt.route)
+        inflight = metrics.child(metrics.inflight, snap.route)
         inflight.inc()
         ctx = Ctx()
         response: web.StreamResponse | None = None
         try:
-            response = await self._serve(request, rt, ctx, start)
+            response = await self._serve(request, snap, ctx, start)
             return response
         except Exception:  # a bug must not turn into a non-OpenAI error page or a dropped connection
             log.exception("unexpected error serving %s", request.path)
@@ -88,13 +88,15 @@ class ApiHandler:
             duration = time.perf_counter() - t0
             ttfb = ctx.ttfb - t0 if ctx.ttfb is not None else duration
             code = ctx.code or (response.status if response is not None else CLIENT_GONE)
-            metrics.answered(rt.route, ctx.tier, ctx.upstream, code, ctx.cache, duration, ttfb)
+            metrics.answered(snap.route, ctx.tier, ctx.upstream, code, ctx.cache, duration, ttfb)
 
-    async def _serve(self, request: web.Request, rt: Runtime, ctx: Ctx, start: float) -> web.StreamResponse:
+    async def _serve(
+        self, request: web.Request, snap: ConfigSnapshot, ctx: Ctx, start: float
+    ) -> web.StreamResponse:
         proxy = self.proxy
-        cfg = rt.config
+        cfg = snap.config
         try:
-            ident = resolve(rt, request.headers)
+            ident = resolve(snap, request.headers)
         except Unauthorized as exc:
             return errors.unauthorized(str(exc))
         ctx.tier = ident.tier_label
@@ -110,16 +112,16 @@ class ApiHandler:
         model = payload.get("model")
         if not isinstance(model, str) or not model:
             return errors.bad_request("you must provide a model parameter", param="model")
-        candidates = rt.by_model.get(model)
+        candidates = snap.by_model.get(model)
         if candidates is None:
             return errors.not_found(f"The model `{model}` does not exist.", "model_not_found")
         stream = payload.get("stream") is True
         path = request.path
         tokens = estimate(path, len(body), payload)
         now = time.monotonic()
-        verdict = await self._admit(rt, ident, tokens, now)
+        verdict = await self._admit(snap, ident, tokens, now)
         if not verdict.allowed:
-            proxy.metrics.child(proxy.metrics.ratelimited, rt.route, ctx.tier).inc()
+            proxy.metrics.child(proxy.metrics.ratelimited, snap.route, ctx.tier).inc()
             kind = verdict.denied_kind()
             return errors.error(
                 429,
@@ -136,7 +138,7 @@ class ApiHandler:
             entry = proxy.cache.get(key, now) if mode is cachemod.Mode.USE else None
             if entry is not None:
                 ctx.cache = "hit"
-                self._correct(rt, verdict, -tokens)
+                self._correct(snap, verdict, -tokens)
                 headers[cachemod.HEADER] = "hit"
                 response = web.Response(body=entry.body, headers=headers)
                 response.headers["Content-Type"] = entry.content_type
@@ -146,8 +148,8 @@ class ApiHandler:
         tier = ident.tier
         wait = None if tier is not None and not tier.sheddable else cfg.admission.queue_timeout_seconds
         if not await proxy.gate.acquire(ident.priority, wait):
-            proxy.metrics.child(proxy.metrics.shed, rt.route, ctx.tier).inc()
-            self._correct(rt, verdict, -tokens)
+            proxy.metrics.child(proxy.metrics.shed, snap.route, ctx.tier).inc()
+            self._correct(snap, verdict, -tokens)
             return errors.overloaded("The server is overloaded; please retry shortly.")
         client_auth = None
         if not cfg.limits.tiers or cfg.limits.identity == "Header":
@@ -155,29 +157,29 @@ class ApiHandler:
             client_auth = f"Bearer {key_value}" if key_value else None
         call = Call(path, body, payload, stream, start, len(body) // 4 + 1, client_auth, headers)
         try:
-            outcome = await proxy.forwarder.forward(request, rt, candidates, call)
+            outcome = await proxy.forwarder.forward(request, snap, candidates, call)
         finally:
             proxy.gate.release()
         ctx.upstream, ctx.code, ctx.ttfb = outcome.upstream, outcome.status, outcome.first_byte_at
         usage = outcome.usage
         if usage is not None:
             metrics = proxy.metrics
-            metrics.child(metrics.tokens, rt.route, ctx.tier, "input").inc(usage.input)
-            metrics.child(metrics.tokens, rt.route, ctx.tier, "output").inc(usage.output)
-            self._correct(rt, verdict, usage.total - tokens)
+            metrics.child(metrics.tokens, snap.route, ctx.tier, "input").inc(usage.input)
+            metrics.child(metrics.tokens, snap.route, ctx.tier, "output").inc(usage.output)
+            self._correct(snap, verdict, usage.total - tokens)
         elif outcome.status != 200:
-            self._correct(rt, verdict, -tokens)
+            self._correct(snap, verdict, -tokens)
         if mode is not cachemod.Mode.OFF and outcome.status == 200 and outcome.body is not None:
             proxy.cache.put(key, outcome.body, outcome.content_type, now)
-            proxy.cache_metrics(rt.route)
+            proxy.cache_metrics(snap.route)
         assert outcome.response is not None
         return outcome.response
 
-    async def _admit(self, rt: Runtime, ident: Identity, tokens: int, now: float) -> Verdict:
+    async def _admit(self, snap: ConfigSnapshot, ident: Caller, tokens: int, now: float) -> Verdict:
         tier = ident.tier
         if tier is None:
             return ALLOW_ALL
-        divisor = rt.config.limits.divisor
+        divisor = snap.config.limits.divisor
         shared = self.proxy.shared
         if shared is not None and shared.available(now):
             verdict = await shared.admit(build_checks(tier, ident.client, tokens, True, divisor), now)
@@ -185,7 +187,7 @@ class ApiHandler:
                 return verdict
         return self.proxy.local.admit(build_checks(tier, ident.client, tokens, False, divisor), now)
 
-    def _correct(self, rt: Runtime, verdict: Verdict, delta: float) -> None:
+    def _correct(self, snap: ConfigSnapshot, verdict: Verdict, delta: float) -> None:
         if not verdict.checks or delta == 0:
             return
         now = time.monotonic()

@@ -30,7 +30,9 @@ NONE = "none"
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
 
-class Metrics:
+class ProxyMetrics:
+    """The proxy's registry and its metrics; :meth:`child` caches labelled children."""
+
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry(auto_describe=True)
         ProcessCollector(registry=r)
