@@ -1,8 +1,9 @@
 """The proxy's state and its aiohttp application (routes, start-up, shutdown, config swaps).
 
-:class:`ProxyApp` owns what outlives a config: limiter and balancer state, the cache, the admission gate,
-the upstream HTTP client and the metrics. :meth:`ProxyApp.apply` swaps in a new :class:`ConfigSnapshot` in
-place, so requests already running finish on the snapshot they started with.
+:class:`ProxyApp` owns what outlives a config: the rate limiter, balancer state, the cache, the admission
+gate, the forwarder (and its upstream HTTP client) and the metrics, and hands the API handler the ones it
+uses. :meth:`ProxyApp.apply` swaps in a new :class:`ConfigSnapshot` in place, so requests already running
+finish on the snapshot they started with.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import aiohttp
 import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -22,11 +22,10 @@ from llmroute.proxy.cache import ResponseCache
 from llmroute.proxy.forward import Forwarder
 from llmroute.proxy.handler import ApiHandler
 from llmroute.proxy.identity import Unauthorized, resolve
-from llmroute.proxy.limits import LocalLimiter
 from llmroute.proxy.metrics import ProxyMetrics
 from llmroute.proxy.probe import Prober
+from llmroute.proxy.ratelimit import RateLimiter
 from llmroute.proxy.snapshot import ConfigSnapshot
-from llmroute.proxy.store import SharedLimiter
 from llmroute.proxy.watch import ConfigWatcher
 from llmroute.spec.proxyconfig import CacheConfig
 
@@ -37,27 +36,25 @@ MAX_CLIENT_BODY = 1024**3  # the real bound is the config's max_body_bytes, chec
 
 
 class ProxyApp:
+    """The proxy: its long-lived parts, the aiohttp application, and config swaps (:meth:`apply`)."""
+
     def __init__(self, config_path: str, reload_interval: float = 1.0) -> None:
         self.metrics = ProxyMetrics()
         self.snapshot: ConfigSnapshot | None = None
         self.draining = False
-        self.local = LocalLimiter()
-        self.shared: SharedLimiter | None = None
+        self.limiter = RateLimiter(self.metrics)
         self.cache = ResponseCache(CacheConfig())
         self.gate = PriorityGate(256)
         self.balancer = Balancer(self._health)
-        self.session: aiohttp.ClientSession | None = None
-        self._forwarder: Forwarder | None = None
+        self.forwarder = Forwarder(self.balancer, self.metrics)
         self.prober: Prober | None = None
         self.watcher = ConfigWatcher(config_path, self.apply, self.metrics, reload_interval)
         self._route = ""
         self._hash = ""
-        self._closing: set[asyncio.Task[None]] = set()
 
-    @property
-    def forwarder(self) -> Forwarder:
-        assert self._forwarder is not None, "the proxy has not started"
-        return self._forwarder
+    def serving(self) -> ConfigSnapshot | None:
+        """The snapshot to serve requests with: ``None`` before the first valid config and while draining."""
+        return None if self.draining else self.snapshot
 
     def _health(self, upstream: str, healthy: bool) -> None:
         if self._route:
@@ -79,38 +76,10 @@ class ProxyApp:
             self._health(up.name, not self.balancer.state(up.name).ejected_until)
         self.gate.resize(cfg.admission.max_concurrency)
         self.cache.configure(cfg.cache)
-        self.cache_metrics(snap.route)
-        self._configure_store(snap)
+        m.cache_size(snap.route, len(self.cache), self.cache.bytes)
+        self.limiter.configure(snap)
         m.child(m.inflight, snap.route)
         self.snapshot = snap
-
-    def _configure_store(self, snap: ConfigSnapshot) -> None:
-        store = snap.config.limits.store
-        wanted = store.url if store.type == "Redis" and snap.config.limits.tiers else None
-        current = self.shared
-        if current is not None and (
-            wanted is None or (current.url, current.password) != (wanted, snap.store_password)
-        ):
-            task = asyncio.get_running_loop().create_task(current.close())
-            self._closing.add(task)  # keep a reference until the old client is closed
-            task.add_done_callback(self._closing.discard)
-            self.shared = None
-        if wanted is not None and self.shared is None:
-            route = snap.route
-            fallback = self.metrics.child(self.metrics.store_fallback, route)
-            errors_total = self.metrics.child(self.metrics.store_errors, route)
-
-            def on_state(down: bool) -> None:
-                fallback.set(1 if down else 0)
-                if down:
-                    errors_total.inc()
-
-            self.shared = SharedLimiter(wanted, snap.store_password, route, on_state)
-            fallback.set(0)
-
-    def cache_metrics(self, route: str) -> None:
-        self.metrics.child(self.metrics.cache_bytes, route).set(self.cache.bytes)
-        self.metrics.child(self.metrics.cache_entries, route).set(len(self.cache))
 
     # --- endpoints that are not the LLM API ---------------------------------------------------------
 
@@ -155,7 +124,7 @@ class ProxyApp:
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_CLIENT_BODY)
-        api = ApiHandler(self)
+        api = ApiHandler(self.serving, self.limiter, self.cache, self.gate, self.forwarder, self.metrics)
         for path in API_PATHS:
             app.router.add_post(path, api.handle)
         app.router.add_get("/v1/models", self.models)
@@ -168,14 +137,8 @@ class ProxyApp:
         return app
 
     async def _startup(self, app: web.Application) -> None:
-        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=60, keepalive_timeout=30)
-        self.session = aiohttp.ClientSession(
-            connector=connector,
-            timeout=aiohttp.ClientTimeout(total=None),
-            cookie_jar=aiohttp.DummyCookieJar(),  # a gateway keeps no cookies: skip the jar on every request
-        )
-        self._forwarder = Forwarder(self.session, self.balancer, self.metrics)
-        self.prober = Prober(lambda: self.snapshot, self.session, self.balancer, self.metrics)
+        session = self.forwarder.open()
+        self.prober = Prober(lambda: self.snapshot, session, self.balancer, self.metrics)
         self.watcher.poll()
         self.watcher.start()
         self.prober.start()
@@ -184,7 +147,5 @@ class ProxyApp:
         if self.prober is not None:
             await self.prober.stop()
         await self.watcher.stop()
-        if self.session is not None:
-            await self.session.close()
-        if self.shared is not None:
-            await self.shared.close()
+        await self.forwarder.close()
+        await self.limiter.close()

@@ -69,12 +69,28 @@ class Call:
 
 
 class Forwarder:
-    def __init__(self, session: aiohttp.ClientSession, balancer: Balancer, metrics: ProxyMetrics) -> None:
-        self.session = session
+    """Forwards admitted requests over one upstream HTTP client, opened with the server (:meth:`open`)."""
+
+    def __init__(self, balancer: Balancer, metrics: ProxyMetrics) -> None:
+        self.session: aiohttp.ClientSession | None = None
         self.balancer = balancer
         self.metrics = metrics
         self._urls: dict[tuple[str, str], URL] = {}
         self._client_timeout = aiohttp.ClientTimeout(total=None)
+
+    def open(self) -> aiohttp.ClientSession:
+        """Open the upstream HTTP client (in the running event loop) and return it, to share with probes."""
+        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=60, keepalive_timeout=30)
+        self.session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(total=None),
+            cookie_jar=aiohttp.DummyCookieJar(),  # a gateway keeps no cookies: skip the jar on every request
+        )
+        return self.session
+
+    async def close(self) -> None:
+        if self.session is not None:
+            await self.session.close()
 
     def _url(self, base: str, path: str) -> URL:
         """Parsed upstream URLs, cached: parsing one per request is a measurable share of the work."""
@@ -113,6 +129,8 @@ class Forwarder:
     async def forward(
         self, request: web.Request, snap: ConfigSnapshot, candidates: list[UpstreamConfig], call: Call
     ) -> ForwardResult:
+        session = self.session
+        assert session is not None, "the forwarder is not open"
         loop = asyncio.get_running_loop()
         cfg = snap.config
         timeouts, health = cfg.timeouts, cfg.passive_health
@@ -130,7 +148,7 @@ class Forwarder:
             done = False
             try:
                 async with asyncio.timeout(max(0.0, min(timeouts.first_byte_seconds, deadline - started))):
-                    resp = await self.session.post(
+                    resp = await session.post(
                         url,
                         data=self._body(up, call),
                         headers=headers,

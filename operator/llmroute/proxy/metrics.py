@@ -92,5 +92,10 @@ class ProxyMetrics:
         if ttfb is not None:
             self.child(self.ttfb, route, tier, upstream).observe(ttfb)
 
+    def cache_size(self, route: str, entries: int, size: int) -> None:
+        """Set the cache gauges of ``route``: ``entries`` held, ``size`` in bytes."""
+        self.child(self.cache_bytes, route).set(size)
+        self.child(self.cache_entries, route).set(entries)
+
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
