@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from llmroute.proxy.cache import ResponseCache
 from llmroute.spec.proxyconfig import CacheConfig
 from llmroute.testing.fake_upstream import FakeBehavior, FakeUpstream
 from tests.proxy.conftest import Harness
 from tests.proxy.support import config, eventually, metric, upstream
 
-DET = {"temperature": 0}
+DET: dict[str, Any] = {"temperature": 0}
 
 
 async def test_hit_and_miss(harness: Harness, fake: FakeUpstream) -> None:

@@ -65,7 +65,7 @@ def test_missing_file_and_variable_is_refused(tmp_path: Path, monkeypatch: pytes
         )
     )
     with pytest.raises(ConfigError, match="cannot read"):
-        load(path)
+        load(str(path))
 
 
 async def test_secrets_never_reach_errors_metrics_or_logs(

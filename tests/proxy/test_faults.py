@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 
@@ -17,7 +18,7 @@ FAST = {"connectSeconds": 1, "firstByteSeconds": 0.3, "totalSeconds": 2}
 
 async def raw_post(
     h: Harness, body: bytes, headers: dict[str, str] | None = None
-) -> tuple[int, dict[str, str]]:
+) -> tuple[int, dict[str, Any]]:
     async with h.session.post(h.url + "/v1/chat/completions", data=body, headers=headers or {}) as resp:
         return resp.status, await resp.json()
 
