@@ -36,7 +36,9 @@ def tier(name: str, **kw: Any) -> dict[str, Any]:
 
 
 async def eventually(
-    check: Callable[[], Awaitable[bool]] | Callable[[], bool], within: float = 10.0, interval: float = 0.02
+    check: Callable[[], Awaitable[object]] | Callable[[], object],
+    within: float = 10.0,
+    interval: float = 0.02,
 ) -> None:
     """Poll ``check`` until it is true; fail after ``within`` seconds."""
     deadline = time.monotonic() + within

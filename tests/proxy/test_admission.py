@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from llmroute.proxy.admission import PriorityGate
-from llmroute.testing.fake_upstream import Behavior, FakeUpstream
+from llmroute.testing.fake_upstream import FakeBehavior, FakeUpstream
 from tests.proxy.conftest import Harness
 from tests.proxy.support import config, eventually, metric, tier, upstream
 
@@ -49,7 +49,7 @@ async def test_saturated_proxy_admits_high_tier_first_and_sheds_low(
     limits = {"identity": "Header", "tiers": [tier("gold", priority=10), tier("free")]}
     cfg = config(upstream(fake.url), limits=limits, admission={"maxConcurrency": 1, "queueTimeoutSeconds": 3})
     await harness.start(cfg)
-    fake.default = Behavior(latency=0.3)
+    fake.default = FakeBehavior(latency=0.3)
     gold, free = {"x-llmroute-tier": "gold"}, {"x-llmroute-tier": "free"}
     first = asyncio.ensure_future(harness.chat(headers=free, user="occupant"))
     await eventually(lambda: fake.stats.active == 1)
@@ -68,7 +68,7 @@ async def test_queue_timeout_sheds_with_503(harness: Harness, fake: FakeUpstream
         upstream(fake.url), limits=limits, admission={"maxConcurrency": 1, "queueTimeoutSeconds": 0.1}
     )
     await harness.start(cfg)
-    fake.default = Behavior(latency=1.0)
+    fake.default = FakeBehavior(latency=1.0)
     occupant = asyncio.ensure_future(harness.chat())
     await eventually(lambda: fake.stats.active == 1)
     status, headers, body = await harness.chat()
@@ -83,7 +83,7 @@ async def test_unsheddable_tier_waits_past_the_queue_timeout(harness: Harness, f
         upstream(fake.url), limits=limits, admission={"maxConcurrency": 1, "queueTimeoutSeconds": 0.05}
     )
     await harness.start(cfg)
-    fake.default = Behavior(latency=0.4)
+    fake.default = FakeBehavior(latency=0.4)
     occupant = asyncio.ensure_future(harness.chat(headers={"x-llmroute-tier": "free"}))
     await eventually(lambda: fake.stats.active == 1)
     status, _, _ = await harness.chat(headers={"x-llmroute-tier": "system"})

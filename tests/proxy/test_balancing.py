@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from llmroute.testing.fake_upstream import Behavior, FakeUpstream
+from llmroute.testing.fake_upstream import FakeBehavior, FakeUpstream
 from tests.proxy.conftest import Harness
 from tests.proxy.support import config, eventually, metric, upstream
 
@@ -56,7 +56,7 @@ async def test_least_connections_avoids_the_busy_upstream(
 ) -> None:
     a, b, _ = fakes
     await harness.start(config(upstream(a.url), upstream(b.url, name="b"), loadBalancing="LeastConnections"))
-    a.default = Behavior(latency=1.0)
+    a.default = FakeBehavior(latency=1.0)
     slow = [asyncio.ensure_future(harness.chat()) for _ in range(2)]
     await eventually(lambda: a.stats.active == 1 and b.stats.served == 1)  # one each: the tie is rotated
     counts = await served_by(harness, 10)
@@ -67,7 +67,7 @@ async def test_least_connections_avoids_the_busy_upstream(
 async def test_latency_aware_prefers_the_fast_upstream(harness: Harness, fakes: list[FakeUpstream]) -> None:
     a, b, _ = fakes
     await harness.start(config(upstream(a.url), upstream(b.url, name="b"), loadBalancing="LatencyAware"))
-    a.default = Behavior(latency=0.1)
+    a.default = FakeBehavior(latency=0.1)
     await served_by(harness, 4)  # warm up both estimates
     assert (await served_by(harness, 20))["b"] >= 18
 
@@ -79,7 +79,7 @@ async def test_failover_to_next_group_and_passive_ejection(
     ups = [upstream(a.url), upstream(b.url, name="b", group=1)]
     health = {"consecutiveFailures": 2, "ejectSeconds": 30, "retries": 1}
     await harness.start(config(*ups, passiveHealth=health))
-    a.default = Behavior(status=503)
+    a.default = FakeBehavior(status=503)
     assert await served_by(harness, 2) == {"b": 2}  # retried on the fallback group, before any byte was sent
     assert a.stats.received == 2
     assert await served_by(harness, 3) == {"b": 3}  # a is ejected: not even tried
@@ -94,14 +94,14 @@ async def test_ejection_expires_and_backs_off(harness: Harness, fakes: list[Fake
     a, b, _ = fakes
     health = {"consecutiveFailures": 1, "ejectSeconds": 0.2, "maxEjectSeconds": 10, "retries": 1}
     await harness.start(config(upstream(a.url), upstream(b.url, name="b", group=1), passiveHealth=health))
-    a.default = Behavior(status=500)
+    a.default = FakeBehavior(status=500)
     await served_by(harness, 1)
 
     async def back() -> bool:
         return metric(await harness.metrics(), "llmroute_upstream_healthy", upstream="a") == 1
 
     await eventually(back)
-    a.default = Behavior()
+    a.default = FakeBehavior()
     assert await served_by(harness, 1) == {"a": 1}
 
 

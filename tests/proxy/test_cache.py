@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from llmroute.proxy.cache import ResponseCache
 from llmroute.spec.proxyconfig import CacheConfig
-from llmroute.testing.fake_upstream import Behavior, FakeUpstream
+from llmroute.testing.fake_upstream import FakeBehavior, FakeUpstream
 from tests.proxy.conftest import Harness
 from tests.proxy.support import config, eventually, metric, upstream
 
-DET = {"temperature": 0}
+DET: dict[str, Any] = {"temperature": 0}
 
 
 async def test_hit_and_miss(harness: Harness, fake: FakeUpstream) -> None:
@@ -35,7 +37,7 @@ async def test_what_is_not_cached(harness: Harness, fake: FakeUpstream) -> None:
     ] == "hit"
     await harness.chat(stream=True, **DET)
     await harness.chat(stream=True, **DET)
-    fake.push(Behavior(status=500))
+    fake.push(FakeBehavior(status=500))
     assert (await harness.chat(user="e", **DET))[0] == 500  # errors are never cached
     status, headers, _ = await harness.chat(user="e", **DET)
     assert status == 200 and headers["x-llmroute-cache"] == "miss"

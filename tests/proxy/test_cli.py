@@ -8,7 +8,7 @@ from pathlib import Path
 
 import aiohttp
 
-from llmroute.testing.fake_upstream import Behavior, FakeUpstream
+from llmroute.testing.fake_upstream import FakeBehavior, FakeUpstream
 from tests.proxy.support import ProxyProcess, config, eventually, upstream
 
 
@@ -22,7 +22,7 @@ async def test_cli_serves_and_stops_gracefully(tmp_path: Path, fake: FakeUpstrea
         async with aiohttp.ClientSession() as session:
             async with session.post(url + "/v1/chat/completions", json=body) as resp:
                 assert resp.status == 200
-            fake.default = Behavior(latency=1.0)
+            fake.default = FakeBehavior(latency=1.0)
 
             async def slow() -> int:
                 async with session.post(url + "/v1/chat/completions", json=body) as resp:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from llmroute.proxy.runtime import ConfigError, load
-from llmroute.testing.fake_upstream import Behavior, FakeUpstream
+from llmroute.proxy.snapshot import ConfigError, load
+from llmroute.testing.fake_upstream import FakeBehavior, FakeUpstream
 from tests.proxy.conftest import Harness
 from tests.proxy.support import config, eventually, metric, upstream
 
@@ -65,7 +65,7 @@ def test_missing_file_and_variable_is_refused(tmp_path: Path, monkeypatch: pytes
         )
     )
     with pytest.raises(ConfigError, match="cannot read"):
-        load(path)
+        load(str(path))
 
 
 async def test_secrets_never_reach_errors_metrics_or_logs(
@@ -154,7 +154,7 @@ async def test_kubelet_symlink_swap_reloads_without_dropping_inflight(
     harness.path = root / "config.json"
     await harness.start()
     first = await ready_hash(harness)
-    fake.default = Behavior(latency=0.5)
+    fake.default = FakeBehavior(latency=0.5)
     inflight = asyncio.ensure_future(harness.chat())
     await eventually(lambda: fake.stats.active == 1)
     kubelet_publish(root, 2, config(upstream(fake_b.url, name="b")))

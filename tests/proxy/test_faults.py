@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 
-from llmroute.testing.fake_upstream import Behavior, FakeUpstream
+from llmroute.testing.fake_upstream import FakeBehavior, FakeUpstream
 from tests.proxy.conftest import Harness
 from tests.proxy.support import config, eventually, metric, upstream
 
@@ -17,7 +18,7 @@ FAST = {"connectSeconds": 1, "firstByteSeconds": 0.3, "totalSeconds": 2}
 
 async def raw_post(
     h: Harness, body: bytes, headers: dict[str, str] | None = None
-) -> tuple[int, dict[str, str]]:
+) -> tuple[int, dict[str, Any]]:
     async with h.session.post(h.url + "/v1/chat/completions", data=body, headers=headers or {}) as resp:
         return resp.status, await resp.json()
 
@@ -58,7 +59,7 @@ async def test_reset_is_retried_on_the_next_upstream(
     harness: Harness, fake: FakeUpstream, fake_b: FakeUpstream
 ) -> None:
     await harness.start(config(upstream(fake.url), upstream(fake_b.url, name="b", group=1), timeouts=FAST))
-    fake.default = Behavior(fail="reset")
+    fake.default = FakeBehavior(fail="reset")
     status, _, body = await harness.chat()
     assert status == 200 and body["upstream"] == "b"
     status, _, body = await harness.chat(stream=True)
@@ -68,7 +69,7 @@ async def test_reset_is_retried_on_the_next_upstream(
 
 async def test_reset_without_alternative_is_502(harness: Harness, fake: FakeUpstream) -> None:
     await harness.start(config(upstream(fake.url), timeouts=FAST))
-    fake.default = Behavior(fail="reset")
+    fake.default = FakeBehavior(fail="reset")
     status, _, body = await harness.chat()
     assert status == 502 and body["error"]["type"] == "server_error"
     await no_leaks(harness, fake)
@@ -76,7 +77,7 @@ async def test_reset_without_alternative_is_502(harness: Harness, fake: FakeUpst
 
 async def test_first_byte_timeout_is_504_and_cancels_upstream(harness: Harness, fake: FakeUpstream) -> None:
     await harness.start(config(upstream(fake.url), timeouts=FAST))
-    fake.default = Behavior(fail="hang")
+    fake.default = FakeBehavior(fail="hang")
     status, _, _ = await harness.chat()
     assert status == 504
     await eventually(lambda: fake.stats.cancelled == 1)
@@ -85,17 +86,17 @@ async def test_first_byte_timeout_is_504_and_cancels_upstream(harness: Harness, 
 
 async def test_upstream_errors_pass_through_after_retries(harness: Harness, fake: FakeUpstream) -> None:
     await harness.start(config(upstream(fake.url), timeouts=FAST))
-    fake.default = Behavior(status=429, retry_after=7)
+    fake.default = FakeBehavior(status=429, retry_after=7)
     status, headers, body = await harness.chat()
     assert status == 429 and headers["Retry-After"] == "7" and body["error"]["message"] == "fake error 429"
-    fake.default = Behavior(status=500)
+    fake.default = FakeBehavior(status=500)
     assert (await harness.chat())[0] == 500
     await no_leaks(harness, fake)
 
 
 async def test_truncated_stream_ends_with_an_error_event(harness: Harness, fake: FakeUpstream) -> None:
     await harness.start(config(upstream(fake.url), timeouts=FAST))
-    fake.default = Behavior(fail="truncate", chunks=6)
+    fake.default = FakeBehavior(fail="truncate", chunks=6)
     status, _, text = await harness.chat(stream=True)
     assert status == 200  # the stream had started: the status was already sent
     events = [line for line in text.splitlines() if line.startswith("data: ")]
@@ -109,7 +110,7 @@ async def test_stream_exceeding_total_timeout_is_cut_with_an_error(
     harness: Harness, fake: FakeUpstream
 ) -> None:
     await harness.start(config(upstream(fake.url), timeouts={**FAST, "totalSeconds": 0.5}))
-    fake.default = Behavior(chunks=50, chunk_delay=0.05)
+    fake.default = FakeBehavior(chunks=50, chunk_delay=0.05)
     status, _, text = await harness.chat(stream=True)
     assert status == 200 and "total timeout" in text
     await eventually(lambda: fake.stats.cancelled == 1)
@@ -118,7 +119,7 @@ async def test_stream_exceeding_total_timeout_is_cut_with_an_error(
 
 async def test_client_disconnect_mid_stream_cancels_upstream(harness: Harness, fake: FakeUpstream) -> None:
     await harness.start(config(upstream(fake.url)))
-    fake.default = Behavior(chunks=100, chunk_delay=0.05)
+    fake.default = FakeBehavior(chunks=100, chunk_delay=0.05)
     payload = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
     async with aiohttp.ClientSession() as client:
         resp = await client.post(harness.url + "/v1/chat/completions", json=payload)
@@ -134,11 +135,11 @@ async def test_slow_upstream_and_slow_client_do_not_block_others(
     harness: Harness, fake: FakeUpstream, fake_b: FakeUpstream
 ) -> None:
     await harness.start(config(upstream(fake.url), upstream(fake_b.url, name="b", model="slow")))
-    fake_b.default = Behavior(latency=3.0)
+    fake_b.default = FakeBehavior(latency=3.0)
     slow_upstream = asyncio.ensure_future(harness.chat(model="slow"))
     # a client that asks for a big stream and never reads it; paced so that the stream is still running
     # (active at the upstream) while we look, whatever the socket buffers on this machine absorb
-    fake.push(Behavior(chunks=2000, content="x" * 4000, chunk_delay=0.005))
+    fake.push(FakeBehavior(chunks=2000, content="x" * 4000, chunk_delay=0.005))
     payload = json.dumps({"model": "m", "stream": True, "messages": []}).encode()
     _reader, writer = await asyncio.open_connection("127.0.0.1", harness.server.port if harness.server else 0)
     request = b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
@@ -159,7 +160,7 @@ async def test_stream_request_answered_with_an_error_is_relayed_as_json(
     harness: Harness, fake: FakeUpstream
 ) -> None:
     await harness.start(config(upstream(fake.url), passiveHealth={"retries": 0}))
-    fake.default = Behavior(status=400)
+    fake.default = FakeBehavior(status=400)
     status, headers, body = await harness.chat(stream=True)
     assert status == 400 and headers["Content-Type"].startswith("application/json")
     assert body["error"]["message"] == "fake error 400"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from llmroute.proxy.gcra import Check, evaluate, fmt_duration, status
+from llmroute.proxy.gcra import LimitCheck, evaluate, fmt_duration, status
 from llmroute.proxy.limits import LocalLimiter
 from llmroute.testing.fake_upstream import FakeUpstream
 from tests.proxy.conftest import Harness
@@ -13,7 +13,7 @@ from tests.proxy.support import config, metric, tier, upstream
 
 
 def test_gcra_requests_rate_and_burst() -> None:
-    check = Check("k", 600, 1.0, "requests")  # 10/s, burst 1 s = 10 requests
+    check = LimitCheck("k", 600, 1.0, "requests")  # 10/s, burst 1 s = 10 requests
     limiter = LocalLimiter()
     admitted = sum(limiter.admit((check,), 100.0).allowed for _ in range(25))
     assert admitted == 10
@@ -23,7 +23,7 @@ def test_gcra_requests_rate_and_burst() -> None:
 
 
 def test_gcra_tokens_are_debt_based_and_corrected() -> None:
-    check = Check("t", 6000, 5000.0, "tokens")  # 100 tokens/s; one request far above the burst
+    check = LimitCheck("t", 6000, 5000.0, "tokens")  # 100 tokens/s; one request far above the burst
     limiter = LocalLimiter()
     assert limiter.admit((check,), 0.0).allowed
     verdict = limiter.admit((check,), 0.0)
@@ -33,8 +33,8 @@ def test_gcra_tokens_are_debt_based_and_corrected() -> None:
 
 
 def test_all_or_nothing_and_headers() -> None:
-    tier_check = Check("tier", 60000, 1.0, "requests")
-    client_check = Check("client", 60, 1.0, "requests")
+    tier_check = LimitCheck("tier", 60000, 1.0, "requests")
+    client_check = LimitCheck("client", 60, 1.0, "requests")
     limiter = LocalLimiter()
     assert limiter.admit((tier_check, client_check), 0.0).allowed
     refused = limiter.admit((tier_check, client_check), 0.0)

@@ -7,7 +7,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from llmroute.testing.fake_upstream import Behavior, FakeUpstream
+from llmroute.testing.fake_upstream import FakeBehavior, FakeUpstream
 from tests.proxy.conftest import Harness
 from tests.proxy.support import config, tier, upstream
 
@@ -47,7 +47,7 @@ async def test_errors_map_to_sdk_exceptions(harness: Harness, fake: FakeUpstream
     bad = openai.AsyncOpenAI(base_url=harness.url + "/v1", api_key="sk-wrong", max_retries=0)
     with pytest.raises(openai.AuthenticationError):
         await bad.chat.completions.create(model="gpt-4o-mini", messages=messages)
-    fake.default = Behavior(fail="truncate", chunks=6)
+    fake.default = FakeBehavior(fail="truncate", chunks=6)
     stream = await client.chat.completions.create(model="gpt-4o-mini", messages=messages, stream=True)
     with pytest.raises(openai.APIError):
         async for _ in stream:

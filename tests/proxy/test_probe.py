@@ -3,7 +3,7 @@ evidence of recovery; busy ones are not; outcomes land in the metric the operato
 
 from __future__ import annotations
 
-from llmroute.testing.fake_upstream import Behavior, FakeUpstream
+from llmroute.testing.fake_upstream import FakeBehavior, FakeUpstream
 from tests.proxy.conftest import Harness
 from tests.proxy.support import config, eventually, metric, upstream
 
@@ -22,7 +22,7 @@ def _cfg(primary: str, backup: str, interval: float = 0.2) -> dict[str, object]:
 async def test_idle_upstream_is_probed_and_its_recovery_is_visible(
     harness: Harness, fake: FakeUpstream, fake_b: FakeUpstream
 ) -> None:
-    fake.default = Behavior(status=500)
+    fake.default = FakeBehavior(status=500)
     await harness.start(_cfg(fake.url, fake_b.url))
 
     async def failures_seen() -> bool:
@@ -30,7 +30,7 @@ async def test_idle_upstream_is_probed_and_its_recovery_is_visible(
         return metric(text, PROBES, upstream="primary", outcome="status_500") >= 2
 
     await eventually(failures_seen, within=10)
-    fake.default = Behavior()
+    fake.default = FakeBehavior()
 
     async def recovery_seen() -> bool:
         return metric(await harness.metrics(), PROBES, upstream="primary", outcome="ok") >= 2

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llmroute.testing.fake_upstream import Behavior, FakeUpstream
+from llmroute.testing.fake_upstream import FakeBehavior, FakeUpstream
 from tests.proxy.conftest import Harness
 from tests.proxy.support import config, metric, upstream
 
@@ -21,7 +21,7 @@ async def test_chat_completions_embeddings_and_models(harness: Harness, fake: Fa
 
 
 async def test_stream_is_relayed_as_it_arrives(harness: Harness, fake: FakeUpstream) -> None:
-    fake.default = Behavior(chunks=3, chunk_delay=0.3)
+    fake.default = FakeBehavior(chunks=3, chunk_delay=0.3)
     await harness.start(config(upstream(fake.url)))
     payload = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
     async with harness.session.post(harness.url + "/v1/chat/completions", json=payload) as resp:

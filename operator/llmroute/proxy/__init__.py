@@ -1,6 +1,8 @@
 """The data plane: an OpenAI-compatible gateway that serves one rendered :class:`ProxyConfig`.
 
 It runs as its own process (``llmroute proxy``) and imports only :mod:`llmroute.spec` from the rest of
-llmroute. Request path: identity → body checks → rate limits → cache → priority admission → load
-balancing with failover → upstream, with Prometheus metrics on every step.
+llmroute. Request path (:mod:`llmroute.proxy.handler`): authenticate → parse → rate limits → cache →
+priority admission → forward with load balancing and failover (:mod:`llmroute.proxy.forward`), with
+Prometheus metrics on every step. :mod:`llmroute.proxy.app` assembles the parts and
+:mod:`llmroute.proxy.server` runs them; no part imports either.
 """

@@ -1,8 +1,9 @@
 """The proxy's state and its aiohttp application (routes, start-up, shutdown, config swaps).
 
-:class:`Proxy` owns what outlives a config: limiter and balancer state, the cache, the admission gate, the
-upstream HTTP client and the metrics. :meth:`Proxy.apply` swaps in a new :class:`Runtime` in place, so
-requests already running finish on the snapshot they started with.
+:class:`ProxyApp` owns what outlives a config: the rate limiter, balancer state, the cache, the admission
+gate, the forwarder (and its upstream HTTP client) and the metrics, and hands the API handler the ones it
+uses. :meth:`ProxyApp.apply` swaps in a new :class:`ConfigSnapshot` in place, so requests already running
+finish on the snapshot they started with.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import aiohttp
 import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -22,11 +22,10 @@ from llmroute.proxy.cache import ResponseCache
 from llmroute.proxy.forward import Forwarder
 from llmroute.proxy.handler import ApiHandler
 from llmroute.proxy.identity import Unauthorized, resolve
-from llmroute.proxy.limits import LocalLimiter
-from llmroute.proxy.metrics import Metrics
+from llmroute.proxy.metrics import ProxyMetrics
 from llmroute.proxy.probe import Prober
-from llmroute.proxy.runtime import Runtime
-from llmroute.proxy.store import SharedLimiter
+from llmroute.proxy.ratelimit import RateLimiter
+from llmroute.proxy.snapshot import ConfigSnapshot
 from llmroute.proxy.watch import ConfigWatcher
 from llmroute.spec.proxyconfig import CacheConfig
 
@@ -36,81 +35,51 @@ API_PATHS = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings")
 MAX_CLIENT_BODY = 1024**3  # the real bound is the config's max_body_bytes, checked per request
 
 
-class Proxy:
+class ProxyApp:
+    """The proxy: its long-lived parts, the aiohttp application, and config swaps (:meth:`apply`)."""
+
     def __init__(self, config_path: str, reload_interval: float = 1.0) -> None:
-        self.metrics = Metrics()
-        self.runtime: Runtime | None = None
+        self.metrics = ProxyMetrics()
+        self.snapshot: ConfigSnapshot | None = None
         self.draining = False
-        self.local = LocalLimiter()
-        self.shared: SharedLimiter | None = None
+        self.limiter = RateLimiter(self.metrics)
         self.cache = ResponseCache(CacheConfig())
         self.gate = PriorityGate(256)
         self.balancer = Balancer(self._health)
-        self.session: aiohttp.ClientSession | None = None
-        self._forwarder: Forwarder | None = None
+        self.forwarder = Forwarder(self.balancer, self.metrics)
         self.prober: Prober | None = None
         self.watcher = ConfigWatcher(config_path, self.apply, self.metrics, reload_interval)
         self._route = ""
         self._hash = ""
-        self._closing: set[asyncio.Task[None]] = set()
 
-    @property
-    def forwarder(self) -> Forwarder:
-        assert self._forwarder is not None, "the proxy has not started"
-        return self._forwarder
+    def serving(self) -> ConfigSnapshot | None:
+        """The snapshot to serve requests with: ``None`` before the first valid config and while draining."""
+        return None if self.draining else self.snapshot
 
     def _health(self, upstream: str, healthy: bool) -> None:
         if self._route:
             self.metrics.child(self.metrics.healthy, self._route, upstream).set(1 if healthy else 0)
 
-    def apply(self, rt: Runtime) -> None:
+    def apply(self, snap: ConfigSnapshot) -> None:
         """Swap in a new config without disturbing requests in flight."""
-        cfg = rt.config
+        cfg = snap.config
         m = self.metrics
-        if self._route and (self._route, self._hash) != (rt.route, rt.hash):
+        if self._route and (self._route, self._hash) != (snap.route, snap.hash):
             m.config_info.remove(self._route, self._hash)
-        if self._route and self._route != rt.route:
+        if self._route and self._route != snap.route:
             for name in self.balancer.states:
                 m.child(m.healthy, self._route, name).set(0)
-        self._route, self._hash = rt.route, rt.hash
-        m.config_info.labels(rt.route, rt.hash).set(1)
+        self._route, self._hash = snap.route, snap.hash
+        m.config_info.labels(snap.route, snap.hash).set(1)
         self.balancer.sync(cfg)
         for up in cfg.upstreams:
             self._health(up.name, not self.balancer.state(up.name).ejected_until)
         self.gate.resize(cfg.admission.max_concurrency)
         self.cache.configure(cfg.cache)
-        self.cache_metrics(rt.route)
-        self._configure_store(rt)
-        m.child(m.inflight, rt.route)
-        self.runtime = rt
-
-    def _configure_store(self, rt: Runtime) -> None:
-        store = rt.config.limits.store
-        wanted = store.url if store.type == "Redis" and rt.config.limits.tiers else None
-        current = self.shared
-        if current is not None and (
-            wanted is None or (current.url, current.password) != (wanted, rt.store_password)
-        ):
-            task = asyncio.get_running_loop().create_task(current.close())
-            self._closing.add(task)  # keep a reference until the old client is closed
-            task.add_done_callback(self._closing.discard)
-            self.shared = None
-        if wanted is not None and self.shared is None:
-            route = rt.route
-            fallback = self.metrics.child(self.metrics.store_fallback, route)
-            errors_total = self.metrics.child(self.metrics.store_errors, route)
-
-            def on_state(down: bool) -> None:
-                fallback.set(1 if down else 0)
-                if down:
-                    errors_total.inc()
-
-            self.shared = SharedLimiter(wanted, rt.store_password, route, on_state)
-            fallback.set(0)
-
-    def cache_metrics(self, route: str) -> None:
-        self.metrics.child(self.metrics.cache_bytes, route).set(self.cache.bytes)
-        self.metrics.child(self.metrics.cache_entries, route).set(len(self.cache))
+        m.cache_size(snap.route, len(self.cache), self.cache.bytes)
+        self.limiter.configure(snap)
+        m.child(m.inflight, snap.route)
+        self.snapshot = snap
 
     # --- endpoints that are not the LLM API ---------------------------------------------------------
 
@@ -118,11 +87,16 @@ class Proxy:
         return web.json_response({"status": "ok"})
 
     async def readyz(self, request: web.Request) -> web.Response:
-        rt = self.runtime
-        if rt is None or self.draining:
+        snap = self.snapshot
+        if snap is None or self.draining:
             reason = "draining" if self.draining else (self.watcher.last_error or "no config")
             return web.json_response({"status": "not ready", "reason": reason}, status=503)
-        body = {"status": "ready", "route": rt.route, "config": rt.hash, "lastError": self.watcher.last_error}
+        body = {
+            "status": "ready",
+            "route": snap.route,
+            "config": snap.hash,
+            "lastError": self.watcher.last_error,
+        }
         return web.json_response(body)
 
     async def metrics_endpoint(self, request: web.Request) -> web.Response:
@@ -133,14 +107,14 @@ class Proxy:
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def models(self, request: web.Request) -> web.Response:
-        rt = self.runtime
-        if rt is None:
+        snap = self.snapshot
+        if snap is None:
             return errors.overloaded("the proxy has no valid config to serve yet")
         try:
-            resolve(rt, request.headers)
+            resolve(snap, request.headers)
         except Unauthorized as exc:
             return errors.unauthorized(str(exc))
-        data = [{"id": m, "object": "model", "created": 0, "owned_by": "llmroute"} for m in rt.by_model]
+        data = [{"id": m, "object": "model", "created": 0, "owned_by": "llmroute"} for m in snap.by_model]
         return web.Response(body=orjson.dumps({"object": "list", "data": data}), content_type=errors.JSON)
 
     async def not_found(self, request: web.Request) -> web.Response:
@@ -150,7 +124,7 @@ class Proxy:
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_CLIENT_BODY)
-        api = ApiHandler(self)
+        api = ApiHandler(self.serving, self.limiter, self.cache, self.gate, self.forwarder, self.metrics)
         for path in API_PATHS:
             app.router.add_post(path, api.handle)
         app.router.add_get("/v1/models", self.models)
@@ -163,14 +137,8 @@ class Proxy:
         return app
 
     async def _startup(self, app: web.Application) -> None:
-        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=60, keepalive_timeout=30)
-        self.session = aiohttp.ClientSession(
-            connector=connector,
-            timeout=aiohttp.ClientTimeout(total=None),
-            cookie_jar=aiohttp.DummyCookieJar(),  # a gateway keeps no cookies: skip the jar on every request
-        )
-        self._forwarder = Forwarder(self.session, self.balancer, self.metrics)
-        self.prober = Prober(lambda: self.runtime, self.session, self.balancer, self.metrics)
+        session = self.forwarder.open()
+        self.prober = Prober(lambda: self.snapshot, session, self.balancer, self.metrics)
         self.watcher.poll()
         self.watcher.start()
         self.prober.start()
@@ -179,7 +147,5 @@ class Proxy:
         if self.prober is not None:
             await self.prober.stop()
         await self.watcher.stop()
-        if self.session is not None:
-            await self.session.close()
-        if self.shared is not None:
-            await self.shared.close()
+        await self.forwarder.close()
+        await self.limiter.close()

@@ -1,4 +1,7 @@
-"""OpenAI-format error responses: ``{"error": {"message", "type", "param", "code"}}``."""
+"""OpenAI-format error responses: ``{"error": {"message", "type", "param", "code"}}``.
+
+A step of the request path that ends the request early raises :class:`Refused` with the answer to send.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,14 @@ import orjson
 from aiohttp import web
 
 JSON = "application/json"
+
+
+class Refused(Exception):
+    """Ends a request early with ``response`` (an OpenAI-format error); the handler sends it."""
+
+    def __init__(self, response: web.Response) -> None:
+        super().__init__(response.status)
+        self.response = response
 
 
 def error_body(message: str, type_: str, code: str | None = None, param: str | None = None) -> bytes:

@@ -22,7 +22,7 @@ Kind = Literal["requests", "tokens"]
 
 
 @dataclass(frozen=True, slots=True)
-class Check:
+class LimitCheck:
     """One limit a request must pass: ``key`` names the counter, ``limit`` is units per minute."""
 
     key: str
@@ -36,7 +36,7 @@ class Check:
 
 
 @dataclass(frozen=True, slots=True)
-class Status:
+class LimitStatus:
     """What the ``x-ratelimit-*`` headers report for one check."""
 
     limit: int
@@ -50,7 +50,7 @@ def params(limit: int) -> tuple[float, float]:
     return interval, max(BURST_SECONDS, interval)
 
 
-def evaluate(tat: float, now: float, check: Check) -> tuple[bool, float, float]:
+def evaluate(tat: float, now: float, check: LimitCheck) -> tuple[bool, float, float]:
     """(allowed, TAT if admitted, retry-after seconds if not)."""
     if check.limit <= 0:
         return False, tat, 60.0
@@ -63,17 +63,17 @@ def evaluate(tat: float, now: float, check: Check) -> tuple[bool, float, float]:
     return True, new_tat, 0.0
 
 
-def status(check: Check, tat: float, now: float) -> Status:
+def status(check: LimitCheck, tat: float, now: float) -> LimitStatus:
     if check.limit <= 0:
-        return Status(0, 0, 60.0)
+        return LimitStatus(0, 0, 60.0)
     interval, tau = params(check.limit)
     debt = max(0.0, tat - now)
     remaining = max(0, math.floor((tau - debt) / interval + 1e-9))
-    return Status(check.limit, min(remaining, check.limit), debt)
+    return LimitStatus(check.limit, min(remaining, check.limit), debt)
 
 
-def tightest(checks: tuple[Check, ...], statuses: list[Status], kind: Kind) -> Status | None:
-    best: Status | None = None
+def tightest(checks: tuple[LimitCheck, ...], statuses: list[LimitStatus], kind: Kind) -> LimitStatus | None:
+    best: LimitStatus | None = None
     for check, st in zip(checks, statuses, strict=True):
         if check.kind == kind and (best is None or st.remaining < best.remaining):
             best = st

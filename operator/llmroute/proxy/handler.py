@@ -1,9 +1,13 @@
-"""The request pipeline of ``/v1/chat/completions``, ``/v1/completions`` and ``/v1/embeddings``.
+"""The request path of ``/v1/chat/completions``, ``/v1/completions`` and ``/v1/embeddings``.
 
-identity (401) → body size (413) and JSON (400) → model (404) → rate limits (429) → cache (hit answers
-here) → priority admission (503 when shed) → upstream with failover. Every exit is counted once in
-``llmroute_requests_total`` and ``llmroute_request_duration_seconds``; a client that leaves is counted
-with code 499.
+authenticate (401) → parse: body size (413), JSON (400), model (404) → rate limits (429) → cache (a hit
+answers here) → priority admission (503 when shed) → forward upstream with failover → settle the token
+charge and store the answer. A step that ends the request early raises :class:`Refused` with its answer.
+Every exit is counted once in ``llmroute_requests_total`` and ``llmroute_request_duration_seconds``; a
+client that leaves is counted with code 499.
+
+:class:`ApiHandler` is given the collaborators it uses (the current config snapshot, the rate limiter,
+the cache, the admission gate, the forwarder and the metrics) and nothing else of the server.
 """
 
 from __future__ import annotations
@@ -11,27 +15,32 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 import orjson
 from aiohttp import web
+from multidict import CIMultiDictProxy
 
 from llmroute.proxy import cache as cachemod
 from llmroute.proxy import errors
-from llmroute.proxy.forward import CLIENT_GONE, Call
-from llmroute.proxy.identity import Identity, Unauthorized, presented_key, resolve
-from llmroute.proxy.limits import ALLOW_ALL, Verdict, build_checks
-from llmroute.proxy.runtime import Runtime
+from llmroute.proxy.admission import PriorityGate
+from llmroute.proxy.cache import ResponseCache
+from llmroute.proxy.errors import Refused
+from llmroute.proxy.forward import CLIENT_GONE, Call, Forwarder, ForwardResult
+from llmroute.proxy.identity import Caller, Unauthorized, presented_key, resolve
+from llmroute.proxy.limits import Verdict
+from llmroute.proxy.metrics import ProxyMetrics
+from llmroute.proxy.ratelimit import RateLimiter
+from llmroute.proxy.snapshot import ConfigSnapshot
 from llmroute.proxy.tokens import estimate
-
-if TYPE_CHECKING:
-    from llmroute.proxy.app import Proxy
+from llmroute.spec.proxyconfig import UpstreamConfig
 
 log = logging.getLogger("llmroute.proxy")
 
 
-class Ctx:
-    """Labels of the answer, filled in as the pipeline goes."""
+class AnswerRecord:
+    """What the metrics record about one answer, filled in as the request goes."""
 
     __slots__ = ("cache", "code", "tier", "ttfb", "upstream")
 
@@ -43,156 +52,189 @@ class Ctx:
         self.ttfb: float | None = None
 
 
-async def read_body(request: web.Request, limit: int) -> bytes | None:
-    """The body, or ``None`` if it exceeds ``limit`` bytes (checked before reading when possible)."""
+def authenticate(snap: ConfigSnapshot, headers: CIMultiDictProxy[str]) -> Caller:
+    """The caller, as the route's ``limits`` identify it; raises :class:`Refused` (401) otherwise."""
+    try:
+        return resolve(snap, headers)
+    except Unauthorized as exc:
+        raise Refused(errors.unauthorized(str(exc))) from None
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The body; raises :class:`Refused` (413) past ``limit`` bytes (checked before reading when possible)."""
     length = request.content_length
     if length is not None and length > limit:
-        return None
+        raise Refused(errors.too_large(limit))
     parts: list[bytes] = []
     size = 0
     while chunk := await request.content.readany():
         size += len(chunk)
         if size > limit:
-            return None
+            raise Refused(errors.too_large(limit))
         parts.append(chunk)
     return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
+def parse(snap: ConfigSnapshot, body: bytes) -> tuple[dict[str, Any], list[UpstreamConfig]]:
+    """The JSON object and the upstreams serving its ``model``; raises :class:`Refused` (400, 404)."""
+    try:
+        payload: Any = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise Refused(errors.bad_request("We could not parse the JSON body of your request.")) from None
+    if not isinstance(payload, dict):
+        raise Refused(errors.bad_request("The request body must be a JSON object."))
+    model = payload.get("model")
+    if not isinstance(model, str) or not model:
+        raise Refused(errors.bad_request("you must provide a model parameter", param="model"))
+    candidates = snap.by_model.get(model)
+    if candidates is None:
+        raise Refused(errors.not_found(f"The model `{model}` does not exist.", "model_not_found"))
+    return payload, candidates
+
+
+def queue_wait(snap: ConfigSnapshot, caller: Caller) -> float | None:
+    """Seconds the caller may wait for an admission slot (``None``: as long as it takes, for a tier
+    that is not sheddable)."""
+    tier = caller.tier
+    return None if tier is not None and not tier.sheddable else snap.config.admission.queue_timeout_seconds
+
+
+def client_auth(snap: ConfigSnapshot, headers: CIMultiDictProxy[str]) -> str | None:
+    """The client's own key to send upstream: only on a route without tiers or one that tells tiers by a
+    header (a route with API-key tiers uses its upstreams' keys)."""
+    limits = snap.config.limits
+    if limits.tiers and limits.identity != "Header":
+        return None
+    key = presented_key(headers)
+    return f"Bearer {key}" if key else None
+
+
 class ApiHandler:
-    def __init__(self, proxy: Proxy) -> None:
-        self.proxy = proxy
-        self._background: set[asyncio.Task[None]] = set()
+    """Serves the LLM API paths with the collaborators it is given.
+
+    ``current()`` returns the snapshot to serve with, or ``None`` while there is none or the proxy drains
+    (the request is then answered 503); the others are the long-lived parts of the proxy the path uses.
+    """
+
+    def __init__(
+        self,
+        current: Callable[[], ConfigSnapshot | None],
+        limiter: RateLimiter,
+        cache: ResponseCache,
+        gate: PriorityGate,
+        forwarder: Forwarder,
+        metrics: ProxyMetrics,
+    ) -> None:
+        self.current = current
+        self.limiter = limiter
+        self.cache = cache
+        self.gate = gate
+        self.forwarder = forwarder
+        self.metrics = metrics
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        proxy = self.proxy
-        rt = proxy.runtime
-        if rt is None or proxy.draining:
+        snap = self.current()
+        if snap is None:
             return errors.overloaded("the proxy has no valid config to serve yet")
         start = asyncio.get_running_loop().time()
         t0 = time.perf_counter()
-        metrics = proxy.metrics
-        inflight = metrics.child(metrics.inflight, rt.route)
+        metrics = self.metrics
+        inflight = metrics.child(metrics.inflight, snap.route)
         inflight.inc()
-        ctx = Ctx()
+        record = AnswerRecord()
         response: web.StreamResponse | None = None
         try:
-            response = await self._serve(request, rt, ctx, start)
+            response = await self._serve(request, snap, record, start)
+            return response
+        except Refused as refused:
+            response = refused.response
             return response
         except Exception:  # a bug must not turn into a non-OpenAI error page or a dropped connection
             log.exception("unexpected error serving %s", request.path)
-            ctx.code = 500
+            record.code = 500
             response = errors.error(500, "internal error in the proxy", "server_error", "internal_error")
             return response
         finally:
             inflight.dec()
             duration = time.perf_counter() - t0
-            ttfb = ctx.ttfb - t0 if ctx.ttfb is not None else duration
-            code = ctx.code or (response.status if response is not None else CLIENT_GONE)
-            metrics.answered(rt.route, ctx.tier, ctx.upstream, code, ctx.cache, duration, ttfb)
+            ttfb = record.ttfb - t0 if record.ttfb is not None else duration
+            code = record.code or (response.status if response is not None else CLIENT_GONE)
+            metrics.answered(snap.route, record.tier, record.upstream, code, record.cache, duration, ttfb)
 
-    async def _serve(self, request: web.Request, rt: Runtime, ctx: Ctx, start: float) -> web.StreamResponse:
-        proxy = self.proxy
-        cfg = rt.config
-        try:
-            ident = resolve(rt, request.headers)
-        except Unauthorized as exc:
-            return errors.unauthorized(str(exc))
-        ctx.tier = ident.tier_label
-        body = await read_body(request, cfg.max_body_bytes)
-        if body is None:
-            return errors.too_large(cfg.max_body_bytes)
-        try:
-            payload: Any = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return errors.bad_request("We could not parse the JSON body of your request.")
-        if not isinstance(payload, dict):
-            return errors.bad_request("The request body must be a JSON object.")
-        model = payload.get("model")
-        if not isinstance(model, str) or not model:
-            return errors.bad_request("you must provide a model parameter", param="model")
-        candidates = rt.by_model.get(model)
-        if candidates is None:
-            return errors.not_found(f"The model `{model}` does not exist.", "model_not_found")
-        stream = payload.get("stream") is True
+    async def _serve(
+        self, request: web.Request, snap: ConfigSnapshot, record: AnswerRecord, start: float
+    ) -> web.StreamResponse:
+        caller = authenticate(snap, request.headers)
+        record.tier = caller.tier_label
+        body = await read_body(request, snap.config.max_body_bytes)
+        payload, candidates = parse(snap, body)
         path = request.path
         tokens = estimate(path, len(body), payload)
         now = time.monotonic()
-        verdict = await self._admit(rt, ident, tokens, now)
+        verdict = await self.limiter.admit(snap, caller, tokens, now)
         if not verdict.allowed:
-            proxy.metrics.child(proxy.metrics.ratelimited, rt.route, ctx.tier).inc()
-            kind = verdict.denied_kind()
-            return errors.error(
-                429,
-                f"Rate limit reached for {kind} per minute on tier {ctx.tier}. Please try again later.",
-                kind,
-                "rate_limit_exceeded",
-                headers=verdict.headers(),
-            )
+            raise self._rate_limited(snap, verdict, record)
         headers = verdict.headers()
-        mode = cachemod.mode(cfg.cache, path, payload, request.headers)
-        key = b""
-        if mode is not cachemod.Mode.OFF:
-            key = cachemod.cache_key(path, payload)
-            entry = proxy.cache.get(key, now) if mode is cachemod.Mode.USE else None
-            if entry is not None:
-                ctx.cache = "hit"
-                self._correct(rt, verdict, -tokens)
-                headers[cachemod.HEADER] = "hit"
-                response = web.Response(body=entry.body, headers=headers)
-                response.headers["Content-Type"] = entry.content_type
-                return response
-            ctx.cache = "miss"
-            headers[cachemod.HEADER] = "miss"
-        tier = ident.tier
-        wait = None if tier is not None and not tier.sheddable else cfg.admission.queue_timeout_seconds
-        if not await proxy.gate.acquire(ident.priority, wait):
-            proxy.metrics.child(proxy.metrics.shed, rt.route, ctx.tier).inc()
-            self._correct(rt, verdict, -tokens)
-            return errors.overloaded("The server is overloaded; please retry shortly.")
-        client_auth = None
-        if not cfg.limits.tiers or cfg.limits.identity == "Header":
-            key_value = presented_key(request.headers)
-            client_auth = f"Bearer {key_value}" if key_value else None
-        call = Call(path, body, payload, stream, start, len(body) // 4 + 1, client_auth, headers)
+        mode = cachemod.mode(snap.config.cache, path, payload, request.headers)
+        key = cachemod.cache_key(path, payload) if mode is not cachemod.Mode.OFF else b""
+        if (
+            mode is not cachemod.Mode.OFF
+            and (hit := self._cached(key, mode, now, headers, record)) is not None
+        ):
+            self.limiter.correct(verdict, -tokens)
+            return hit
+        if not await self.gate.acquire(caller.priority, queue_wait(snap, caller)):
+            raise self._shed(snap, verdict, tokens, record)
+        stream = payload.get("stream") is True
+        auth = client_auth(snap, request.headers)
+        call = Call(path, body, payload, stream, start, len(body) // 4 + 1, auth, headers)
         try:
-            outcome = await proxy.forwarder.forward(request, rt, candidates, call)
+            result = await self.forwarder.forward(request, snap, candidates, call)
         finally:
-            proxy.gate.release()
-        ctx.upstream, ctx.code, ctx.ttfb = outcome.upstream, outcome.status, outcome.first_byte_at
-        usage = outcome.usage
+            self.gate.release()
+        self._settle(snap, record, verdict, tokens, result)
+        if mode is not cachemod.Mode.OFF and result.status == 200 and result.body is not None:
+            self.cache.put(key, result.body, result.content_type, now)
+            self.metrics.cache_size(snap.route, len(self.cache), self.cache.bytes)
+        assert result.response is not None
+        return result.response
+
+    def _rate_limited(self, snap: ConfigSnapshot, verdict: Verdict, record: AnswerRecord) -> Refused:
+        self.metrics.child(self.metrics.ratelimited, snap.route, record.tier).inc()
+        kind = verdict.denied_kind()
+        message = f"Rate limit reached for {kind} per minute on tier {record.tier}. Please try again later."
+        return Refused(errors.error(429, message, kind, "rate_limit_exceeded", headers=verdict.headers()))
+
+    def _cached(
+        self, key: bytes, mode: cachemod.Mode, now: float, headers: dict[str, str], record: AnswerRecord
+    ) -> web.Response | None:
+        """The cached answer (a hit), or ``None`` (a miss); marks both in ``headers`` and ``record``."""
+        entry = self.cache.get(key, now) if mode is cachemod.Mode.USE else None
+        if entry is None:
+            record.cache = "miss"
+            headers[cachemod.HEADER] = "miss"
+            return None
+        record.cache = "hit"
+        headers[cachemod.HEADER] = "hit"
+        response = web.Response(body=entry.body, headers=headers)
+        response.headers["Content-Type"] = entry.content_type
+        return response
+
+    def _shed(self, snap: ConfigSnapshot, verdict: Verdict, tokens: int, record: AnswerRecord) -> Refused:
+        self.metrics.child(self.metrics.shed, snap.route, record.tier).inc()
+        self.limiter.correct(verdict, -tokens)
+        return Refused(errors.overloaded("The server is overloaded; please retry shortly."))
+
+    def _settle(
+        self, snap: ConfigSnapshot, record: AnswerRecord, verdict: Verdict, tokens: int, result: ForwardResult
+    ) -> None:
+        """Record where the answer came from; correct the token charge from the usage (refund on failure)."""
+        record.upstream, record.code, record.ttfb = result.upstream, result.status, result.first_byte_at
+        usage = result.usage
         if usage is not None:
-            metrics = proxy.metrics
-            metrics.child(metrics.tokens, rt.route, ctx.tier, "input").inc(usage.input)
-            metrics.child(metrics.tokens, rt.route, ctx.tier, "output").inc(usage.output)
-            self._correct(rt, verdict, usage.total - tokens)
-        elif outcome.status != 200:
-            self._correct(rt, verdict, -tokens)
-        if mode is not cachemod.Mode.OFF and outcome.status == 200 and outcome.body is not None:
-            proxy.cache.put(key, outcome.body, outcome.content_type, now)
-            proxy.cache_metrics(rt.route)
-        assert outcome.response is not None
-        return outcome.response
-
-    async def _admit(self, rt: Runtime, ident: Identity, tokens: int, now: float) -> Verdict:
-        tier = ident.tier
-        if tier is None:
-            return ALLOW_ALL
-        divisor = rt.config.limits.divisor
-        shared = self.proxy.shared
-        if shared is not None and shared.available(now):
-            verdict = await shared.admit(build_checks(tier, ident.client, tokens, True, divisor), now)
-            if verdict is not None:
-                return verdict
-        return self.proxy.local.admit(build_checks(tier, ident.client, tokens, False, divisor), now)
-
-    def _correct(self, rt: Runtime, verdict: Verdict, delta: float) -> None:
-        if not verdict.checks or delta == 0:
-            return
-        now = time.monotonic()
-        shared = self.proxy.shared
-        if verdict.shared and shared is not None:
-            task = asyncio.get_running_loop().create_task(shared.correct(verdict.checks, delta, now))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
-        else:
-            self.proxy.local.correct(verdict.checks, delta, now)
+            m = self.metrics
+            m.child(m.tokens, snap.route, record.tier, "input").inc(usage.input)
+            m.child(m.tokens, snap.route, record.tier, "output").inc(usage.output)
+            self.limiter.correct(verdict, usage.total - tokens)
+        elif result.status != 200:
+            self.limiter.correct(verdict, -tokens)

@@ -1,4 +1,4 @@
-"""Map a request to a tier and a client identity, exactly as the route's ``limits`` say.
+"""Map a request to its :class:`Caller` (tier and client identity), exactly as the route's ``limits`` say.
 
 * No tiers configured: no authentication at all (pass-through, no limits).
 * ``ApiKey``: ``Authorization: Bearer <key>`` or ``api-key: <key>`` is hashed (sha256) and looked up in the
@@ -17,12 +17,14 @@ from dataclasses import dataclass
 
 from multidict import CIMultiDictProxy
 
-from llmroute.proxy.runtime import Runtime
+from llmroute.proxy.snapshot import ConfigSnapshot
 from llmroute.spec.proxyconfig import TierConfig
 
 
 @dataclass(frozen=True, slots=True)
-class Identity:
+class Caller:
+    """Who sent a request: its tier (``None`` on a route without tiers) and the sha256 of its key."""
+
     tier: TierConfig | None
     client: bytes | None
 
@@ -35,7 +37,7 @@ class Identity:
         return self.tier.priority if self.tier is not None else 0
 
 
-PASS_THROUGH = Identity(None, None)
+PASS_THROUGH = Caller(None, None)
 
 
 class Unauthorized(Exception):
@@ -52,28 +54,28 @@ def presented_key(headers: CIMultiDictProxy[str]) -> str | None:
     return key.strip() if key and key.strip() else None
 
 
-def resolve(rt: Runtime, headers: CIMultiDictProxy[str]) -> Identity:
-    limits = rt.config.limits
+def resolve(snap: ConfigSnapshot, headers: CIMultiDictProxy[str]) -> Caller:
+    limits = snap.config.limits
     if not limits.tiers:
         return PASS_THROUGH
     key = presented_key(headers)
     digest = hashlib.sha256(key.encode()).digest() if key is not None else None
-    default = rt.tiers.get(limits.default_tier) if limits.default_tier else None
+    default = snap.tiers.get(limits.default_tier) if limits.default_tier else None
     if limits.identity == "Header":
-        tier = rt.tiers.get(headers.get(limits.header, ""))
+        tier = snap.tiers.get(headers.get(limits.header, ""))
         if tier is None:
             if default is None:
                 raise Unauthorized(f"missing or unknown tier in header {limits.header}")
             tier = default
-        return Identity(tier, digest)
+        return Caller(tier, digest)
     if digest is None:
         if default is None:
             raise Unauthorized(
                 "You didn't provide an API key. You need to provide your API key in an Authorization "
                 "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
             )
-        return Identity(default, None)
-    name = rt.tier_by_key.get(digest)
+        return Caller(default, None)
+    name = snap.tier_by_key.get(digest)
     if name is None:
         raise Unauthorized("Incorrect API key provided.")
-    return Identity(rt.tiers[name], digest)
+    return Caller(snap.tiers[name], digest)

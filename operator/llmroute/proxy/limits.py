@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from llmroute.proxy.gcra import Check, Status, evaluate, fmt_duration, params, status, tightest
+from llmroute.proxy.gcra import LimitCheck, LimitStatus, evaluate, fmt_duration, params, status, tightest
 from llmroute.spec.proxyconfig import TierConfig
 
 MAX_ENTRIES = 200_000
@@ -20,8 +20,8 @@ MAX_ENTRIES = 200_000
 class Verdict:
     allowed: bool
     retry_after: float
-    checks: tuple[Check, ...]
-    statuses: list[Status] = field(default_factory=list)
+    checks: tuple[LimitCheck, ...]
+    statuses: list[LimitStatus] = field(default_factory=list)
     shared: bool = False
 
     def denied_kind(self) -> str:
@@ -56,7 +56,7 @@ def _global(value: int | None, share: int | None, divisor: int) -> int | None:
 
 def build_checks(
     tier: TierConfig, client: bytes | None, tokens: float, shared: bool, divisor: int
-) -> tuple[Check, ...]:
+) -> tuple[LimitCheck, ...]:
     """The checks for one request; ``shared`` selects the global figures (Redis) over the local share."""
     if shared:
         rpm = _global(tier.global_requests_per_minute, tier.requests_per_minute, divisor)
@@ -66,18 +66,18 @@ def build_checks(
     else:
         rpm, tpm = tier.requests_per_minute, tier.tokens_per_minute
         crpm, ctpm = tier.client_requests_per_minute, tier.client_tokens_per_minute
-    checks: list[Check] = []
+    checks: list[LimitCheck] = []
     name = tier.name
     if rpm is not None:
-        checks.append(Check(f"t|{name}|r", rpm, 1.0, "requests"))
+        checks.append(LimitCheck(f"t|{name}|r", rpm, 1.0, "requests"))
     if tpm is not None:
-        checks.append(Check(f"t|{name}|t", tpm, tokens, "tokens"))
+        checks.append(LimitCheck(f"t|{name}|t", tpm, tokens, "tokens"))
     if client is not None and (crpm is not None or ctpm is not None):
         cid = client.hex()[:32]
         if crpm is not None:
-            checks.append(Check(f"c|{name}|{cid}|r", crpm, 1.0, "requests"))
+            checks.append(LimitCheck(f"c|{name}|{cid}|r", crpm, 1.0, "requests"))
         if ctpm is not None:
-            checks.append(Check(f"c|{name}|{cid}|t", ctpm, tokens, "tokens"))
+            checks.append(LimitCheck(f"c|{name}|{cid}|t", ctpm, tokens, "tokens"))
     return tuple(checks)
 
 
@@ -91,7 +91,7 @@ class LocalLimiter:
     def __len__(self) -> int:
         return len(self._tat)
 
-    def admit(self, checks: tuple[Check, ...], now: float) -> Verdict:
+    def admit(self, checks: tuple[LimitCheck, ...], now: float) -> Verdict:
         if not checks:
             return ALLOW_ALL
         tats = self._tat
@@ -113,7 +113,7 @@ class LocalLimiter:
             self._evict(now)
         return Verdict(True, 0.0, checks, [status(c, t, now) for c, t in zip(checks, new, strict=True)])
 
-    def correct(self, checks: tuple[Check, ...], delta_tokens: float, now: float) -> None:
+    def correct(self, checks: tuple[LimitCheck, ...], delta_tokens: float, now: float) -> None:
         """Charge (or refund, if negative) ``delta_tokens`` on the token checks."""
         for check in checks:
             if check.kind != "tokens" or check.limit <= 0 or check.key not in self._tat:

@@ -30,7 +30,9 @@ NONE = "none"
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
 
-class Metrics:
+class ProxyMetrics:
+    """The proxy's registry and its metrics; :meth:`child` caches labelled children."""
+
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry(auto_describe=True)
         ProcessCollector(registry=r)
@@ -89,6 +91,11 @@ class Metrics:
         self.child(self.duration, route, tier, upstream).observe(duration)
         if ttfb is not None:
             self.child(self.ttfb, route, tier, upstream).observe(ttfb)
+
+    def cache_size(self, route: str, entries: int, size: int) -> None:
+        """Set the cache gauges of ``route``: ``entries`` held, ``size`` in bytes."""
+        self.child(self.cache_bytes, route).set(size)
+        self.child(self.cache_entries, route).set(entries)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

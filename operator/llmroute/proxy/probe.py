@@ -18,8 +18,8 @@ from collections.abc import Callable
 import aiohttp
 
 from llmroute.proxy.balancer import Balancer
-from llmroute.proxy.metrics import Metrics
-from llmroute.proxy.runtime import Runtime
+from llmroute.proxy.metrics import ProxyMetrics
+from llmroute.proxy.snapshot import ConfigSnapshot
 from llmroute.spec.proxyconfig import UpstreamConfig
 
 log = logging.getLogger("llmroute.proxy.probe")
@@ -28,12 +28,12 @@ log = logging.getLogger("llmroute.proxy.probe")
 class Prober:
     def __init__(
         self,
-        runtime: Callable[[], Runtime | None],
+        current: Callable[[], ConfigSnapshot | None],
         session: aiohttp.ClientSession,
         balancer: Balancer,
-        metrics: Metrics,
+        metrics: ProxyMetrics,
     ) -> None:
-        self.runtime = runtime
+        self.current = current
         self.session = session
         self.balancer = balancer
         self.metrics = metrics
@@ -50,25 +50,25 @@ class Prober:
 
     async def _loop(self) -> None:
         while True:
-            rt = self.runtime()
-            interval = rt.config.passive_health.probe_interval_seconds if rt else 5.0
-            if rt is not None and interval > 0:
-                await self.round(rt, interval)
+            snap = self.current()
+            interval = snap.config.passive_health.probe_interval_seconds if snap else 5.0
+            if snap is not None and interval > 0:
+                await self.round(snap, interval)
             await asyncio.sleep(interval if interval > 0 else 5.0)
 
-    async def round(self, rt: Runtime, interval: float) -> None:
+    async def round(self, snap: ConfigSnapshot, interval: float) -> None:
         """Probe every upstream idle for at least ``interval`` seconds, concurrently."""
         now = time.monotonic()
-        idle = [u for u in rt.config.upstreams if now - self.balancer.state(u.name).last_used >= interval]
-        await asyncio.gather(*(self.probe(rt, u) for u in idle))
+        idle = [u for u in snap.config.upstreams if now - self.balancer.state(u.name).last_used >= interval]
+        await asyncio.gather(*(self.probe(snap, u) for u in idle))
 
-    async def probe(self, rt: Runtime, up: UpstreamConfig) -> str:
-        timeouts = rt.config.timeouts
+    async def probe(self, snap: ConfigSnapshot, up: UpstreamConfig) -> str:
+        timeouts = snap.config.timeouts
         timeout = aiohttp.ClientTimeout(
             total=min(timeouts.first_byte_seconds, 10.0), sock_connect=timeouts.connect_seconds
         )
         headers = {}
-        key = rt.upstream_keys.get(up.name)
+        key = snap.upstream_keys.get(up.name)
         if key:
             headers["Authorization"] = f"Bearer {key}"
         try:
@@ -82,5 +82,5 @@ class Prober:
             outcome = "timeout"
         except aiohttp.ClientError:
             outcome = "error"
-        self.metrics.child(self.metrics.probes, rt.route, up.name, outcome).inc()
+        self.metrics.child(self.metrics.probes, snap.route, up.name, outcome).inc()
         return outcome

@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
-from llmroute.proxy.app import Proxy
+from llmroute.proxy.app import ProxyApp
 
 log = logging.getLogger("llmroute.proxy")
 
@@ -34,7 +34,7 @@ class ProxyServer:
         reload_interval: float = 1.0,
         shutdown_timeout: float = 30.0,
     ) -> None:
-        self.proxy = Proxy(config_path, reload_interval)
+        self.proxy = ProxyApp(config_path, reload_interval)
         self.host = host
         self.port = port
         self.shutdown_timeout = shutdown_timeout

@@ -19,7 +19,7 @@ from collections.abc import Callable
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from llmroute.proxy.gcra import BURST_SECONDS, Check, params, status
+from llmroute.proxy.gcra import BURST_SECONDS, LimitCheck, params, status
 from llmroute.proxy.limits import Verdict
 
 log = logging.getLogger("llmroute.proxy.store")
@@ -112,7 +112,7 @@ class SharedLimiter:
         self._probing = True
         return True
 
-    async def admit(self, checks: tuple[Check, ...], now: float) -> Verdict | None:
+    async def admit(self, checks: tuple[LimitCheck, ...], now: float) -> Verdict | None:
         """The shared verdict, or ``None`` if the store failed (the caller then decides locally)."""
         if not checks:
             return Verdict(True, 0.0, checks, shared=True)
@@ -132,7 +132,7 @@ class SharedLimiter:
         statuses = [status(c, t, server_now) for c, t in zip(checks, tats, strict=True)]
         return Verdict(allowed, retry, checks, statuses, shared=True)
 
-    async def correct(self, checks: tuple[Check, ...], delta_tokens: float, now: float) -> None:
+    async def correct(self, checks: tuple[LimitCheck, ...], delta_tokens: float, now: float) -> None:
         token_checks = [c for c in checks if c.kind == "tokens" and c.limit > 0]
         if not token_checks or self.down or delta_tokens == 0:
             return

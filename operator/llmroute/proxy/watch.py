@@ -14,21 +14,21 @@ import contextlib
 import logging
 from collections.abc import Callable
 
-from llmroute.proxy.metrics import Metrics
-from llmroute.proxy.runtime import ConfigError, Runtime, load, signature
+from llmroute.proxy.metrics import ProxyMetrics
+from llmroute.proxy.snapshot import ConfigError, ConfigSnapshot, load, signature
 
 log = logging.getLogger("llmroute.proxy.config")
 
 
 class ConfigWatcher:
     def __init__(
-        self, path: str, apply: Callable[[Runtime], None], metrics: Metrics, interval: float = 1.0
+        self, path: str, apply: Callable[[ConfigSnapshot], None], metrics: ProxyMetrics, interval: float = 1.0
     ) -> None:
         self.path = path
         self.apply = apply
         self.metrics = metrics
         self.interval = interval
-        self.current: Runtime | None = None
+        self.current: ConfigSnapshot | None = None
         self.last_error: str | None = None
         self._seen: tuple[tuple[str, int, int, int], ...] = ()
         self._task: asyncio.Task[None] | None = None
@@ -40,7 +40,7 @@ class ConfigWatcher:
         if seen == self._seen:
             return False
         try:
-            runtime = load(self.path)
+            snap = load(self.path)
         except ConfigError as exc:
             self._seen = seen
             self.metrics.reloads.labels("error").inc()
@@ -50,11 +50,11 @@ class ConfigWatcher:
                 log.error("refused config %s: %s (%s)", self.path, exc, kept)
             self.last_error = str(exc)
             return False
-        self._seen = runtime.signature
+        self._seen = snap.signature
         try:
-            self.apply(runtime)
+            self.apply(snap)
         except Exception as exc:  # e.g. a store URL the client library refuses: keep serving the last one
-            log.exception("could not apply config %s", runtime.hash)
+            log.exception("could not apply config %s", snap.hash)
             self.metrics.reloads.labels("error").inc()
             self.metrics.config_error.set(1)
             self.last_error = f"could not apply: {type(exc).__name__}"
@@ -63,9 +63,9 @@ class ConfigWatcher:
         self.metrics.reloads.labels("ok").inc()
         self.metrics.config_error.set(0)
         previous = self.current
-        self.current = runtime
-        if previous is None or previous.hash != runtime.hash:
-            log.info("serving config %s for route %s", runtime.hash, runtime.route)
+        self.current = snap
+        if previous is None or previous.hash != snap.hash:
+            log.info("serving config %s for route %s", snap.hash, snap.route)
         return True
 
     async def _run(self) -> None:

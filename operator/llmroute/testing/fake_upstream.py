@@ -1,7 +1,7 @@
 """A fake OpenAI-compatible upstream: a real HTTP server on loopback with scriptable behaviour.
 
 Serves ``/v1/chat/completions``, ``/v1/completions``, ``/v1/embeddings`` and ``/v1/models``. Each request
-takes the next :class:`Behavior` from the script queue, or the default one: latency before the response,
+takes the next :class:`FakeBehavior` from the script queue, or the default one: latency before the response,
 status code, streaming shape (chunks, delay between them) and failures (``reset`` aborts the connection,
 ``hang`` never answers, ``truncate`` cuts a stream half-way without ``[DONE]``). It counts what it saw,
 including requests whose client went away (``cancelled``), and records the last requests for assertions.
@@ -31,7 +31,7 @@ Failure = Literal["none", "reset", "hang", "truncate"]
 
 
 @dataclass
-class Behavior:
+class FakeBehavior:
     """How the fake answers one request."""
 
     latency: float = 0.0
@@ -43,7 +43,7 @@ class Behavior:
     content: str = "ok"
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Behavior:
+    def from_dict(cls, data: dict[str, Any]) -> FakeBehavior:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
 
@@ -69,10 +69,10 @@ class Stats:
 class FakeUpstream:
     """The server; mutate ``default`` or :meth:`push` behaviours while it runs."""
 
-    def __init__(self, name: str = "fake", behavior: Behavior | None = None, record: bool = True) -> None:
+    def __init__(self, name: str = "fake", behavior: FakeBehavior | None = None, record: bool = True) -> None:
         self.name = name
-        self.default = behavior or Behavior()
-        self.script: deque[Behavior] = deque()
+        self.default = behavior or FakeBehavior()
+        self.script: deque[FakeBehavior] = deque()
         self.stats = Stats()
         self.record = record
         self.url = ""
@@ -85,7 +85,7 @@ class FakeUpstream:
         server = self._runner.server if self._runner is not None else None
         return len(server.connections) if server is not None else 0
 
-    def push(self, *behaviors: Behavior) -> None:
+    def push(self, *behaviors: FakeBehavior) -> None:
         self.script.extend(behaviors)
 
     def app(self) -> web.Application:
@@ -124,8 +124,8 @@ class FakeUpstream:
     async def _set_behavior(self, request: web.Request) -> web.Response:
         data = await request.json()
         if "default" in data:
-            self.default = Behavior.from_dict(data["default"])
-        self.script.extend(Behavior.from_dict(b) for b in data.get("script", []))
+            self.default = FakeBehavior.from_dict(data["default"])
+        self.script.extend(FakeBehavior.from_dict(b) for b in data.get("script", []))
         return web.json_response({"ok": True})
 
     async def _get_stats(self, request: web.Request) -> web.Response:
@@ -157,7 +157,7 @@ class FakeUpstream:
             stats.active -= 1
 
     async def _respond(
-        self, request: web.Request, b: Behavior, body: dict[str, Any], size: int
+        self, request: web.Request, b: FakeBehavior, body: dict[str, Any], size: int
     ) -> web.StreamResponse:
         if b.fail == "reset":
             _reset(request)
@@ -189,7 +189,7 @@ class FakeUpstream:
                       "choices": [choice], "usage": usage, "upstream": self.name})  # fmt: skip
 
     async def _stream(
-        self, request: web.Request, b: Behavior, model: str, chat: bool, prompt: int, body: dict[str, Any]
+        self, request: web.Request, b: FakeBehavior, model: str, chat: bool, prompt: int, body: dict[str, Any]
     ) -> web.StreamResponse:
         response = web.StreamResponse(
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
@@ -242,7 +242,7 @@ def _reset(request: web.Request) -> None:
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    behavior = Behavior(latency=args.latency, chunks=args.chunks, chunk_delay=args.chunk_delay)
+    behavior = FakeBehavior(latency=args.latency, chunks=args.chunks, chunk_delay=args.chunk_delay)
     fake = FakeUpstream(args.name, behavior, record=False)
     url = await fake.start(args.host, args.port)
     print(f"listening {url}", flush=True)

@@ -1,4 +1,4 @@
-"""Load a rendered :class:`ProxyConfig` file into the immutable snapshot the request path reads.
+"""Load a rendered :class:`ProxyConfig` file into the :class:`ConfigSnapshot` the request path reads.
 
 A snapshot carries the validated config plus what it points at: upstream API keys (read from the mounted
 Secret file or the environment variable the config names) and the tier client keys, stored as sha256
@@ -25,7 +25,7 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True)
-class Runtime:
+class ConfigSnapshot:
     """One loaded config: what the handlers need, precomputed (secrets excluded from ``repr``)."""
 
     config: ProxyConfig
@@ -134,7 +134,7 @@ def _check(config: ProxyConfig) -> None:
         raise ConfigError("admission.maxConcurrency must be at least 1")
 
 
-def parse(text: str, file_stat: tuple[tuple[str, int, int, int], ...] = ()) -> Runtime:
+def parse(text: str, file_stat: tuple[tuple[str, int, int, int], ...] = ()) -> ConfigSnapshot:
     """Validate config text and resolve the secrets it references.
 
     ``file_stat`` is the config file's signature taken *before* it was read; secret files are stat'ed
@@ -160,7 +160,7 @@ def parse(text: str, file_stat: tuple[tuple[str, int, int, int], ...] = ()) -> R
     by_model: dict[str, list[UpstreamConfig]] = {}
     for up in config.upstreams:
         by_model.setdefault(up.model, []).append(up)
-    return Runtime(
+    return ConfigSnapshot(
         config=config,
         route=f"{config.route.namespace}/{config.route.name}",
         upstream_keys=keys,
@@ -172,7 +172,7 @@ def parse(text: str, file_stat: tuple[tuple[str, int, int, int], ...] = ()) -> R
     )
 
 
-def load(path: str) -> Runtime:
+def load(path: str) -> ConfigSnapshot:
     file_stat = (_stat(path),)
     try:
         text = Path(path).read_text()

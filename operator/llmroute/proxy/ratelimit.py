@@ -1,0 +1,93 @@
+"""This replica's rate limiting: the shared store's verdict while it answers, the local share otherwise.
+
+:class:`RateLimiter` owns the :class:`LocalLimiter` (always there) and the :class:`SharedLimiter` (only
+while the config names a Redis store for a route with tiers). :meth:`RateLimiter.admit` decides a request
+all-or-nothing; :meth:`RateLimiter.correct` later charges or refunds tokens once the real usage is known
+(in the background for the shared store, so the answer is not held up by Redis).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Coroutine
+from typing import Any
+
+from llmroute.proxy.identity import Caller
+from llmroute.proxy.limits import ALLOW_ALL, LocalLimiter, Verdict, build_checks
+from llmroute.proxy.metrics import ProxyMetrics
+from llmroute.proxy.snapshot import ConfigSnapshot
+from llmroute.proxy.store import SharedLimiter
+
+
+class RateLimiter:
+    """Per-tier and per-client limits of one replica; ``metrics`` receives the shared store's state."""
+
+    def __init__(self, metrics: ProxyMetrics) -> None:
+        self.local = LocalLimiter()
+        self.shared: SharedLimiter | None = None
+        self._metrics = metrics
+        self._tasks: set[asyncio.Task[None]] = set()  # references kept until background work ends
+
+    async def admit(self, snap: ConfigSnapshot, caller: Caller, tokens: int, now: float) -> Verdict:
+        """Charge one request and ``tokens`` (estimated) to the caller's limits, or refuse it.
+
+        The limits are those of the caller's tier in ``snap``; ``now`` is monotonic seconds. A caller
+        without a tier is not limited."""
+        tier = caller.tier
+        if tier is None:
+            return ALLOW_ALL
+        divisor = snap.config.limits.divisor
+        shared = self.shared
+        if shared is not None and shared.available(now):
+            verdict = await shared.admit(build_checks(tier, caller.client, tokens, True, divisor), now)
+            if verdict is not None:
+                return verdict
+        return self.local.admit(build_checks(tier, caller.client, tokens, False, divisor), now)
+
+    def correct(self, verdict: Verdict, delta: float) -> None:
+        """Charge (or refund, if negative) ``delta`` tokens on the limits that admitted ``verdict``."""
+        if not verdict.checks or delta == 0:
+            return
+        now = time.monotonic()
+        shared = self.shared
+        if verdict.shared and shared is not None:
+            self._background(shared.correct(verdict.checks, delta, now))
+        else:
+            self.local.correct(verdict.checks, delta, now)
+
+    def configure(self, snap: ConfigSnapshot) -> None:
+        """Open, keep or close the shared store client as ``snap`` asks (an old one closes in background)."""
+        store = snap.config.limits.store
+        wanted = store.url if store.type == "Redis" and snap.config.limits.tiers else None
+        current = self.shared
+        if current is not None and (
+            wanted is None or (current.url, current.password) != (wanted, snap.store_password)
+        ):
+            self._background(current.close())
+            self.shared = None
+        if wanted is not None and self.shared is None:
+            self.shared = self._open(wanted, snap)
+
+    def _open(self, url: str, snap: ConfigSnapshot) -> SharedLimiter:
+        m = self._metrics
+        fallback = m.child(m.store_fallback, snap.route)
+        errors_total = m.child(m.store_errors, snap.route)
+
+        def on_state(down: bool) -> None:
+            fallback.set(1 if down else 0)
+            if down:
+                errors_total.inc()
+
+        shared = SharedLimiter(url, snap.store_password, snap.route, on_state)
+        fallback.set(0)
+        return shared
+
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        if self.shared is not None:
+            await self.shared.close()
