@@ -9,7 +9,7 @@ from pydantic import Field, model_validator
 from llmroute.spec.base import Model
 from llmroute.spec.ratelimit import RateLimits
 from llmroute.spec.scaling import Scaling
-from llmroute.spec.upstream import Failover, LoadBalancing, Proxy, Upstream
+from llmroute.spec.upstream import Failover, LoadBalancing, ProxySpec, Upstream
 
 PAUSE_ANNOTATION = "llmroute.io/paused"
 
@@ -53,7 +53,7 @@ class PrometheusOverrides(Model):
 class LLMRouteSpec(Model):
     paused: bool = False
     reconcile_interval_seconds: int = Field(30, ge=5, le=3600)
-    proxy: Proxy = Proxy()
+    proxy: ProxySpec = ProxySpec()
     upstreams: list[Upstream] = Field(min_length=1, max_length=32)
     load_balancing: LoadBalancing = "LeastConnections"
     failover: Failover = Failover()

@@ -6,10 +6,11 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from llmroute import __version__
 from llmroute.spec.base import Model, Name, SecretKeyRef
 
 LoadBalancing = Literal["RoundRobin", "Weighted", "LeastConnections", "LatencyAware"]
-DEFAULT_IMAGE = "ghcr.io/llmroute/llmroute:0.1.0"
+DEFAULT_IMAGE = f"ghcr.io/llmroute/llmroute:{__version__}"
 
 
 class ResourceList(Model):
@@ -38,7 +39,7 @@ class Timeouts(Model):
     total_seconds: float = Field(600.0, gt=0, le=86400)
 
 
-class Proxy(Model):
+class ProxySpec(Model):
     """The proxy Deployment: an existing one to scale, or one llmroute creates from ``template``."""
 
     deployment_name: Name | None = None
@@ -52,7 +53,7 @@ class Proxy(Model):
     timeouts: Timeouts = Timeouts()
 
     @model_validator(mode="after")
-    def _check(self) -> Proxy:
+    def _check(self) -> ProxySpec:
         if self.min_replicas > self.max_replicas:
             raise ValueError("proxy.minReplicas must not exceed proxy.maxReplicas")
         if self.deployment_name is not None and self.template is not None:
