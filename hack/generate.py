@@ -44,6 +44,9 @@ class _CrdDumper(yaml.SafeDumper):
     def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
         super().increase_indent(flow, False)
 
+    def ignore_aliases(self, data: Any) -> bool:
+        return True  # a schema used twice is written out twice, never as &id001
+
 
 def _represent_list(dumper: yaml.SafeDumper, data: list[Any]) -> yaml.Node:
     flow = bool(data) and all(isinstance(v, (str, int, float, bool)) for v in data)

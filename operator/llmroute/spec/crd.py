@@ -144,7 +144,7 @@ def _convert(node: Schema, defs: dict[str, Schema], *, path: str, defaults: bool
     unknown = set(node) - COPIED - IGNORED
     if unknown:
         raise ValueError(f"{path}: cannot express {sorted(unknown)} in a structural schema")
-    out: Schema = {k: v for k, v in node.items() if k in COPIED}
+    out: Schema = {k: copy.deepcopy(v) for k, v in node.items() if k in COPIED}
     if "const" in node:
         out["enum"] = [node["const"]]
     for bound, exclusive in (("minimum", "exclusiveMinimum"), ("maximum", "exclusiveMaximum")):
@@ -181,15 +181,13 @@ def _convert(node: Schema, defs: dict[str, Schema], *, path: str, defaults: bool
 
 
 def _minimal(value: Any, schema: Schema) -> Any:
-    """The smallest default that :func:`expand` turns back into ``value``."""
+    """The smallest default that :func:`expand` turns back into ``value``, keys in the schema's order."""
     if isinstance(value, dict) and "properties" in schema:
         props = schema["properties"]
         return {
-            k: _minimal(v, props.get(k, {}))
-            for k, v in value.items()
-            if not (
-                "default" in props.get(k, {}) and expand(v, props[k]) == expand(props[k]["default"], props[k])
-            )
+            k: _minimal(value[k], sub)
+            for k, sub in props.items()
+            if k in value and not ("default" in sub and expand(value[k], sub) == expand(sub["default"], sub))
         }
     if isinstance(value, list) and "items" in schema:
         return [_minimal(v, schema["items"]) for v in value]
