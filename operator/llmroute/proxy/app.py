@@ -22,9 +22,11 @@ from llmroute.proxy.cache import ResponseCache
 from llmroute.proxy.forward import Forwarder
 from llmroute.proxy.handler import ApiHandler
 from llmroute.proxy.identity import Unauthorized, resolve
+from llmroute.proxy.loadmetrics import LoadCollector
 from llmroute.proxy.metrics import ProxyMetrics
 from llmroute.proxy.probe import Prober
 from llmroute.proxy.ratelimit import RateLimiter
+from llmroute.proxy.scrape import EngineScraper
 from llmroute.proxy.snapshot import ConfigSnapshot
 from llmroute.proxy.watch import ConfigWatcher
 from llmroute.spec.proxyconfig import CacheConfig
@@ -48,6 +50,7 @@ class ProxyApp:
         self.balancer = Balancer(self._health)
         self.forwarder = Forwarder(self.balancer, self.metrics)
         self.prober: Prober | None = None
+        self.scraper: EngineScraper | None = None
         self.watcher = ConfigWatcher(config_path, self.apply, self.metrics, reload_interval)
         self._route = ""
         self._hash = ""
@@ -139,13 +142,19 @@ class ProxyApp:
     async def _startup(self, app: web.Application) -> None:
         session = self.forwarder.open()
         self.prober = Prober(lambda: self.snapshot, session, self.balancer, self.metrics)
+        self.scraper = EngineScraper(lambda: self.snapshot, session, self.balancer, self.metrics)
+        loop = asyncio.get_running_loop()
+        self.metrics.registry.register(LoadCollector(lambda: self.snapshot, self.balancer, loop.time))
         self.watcher.poll()
         self.watcher.start()
         self.prober.start()
+        self.scraper.start()
 
     async def _cleanup(self, app: web.Application) -> None:
         if self.prober is not None:
             await self.prober.stop()
+        if self.scraper is not None:
+            await self.scraper.stop()
         await self.watcher.stop()
         await self.forwarder.close()
         await self.limiter.close()

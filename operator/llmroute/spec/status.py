@@ -105,8 +105,8 @@ class UpstreamStatus(Model):
         None, description="Requests the proxies have in flight to it, summed over replicas."
     )
     queue_depth: float | None = Field(
-        None, description="Requests waiting in its engine's queue (self-hosted engines), the largest a proxy "
-        "read."
+        None,
+        description="Requests waiting in its engine's queue (self-hosted engines), the largest a proxy read.",
     )
     kv_cache_usage: float | None = Field(
         None, description="Share of its engine's KV cache in use, 0 to 1 (self-hosted engines)."
