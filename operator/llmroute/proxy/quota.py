@@ -100,7 +100,7 @@ def read_limits(headers: Mapping[str, str]) -> dict[Dimension, Limit]:
 
 
 @dataclass(slots=True)
-class _Bucket:
+class _Reading:
     remaining: float
     limit: float
     reset: float | None
@@ -112,7 +112,7 @@ class _Bucket:
 class QuotaState:
     """What one upstream's answers said about its quota, and when it may be used again after a 429."""
 
-    buckets: dict[Dimension, _Bucket] = field(default_factory=dict)
+    buckets: dict[Dimension, _Reading] = field(default_factory=dict)
     largest: dict[Dimension, float] = field(default_factory=dict)  # stands in for a limit not sent
     cooldown_until: float = 0.0
 
@@ -124,7 +124,7 @@ class QuotaState:
             largest = self.largest[dim] = max(self.largest.get(dim, 0.0), reading.remaining)
             limit = reading.limit or largest
             if limit > 0:
-                self.buckets[dim] = _Bucket(min(reading.remaining, limit), limit, reading.reset, now)
+                self.buckets[dim] = _Reading(min(reading.remaining, limit), limit, reading.reset, now)
         if status == 429:
             wait = retry_after(headers, wall_now)
             if wait is None:
@@ -146,7 +146,7 @@ class QuotaState:
         return max(0.0, min(ratios)) if ratios else None
 
 
-def _estimate(bucket: _Bucket, now: float) -> float:
+def _estimate(bucket: _Reading, now: float) -> float:
     remaining = bucket.remaining
     if bucket.reset is not None:
         refill = 1.0 if bucket.reset <= 0 else min(1.0, max(0.0, now - bucket.at) / bucket.reset)

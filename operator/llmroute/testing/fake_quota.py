@@ -38,7 +38,7 @@ def go_duration(seconds: float) -> str:
     return text
 
 
-class _Bucket:
+class _QuotaBucket:
     def __init__(self, limit: float, window: float, now: float) -> None:
         self.limit = limit
         self.rate = limit / window
@@ -71,8 +71,8 @@ class HostedQuota:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         now = clock()
-        self.requests = _Bucket(requests, window_seconds, now)
-        self.tokens = _Bucket(tokens, window_seconds, now)
+        self.requests = _QuotaBucket(requests, window_seconds, now)
+        self.tokens = _QuotaBucket(tokens, window_seconds, now)
         self.style = style
         self.clock = clock
         self.refused = 0
