@@ -8,7 +8,7 @@ from email.utils import format_datetime
 import pytest
 from multidict import CIMultiDict
 
-from llmroute.proxy.quota import Limit, QuotaState, parse_duration, read_limits, request_cost, retry_after
+from llmroute.proxy.quota import Limit, QuotaState, parse_duration, read_limits, retry_after
 from llmroute.testing.fake_quota import go_duration
 
 # the sample values of OpenAI's rate-limit guide
@@ -139,20 +139,6 @@ def test_retry_after_as_an_http_date() -> None:
     headers = CIMultiDict({"Retry-After": format_datetime(when, usegmt=True)})
     assert retry_after(headers, now) == pytest.approx(30.0)
     assert retry_after(CIMultiDict({"Retry-After": "tomorrow"}), now) is None
-
-
-@pytest.mark.parametrize(
-    ("payload", "cost"),
-    [
-        ({}, 10.0),
-        ({"max_tokens": 100}, 110.0),
-        ({"max_completion_tokens": 50, "max_tokens": 100}, 60.0),
-        ({"max_tokens": 100, "n": 3}, 310.0),
-        ({"max_tokens": "lots"}, 10.0),
-    ],
-)
-def test_request_cost(payload: dict[str, object], cost: float) -> None:
-    assert request_cost(10, payload) == cost
 
 
 @pytest.mark.parametrize(

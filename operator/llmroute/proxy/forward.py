@@ -29,9 +29,8 @@ from yarl import URL
 from llmroute.proxy import errors
 from llmroute.proxy.balancer import Balancer
 from llmroute.proxy.metrics import ProxyMetrics
-from llmroute.proxy.quota import request_cost
 from llmroute.proxy.snapshot import ConfigSnapshot
-from llmroute.proxy.tokens import StreamScan, Usage, from_body
+from llmroute.proxy.tokens import StreamScan, Usage, estimate, from_body
 from llmroute.spec.proxyconfig import UpstreamConfig
 
 log = logging.getLogger("llmroute.proxy.forward")
@@ -158,7 +157,7 @@ class Forwarder:
         url = self._url(up.url, call.path)
         headers = self._upstream_headers(snap, up, call)
         t0 = time.perf_counter()
-        self.balancer.started(up.name, request_cost(call.prompt_estimate, call.payload))
+        self.balancer.started(up.name, estimate(call.path, len(call.body), call.payload))
         resp: aiohttp.ClientResponse | None = None
         done = False
         try:

@@ -21,7 +21,7 @@ import email.utils
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 import durationpy
 
@@ -152,13 +152,3 @@ def _estimate(bucket: _Reading, now: float) -> float:
         refill = 1.0 if bucket.reset <= 0 else min(1.0, max(0.0, now - bucket.at) / bucket.reset)
         remaining += (bucket.limit - remaining) * refill
     return min(bucket.limit, remaining) - bucket.pending
-
-
-def request_cost(prompt_estimate: int, payload: Mapping[str, Any]) -> float:
-    """Tokens a provider charges a request against its limit when it arrives: the prompt plus the most it
-    may generate (``max_completion_tokens`` or ``max_tokens``, times ``n``), as OpenAI describes it."""
-    most = payload.get("max_completion_tokens") or payload.get("max_tokens") or 0
-    n = payload.get("n") or 1
-    if not isinstance(most, int) or not isinstance(n, int):
-        return float(prompt_estimate)
-    return float(prompt_estimate + max(0, most) * max(1, n))
