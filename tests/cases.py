@@ -95,6 +95,36 @@ INVALID: list[Invalid] = [
         "upstreams.0.group",
     ),
     Invalid(
+        "unknown-engine",
+        {"upstreams": [dict(UPSTREAM, engine={"type": "Triton"})]},
+        "spec.upstreams[0].engine.type: Unsupported value",
+        "upstreams.0.engine.type",
+    ),
+    Invalid(
+        "bad-engine-metrics-url",
+        {"upstreams": [dict(UPSTREAM, engine={"metricsUrl": "unix:///run/vllm.sock"})]},
+        "spec.upstreams[0].engine.metricsUrl",
+        "upstreams.0.engine.metricsUrl",
+    ),
+    Invalid(
+        "unknown-load-balancing",
+        {"loadBalancing": "LeastLoaded"},
+        "spec.loadBalancing: Unsupported value",
+        "loadBalancing",
+    ),
+    Invalid(
+        "scrape-timeout-above-interval",
+        {"engineMetrics": {"scrapeIntervalSeconds": 1, "scrapeTimeoutSeconds": 2}},
+        "engineMetrics.scrapeTimeoutSeconds must not exceed engineMetrics.scrapeIntervalSeconds",
+        "engineMetrics.scrapeTimeoutSeconds must not exceed",
+    ),
+    Invalid(
+        "scrape-interval-too-short",
+        {"engineMetrics": {"scrapeIntervalSeconds": 0.01, "scrapeTimeoutSeconds": 0.005}},
+        "spec.engineMetrics.scrapeIntervalSeconds",
+        "engineMetrics.scrapeIntervalSeconds",
+    ),
+    Invalid(
         "unknown-metric",
         {"scaling": {"metric": {"type": "GPUUtilisation"}}},
         "spec.scaling.metric.type: Unsupported value",
