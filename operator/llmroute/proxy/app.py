@@ -1,9 +1,10 @@
 """The proxy's state and its aiohttp application (routes, start-up, shutdown, config swaps).
 
 :class:`ProxyApp` owns what outlives a config: the rate limiter, balancer state, the cache, the admission
-gate, the forwarder (and its upstream HTTP client) and the metrics, and hands the API handler the ones it
-uses. :meth:`ProxyApp.apply` swaps in a new :class:`ConfigSnapshot` in place, so requests already running
-finish on the snapshot they started with.
+gate, the forwarder (and its upstream HTTP client), the health prober, the engine-metrics scraper and the
+metrics (with the balancer's per-upstream load gauges), and hands the API handler the ones it uses.
+:meth:`ProxyApp.apply` swaps in a new :class:`ConfigSnapshot` in place, so requests already running finish
+on the snapshot they started with.
 """
 
 from __future__ import annotations
