@@ -105,10 +105,10 @@ def minutes_until_now(obs: Observed, latest: float, rate_window: float = 60.0) -
     ``now`` — and with it every stabilisation window and policy period — stays exact.
 
     A rate taken over a window (``rate_window`` seconds) that reaches into a metrics gap covers part of
-    the window only and reads low, never high: every minute within ``rate_window`` of a missing minute
-    (before it: the gap may have begun inside its window; after it) is missing too, and while the latest figure's own window may reach into a gap it counts no lower than
-    the last figure before the gap — so a gap never turns into a scale-down, while a real rise still
-    scales up at once.
+    the window only and reads low, never high. So every minute within ``rate_window`` of a missing minute
+    (before it, as the gap may begin inside its window, and after it) is missing too; and while the
+    latest figure's own window may reach into a gap, it counts no lower than the last figure before the
+    gap. A gap never turns into a scale-down, while a real rise still scales up at once.
     """
     start = datetime.fromtimestamp(obs.history_start, UTC)
     minutes = LoadSeries(start=start, step_seconds=obs.history_step, values=obs.history).to_minutes()
