@@ -1,4 +1,4 @@
-"""The ResourceAware score, table-driven, and the power-of-two-choices pick."""
+"""The ResourceAware score, table-driven, the power-of-two-choices pick, and the balancer reading its signals."""
 
 from __future__ import annotations
 
@@ -6,8 +6,12 @@ import random
 from collections import Counter
 
 import pytest
+from multidict import CIMultiDict
 
+from llmroute.proxy.balancer import Balancer
+from llmroute.proxy.engines import EngineLoad
 from llmroute.proxy.scoring import Candidate, choose, score, scores
+from llmroute.spec.proxyconfig import ProxyConfig
 
 C = Candidate
 
@@ -138,3 +142,23 @@ def test_ties_are_broken_at_random() -> None:
     rng = random.Random(5)
     pool = [C(n) for n in "abc"]
     assert {choose(pool, rng)[0] for _ in range(200)} == {"a", "b", "c"}
+
+
+def test_the_balancer_scores_what_its_signals_say() -> None:
+    config = ProxyConfig.model_validate(
+        {
+            "route": {"namespace": "ns", "name": "r"},
+            "loadBalancing": "ResourceAware",
+            "upstreams": [{"name": n, "url": f"http://{n}:8000/v1", "model": "m"} for n in ("a", "b")],
+        }
+    )
+    balancer = Balancer(lambda name, healthy: None, random.Random(1))
+    balancer.sync(config)
+    balancer.signals.reading("a", EngineLoad("vLLM", waiting=6, running=8, kv_cache_usage=1.0), 10.0, 0)
+    assert [u.name for u in balancer.plan(config, config.upstreams, 10.5)] == ["b", "a"]
+    assert balancer.candidate("a", 10.5).load == 14.0 and balancer.candidate("a", 10.5).capacity == 8.0
+    # the engine's reading goes stale (three scrape intervals of 1 s): a is judged by connections again
+    assert balancer.candidate("a", 13.5).load is None
+    balancer.answered("b", 429, CIMultiDict({"Retry-After": "30"}), 13.5)
+    assert [u.name for u in balancer.plan(config, config.upstreams, 14.0)] == ["a", "b"]
+    assert balancer.candidate("b", 44.0).cooling is False
