@@ -1,4 +1,4 @@
-"""The ResourceAware score, table-driven, the power-of-two-choices pick, and the balancer reading its signals."""
+"""The ResourceAware score (table-driven), the power-of-two-choices pick, the balancer on its signals."""
 
 from __future__ import annotations
 
