@@ -15,7 +15,7 @@ from kubernetes import client, watch
 
 from bench.operator_common import environment, namespace, percentile, start_operator
 from llmroute import GROUP, PLURAL, VERSION
-from llmroute.devenv.procs import wait_for
+from llmroute_dev.procs import wait_for
 
 
 def main() -> None:

@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "operator"))
+sys.path[:0] = [str(ROOT / "operator"), str(ROOT / "dev")]
 
-from llmroute.devenv.binaries import ensure  # noqa: E402
+from llmroute_dev.binaries import ensure  # noqa: E402
 
 CRD = ROOT / "crds" / "llmroute.io_llmroutes.yaml"
 CHART = ROOT / "helm" / "llmroute"

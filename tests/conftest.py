@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from kubernetes import client, config
 
-from llmroute.devenv.controlplane import ControlPlane
-from llmroute.devenv.prometheus import Prometheus
-from llmroute.devenv.session import install_crd
+from llmroute_dev.controlplane import ControlPlane
+from llmroute_dev.prometheus import Prometheus
+from llmroute_dev.session import install_crd
 
 ROOT = Path(__file__).resolve().parents[1]
 LOG_DIR = ROOT / "out" / "test-logs"

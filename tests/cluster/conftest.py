@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from llmroute.devenv.controlplane import ControlPlane
-from llmroute.devenv.prometheus import Prometheus
 from llmroute.testing.load_emitter import LoadEmitter
+from llmroute_dev.controlplane import ControlPlane
+from llmroute_dev.prometheus import Prometheus
 from tests.cluster.operator_env import OperatorProcess, chart_rbac, mint_kubeconfig
 
 StartOperator = Callable[..., OperatorProcess]

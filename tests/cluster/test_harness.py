@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client, config
 
-from llmroute.devenv.controlplane import ControlPlane
+from llmroute_dev.controlplane import ControlPlane
 from tests.kube import deployment, eventually
 
 

@@ -8,10 +8,11 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from llmroute_dev import REPO_ROOT
+
 K8S_VERSION = "1.37.2"
 ETCD_VERSION = "3.6.16"
 CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kubectl", "helm")
-REPO_ROOT = Path(__file__).resolve().parents[3]
 BUILD_SCRIPT = REPO_ROOT / "hack" / "build-binaries.sh"
 
 
