@@ -56,11 +56,11 @@ generate: venv ## regenerate every copy of the CRD (Helm chart, manifests/)
 
 .PHONY: test
 test: setup lint ## set up, lint, and run the whole test suite
-	$(PY) -m pytest -q -ra $(PYTEST_ARGS)
+	$(PY) -m pytest -q -ra --tiers all $(PYTEST_ARGS)
 
 .PHONY: unit
-unit: venv ## fast tests only (no control plane, no Prometheus)
-	$(PY) -m pytest -q -m "not cluster and not prometheus" $(PYTEST_ARGS)
+unit: venv ## fast tiers only: unit and proxy (no control plane, no Prometheus); what a bare pytest runs
+	$(PY) -m pytest -q --tiers unit,proxy $(PYTEST_ARGS)
 
 .PHONY: demo
 demo: setup ## llmroute's main job end to end on loopback (see README)
