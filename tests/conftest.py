@@ -6,9 +6,8 @@ from __future__ import annotations
 import contextlib
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from kubernetes import client, config
@@ -20,21 +19,23 @@ from llmroute_dev.session import install_crd
 ROOT = Path(__file__).resolve().parents[1]
 LOG_DIR = ROOT / "out" / "test-logs"
 _FAILED: list[str] = []
-_ENVS: list[Any] = []
+_ENVS: list[ControlPlane | Prometheus] = []
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    outcome = yield
-    report = outcome.get_result()
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
     if report.failed and _ENVS:
         _FAILED.append(item.nodeid)
         for env in _ENVS:
             for name, text in _tails(env).items():
                 report.sections.append((f"{name} log (tail)", text))
+    return report
 
 
-def _tails(env: Any) -> dict[str, str]:
+def _tails(env: ControlPlane | Prometheus) -> dict[str, str]:
     if isinstance(env, ControlPlane):
         return env.logs()
     if isinstance(env, Prometheus) and env.process:
