@@ -54,6 +54,7 @@ def wait_http(url: str, within: float = 60.0, proc: subprocess.Popen[bytes] | No
                 if resp.status < 500:
                     return
         except urllib.error.HTTPError as exc:  # a 4xx answer: the server is up
+            exc.close()
             if exc.code < 500:
                 return
         except OSError:

@@ -224,7 +224,8 @@ class PodRunner:
             try:
                 with urllib.request.urlopen(f"{pod.url}/readyz", timeout=0.5) as resp:
                     body = json.loads(resp.read())
-            except urllib.error.HTTPError:
+            except urllib.error.HTTPError as exc:
+                exc.close()
                 pod.ready_at = None
                 continue
             except (OSError, ValueError):
