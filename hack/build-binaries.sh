@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build the local control plane (kube-apiserver, kube-controller-manager, kubectl, etcd) and helm from Go modules
-# and cache them outside the repository. Prints the directory holding the binaries.
+# at the versions in hack/versions.env, and cache them outside the repository. Prints the directory holding the binaries.
 #
 #   hack/build-binaries.sh            # build what is missing, print the bin dir
 #   LLMROUTE_BIN_DIR=/x hack/build-binaries.sh
@@ -8,9 +8,9 @@
 # Cold on 2 cores this takes ~8-10 minutes; afterwards it returns at once.
 set -euo pipefail
 
-K8S_VERSION=1.37.2
-ETCD_VERSION=3.6.16
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# K8S_VERSION, ETCD_VERSION, HELM_VERSION
+source "$here/versions.env"
 bin_dir=${LLMROUTE_BIN_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/llmroute/bin/k8s-v${K8S_VERSION}-etcd-v${ETCD_VERSION}}
 mkdir -p "$bin_dir"
 
@@ -42,7 +42,6 @@ if [ ! -x "$bin_dir/etcd" ]; then
   log "built etcd in $((SECONDS - start)) s"
 fi
 
-HELM_VERSION=4.3.1
 if [ ! -x "$bin_dir/helm" ]; then
   log "building helm v${HELM_VERSION} (first time only)"
   start=$SECONDS
