@@ -6,8 +6,9 @@ VENV      ?= .venv
 PY        := $(VENV)/bin/python
 PYTHON    ?= python3
 STAMP     := $(VENV)/.installed
-SYSDEPS   := prometheus promtool redis-server nginx wrk
-APT_PKGS  := prometheus redis-server nginx-light wrk
+SYSDEPS   := prometheus promtool redis-server nginx wrk containerd runc debootstrap buildah iptables
+APT_PKGS  := prometheus redis-server nginx-light wrk \
+             containerd runc containernetworking-plugins debootstrap buildah iptables
 
 .PHONY: help
 help: ## list targets
@@ -23,15 +24,16 @@ $(STAMP): pyproject.toml
 venv: $(STAMP) ## virtualenv with llmroute and dev tools
 
 .PHONY: system-deps
-system-deps: ## Debian packages the tests use (Prometheus, Redis, nginx, wrk)
+system-deps: ## Debian packages the tests use (Prometheus, Redis, nginx, wrk; containerd, runc, CNI, debootstrap, buildah)
 	@missing=0; for b in $(SYSDEPS); do command -v $$b >/dev/null || missing=1; done; \
+	[ -x /usr/lib/cni/bridge ] || missing=1; \
 	if [ $$missing = 1 ]; then \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $(APT_PKGS); \
 	fi
 
 .PHONY: binaries
-binaries: ## build kube-apiserver, kube-controller-manager, kubectl, etcd (cached in ~/.cache/llmroute)
+binaries: ## build the control plane, helm and the node's binaries (cached in ~/.cache/llmroute)
 	@hack/build-binaries.sh >/dev/null
 
 .PHONY: setup
@@ -39,8 +41,8 @@ setup: venv system-deps binaries ## everything the tests need
 
 .PHONY: lint
 lint: venv ## ruff and mypy --strict
-	$(VENV)/bin/ruff check operator tests bench
-	$(VENV)/bin/ruff format --check operator tests bench
+	$(VENV)/bin/ruff check operator dev tests bench
+	$(VENV)/bin/ruff format --check operator dev tests bench
 	$(VENV)/bin/mypy --strict
 
 .PHONY: generate
@@ -52,8 +54,12 @@ test: setup lint ## set up, lint, and run the whole test suite
 	$(PY) -m pytest -q -ra $(PYTEST_ARGS)
 
 .PHONY: unit
-unit: venv ## fast tests only (no control plane, no Prometheus)
-	$(PY) -m pytest -q -m "not cluster and not prometheus" $(PYTEST_ARGS)
+unit: venv ## fast tests only (no control plane, no Prometheus, no node)
+	$(PY) -m pytest -q -m "not cluster and not prometheus and not node" $(PYTEST_ARGS)
+
+.PHONY: image
+image: venv ## build the llmroute image without Docker (buildah on a debootstrap base; cached by its inputs)
+	PYTHONPATH=dev $(PY) -m llmroute_dev.node image
 
 .PHONY: demo
 demo: setup ## llmroute's main job end to end on loopback (see README)
