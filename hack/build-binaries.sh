@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Build the local control plane (kube-apiserver, kube-controller-manager, kubectl, etcd) and helm from Go modules
-# and cache them outside the repository. Prints the directory holding the binaries.
+# Build the local control plane (kube-apiserver, kube-controller-manager, kubectl, etcd), helm, and the node's
+# binaries (kube-scheduler, kubelet, kube-proxy, the pod sandbox's pause) from Go modules and cache them
+# outside the repository. Prints the directory holding the binaries.
 #
 #   hack/build-binaries.sh            # build what is missing, print the bin dir
 #   LLMROUTE_BIN_DIR=/x hack/build-binaries.sh
@@ -24,7 +25,7 @@ k8s_ldflags="-s -w -X ${vpkg}.gitVersion=v${K8S_VERSION} -X ${vpkg}.gitMajor=${K
 minor=${K8S_VERSION#*.}; minor=${minor%%.*}
 k8s_ldflags="$k8s_ldflags -X ${vpkg}.gitMinor=${minor} -X ${vpkg}.gitTreeState=clean -X ${vpkg}.buildDate=${build_date}"
 
-for cmd in kube-apiserver kube-controller-manager kubectl; do
+for cmd in kube-apiserver kube-controller-manager kubectl kube-scheduler kubelet kube-proxy; do
   if [ ! -x "$bin_dir/$cmd" ]; then
     log "building $cmd v${K8S_VERSION} (first time only)"
     start=$SECONDS
@@ -50,6 +51,11 @@ if [ ! -x "$bin_dir/helm" ]; then
      -o "$bin_dir/helm.tmp" helm.sh/helm/v4/cmd/helm)
   mv "$bin_dir/helm.tmp" "$bin_dir/helm"
   log "built helm in $((SECONDS - start)) s"
+fi
+
+if [ ! -x "$bin_dir/pause" ]; then
+  (cd "$here/pause" && go build -trimpath -ldflags "-s -w" -o "$bin_dir/pause.tmp" .)
+  mv "$bin_dir/pause.tmp" "$bin_dir/pause"
 fi
 
 echo "$bin_dir"
