@@ -66,7 +66,7 @@ class ApiHandler:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         proxy = self.proxy
         rt = proxy.runtime
-        if rt is None or proxy.draining:
+        if rt is None:
             return errors.overloaded("the proxy has no valid config to serve yet")
         start = asyncio.get_running_loop().time()
         t0 = time.perf_counter()
@@ -77,6 +77,8 @@ class ApiHandler:
         response: web.StreamResponse | None = None
         try:
             response = await self._serve(request, rt, ctx, start)
+            if proxy.draining:  # serve what still reaches a stopping proxy, then close its connection
+                response.force_close()
             return response
         except Exception:  # a bug must not turn into a non-OpenAI error page or a dropped connection
             log.exception("unexpected error serving %s", request.path)

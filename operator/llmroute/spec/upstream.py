@@ -6,10 +6,11 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from llmroute import __version__
 from llmroute.spec.base import Model, Name, SecretKeyRef
 
 LoadBalancing = Literal["RoundRobin", "Weighted", "LeastConnections", "LatencyAware"]
-DEFAULT_IMAGE = "ghcr.io/llmroute/llmroute:0.1.0"
+DEFAULT_IMAGE = f"ghcr.io/llmroute/llmroute:{__version__}"  # the image built from this version's Dockerfile
 
 
 class ResourceList(Model):
