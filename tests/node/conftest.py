@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,7 +138,8 @@ def fake_upstream(node: Node) -> Iterator[Upstream]:
 def node_prometheus(node: Node) -> Iterator[NodePrometheus]:
     assert node.control_plane is not None
     cp = node.control_plane
-    prom = NodePrometheus(node.workdir / "prometheus", cp.url, cp.ca_file, cp.admin_token).start()
+    binary = node.bins["prometheus"]
+    prom = NodePrometheus(binary, node.workdir / "prometheus", cp.url, cp.ca_file, cp.admin_token).start()
     try:
         yield prom
     finally:
@@ -240,4 +242,13 @@ def route(node: Node, chart: Installed, fake_upstream: Upstream) -> Route:
     cluster_ip = node.kubectl(
         "-n", ROUTE_NAMESPACE, "get", "service", f"{name}-proxy", "-o", "jsonpath={.spec.clusterIP}"
     )
-    return Route(name, ROUTE_NAMESPACE, f"http://{cluster_ip}:80")
+    url = f"http://{cluster_ip}:80"
+    # kube-proxy programs the Service a moment after the endpoint turns ready
+    wait_for(lambda: _models_ok(url), timeout=30, what="the Service answering", interval=0.1)
+    FIGURES["helm_install_to_service_answering_seconds"] = round(time.monotonic() - chart.started, 1)
+    return Route(name, ROUTE_NAMESPACE, url)
+
+
+def _models_ok(url: str) -> bool:
+    with urllib.request.urlopen(f"{url}/v1/models", timeout=2) as resp:
+        return bool(resp.status == 200)

@@ -73,7 +73,7 @@ def test_configmap_volume_delivery_latency_with_default_kubelet_settings(node: N
             route.name,
             "--type=merge",
             "-p",
-            json.dumps({"spec": {"proxy": {"retries": retries % 3}}}),
+            json.dumps({"spec": {"proxy": {"retries": 2 + retries}}}),  # default 2: always a change
         )
         wait_for(
             lambda old=old: _config_hash(node, route) not in ("", old),  # type: ignore[misc]

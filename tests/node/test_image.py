@@ -61,13 +61,14 @@ def test_image_holds_the_runtime_only(node_image: BuiltImage) -> None:
         assert "llmroute:x:10001:10001:" in passwd
         for command in ("operator", "proxy"):  # the one entrypoint serves both, as the image's user
             argv = [
-                "chroot",
+                "/usr/sbin/chroot",
                 "--userspec=10001:10001",
                 str(rootfs),
                 "/opt/llmroute/bin/llmroute",
                 command,
                 "--help",
             ]
-            out = subprocess.run(argv, capture_output=True, text=True, env={"PYTHONDONTWRITEBYTECODE": "1"})
+            env = {"PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1"}
+            out = subprocess.run(argv, capture_output=True, text=True, env=env)
             assert out.returncode == 0 and f"usage: llmroute {command}" in out.stdout, out.stderr
     assert node_image.compressed_bytes < 100_000_000, node_image.compressed_bytes

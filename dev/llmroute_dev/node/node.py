@@ -34,7 +34,7 @@ from llmroute_dev.node.runtime import PAUSE_IMAGE, Containerd
 WORKDIR = Path("/tmp/llmroute-node")  # short: containerd's socket path must stay under 108 bytes
 STATE_FILE = Path("/run/llmroute-node.json")
 CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
-BINARIES = (*CONTROL_PLANE, "kubelet", "kube-proxy", "kubectl", "helm", "pause")
+BINARIES = (*CONTROL_PLANE, "kubelet", "kube-proxy", "kubectl", "helm", "pause", "prometheus")
 
 
 class Node:

@@ -1,13 +1,13 @@
-"""A real Prometheus (Debian's) on the node's bridge address that finds its targets the way an in-cluster
+"""A real Prometheus on the node's bridge address that finds its targets the way an in-cluster
 Prometheus does: ``kubernetes_sd_configs`` (role ``pod``) through the apiserver, keeping the pods annotated
 ``prometheus.io/scrape: "true"`` and scraping ``prometheus.io/port`` and ``prometheus.io/path``. Pods (the
-operator) reach it at :attr:`url`; the host can too.
+operator) reach it at :attr:`url`; the host can too. The binary is Prometheus 3 built by
+``hack/build-binaries.sh`` with the Kubernetes discovery compiled in (Debian's 2.42 package has none).
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -51,7 +51,10 @@ def scrape_config(api_url: str, ca_file: Path, token_file: Path, interval: str) 
 
 
 class NodePrometheus:
-    def __init__(self, workdir: Path, api_url: str, ca_file: Path, token: str, interval: str = "2s") -> None:
+    def __init__(
+        self, binary: Path, workdir: Path, api_url: str, ca_file: Path, token: str, interval: str = "2s"
+    ) -> None:
+        self.binary = binary
         self.workdir = workdir
         self.api_url = api_url
         self.ca_file = ca_file
@@ -65,9 +68,6 @@ class NodePrometheus:
         return f"http://{NODE_IP}:{self.port}"
 
     def start(self) -> NodePrometheus:
-        binary = shutil.which("prometheus")
-        if binary is None:
-            raise FileNotFoundError("prometheus not found: `make system-deps` installs Debian's package")
         self.workdir.mkdir(parents=True, exist_ok=True)
         token_file = self.workdir / "token"
         token_file.write_text(self.token)
@@ -81,7 +81,7 @@ class NodePrometheus:
         self.process = Process(
             "prometheus",
             [
-                binary,
+                str(self.binary),
                 f"--config.file={self.workdir / 'prometheus.yml'}",
                 f"--storage.tsdb.path={self.workdir / 'data'}",
                 f"--web.listen-address={NODE_IP}:{self.port}",
