@@ -34,17 +34,27 @@ class Traffic:
     outcomes: list[Outcome] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
+    _error: BaseException | None = None
 
     def start(self) -> Traffic:
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
+        self._thread = threading.Thread(target=self._main, daemon=True)
         self._thread.start()
         return self
 
     def stop(self) -> Traffic:
+        """Stop sending, wait for what is in flight; raises if the sender itself broke."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(self.timeout + 10)
+        if self._error is not None:
+            raise RuntimeError("the traffic sender failed") from self._error
         return self
+
+    def _main(self) -> None:
+        try:
+            asyncio.run(self._run())
+        except BaseException as exc:
+            self._error = exc
 
     def counts(self, since: float = 0.0, until: float = float("inf")) -> Counter[str]:
         return Counter(o.result for o in list(self.outcomes) if since <= o.at < until)
@@ -53,7 +63,11 @@ class Traffic:
         return sum(n for result, n in self.counts(since, until).items() if result != "200")
 
     async def _run(self) -> None:
-        connector = aiohttp.TCPConnector(limit=0, force_close=not self.keepalive, keepalive_timeout=30)
+        connector = (
+            aiohttp.TCPConnector(limit=0, keepalive_timeout=30)
+            if self.keepalive
+            else aiohttp.TCPConnector(limit=0, force_close=True)
+        )
         timeout = aiohttp.ClientTimeout(total=self.timeout)
         tasks: set[asyncio.Task[None]] = set()
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
