@@ -40,6 +40,8 @@ SYSCTLS = (
 TABLES = ("filter", "nat", "mangle")
 IPTABLES = ("iptables", "ip6tables")
 NETNS_DIR = Path("/var/run/netns")
+# directories containerd's CNI code creates on first use (removed again if the node created them)
+CREATED_DIRS = ("/var/run/netns", "/var/lib/cni", "/run/containerd")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
@@ -93,7 +95,7 @@ class HostSnapshot:
     chains: dict[str, list[str]] = field(default_factory=dict)
     netns: list[str] = field(default_factory=list)
     cgroups: list[str] = field(default_factory=list)
-    run_containerd: bool = False
+    existing_dirs: list[str] = field(default_factory=list)
 
     @classmethod
     def take(cls) -> HostSnapshot:
@@ -106,7 +108,7 @@ class HostSnapshot:
             chains={k: sorted(v) for k, v in chains().items()},
             netns=sorted(p.name for p in NETNS_DIR.glob("*")) if NETNS_DIR.is_dir() else [],
             cgroups=sorted(str(p) for p in CGROUP_ROOT.glob("*/kubepods*")),
-            run_containerd=Path("/run/containerd").exists(),
+            existing_dirs=[d for d in CREATED_DIRS if Path(d).exists()],
         )
 
     def save(self, path: Path) -> None:
@@ -128,9 +130,10 @@ class HostSnapshot:
                 if path.read_text().strip() != value:
                     path.write_text(value)
                     done.append(f"sysctl {key}={value}")
-        if not self.run_containerd and Path("/run/containerd").is_dir():
-            subprocess.run(["rm", "-rf", "/run/containerd"], check=False)
-            done.append("removed /run/containerd")
+        for created in CREATED_DIRS:
+            if created not in self.existing_dirs and Path(created).is_dir():
+                subprocess.run(["rm", "-rf", created], check=False)
+                done.append(f"removed {created}")
         return done
 
     def _remove_chains(self) -> list[str]:

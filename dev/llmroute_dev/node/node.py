@@ -133,8 +133,9 @@ class Node:
         if self.snapshot is not None:
             done += self.snapshot.restore()
         done += unmount_under(self.workdir)
-        for sub in ("containerd", "kubelet", "cp"):
-            shutil.rmtree(self.workdir / sub, ignore_errors=True)
+        for path in self.workdir.iterdir():  # everything but the logs
+            if path != self.log_dir:
+                shutil.rmtree(path, ignore_errors=True)
         STATE_FILE.unlink(missing_ok=True)
         self.timings["stop_seconds"] = time.monotonic() - t0
         (self.log_dir / "teardown.log").write_text("\n".join(done) + "\n")
