@@ -30,7 +30,8 @@ from llmroute_dev.node.network import NODE_IP, chains
 from llmroute_dev.node.node import Node
 from llmroute_dev.node.prometheus import NodePrometheus
 
-ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
 OUT = ROOT / "out"
 FIGURES: dict[str, Any] = {}
 RELEASE_NAMESPACE = "llmroute-system"
@@ -57,7 +58,7 @@ ORDER = ("test_image", "test_install", "test_scaling", "test_restarts", "test_de
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark the tier; run its modules in the order the shared route goes through (1 replica first)."""
-    node_items = [i for i in items if f"{os.sep}node{os.sep}" in str(i.path)]
+    node_items = [i for i in items if i.path.is_relative_to(HERE)]
     for item in node_items:
         item.add_marker(pytest.mark.node)
     if node_items:
