@@ -7,8 +7,9 @@ PY        := $(VENV)/bin/python
 PYTHON    ?= python3
 STAMP     := $(VENV)/.installed
 DEVROOT   := $(VENV)/.dev-root
-SYSDEPS   := prometheus promtool redis-server nginx wrk
-APT_PKGS  := prometheus redis-server nginx-light wrk
+SYSDEPS   := prometheus promtool redis-server nginx wrk containerd runc debootstrap buildah iptables
+APT_PKGS  := prometheus redis-server nginx-light wrk \
+             containerd runc containernetworking-plugins debootstrap buildah iptables
 
 .PHONY: help
 help: ## list targets
@@ -30,15 +31,16 @@ $(DEVROOT): $(STAMP)
 venv: $(STAMP) $(DEVROOT) ## virtualenv with llmroute, its development harness and dev tools
 
 .PHONY: system-deps
-system-deps: ## Debian packages the tests use (Prometheus, Redis, nginx, wrk)
+system-deps: ## Debian packages the tests use (Prometheus, Redis, nginx, wrk; containerd, runc, CNI, debootstrap, buildah)
 	@missing=0; for b in $(SYSDEPS); do command -v $$b >/dev/null || missing=1; done; \
+	[ -x /usr/lib/cni/bridge ] || missing=1; \
 	if [ $$missing = 1 ]; then \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $(APT_PKGS); \
 	fi
 
 .PHONY: binaries
-binaries: ## build kube-apiserver, kube-controller-manager, kubectl, etcd (cached in ~/.cache/llmroute)
+binaries: ## build the control plane, helm and the node's binaries (cached in ~/.cache/llmroute)
 	@hack/build-binaries.sh >/dev/null
 
 .PHONY: setup
@@ -60,8 +62,12 @@ test: setup lint ## set up, lint, and run the whole test suite
 	$(PY) -m pytest -q -ra --tiers all $(PYTEST_ARGS)
 
 .PHONY: unit
-unit: venv ## fast tiers only: unit and proxy (no control plane, no Prometheus); what a bare pytest runs
+unit: venv ## fast tiers only: unit and proxy (no control plane, Prometheus or node); what a bare pytest runs
 	$(PY) -m pytest -q --tiers unit,proxy $(PYTEST_ARGS)
+
+.PHONY: image
+image: venv ## build the llmroute image without Docker (buildah on a debootstrap base; cached by its inputs)
+	$(PY) -m llmroute_dev.node image
 
 .PHONY: demo
 demo: setup ## llmroute's main job end to end on loopback (see README)

@@ -105,16 +105,9 @@ TIERS: dict[str, tuple[str, float]] = {
     "proxy": ("proxy", 60),
     "prometheus": ("metrics", 180),
     "cluster": ("cluster", 600),
+    "node": ("node", 1500),  # the first node test builds the image and starts the node
 }
 FAST_TIERS = ("unit", "proxy")  # what a bare `pytest` runs
-# TEMPORARY, until the test itself is fixed: test_simulate_command reads its CSV with
-# `csv.DictReader(out.open())` and never closes it (a ResourceWarning, an error under filterwarnings).
-# Remove this entry once that line uses a `with` block.
-PENDING_WARNINGS = {
-    "tests/unit/test_sim.py::test_simulate_command": (
-        r"ignore:Exception ignored in.*timeline\.csv:pytest.PytestUnraisableExceptionWarning"
-    ),
-}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -161,8 +154,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.add_marker(getattr(pytest.mark, tier))
         if item.get_closest_marker("timeout") is None:
             item.add_marker(pytest.mark.timeout(TIERS[tier][1]))
-        if item.nodeid in PENDING_WARNINGS:
-            item.add_marker(pytest.mark.filterwarnings(PENDING_WARNINGS[item.nodeid]))
         (kept if tier in chosen else deselected).append(item)
     if deselected:
         config.hook.pytest_deselected(items=deselected)

@@ -50,7 +50,8 @@ def test_chart_and_default_images_follow_the_package_version() -> None:
     chart = _yaml("helm/llmroute/Chart.yaml")
     assert (chart["version"], chart["appVersion"]) == (__version__, __version__), "run `make generate`"
     image = _yaml("helm/llmroute/values.yaml")["image"]
-    assert (image["repository"], image["tag"]) == (IMAGE, "")  # empty tag: the chart's appVersion
+    reference = f"{image['registry']}/{image['repository']}"
+    assert (reference, image["tag"], image["digest"]) == (IMAGE, "", "")  # empty tag: the chart's appVersion
     assert DEFAULT_IMAGE.rsplit(":", 1) == [IMAGE, __version__]
 
 
