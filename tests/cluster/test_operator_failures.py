@@ -15,10 +15,10 @@ import pytest
 import yaml
 from kubernetes import client
 
-from llmroute.devenv.binaries import ensure
-from llmroute.devenv.controlplane import ControlPlane
-from llmroute.devenv.prometheus import Prometheus
 from llmroute.k8s.events import EventRecorder
+from llmroute_dev.binaries import ensure
+from llmroute_dev.controlplane import ControlPlane
+from llmroute_dev.prometheus import Prometheus
 from tests.cluster.operator_env import (
     OPERATOR_NAMESPACE,
     ROOT,

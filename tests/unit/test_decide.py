@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from llmroute.core.observed import RouteMetrics, Scale, UpstreamMetrics
+from llmroute.core.observed import MetricKey, RouteMetrics, Scale, UpstreamMetrics
 from llmroute.core.scaling import ScalerState, recommend
 from llmroute.core.series import LoadSeries
 from llmroute.decide import Observed, RouteActions, decide
@@ -46,7 +46,7 @@ def _observed(
     conflicts: list[str] | None = None,
     now: datetime = NOW,
 ) -> Observed:
-    values = {"rps": rps} if rps is not None else {}
+    values: dict[MetricKey, float] = {"rps": rps} if rps is not None else {}
     metrics = RouteMetrics(now.timestamp() - 1, values, upstreams or {})
     minutes = 30
     start = (now - timedelta(minutes=minutes)).timestamp() // 60 * 60

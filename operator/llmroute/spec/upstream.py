@@ -12,7 +12,7 @@ from llmroute.spec.base import CelRule, Model, Name, SecretKeyRef
 LoadBalancing = Literal["RoundRobin", "Weighted", "LeastConnections", "LatencyAware", "ResourceAware"]
 EngineType = Literal["Auto", "vLLM", "SGLang", "TGI"]
 URL_PATTERN = r"^https?://[^\s/]+(/\S*)?$"
-DEFAULT_IMAGE = f"ghcr.io/llmroute/llmroute:{__version__}"
+DEFAULT_IMAGE = f"ghcr.io/llmroute/llmroute:{__version__}"  # the image built from this version's Dockerfile
 
 
 class ResourceList(Model):
