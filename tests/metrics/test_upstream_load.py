@@ -9,9 +9,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from llmroute.core.observed import UpstreamLoad, upstream_loads
-from llmroute.devenv.prometheus import Prometheus
 from llmroute.prom.client import PromClient
 from llmroute.prom.queries import batched
+from llmroute_dev.prometheus import Prometheus
 from tests.kube import eventually
 
 # what two replicas' /metrics say (as llmroute.proxy.loadmetrics writes them)

@@ -54,7 +54,7 @@ def test_the_batched_query_reads_every_signal_once() -> None:
 
 
 def test_samples_are_grouped_by_route_and_upstream() -> None:
-    samples = {
+    samples: dict[tuple[str, ...], float] = {
         ("ns/r", "vllm", "inflight"): 4.0,
         ("ns/r", "vllm", "queue_depth"): 2.0,
         ("ns/r", "vllm", "kv_cache_usage"): 0.8,
