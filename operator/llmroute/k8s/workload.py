@@ -1,4 +1,5 @@
-"""Read and write the proxy's workload: the Deployment's scale, its children, conflicting autoscalers."""
+"""Read and write the proxy's workload: the Deployment's scale, its children (PodDisruptionBudget too),
+conflicting autoscalers."""
 
 from __future__ import annotations
 
@@ -95,6 +96,30 @@ class Workload:
             self.core.create_namespaced_service(meta["namespace"], obj)
             return True
         return False
+
+    def apply_pdb(self, obj: dict[str, Any]) -> bool:
+        """Create the PodDisruptionBudget, or patch its budget when it differs. True if anything was
+        written."""
+        meta = obj["metadata"]
+        policy = client.PolicyV1Api(self.api)
+        try:
+            current = policy.read_namespaced_pod_disruption_budget(meta["name"], meta["namespace"])
+        except client.ApiException as exc:
+            if exc.status != 404:
+                raise
+            policy.create_namespaced_pod_disruption_budget(meta["namespace"], obj)
+            return True
+        have = self.api.sanitize_for_serialization(current.spec) or {}
+        keys = ("minAvailable", "maxUnavailable", "selector", "unhealthyPodEvictionPolicy")
+        if all(have.get(k) == obj["spec"].get(k) for k in keys):
+            return False
+        # a merge patch: the budget key not wanted is set to null, so minAvailable and maxUnavailable never
+        # end up both set
+        spec = {"minAvailable": None, "maxUnavailable": None, **obj["spec"]}
+        policy.patch_namespaced_pod_disruption_budget(
+            meta["name"], meta["namespace"], {"spec": spec}, _content_type=MERGE
+        )
+        return True
 
     # --- other autoscalers --------------------------------------------------------------------------
     def conflicting_autoscalers(self, namespace: str, deployment: str) -> list[str]:
