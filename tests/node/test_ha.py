@@ -61,8 +61,9 @@ class Write:
     what: str  # verb resource[/subresource] namespace/name
 
 
-def operator_writes(audit_log: Path, since: float) -> list[Write]:
-    """Every successful write by the operator's ServiceAccount after ``since`` but to its Lease."""
+def operator_writes(audit_log: Path, since: float, pod_ips: dict[str, str]) -> list[Write]:
+    """Every successful write by the operator's ServiceAccount after ``since`` but to its Lease, with the pod
+    that made it: from the token's pod name (``user.extra``), else from the source address (``pod_ips``)."""
     out = []
     for line in audit_log.read_text().splitlines():
         event = json.loads(line)
@@ -74,7 +75,8 @@ def operator_writes(audit_log: Path, since: float) -> list[Write]:
         at = _epoch(event["stageTimestamp"])
         if at < since:
             continue
-        pod = (user.get("extra", {}).get("authentication.kubernetes.io/pod-name") or ["?"])[0]
+        named = user.get("extra", {}).get("authentication.kubernetes.io/pod-name")
+        pod = named[0] if named else pod_ips.get((event.get("sourceIPs") or ["?"])[0], "?")
         resource = ref["resource"] + (f"/{ref['subresource']}" if ref.get("subresource") else "")
         out.append(Write(at, pod, f"{event['verb']} {resource} {ref.get('namespace')}/{ref.get('name')}"))
     return sorted(out, key=lambda w: w.at)
@@ -123,6 +125,11 @@ def two_operators(node: Node, route: Route, node_prometheus: NodePrometheus) -> 
     yield
 
 
+def _operator_ips(node: Node) -> dict[str, str]:
+    pods = _json(node, "-n", RELEASE_NAMESPACE, "get", "pods", "-l", OPERATOR)["items"]
+    return {p["status"]["podIP"]: p["metadata"]["name"] for p in pods if p["status"].get("podIP")}
+
+
 def _min_replicas(node: Node, route: Route) -> int:
     return int(
         _json(node, "-n", route.namespace, "get", "llmroute", route.name)["spec"]["proxy"]["minReplicas"]
@@ -139,9 +146,9 @@ def _fail_over(node: Node, route: Route, how: str) -> dict[str, Any]:
     minReplicas by one at the same moment, and time the standby's takeover and its write of the change."""
     active = _holder(node)
     standby = next(p for p in _ready_operators(node) if p != active)
-    want = _min_replicas(node, route) + 1
     before, generation = _replicas(node, route)
-    assert before < want
+    want = max(_min_replicas(node, route), before) + 1
+    ips = _operator_ips(node)
     started_epoch, started = time.time(), time.monotonic()
     if how == "delete":
         node.kubectl("-n", RELEASE_NAMESPACE, "delete", "pod", active, "--wait=false")
@@ -159,7 +166,9 @@ def _fail_over(node: Node, route: Route, how: str) -> dict[str, Any]:
     while time.monotonic() < window_end:
         assert _replicas(node, route)[0] == want, "the replicas moved again after the takeover"
         time.sleep(0.5)
-    writes = operator_writes(node.control_plane.audit_log, started_epoch) if node.control_plane else []
+    ips |= _operator_ips(node)
+    assert node.control_plane is not None
+    writes = operator_writes(node.control_plane.audit_log, started_epoch, ips)
     after, generation_after = _replicas(node, route)
     return {
         "how": how,

@@ -36,8 +36,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="the Lease's namespace (default: LLMROUTE_POD_NAMESPACE, else the pod's own namespace)",
     )
-    p.add_argument("--leader-elect-lease-seconds", type=float, default=10.0)
-    p.add_argument("--leader-elect-renew-deadline-seconds", type=float, default=7.0)
+    p.add_argument("--leader-elect-lease-seconds", type=float, default=8.0)
+    p.add_argument("--leader-elect-renew-deadline-seconds", type=float, default=6.0)
     p.add_argument("--leader-elect-retry-period-seconds", type=float, default=1.0)
 
 

@@ -42,8 +42,8 @@ class ElectionSettings:
 
     lease_name: str
     namespace: str
-    lease_seconds: float = 10.0
-    renew_deadline_seconds: float = 7.0
+    lease_seconds: float = 8.0
+    renew_deadline_seconds: float = 6.0
     retry_seconds: float = 1.0
 
     def __post_init__(self) -> None:
