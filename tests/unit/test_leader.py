@@ -9,7 +9,7 @@ from llmroute.k8s.leader import ElectionSettings, identity
 
 def test_timing_must_let_the_holder_renew_before_the_lease_expires() -> None:
     ElectionSettings("llmroute", "ns", 8, 6, 1)
-    for lease, renew, retry in ((7, 7, 1), (10, 1, 1), (10, 11, 1)):
+    for lease, renew, retry in ((7, 7, 1), (10, 1, 1), (10, 11, 1), (3, 2, 0)):
         with pytest.raises(ValueError, match=r"lease > renew deadline > 1\.2 x retry"):
             ElectionSettings("llmroute", "ns", lease, renew, retry)
 

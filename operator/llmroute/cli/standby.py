@@ -36,9 +36,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="the Lease's namespace (default: LLMROUTE_POD_NAMESPACE, else the pod's own namespace)",
     )
-    p.add_argument("--leader-elect-lease-seconds", type=float, default=8.0)
-    p.add_argument("--leader-elect-renew-deadline-seconds", type=float, default=6.0)
-    p.add_argument("--leader-elect-retry-period-seconds", type=float, default=1.0)
+    p.add_argument("--leader-elect-lease-seconds", type=int, default=8)
+    p.add_argument("--leader-elect-renew-deadline-seconds", type=int, default=6)
+    p.add_argument("--leader-elect-retry-period-seconds", type=int, default=1)
 
 
 def _namespace(args: argparse.Namespace) -> str:

@@ -34,20 +34,22 @@ logging.getLogger("leaderelection").setLevel(logging.WARNING)
 
 @dataclass(frozen=True)
 class ElectionSettings:
-    """Timing in seconds (client-go's ``LeaseDuration``, ``RenewDeadline``, ``RetryPeriod``).
+    """Timing in whole seconds (client-go's ``LeaseDuration``, ``RenewDeadline``, ``RetryPeriod``; the Lease
+    stores whole seconds).
 
     A crashed holder is replaced within about ``lease_seconds + 2 * retry_seconds``; a holder that stops
-    normally within ``retry_seconds``. Raises ``ValueError`` unless lease > renew deadline > 1.2 x retry.
+    normally within ``retry_seconds``. Raises ``ValueError`` unless
+    lease > renew deadline > 1.2 x retry >= 1.2.
     """
 
     lease_name: str
     namespace: str
-    lease_seconds: float = 8.0
-    renew_deadline_seconds: float = 6.0
-    retry_seconds: float = 1.0
+    lease_seconds: int = 8
+    renew_deadline_seconds: int = 6
+    retry_seconds: int = 1
 
     def __post_init__(self) -> None:
-        if not self.lease_seconds > self.renew_deadline_seconds > 1.2 * self.retry_seconds > 0:
+        if not self.lease_seconds > self.renew_deadline_seconds > 1.2 * self.retry_seconds >= 1.2:
             raise ValueError(
                 "leader election needs lease > renew deadline > 1.2 x retry period, got "
                 f"{self.lease_seconds}/{self.renew_deadline_seconds}/{self.retry_seconds} s"
