@@ -134,7 +134,9 @@ def chart_crd_template() -> str:
         raise ValueError("the CRD contains '{{': it cannot be a Helm template verbatim")
     head, spec = body.split("spec:\n", 1)
     metadata = CHART_CRD_METADATA.format(name=doc["metadata"]["name"])
-    return f"{CHART_CRD_HEADER}{{{{- if .Values.crds.install }}}}\n{head}{metadata}spec:\n{spec}{{{{- end }}}}\n"
+    return (
+        f"{CHART_CRD_HEADER}{{{{- if .Values.crds.install }}}}\n{head}{metadata}spec:\n{spec}{{{{- end }}}}\n"
+    )
 
 
 def write_crd() -> None:
@@ -144,7 +146,16 @@ def write_crd() -> None:
 
 def render_install(helm: Path) -> str:
     out = subprocess.run(
-        [str(helm), "template", "llmroute", str(CHART), "--namespace", NAMESPACE, "--include-crds"],
+        [
+            str(helm),
+            "template",
+            "llmroute",
+            str(CHART),
+            "--namespace",
+            NAMESPACE,
+            "--include-crds",
+            "--no-hooks",
+        ],
         check=True,
         capture_output=True,
         text=True,
