@@ -35,7 +35,9 @@ def stop_operator(api: client.ApiClient, namespace: str, deployment: str, timeou
         if exc.status == 404:
             return
         raise
-    apps.patch_namespaced_deployment_scale(deployment, namespace, {"spec": {"replicas": 0}})
+    apps.patch_namespaced_deployment_scale(
+        deployment, namespace, {"spec": {"replicas": 0}}, _content_type="application/merge-patch+json"
+    )
     labels = found.spec.selector.match_labels or {}
     selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
     deadline = time.monotonic() + timeout
