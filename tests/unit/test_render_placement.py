@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from llmroute.k8s.workload import null_removed
 from llmroute.render import build_deployment, build_disruption_budget
 from llmroute.render.placement import SPREAD_KEYS
 from llmroute.spec import LLMRoute
@@ -124,3 +125,16 @@ def test_disruption_budget_defaults_to_one_unavailable_and_follows_the_route() -
 def test_bad_placement_is_refused_naming_the_problem(template: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         _route(**template)
+
+
+def test_unsetting_a_field_in_the_route_removes_it_from_the_deployment() -> None:
+    have = _pod(_route(**EVERY_FIELD))
+    have["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"] = "2026-01-01T00:00:00Z"
+    want = _pod(_route())
+    null_removed(want, have)
+    for key in ("nodeSelector", "tolerations", "affinity", "priorityClassName", "imagePullSecrets"):
+        assert want["spec"][key] is None, key
+    assert want["spec"]["topologySpreadConstraints"] == _pod(_route())["spec"]["topologySpreadConstraints"]
+    assert want["metadata"]["annotations"]["team"] is None
+    assert want["metadata"]["annotations"]["prometheus.io/scrape"] == "true"
+    assert "kubectl.kubernetes.io/restartedAt" not in want["metadata"]["annotations"]
