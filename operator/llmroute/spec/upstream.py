@@ -8,6 +8,7 @@ from pydantic import Field, field_validator, model_validator
 
 from llmroute import __version__
 from llmroute.spec.base import CelRule, Model, Name, SecretKeyRef
+from llmroute.spec.placement import PodPlacement
 
 LoadBalancing = Literal["RoundRobin", "Weighted", "LeastConnections", "LatencyAware"]
 DEFAULT_IMAGE = f"ghcr.io/llmroute/llmroute:{__version__}"  # the image built from this version's Dockerfile
@@ -33,8 +34,9 @@ class Resources(Model):
     )
 
 
-class ProxyTemplate(Model):
-    """How llmroute builds the proxy Deployment when it creates one."""
+class ProxyTemplate(PodPlacement):
+    """How llmroute builds the proxy Deployment when it creates one (placement and policy fields from
+    :class:`~llmroute.spec.placement.PodPlacement`)."""
 
     image: str = Field(
         DEFAULT_IMAGE,
