@@ -28,8 +28,8 @@ excludes a target: a clairvoyant policy meets them all. Nothing stronger holds f
 on one fixed trace (a rule that encodes the trace is causal); what a causal policy cannot do is know when
 a jump it has not seen comes, and bounds 2 and 3 make that precise for two classes of policies.
 
-**Blind minutes.** Let ``M(t)`` be the busiest known minute among the ``W`` minutes before decision ``t``
-(``demand[t - W .. t - 1] / capacity``, missing minutes ignored; none known: the last value holds) and
+**Blind minutes.** Let ``M(t)`` be the busiest of the last ``W`` known minutes before decision ``t`` (in
+replicas, ``demand / capacity``; missing minutes are skipped, not counted as time) and
 call a policy *h-bounded over W* when its count never exceeds ``ceiling(t) = max(minReplicas, ceil(h x
 M(t)))``. Readiness gives ``ready[s] <= desired[s - L] <= min(ceiling(s - L), up(ceiling(s - L - 1)))``
 (``up`` is the scale-up limit, monotone), so a minute whose need is above that is **blind**: every
@@ -37,9 +37,9 @@ h-bounded policy is short there, whatever else it does.
 
 **2. Jump bound (every policy that never holds more than HPA's most generous sweep point over the last
 hour's peak).** Blind minutes at ``h = 1 / 0.45`` (:data:`JUMP_HEADROOM`, HPA at the sweep's lowest
-target utilisation) over ``W = 60``: jumps to more than 2.2x the busiest minute of the hour before, load
-returning after an hour of (near) nothing, and the minute the scale-up policy's limit leaves short. No
-cost argument: it holds at any cost.
+target utilisation) over ``W = 60`` known minutes: jumps to more than 2.2x the busiest minute of the
+known hour before, load returning after an hour of (near) nothing, and the minute the scale-up policy's
+limit leaves short. No cost argument: it holds at any cost.
 
 **3. Constant-headroom bound (every policy whose headroom over the recent peak is what it could afford at
 every minute).** At cost ``B`` let ``H_W(B)`` be the largest ``h`` for which the hold rule (below) costs at
@@ -184,12 +184,18 @@ def _step_up(rules: Rules, count: int) -> int:
 
 
 def window_peak(demand: FloatArray, capacity_rps: float, window: int) -> FloatArray:
-    """``M(t)``: the busiest known minute of ``demand[t - window .. t - 1]`` in replicas (NaN: none)."""
+    """``M(t)``: the busiest of the last ``window`` known minutes before ``t``, in replicas (NaN: none yet).
+
+    Missing minutes are skipped, not counted as time: a collection gap is no evidence the load went away.
+    """
     n = int(demand.shape[0])
-    x = np.where(np.isnan(demand), -np.inf, demand / capacity_rps)
-    padded = np.concatenate([np.full(window, -np.inf), x])
-    peaks = sliding_window_view(padded, window).max(axis=1)[:n]  # peaks[t] = max of x[t - window .. t - 1]
-    return np.where(np.isfinite(peaks), peaks, np.nan)
+    known = ~np.isnan(demand)
+    values = demand[known] / capacity_rps
+    padded = np.concatenate([np.full(window, -np.inf), values])
+    peaks = sliding_window_view(padded, window).max(axis=1)  # peaks[k] = max of values[k - window .. k - 1]
+    before = np.concatenate([[0], np.cumsum(known)[:-1]]) if n else np.zeros(0, dtype=np.int64)
+    out = peaks[before]
+    return np.where(np.isfinite(out), out, np.nan)
 
 
 def ceilings(
