@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pytest
 from bench.sim_bounds import (
+    Feasibility,
     ReplicaRules,
     blind_minutes,
     ceilings,
@@ -113,3 +114,21 @@ def test_the_hold_rule_rises_no_faster_than_the_scale_up_policies() -> None:
     rules = ReplicaRules(1, 100, UP)
     held = hold_schedule(demand, MODEL, rules, 1.0, 5)
     assert held.tolist() == [1, 1, 1, 17, 40]
+
+
+@pytest.mark.parametrize(
+    ("hpa_under", "jump", "constant", "verdict"),
+    [
+        (10.0, 9, {1: 12, 60: 12}, "infeasible by construction"),  # 9 > 0.8 x 10
+        (10.0, 3, {1: 12, 60: 9}, "infeasible at constant headroom"),
+        (10.0, 3, {1: 12, 60: 8}, "feasible, not reached"),  # 8 <= 8: not excluded
+        (0.0, 0, {1: 0}, "feasible, not reached"),
+        (0.0, 1, {1: 1}, "infeasible by construction"),
+    ],
+)
+def test_verdict_names_the_bound_that_excludes_the_target(
+    hpa_under: float, jump: int, constant: dict[int, int], verdict: str
+) -> None:
+    f = Feasibility(1300.0, 1000.0, hpa_under, 0, jump, constant, dict.fromkeys(constant, 1.2), None)
+    assert f.verdict == verdict
+    assert f.as_dict()["constant_headroom_bound"] == min(constant.values())
