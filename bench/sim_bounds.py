@@ -229,7 +229,9 @@ def blind_minutes(
 
     ``ready[s] <= desired[s - L] <= min(ceiling(s - L), step_up(ceiling(s - L - 1)))`` (``step_up`` is
     monotone and an h-bounded count never exceeds its ceiling), so a minute whose need is above that is
-    short for all of them. Minutes before ``L + 1`` (the starting replicas) are not counted.
+    short for all of them. Minutes before ``L + 1`` (the starting replicas) are not counted, and the
+    scale-up term is used only where the earlier ceiling is defined (a known minute before it, not the
+    starting count, which no policy chooses).
     """
     lead = lead_minutes(model)
     need = _need(demand, model)
@@ -239,8 +241,10 @@ def blind_minutes(
     ceiling = ceilings(demand, model, rules, h, window)
     known = ~np.isnan(window_peak(demand, model.capacity_rps, window))
     s = np.arange(lead + 1, n)
-    before = ceiling[s - lead - 1]
-    stepped = np.array([rules.step_up(int(c)) for c in before], dtype=np.int64)
+    before = s - lead - 1
+    stepped = np.array(
+        [rules.step_up(int(ceiling[b])) if b >= 1 and known[b] else rules.hi for b in before], dtype=np.int64
+    )
     top = np.minimum(ceiling[s - lead], stepped)
     return int(np.count_nonzero(known[s - lead] & (need[s] > top)))
 
