@@ -6,8 +6,8 @@ VENV      ?= .venv
 PY        := $(VENV)/bin/python
 PYTHON    ?= python3
 STAMP     := $(VENV)/.installed
-SYSDEPS   := prometheus promtool redis-server nginx wrk
-APT_PKGS  := prometheus redis-server nginx-light wrk
+SYSDEPS   := redis-server nginx wrk
+APT_PKGS  := redis-server nginx-light wrk
 
 .PHONY: help
 help: ## list targets
@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP) ## virtualenv with llmroute and dev tools
 
 .PHONY: system-deps
-system-deps: ## Debian packages the tests use (Prometheus, Redis, nginx, wrk)
+system-deps: ## Debian packages the tests use (Redis, nginx, wrk)
 	@missing=0; for b in $(SYSDEPS); do command -v $$b >/dev/null || missing=1; done; \
 	if [ $$missing = 1 ]; then \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
@@ -34,8 +34,12 @@ system-deps: ## Debian packages the tests use (Prometheus, Redis, nginx, wrk)
 binaries: ## build kube-apiserver, kube-controller-manager, kubectl, etcd (cached in ~/.cache/llmroute)
 	@hack/build-binaries.sh >/dev/null
 
+.PHONY: monitoring-tools
+monitoring-tools: ## build Prometheus 3 + promtool, generate the Prometheus Operator CRDs (cached in ~/.cache/llmroute)
+	@hack/build-monitoring.sh crds >/dev/null
+
 .PHONY: setup
-setup: venv system-deps binaries ## everything the tests need
+setup: venv system-deps binaries monitoring-tools ## everything the tests need
 
 .PHONY: lint
 lint: venv ## ruff and mypy --strict
@@ -45,8 +49,9 @@ lint: venv ## ruff and mypy --strict
 	$(VENV)/bin/lint-imports
 
 .PHONY: generate
-generate: venv ## regenerate every copy of the CRD (Helm chart, manifests/)
+generate: venv ## regenerate every copy of the CRD (Helm chart, manifests/), the dashboard and rule copies
 	$(PY) hack/generate.py
+	$(PY) hack/generate_monitoring.py
 
 .PHONY: test
 test: setup lint ## set up, lint, and run the whole test suite
