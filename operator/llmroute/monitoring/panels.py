@@ -266,6 +266,7 @@ UPSTREAMS = Row(
                     "{{upstream}} {{outcome}}",
                 ),
             ),
+            main=True,
         ),
         Panel(
             "Upstream health (operator)",
@@ -297,7 +298,6 @@ UPSTREAMS = Row(
             "The upstream group the operator tells the proxies to use (0: the primary).",
             "none",
             (Query(f"max by (route) (llmroute_route_active_group{{{ROUTE}}})", "{{route}}"),),
-            main=True,
         ),
         Panel(
             "Conditions",
