@@ -89,7 +89,12 @@ def _route(namespace: str, fakes: dict[str, Fake]) -> dict[str, Any]:
         },
         "scaling": {
             "metric": {"type": "RequestsPerSecond", "targetPerReplica": 3},
-            "behavior": {"scaleUp": {"stabilizationWindowSeconds": 0}},
+            "behavior": {
+                "scaleUp": {
+                    "stabilizationWindowSeconds": 0,
+                    "policies": [{"type": "Pods", "value": 4, "periodSeconds": 5}],
+                }
+            },
             "predictive": {"enabled": False},
         },
         "rateLimits": {
