@@ -17,6 +17,7 @@ import math
 import re
 import sys
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -32,7 +33,7 @@ from llmroute import GROUP, PLURAL, VERSION
 from llmroute.devenv.podrunner import PodRunner
 from llmroute.devenv.procs import Process, free_port, wait_for
 from llmroute.devenv.prometheus import Prometheus
-from llmroute.monitoring.panels import ROUTE_GAUGES, concrete, metric_names
+from llmroute.monitoring.panels import ROUTE_GAUGES, concrete, metric_names, route_regex
 from tests.cluster.operator_env import OperatorProcess
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -152,7 +153,10 @@ async def _traffic(
 
 
 def _range(prom: Prometheus, expr: str, start: float, end: float) -> list[dict[str, Any]]:
-    return prom.query_range(expr, start, end, 2)
+    try:
+        return prom.query_range(expr, start, end, 2)
+    except urllib.error.HTTPError as exc:
+        raise AssertionError(f"{expr}: {exc.read().decode()}") from exc
 
 
 def _finite(result: list[dict[str, Any]]) -> bool:
@@ -248,7 +252,7 @@ def test_every_dashboard_query_returns_data(
     missing: list[str] = []
     deadline = time.monotonic() + 60
     for title, ref, expr in queries:
-        promql = concrete(expr, route=re.escape(route), rate_interval=RATE_INTERVAL)
+        promql = concrete(expr, route=route_regex(route), rate_interval=RATE_INTERVAL)
         pending = sorted(n for n in metric_names(promql) if n in PENDING)
         while True:
             result = _range(prom, promql, start, time.time())  # raises on any query error

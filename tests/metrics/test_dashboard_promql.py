@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from llmroute.devenv.monitoringtools import prometheus_binary
-from llmroute.monitoring.panels import concrete
+from llmroute.monitoring.panels import concrete, route_regex
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -19,8 +19,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_every_dashboard_query_parses(tmp_path: Path) -> None:
     board = json.loads((ROOT / "monitoring" / "dashboards" / "llmroute.json").read_text())
     exprs = [t["expr"] for p in board["panels"] if p["type"] != "row" for t in p["targets"]]
+    routes = route_regex("team.a/chat", "ns/chat")  # two routes, one with a regex metacharacter
     rules = [
-        {"record": f"llmroute:dashboard_query_{i}", "expr": concrete(e, route="ns/chat", rate_interval="1m")}
+        {"record": f"llmroute:dashboard_query_{i}", "expr": concrete(e, route=routes, rate_interval="1m")}
         for i, e in enumerate(exprs)
     ]
     path = tmp_path / "dashboard.rules.yaml"

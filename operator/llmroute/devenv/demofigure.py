@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from llmroute.devenv.prometheus import Prometheus
-from llmroute.monitoring.panels import Panel, concrete, panels
+from llmroute.monitoring.panels import Panel, concrete, panels, route_regex
 
 DASHBOARD = Path(__file__).resolve().parents[3] / "monitoring" / "dashboards" / "llmroute.json"
 SCALE = {"percentunit": (100.0, "%"), "s": (1000.0, "ms"), "reqps": (1.0, "req/s")}
@@ -26,7 +26,7 @@ def _series(prom: Prometheus, panel: Panel, route: str, start: float, end: float
     rate_interval = f"{max(4 * step, 15):.0f}s"
     out = []
     for query in panel.queries:
-        promql = concrete(query.expr, route=re.escape(route), rate_interval=rate_interval)
+        promql = concrete(query.expr, route=route_regex(route), rate_interval=rate_interval)
         for series in prom.query_range(promql, start, end, step):
             points = [(float(t) - start, float(v)) for t, v in series["values"]]
             points = [(t, v) for t, v in points if math.isfinite(v)]

@@ -464,6 +464,14 @@ def concrete(expr: str, *, route: str, rate_interval: str) -> str:
     return expr.replace("$__rate_interval", rate_interval).replace("$route", route)
 
 
+def route_regex(*routes: str) -> str:
+    """``routes`` (``namespace/name``) as Grafana writes a multi-value variable into a PromQL regex
+    matcher: regex metacharacters escaped with a doubled backslash (a PromQL string escape), alternatives
+    joined with ``|`` in parentheses."""
+    escaped = [re.sub(r"([$^*{}\[\]'+?.()|\\])", r"\\\\\1", r) for r in routes]
+    return escaped[0] if len(escaped) == 1 else "(" + "|".join(escaped) + ")"
+
+
 def metric_names(expr: str) -> set[str]:
     """The llmroute, process and container metric names an expression reads (for the tests' bookkeeping)."""
     return set(re.findall(r"\b((?:llmroute|process|container)_[a-z_]+)\b", expr))
