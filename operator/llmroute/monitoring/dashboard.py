@@ -9,6 +9,7 @@ Variables: ``datasource`` (any Prometheus), ``namespace`` and ``route`` (from th
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -108,10 +109,11 @@ def build() -> dict[str, Any]:
         .timezone("browser")
         .variables(_variables())
     )
+    ids = itertools.count(1)  # unique panel ids, rows included: Grafana links and repeats refer to them
     for row in ROWS:
-        board = board.with_row(db.Row(row.title))
+        board = board.with_row(db.Row(row.title).id(next(ids)))
         for panel in row.panels:
-            board = board.with_panel(_panel(panel))
+            board = board.with_panel(_panel(panel).id(next(ids)))
     encoded: dict[str, Any] = json.loads(json.dumps(board.build(), cls=JSONEncoder))
     return encoded
 
