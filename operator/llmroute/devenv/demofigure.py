@@ -59,6 +59,7 @@ def save(prom: Prometheus, route: str, start: float, end: float, path: Path) -> 
         ax.set_ylabel(unit, fontsize=8)
         ax.tick_params(labelsize=8)
         ax.grid(alpha=0.3)
+        ax.set_ylim(bottom=0)  # every panel shows a rate, a ratio, a duration or a count
         if drawn:
             ax.legend(fontsize=7, loc="upper left", ncol=2)
         else:
