@@ -103,6 +103,7 @@ def _route(namespace: str, fakes: dict[str, Fake]) -> dict[str, Any]:
             "tiers": [
                 {"name": "premium", "priority": 100, "sheddable": False},
                 {"name": "standard", "priority": 10, "requestsPerMinute": 120},
+                {"name": "batch", "priority": 1},  # no limit: its bursts meet the admission queue
             ],
         },
         "cache": {"enabled": True},
@@ -116,7 +117,7 @@ async def _traffic(
     endpoints: Callable[[], list[str]], seconds: float, break_primary: Callable[[int], Any]
 ) -> int:
     """Mixed traffic for ``seconds``: a steady premium/standard mix (every third request a cached one,
-    every fifth a stream), a burst of standard requests every 5 s, the primary broken in the middle third."""
+    every fifth a stream), a burst of batch requests every 5 s, the primary broken in the middle third."""
     sent = 0
 
     async def one(session: aiohttp.ClientSession, tier: str, i: int) -> None:
@@ -144,8 +145,8 @@ async def _traffic(
                 await break_primary(200)
                 broken = False
             tasks.append(asyncio.create_task(one(session, "premium" if i % 2 else "standard", i)))
-            if i % 50 == 0:  # a burst: more standard requests than the admission slots and the tier allow
-                tasks += [asyncio.create_task(one(session, "standard", i + k)) for k in range(12)]
+            if i % 50 == 0:  # a burst of batch requests: more than the admission slots can take in time
+                tasks += [asyncio.create_task(one(session, "batch", i + k)) for k in range(12)]
             i += 1
             await asyncio.sleep(0.1)
         await asyncio.gather(*tasks, return_exceptions=True)
