@@ -1,7 +1,7 @@
 """Every query of every panel of the shipped Grafana dashboard, run against a real Prometheus 3 that scrapes
 real ``llmroute proxy`` processes (kept at the Deployment's replicas by the local pod runner, serving the
 operator's ConfigMap) in front of fake upstreams, and the real operator; with the dashboard's variables
-substituted as Grafana would. Traffic covers what the panels show: two tiers, cache hits, streams, 429s from
+substituted as Grafana would. Traffic covers what the panels show: three tiers, cache hits, streams, 429s from
 a tier limit, 503s from the admission queue, 500s from a broken primary (and the failover that follows).
 
 A query must answer without error and, over the run, hold at least one finite value. Queries on metrics
