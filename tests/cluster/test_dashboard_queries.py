@@ -33,7 +33,7 @@ from llmroute import GROUP, PLURAL, VERSION
 from llmroute.devenv.podrunner import PodRunner
 from llmroute.devenv.procs import Process, free_port, wait_for
 from llmroute.devenv.prometheus import Prometheus
-from llmroute.monitoring.panels import ROUTE_GAUGES, concrete, metric_names, route_regex
+from llmroute.monitoring.promql import ROUTE_GAUGES, concrete, metric_names, route_regex
 from tests.cluster.operator_env import OperatorProcess
 
 ROOT = Path(__file__).resolve().parents[2]

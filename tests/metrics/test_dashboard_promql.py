@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from llmroute.devenv.monitoringtools import prometheus_binary
-from llmroute.monitoring.panels import concrete, route_regex
+from llmroute.monitoring.promql import concrete, route_regex
 
 ROOT = Path(__file__).resolve().parents[2]
 

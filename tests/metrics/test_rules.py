@@ -13,7 +13,7 @@ import yaml
 
 from llmroute.devenv.binaries import ensure
 from llmroute.devenv.monitoringtools import prometheus_binary
-from llmroute.monitoring.panels import ROUTE_GAUGES, metric_names
+from llmroute.monitoring.promql import ROUTE_GAUGES, metric_names
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "monitoring" / "rules" / "llmroute.rules.yaml"

@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from llmroute.monitoring.files import RULES, expected
-from llmroute.monitoring.panels import ROUTE_GAUGES, concrete, metric_names, panels
+from llmroute.monitoring.panels import panels
+from llmroute.monitoring.promql import ROUTE_GAUGES, concrete, metric_names
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from llmroute.devenv.prometheus import Prometheus
-from llmroute.monitoring.panels import Panel, concrete, panels, route_regex
+from llmroute.monitoring.panels import panels
+from llmroute.monitoring.promql import Panel, concrete, route_regex
 
 DASHBOARD = Path(__file__).resolve().parents[3] / "monitoring" / "dashboards" / "llmroute.json"
 SCALE = {"percentunit": (100.0, "%"), "s": (1000.0, "ms"), "reqps": (1.0, "req/s")}

@@ -20,7 +20,8 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models import dashboard as dm
 
-from llmroute.monitoring.panels import ROWS, Panel
+from llmroute.monitoring.panels import ROWS
+from llmroute.monitoring.promql import Panel
 
 UID = "llmroute"
 TITLE = "llmroute"

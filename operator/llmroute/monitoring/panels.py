@@ -1,120 +1,25 @@
-"""The llmroute dashboard's panels as plain data: title, unit and PromQL of every query.
-
-Queries use the dashboard's variables: ``$route`` (a regex of ``<namespace>/<name>`` values, multi-select),
-``$__rate_interval`` (Grafana's: at least four scrape intervals). :func:`concrete` substitutes them, so the
-tests and the demo's picture run exactly these queries. Metric names are the proxy's
-(``proxy/metrics.py``), the operator's own (``controller/opmetrics.py``) and the per-route gauges the
-operator exports (``llmroute_route_*``, listed in :data:`ROUTE_GAUGES`).
-"""
+"""The llmroute dashboard's content: its rows and panels, each with title, unit and PromQL (built from
+:mod:`llmroute.monitoring.promql`); :mod:`llmroute.monitoring.dashboard` turns them into Grafana JSON."""
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from typing import Literal
-
-Kind = Literal["timeseries", "stat", "state"]
-
-# per-route gauges of the operator (name -> labels and meaning); the alert rules read them too
-ROUTE_GAUGES: dict[str, str] = {
-    "llmroute_route_alert_threshold": "{route, alert}: the route's spec.alerts threshold (req/s, s, ratio)",
-    "llmroute_route_condition": "{route, type, status}: 1 for the condition's current status, else 0",
-    "llmroute_route_replicas": "{route, kind=desired|current|min|max|forecast}: replica counts",
-    "llmroute_route_load": "{route}: the measured load, in the unit of spec.scaling.metric",
-    "llmroute_route_load_forecast": "{route}: the predicted load leadTimeSeconds ahead, same unit",
-    "llmroute_route_utilization": "{route}: load / (running replicas x targetPerReplica)",
-    "llmroute_route_upstream_state": "{route, upstream, group, state}: 1 for the current state, else 0",
-    "llmroute_route_active_group": "{route}: the upstream group the proxies are told to use",
-    "llmroute_route_limit_requests_per_minute": "{route, tier, scope=global|replica}: effective limit",
-    "llmroute_route_limit_tokens_per_minute": "{route, tier, scope=global|replica}: effective limit",
-    "llmroute_route_shed_factor": "{route, tier}: multiplier on the tier's limits, 1 = not shed",
-}
-
-
-@dataclass(frozen=True)
-class Query:
-    expr: str
-    legend: str
-
-
-@dataclass(frozen=True)
-class Panel:
-    """One panel; ``width`` in Grafana's 24-column grid; ``mappings`` (value -> text, colour) for state
-    panels; ``main``: drawn in the demo's picture too."""
-
-    title: str
-    description: str
-    unit: str
-    queries: tuple[Query, ...]
-    kind: Kind = "timeseries"
-    width: int = 12
-    mappings: tuple[tuple[int, str, str], ...] = ()
-    main: bool = False
-
-
-@dataclass(frozen=True)
-class Row:
-    title: str
-    panels: tuple[Panel, ...]
-
-
-ROUTE = 'route=~"$route"'
-ERRORS = 'code=~"5..|0"'  # 0: the proxy's code for connection failures and timeouts
-
-
-def _rate(metric: str, *matchers: str) -> str:
-    return f"rate({metric}{{{', '.join((ROUTE, *matchers))}}}[$__rate_interval])"
-
-
-def _quantiles(metric: str, by: str = "le") -> tuple[Query, ...]:
-    bucket = _rate(f"{metric}_bucket")
-    return tuple(
-        Query(f"histogram_quantile({q}, sum by ({by}) ({bucket}))", f"p{int(q * 100)}")
-        for q in (0.5, 0.95, 0.99)
-    )
-
-
-def _ratio(part: str, whole: str, by: str) -> str:
-    """``part / whole`` by ``by`` that reads 0, not "no data", while ``part`` has no series yet."""
-    return f"(sum by ({by}) ({part}) or 0 * sum by ({by}) ({whole})) / sum by ({by}) ({whole})"
-
-
-def _proxy_pods(expr: str) -> str:
-    """``expr`` (one series per scrape target) for the proxies of the selected routes only: every proxy
-    exports ``llmroute_proxy_config_info`` with its route."""
-    return f"{expr} and on (instance, job) llmroute_proxy_config_info{{{ROUTE}}}"
-
-
-def _containers(metric: str, *, rate: bool) -> str:
-    """A cAdvisor (kubelet) metric of the proxies' ``proxy`` containers, where cAdvisor is scraped."""
-    series = f'{metric}{{container="proxy"}}'
-    if rate:
-        series = f"rate({series}[$__rate_interval])"
-    return f"sum by (namespace, pod) ({series}) and on (namespace, pod) llmroute_proxy_config_info{{{ROUTE}}}"
-
-
-def _threshold(alert: str) -> str:
-    """The route's ``spec.alerts`` threshold for ``alert``, as the operator exports it."""
-    return f'max by (route) (llmroute_route_alert_threshold{{{ROUTE}, alert="{alert}"}})'
-
-
-def _per_replica(metric: str) -> str:
-    return f'max by (route, tier) ({metric}{{{ROUTE}, scope="replica"}})'
-
-
-def _operator(expr: str) -> str:
-    """``expr`` (one series per scrape target) for the operator only: the target exporting its metrics."""
-    return f"{expr} and on (instance, job) llmroute_operator_routes"
-
-
-REQUESTS = _rate("llmroute_requests_total")
-FAILED = _rate("llmroute_requests_total", ERRORS)
-UPSTREAM_SET = 'upstream!~"|none"'  # answers that came from an upstream (not 429s or cache hits)
-HEALTH = (
-    (0, "Healthy", "green"),
-    (1, "Recovering", "yellow"),
-    (2, "Unhealthy", "red"),
-    (3, "Unknown", "gray"),
+from llmroute.monitoring.promql import (
+    FAILED,
+    HEALTH,
+    REQUESTS,
+    ROUTE,
+    UPSTREAM_SET,
+    Panel,
+    Query,
+    Row,
+    containers,
+    operator_only,
+    per_replica,
+    proxy_pods,
+    quantiles,
+    rate,
+    ratio,
+    threshold,
 )
 
 OVERVIEW = Row(
@@ -145,7 +50,7 @@ OVERVIEW = Row(
             "p95 latency",
             "95th percentile of the request duration.",
             "s",
-            (_quantiles("llmroute_request_duration_seconds")[1],),
+            (quantiles("llmroute_request_duration_seconds")[1],),
             "stat",
             6,
         ),
@@ -174,8 +79,8 @@ TRAFFIC = Row(
             "Share of requests answered 5xx or not at all, per route, and the route's alert threshold.",
             "percentunit",
             (
-                Query(_ratio(FAILED, REQUESTS, "route"), "{{route}}"),
-                Query(_threshold("HighErrorRate"), "{{route}} alert threshold"),
+                Query(ratio(FAILED, REQUESTS, "route"), "{{route}}"),
+                Query(threshold("HighErrorRate"), "{{route}} alert threshold"),
             ),
             main=True,
         ),
@@ -184,8 +89,8 @@ TRAFFIC = Row(
             "Request duration percentiles (all tiers and upstreams) and the p95 alert threshold.",
             "s",
             (
-                *_quantiles("llmroute_request_duration_seconds"),
-                Query(_threshold("HighLatencyP95"), "{{route}} p95 alert threshold"),
+                *quantiles("llmroute_request_duration_seconds"),
+                Query(threshold("HighLatencyP95"), "{{route}} p95 alert threshold"),
             ),
             main=True,
         ),
@@ -193,25 +98,21 @@ TRAFFIC = Row(
             "Time to first token",
             "Time to the first response byte: the first token of a stream, the whole answer otherwise.",
             "s",
-            _quantiles("llmroute_time_to_first_byte_seconds"),
+            quantiles("llmroute_time_to_first_byte_seconds"),
         ),
         Panel(
             "Tokens/s by tier",
             "Upstream tokens in (prompt) and out (completion), by client tier.",
             "short",
-            (
-                Query(
-                    f"sum by (tier, direction) ({_rate('llmroute_tokens_total')})", "{{tier}} {{direction}}"
-                ),
-            ),
+            (Query(f"sum by (tier, direction) ({rate('llmroute_tokens_total')})", "{{tier}} {{direction}}"),),
         ),
         Panel(
             "Rate-limited and shed requests by tier",
             "429s from llmroute's limits and 503s from the priority admission queue, by tier.",
             "reqps",
             (
-                Query(f"sum by (tier) ({_rate('llmroute_ratelimited_total')})", "{{tier}} rate-limited"),
-                Query(f"sum by (tier) ({_rate('llmroute_proxy_shed_total')})", "{{tier}} shed"),
+                Query(f"sum by (tier) ({rate('llmroute_ratelimited_total')})", "{{tier}} rate-limited"),
+                Query(f"sum by (tier) ({rate('llmroute_proxy_shed_total')})", "{{tier}} shed"),
             ),
             main=True,
         ),
@@ -221,9 +122,9 @@ TRAFFIC = Row(
             "percentunit",
             (
                 Query(
-                    _ratio(
-                        _rate("llmroute_requests_total", 'cache="hit"'),
-                        _rate("llmroute_requests_total", 'cache=~"hit|miss"'),
+                    ratio(
+                        rate("llmroute_requests_total", 'cache="hit"'),
+                        rate("llmroute_requests_total", 'cache=~"hit|miss"'),
                         "route",
                     ),
                     "{{route}}",
@@ -250,7 +151,7 @@ UPSTREAMS = Row(
             "reqps",
             (
                 Query(
-                    f"sum by (upstream) ({_rate('llmroute_requests_total', UPSTREAM_SET)})",
+                    f"sum by (upstream) ({rate('llmroute_requests_total', UPSTREAM_SET)})",
                     "{{upstream}}",
                 ),
             ),
@@ -262,7 +163,7 @@ UPSTREAMS = Row(
             "reqps",
             (
                 Query(
-                    f"sum by (upstream, outcome) ({_rate('llmroute_proxy_upstream_attempts_total')})",
+                    f"sum by (upstream, outcome) ({rate('llmroute_proxy_upstream_attempts_total')})",
                     "{{upstream}} {{outcome}}",
                 ),
             ),
@@ -339,7 +240,7 @@ SCALING = Row(
                 Query(f"max by (route) (llmroute_route_load{{{ROUTE}}})", "{{route}} load"),
                 Query(f"max by (route) (llmroute_route_load_forecast{{{ROUTE}}})", "{{route}} forecast"),
                 Query(f"sum by (route) ({REQUESTS})", "{{route}} requests/s"),
-                Query(_threshold("HighRequestRate"), "{{route}} alert threshold"),
+                Query(threshold("HighRequestRate"), "{{route}} alert threshold"),
             ),
             main=True,
         ),
@@ -355,11 +256,11 @@ SCALING = Row(
             "short",
             (
                 Query(
-                    _per_replica("llmroute_route_limit_requests_per_minute"),
+                    per_replica("llmroute_route_limit_requests_per_minute"),
                     "{{route}} {{tier}} requests/min",
                 ),
                 Query(
-                    _per_replica("llmroute_route_limit_tokens_per_minute"),
+                    per_replica("llmroute_route_limit_tokens_per_minute"),
                     "{{route}} {{tier}} tokens/min",
                 ),
             ),
@@ -381,9 +282,9 @@ RESOURCES = Row(
             "is scraped.",
             "short",
             (
-                Query(_proxy_pods("rate(process_cpu_seconds_total[$__rate_interval])"), "{{instance}}"),
+                Query(proxy_pods("rate(process_cpu_seconds_total[$__rate_interval])"), "{{instance}}"),
                 Query(
-                    _containers("container_cpu_usage_seconds_total", rate=True),
+                    containers("container_cpu_usage_seconds_total", counter=True),
                     "{{pod}} (container)",
                 ),
             ),
@@ -394,8 +295,8 @@ RESOURCES = Row(
             "scraped.",
             "bytes",
             (
-                Query(_proxy_pods("process_resident_memory_bytes"), "{{instance}}"),
-                Query(_containers("container_memory_working_set_bytes", rate=False), "{{pod}} (container)"),
+                Query(proxy_pods("process_resident_memory_bytes"), "{{instance}}"),
+                Query(containers("container_memory_working_set_bytes", counter=False), "{{pod}} (container)"),
             ),
         ),
     ),
@@ -445,8 +346,8 @@ OPERATOR = Row(
             "CPU cores and resident memory (MiB) of the operator process.",
             "short",
             (
-                Query(_operator("rate(process_cpu_seconds_total[$__rate_interval])"), "CPU cores"),
-                Query(_operator("process_resident_memory_bytes / 1048576"), "memory MiB"),
+                Query(operator_only("rate(process_cpu_seconds_total[$__rate_interval])"), "CPU cores"),
+                Query(operator_only("process_resident_memory_bytes / 1048576"), "memory MiB"),
             ),
         ),
     ),
@@ -456,22 +357,3 @@ ROWS: tuple[Row, ...] = (OVERVIEW, TRAFFIC, UPSTREAMS, SCALING, RESOURCES, OPERA
 
 def panels() -> list[Panel]:
     return [p for row in ROWS for p in row.panels]
-
-
-def concrete(expr: str, *, route: str, rate_interval: str) -> str:
-    """``expr`` with the dashboard's variables substituted: ``route`` is a regex of route keys (as
-    Grafana expands a multi-value variable), ``rate_interval`` a PromQL duration such as ``"1m"``."""
-    return expr.replace("$__rate_interval", rate_interval).replace("$route", route)
-
-
-def route_regex(*routes: str) -> str:
-    """``routes`` (``namespace/name``) as Grafana writes a multi-value variable into a PromQL regex
-    matcher: regex metacharacters escaped with a doubled backslash (a PromQL string escape), alternatives
-    joined with ``|`` in parentheses."""
-    escaped = [re.sub(r"([$^*{}\[\]'+?.()|\\])", r"\\\\\1", r) for r in routes]
-    return escaped[0] if len(escaped) == 1 else "(" + "|".join(escaped) + ")"
-
-
-def metric_names(expr: str) -> set[str]:
-    """The llmroute, process and container metric names an expression reads (for the tests' bookkeeping)."""
-    return set(re.findall(r"\b((?:llmroute|process|container)_[a-z_]+)\b", expr))
