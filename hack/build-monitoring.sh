@@ -18,7 +18,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # PROMETHEUS_VERSION, CONTROLLER_TOOLS_VERSION, PROMETHEUS_OPERATOR_VERSION
 source "$here/versions.env"
 cache=${LLMROUTE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/llmroute}
-prom_dir=$cache/bin/prometheus-v${PROMETHEUS_VERSION}
+prom_dir=$cache/bin/prometheus-v${PROMETHEUS_VERSION}-sd-file-http-kubernetes  # the build tags are part of the key
 gen_dir=$cache/bin/controller-gen-v${CONTROLLER_TOOLS_VERSION}
 crd_dir=$cache/crds/prometheus-operator-v${PROMETHEUS_OPERATOR_VERSION}
 

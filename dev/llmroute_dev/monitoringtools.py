@@ -51,7 +51,7 @@ def _find(name: str) -> Path | None:
     on_path = shutil.which(name)
     if on_path and _version_ok(Path(on_path)):
         return Path(on_path)
-    cached = cache_root() / "bin" / f"prometheus-v{PROMETHEUS_VERSION}" / name
+    cached = cache_root() / "bin" / f"prometheus-v{PROMETHEUS_VERSION}-sd-file-http-kubernetes" / name
     return cached if cached.is_file() else None
 
 
