@@ -68,9 +68,10 @@ def test_secrets_are_referenced_by_path_never_copied() -> None:
 def test_children_carry_labels_and_a_restricted_pod() -> None:
     route = _route()
     config = _config(3)
-    configmap, deployment, service = build_children(route, config, 3)
-    assert {o["kind"] for o in (configmap, deployment, service)} == {"ConfigMap", "Deployment", "Service"}
-    for obj in (configmap, deployment, service):
+    configmap, deployment, service, pdb = build_children(route, config, 3)
+    kinds = {o["kind"] for o in (configmap, deployment, service, pdb)}
+    assert kinds == {"ConfigMap", "Deployment", "Service", "PodDisruptionBudget"}
+    for obj in (configmap, deployment, service, pdb):
         assert obj["metadata"]["labels"]["app.kubernetes.io/instance"] == "assistant"
         assert obj["metadata"]["namespace"] == "ai"
     pod = deployment["spec"]["template"]["spec"]
@@ -107,7 +108,7 @@ def test_render_command_prints_the_objects() -> None:
     with redirect_stdout(out):
         assert main(["render", str(FULL), "--namespace", "ai"]) == 0
     kinds = [d["kind"] for d in yaml.safe_load_all(out.getvalue())]
-    assert kinds == ["ConfigMap", "Deployment", "Service"]
+    assert kinds == ["ConfigMap", "Deployment", "Service", "PodDisruptionBudget"]
 
 
 def test_render_command_rejects_an_invalid_route(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Build the proxy's Kubernetes objects (Deployment, Service, ConfigMap) as plain dicts.
+"""Build the proxy's Kubernetes objects (Deployment, Service, ConfigMap, PodDisruptionBudget) as plain dicts.
 
 Pods run under the ``restricted`` Pod Security Standard: non-root, read-only root filesystem, no
 privilege escalation, all capabilities dropped, RuntimeDefault seccomp, no ServiceAccount token.
@@ -12,7 +12,9 @@ from typing import Any
 
 from llmroute import __version__
 from llmroute.render.config import CLIENT_KEYS_DIR, CONFIG_DIR, SECRETS_DIR
+from llmroute.render.disruption import build_pdb
 from llmroute.render.owner import owned
+from llmroute.render.placement import container_env, pod_annotations, pod_placement
 from llmroute.spec.proxyconfig import CONFIG_KEY, ProxyConfig
 from llmroute.spec.route import LLMRoute
 from llmroute.spec.upstream import ProxyTemplate
@@ -27,7 +29,12 @@ DRAIN_SECONDS = 3
 def child_names(route: LLMRoute) -> dict[str, str]:
     base = route.metadata.name
     deployment = route.spec.proxy.deployment_name or f"{base}-proxy"
-    return {"deployment": deployment, "service": f"{base}-proxy", "configmap": f"{base}-proxy-config"}
+    return {
+        "deployment": deployment,
+        "service": f"{base}-proxy",
+        "configmap": f"{base}-proxy-config",
+        "pdb": f"{base}-proxy",
+    }
 
 
 def labels(route: LLMRoute) -> dict[str, str]:
@@ -127,6 +134,7 @@ def build_deployment(route: LLMRoute, replicas: int) -> dict[str, Any]:
         },
         "resources": template.resources.to_wire(),
         "volumeMounts": mounts,
+        **({"env": env} if (env := container_env(template)) else {}),
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "readOnlyRootFilesystem": True,
@@ -147,6 +155,7 @@ def build_deployment(route: LLMRoute, replicas: int) -> dict[str, Any]:
         "terminationGracePeriodSeconds": int(route.spec.proxy.timeouts.total_seconds) + 5,
         "containers": [container],
         "volumes": volumes,
+        **pod_placement(template, _selector(route)),
     }
     if template.service_account_name:
         pod_spec["serviceAccountName"] = template.service_account_name
@@ -166,11 +175,14 @@ def build_deployment(route: LLMRoute, replicas: int) -> dict[str, Any]:
             "template": {
                 "metadata": {
                     "labels": pod_labels,
-                    "annotations": {
-                        "prometheus.io/scrape": "true",
-                        "prometheus.io/port": str(template.port),
-                        "prometheus.io/path": "/metrics",
-                    },
+                    "annotations": pod_annotations(
+                        template,
+                        {
+                            "prometheus.io/scrape": "true",
+                            "prometheus.io/port": str(template.port),
+                            "prometheus.io/path": "/metrics",
+                        },
+                    ),
                 },
                 "spec": pod_spec,
             },
@@ -197,10 +209,17 @@ def build_service(route: LLMRoute) -> dict[str, Any]:
     return owned(service, route)
 
 
+def build_disruption_budget(route: LLMRoute) -> dict[str, Any]:
+    """The proxy's PodDisruptionBudget (:mod:`llmroute.render.disruption`)."""
+    template = route.spec.proxy.template or ProxyTemplate()
+    budget = template.pod_disruption_budget
+    return build_pdb(route, child_names(route)["pdb"], labels(route), _selector(route), budget)
+
+
 def build_children(route: LLMRoute, config: ProxyConfig, replicas: int) -> list[dict[str, Any]]:
-    """Everything llmroute writes for a route: the ConfigMap always, Deployment and Service when it owns
-    the proxy (no ``deploymentName``)."""
+    """Everything llmroute writes for a route: the ConfigMap always; Deployment, Service and
+    PodDisruptionBudget when it owns the proxy (no ``deploymentName``)."""
     children = [build_configmap(route, config)]
     if route.spec.proxy.deployment_name is None:
-        children += [build_deployment(route, replicas), build_service(route)]
+        children += [build_deployment(route, replicas), build_service(route), build_disruption_budget(route)]
     return children

@@ -8,6 +8,7 @@ from pydantic import Field, field_validator, model_validator
 
 from llmroute import __version__
 from llmroute.spec.base import CelRule, Model, Name, SecretKeyRef
+from llmroute.spec.placement import PodPlacement
 
 LoadBalancing = Literal["RoundRobin", "Weighted", "LeastConnections", "LatencyAware", "ResourceAware"]
 EngineType = Literal["Auto", "vLLM", "SGLang", "TGI"]
@@ -35,8 +36,9 @@ class Resources(Model):
     )
 
 
-class ProxyTemplate(Model):
-    """How llmroute builds the proxy Deployment when it creates one."""
+class ProxyTemplate(PodPlacement):
+    """How llmroute builds the proxy Deployment when it creates one (placement and policy fields from
+    :class:`~llmroute.spec.placement.PodPlacement`)."""
 
     image: str = Field(
         DEFAULT_IMAGE,
