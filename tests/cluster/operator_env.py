@@ -38,6 +38,7 @@ def chart_rbac(api: client.ApiClient) -> str:
             str(ROOT / "helm" / "llmroute"),
             "--namespace",
             OPERATOR_NAMESPACE,
+            "--no-hooks",  # the uninstall hook's own ServiceAccount and RBAC are not the operator's
         ],
         check=True,
         capture_output=True,
@@ -49,18 +50,16 @@ def chart_rbac(api: client.ApiClient) -> str:
     except client.ApiException as exc:
         if exc.status != 409:
             raise
-    sa_name = ""
-    for doc in yaml.safe_load_all(rendered):
-        if not doc:
-            continue
+    docs = [d for d in yaml.safe_load_all(rendered) if d]
+    operator = next(d for d in docs if d["kind"] == "Deployment")
+    sa_name = operator["spec"]["template"]["spec"]["serviceAccountName"]
+    for doc in docs:
         kind = doc["kind"]
         create = {
             "ServiceAccount": lambda d: core.create_namespaced_service_account(OPERATOR_NAMESPACE, d),
             "ClusterRole": rbac.create_cluster_role,
             "ClusterRoleBinding": rbac.create_cluster_role_binding,
         }.get(kind)
-        if kind == "ServiceAccount":
-            sa_name = doc["metadata"]["name"]
         if create is None:
             continue
         try:
@@ -68,8 +67,8 @@ def chart_rbac(api: client.ApiClient) -> str:
         except client.ApiException as exc:
             if exc.status != 409:
                 raise
-    assert sa_name, "the chart renders no ServiceAccount"
-    return sa_name
+    assert any(d["kind"] == "ServiceAccount" and d["metadata"]["name"] == sa_name for d in docs)
+    return str(sa_name)
 
 
 @dataclass
