@@ -37,7 +37,7 @@ RELEASE = "narrow"
 def _rendered(namespace: str) -> list[dict[str, Any]]:
     helm = ensure(("helm",))["helm"]
     chart = str(ROOT / "helm" / "llmroute")
-    argv = [str(helm), "template", RELEASE, chart, "--namespace", OPERATOR_NAMESPACE]
+    argv = [str(helm), "template", RELEASE, chart, "--namespace", OPERATOR_NAMESPACE, "--no-hooks"]
     argv += ["--set", f"watchNamespaces={{{namespace}}}"]
     out = subprocess.run(argv, check=True, capture_output=True, text=True).stdout
     return [d for d in yaml.safe_load_all(out) if d]
@@ -58,6 +58,8 @@ def narrow_rbac(
     ServiceAccount's name and the chart's own (full) Role, to grant later."""
     core, rbac = client.CoreV1Api(api_client), client.RbacAuthorizationV1Api(api_client)
     docs = _rendered(namespace)
+    operator = next(d for d in docs if d["kind"] == "Deployment")
+    sa = str(operator["spec"]["template"]["spec"]["serviceAccountName"])
     with_ns = {"ServiceAccount", "Role", "RoleBinding"}
     creators = {
         "ServiceAccount": lambda d: core.create_namespaced_service_account(d["metadata"]["namespace"], d),
@@ -68,7 +70,6 @@ def narrow_rbac(
     }
     created: list[dict[str, Any]] = []
     full_role: dict[str, Any] = {}
-    sa = ""
     try:
         core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=OPERATOR_NAMESPACE)))
     except client.ApiException as exc:
@@ -81,9 +82,7 @@ def narrow_rbac(
                 continue
             if kind in with_ns:
                 doc["metadata"].setdefault("namespace", OPERATOR_NAMESPACE)
-            if kind == "ServiceAccount":
-                sa = doc["metadata"]["name"]
-            if kind == "Role":
+            if kind == "Role" and doc["metadata"]["namespace"] == namespace:
                 full_role = yaml.safe_load(yaml.safe_dump(doc))
                 doc = _deny_deployment_create(doc)
             creators[kind](doc)
