@@ -196,6 +196,38 @@ UPSTREAMS = Row(
             mappings=((1, "accepted", "green"), (0, "ejected", "red")),
         ),
         Panel(
+            "Upstream load seen by the proxies",
+            "What ResourceAware balancing weighs, averaged over the proxy replicas: in-flight requests and "
+            "the engine's queue depth, per upstream. Traffic moves away from an upstream whose queue grows.",
+            "short",
+            (
+                Query(
+                    f"sum by (upstream) (llmroute_upstream_inflight_requests{{{ROUTE}}})",
+                    "{{upstream}} in flight",
+                ),
+                Query(
+                    f"avg by (upstream) (llmroute_upstream_queue_depth{{{ROUTE}}})",
+                    "{{upstream}} queued",
+                ),
+            ),
+        ),
+        Panel(
+            "Engine KV cache and hosted quota",
+            "Self-hosted engines' KV-cache use (0..1) and hosted APIs' remaining quota relative to their "
+            "limit (0..1), as the proxies last read them: ResourceAware prefers room on both.",
+            "percentunit",
+            (
+                Query(
+                    f"avg by (upstream) (llmroute_upstream_kv_cache_usage{{{ROUTE}}})",
+                    "{{upstream}} KV cache",
+                ),
+                Query(
+                    f"min by (upstream) (llmroute_upstream_quota_remaining_ratio{{{ROUTE}}})",
+                    "{{upstream}} quota left",
+                ),
+            ),
+        ),
+        Panel(
             "Active upstream group",
             "The upstream group the operator tells the proxies to use (0: the primary).",
             "none",
