@@ -68,8 +68,9 @@ def test_secrets_are_referenced_by_path_never_copied() -> None:
 def test_children_carry_labels_and_a_restricted_pod() -> None:
     route = _route()
     config = _config(3)
-    configmap, deployment, service = build_children(route, config, 3)
-    assert {o["kind"] for o in (configmap, deployment, service)} == {"ConfigMap", "Deployment", "Service"}
+    by_kind = {o["kind"]: o for o in build_children(route, config, 3)}
+    configmap, deployment, service = by_kind["ConfigMap"], by_kind["Deployment"], by_kind["Service"]
+    assert set(by_kind) == {"ConfigMap", "Deployment", "Service", "ServiceAccount", "Role", "RoleBinding"}
     for obj in (configmap, deployment, service):
         assert obj["metadata"]["labels"]["app.kubernetes.io/instance"] == "assistant"
         assert obj["metadata"]["namespace"] == "ai"
@@ -107,7 +108,7 @@ def test_render_command_prints_the_objects() -> None:
     with redirect_stdout(out):
         assert main(["render", str(FULL), "--namespace", "ai"]) == 0
     kinds = [d["kind"] for d in yaml.safe_load_all(out.getvalue())]
-    assert kinds == ["ConfigMap", "Deployment", "Service"]
+    assert kinds == ["ConfigMap", "ServiceAccount", "Role", "RoleBinding", "Deployment", "Service"]
 
 
 def test_render_command_rejects_an_invalid_route(tmp_path: Path) -> None:

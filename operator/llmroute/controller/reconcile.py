@@ -22,11 +22,18 @@ from llmroute.controller.settings import OperatorSettings
 from llmroute.core.observed import load_key
 from llmroute.decide import Event, Observed, RouteActions, decide
 from llmroute.decide.conditions import get, set_condition
+from llmroute.k8s.access import apply_access
 from llmroute.k8s.failures import Failure
 from llmroute.k8s.routes import RouteStatusWriter
 from llmroute.k8s.workload import Workload
 from llmroute.prom.queries import overrides, route_key
-from llmroute.render.workload import build_configmap, build_deployment, build_service, child_names
+from llmroute.render.workload import (
+    build_configmap,
+    build_deployment,
+    build_route_access,
+    build_service,
+    child_names,
+)
 from llmroute.spec.route import LLMRoute
 from llmroute.spec.status import LLMRouteStatus
 
@@ -58,6 +65,8 @@ class Reconciler:
     clock: Callable[[], float] = time.time
     # the failure each route last reported, so a failure repeated every cycle posts one Event
     _failing: dict[str, str] = field(default_factory=dict)
+    # the config watch's access as last written per route: written again only when it changes
+    _access: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # hundreds of routes start (or wake) together; a few cycles at a time keep memory and API load flat
@@ -176,6 +185,12 @@ class Reconciler:
             log.info("%s: proxy config %s written", route_key(route), actions.config.hash)
         if route.spec.proxy.deployment_name is not None:
             return  # the user's own Deployment: llmroute only scales it
+        access = build_route_access(route)
+        if self._access.get(route_key(route)) != access:
+            written = await asyncio.to_thread(apply_access, self.workload.api, access)
+            self._access[route_key(route)] = access
+            if written:
+                log.info("%s: config watch access written: %s", route_key(route), ", ".join(written))
         replicas = actions.initial_replicas
         deployment, service = build_deployment(route, replicas), build_service(route)
         result = await asyncio.to_thread(self.workload.apply_deployment, deployment)

@@ -3,7 +3,9 @@
 :class:`ProxyApp` owns what outlives a config: the rate limiter, balancer state, the cache, the admission
 gate, the forwarder (and its upstream HTTP client) and the metrics, and hands the API handler the ones it
 uses. :meth:`ProxyApp.apply` swaps in a new :class:`ConfigSnapshot` in place, so requests already running
-finish on the snapshot they started with.
+finish on the snapshot they started with. Configs come from the mounted file (:class:`ConfigWatcher`)
+and, given a ConfigMap to watch, from the API (:class:`ConfigMapWatch`); :class:`Delivery` decides which
+one is served.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from llmroute.proxy import errors
 from llmroute.proxy.admission import PriorityGate
 from llmroute.proxy.balancer import Balancer
 from llmroute.proxy.cache import ResponseCache
+from llmroute.proxy.delivery import Delivery
 from llmroute.proxy.forward import Forwarder
 from llmroute.proxy.handler import ApiHandler
 from llmroute.proxy.identity import Unauthorized, resolve
+from llmroute.proxy.kubewatch import ApiAccess, ConfigMapWatch
 from llmroute.proxy.metrics import ProxyMetrics
 from llmroute.proxy.probe import Prober
 from llmroute.proxy.ratelimit import RateLimiter
@@ -38,7 +42,13 @@ MAX_CLIENT_BODY = 1024**3  # the real bound is the config's max_body_bytes, chec
 class ProxyApp:
     """The proxy: its long-lived parts, the aiohttp application, and config swaps (:meth:`apply`)."""
 
-    def __init__(self, config_path: str, reload_interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        config_path: str,
+        reload_interval: float = 1.0,
+        watch: tuple[ApiAccess, str] | None = None,
+    ) -> None:
+        """``watch``: the API and the name of the ConfigMap to follow besides the file (None: file only)."""
         self.metrics = ProxyMetrics()
         self.snapshot: ConfigSnapshot | None = None
         self.draining = False
@@ -48,7 +58,11 @@ class ProxyApp:
         self.balancer = Balancer(self._health)
         self.forwarder = Forwarder(self.balancer, self.metrics)
         self.prober: Prober | None = None
-        self.watcher = ConfigWatcher(config_path, self.apply, self.metrics, reload_interval)
+        self.delivery = Delivery(self.apply, self.metrics)
+        self.watcher = ConfigWatcher(config_path, self.delivery.offer_file, self.metrics, reload_interval)
+        self.kubewatch = (
+            ConfigMapWatch(watch[0], watch[1], self.delivery.offer_api, self.metrics) if watch else None
+        )
         self._route = ""
         self._hash = ""
 
@@ -98,7 +112,11 @@ class ProxyApp:
             "status": "ready",
             "route": snap.route,
             "config": snap.hash,
-            "lastError": self.watcher.last_error,
+            "generation": snap.config.generation,
+            "source": self.delivery.source,
+            "file": self.delivery.file.hash if self.delivery.file else None,
+            "lastError": self.watcher.last_error or self.delivery.api_error,
+            "watchError": self.kubewatch.last_error if self.kubewatch else None,
         }
         return web.json_response(body)
 
@@ -146,11 +164,15 @@ class ProxyApp:
         self.prober = Prober(lambda: self.snapshot, session, self.balancer, self.metrics)
         self.watcher.poll()
         self.watcher.start()
+        if self.kubewatch is not None:
+            self.kubewatch.start()
         self.prober.start()
 
     async def _cleanup(self, app: web.Application) -> None:
         if self.prober is not None:
             await self.prober.stop()
         await self.watcher.stop()
+        if self.kubewatch is not None:
+            await self.kubewatch.stop()
         await self.forwarder.close()
         await self.limiter.close()
