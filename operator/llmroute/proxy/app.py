@@ -115,6 +115,7 @@ class ProxyApp:
             "generation": snap.config.generation,
             "source": self.delivery.source,
             "file": self.delivery.file.hash if self.delivery.file else None,
+            "fileGeneration": self.delivery.file.config.generation if self.delivery.file else None,
             "lastError": self.watcher.last_error or self.delivery.api_error,
             "watchError": self.kubewatch.last_error if self.kubewatch else None,
         }
