@@ -64,7 +64,10 @@ class Delivery:
             snap.hash,
             snap.config.generation,
         ):
-            log.info("serving config %s (generation %d) of %s from %s", snap.hash, snap.config.generation, snap.route, source)
+            generation = snap.config.generation
+            log.info(
+                "serving config %s (generation %d) of %s from %s", snap.hash, generation, snap.route, source
+            )
 
     def offer_file(self, snap: ConfigSnapshot) -> None:
         """A valid config read from the mounted file (what :class:`~llmroute.proxy.watch.ConfigWatcher`
