@@ -38,6 +38,7 @@ from llmroute.spec.route import LLMRoute
 from llmroute.spec.status import LLMRouteStatus
 
 log = logging.getLogger("llmroute.reconcile")
+ACCESS_RECHECK_SECONDS = 300.0
 EmitEvent = Callable[[Mapping[str, Any], Event], Awaitable[None]]
 
 
@@ -65,8 +66,9 @@ class Reconciler:
     clock: Callable[[], float] = time.time
     # the failure each route last reported, so a failure repeated every cycle posts one Event
     _failing: dict[str, str] = field(default_factory=dict)
-    # the config watch's access as last written per route: written again only when it changes
-    _access: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # the config watch's access as last written per route, and when: read back (and repaired) only when it
+    # changes or every ACCESS_RECHECK_SECONDS, not three reads every cycle
+    _access: dict[str, tuple[list[dict[str, Any]], float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # hundreds of routes start (or wake) together; a few cycles at a time keep memory and API load flat
@@ -185,10 +187,11 @@ class Reconciler:
             log.info("%s: proxy config %s written", route_key(route), actions.config.hash)
         if route.spec.proxy.deployment_name is not None:
             return  # the user's own Deployment: llmroute only scales it
-        access = build_route_access(route)
-        if self._access.get(route_key(route)) != access:
+        access, now = build_route_access(route), time.monotonic()
+        last, checked = self._access.get(route_key(route), (None, 0.0))
+        if last != access or now - checked > ACCESS_RECHECK_SECONDS:
             written = await asyncio.to_thread(apply_access, self.workload.api, access)
-            self._access[route_key(route)] = access
+            self._access[route_key(route)] = (access, now)
             if written:
                 log.info("%s: config watch access written: %s", route_key(route), ", ".join(written))
         replicas = actions.initial_replicas
