@@ -4,8 +4,10 @@ volume (the old path: the file inside each pod, which the proxies still read as 
 fallback). Each round patches the LLMRoute; the operator writes the ConfigMap (generation g); every
 pod's ``/readyz`` is polled directly and tells both the generation it serves and the one its file holds.
 
-A sample is one write: ConfigMap written (seen by the API) → the last of the ready proxies serving it (new
-path), or → the last pod's file holding it or a newer one (old path: a later write can overtake it).
+A sample is one write: ConfigMap written (seen by a watch from the host, as the proxies see it; a few
+milliseconds after the write) → the last of the ready proxies serving it (new path), or → the last pod's
+file holding it or a newer one (old path: a later write can overtake it). ``/readyz`` is polled every
+50 ms, the resolution of the new path's figures.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 
-from kubernetes import client
+from kubernetes import client, watch
 
 from llmroute.render.delivery import CONFIG_GENERATION_ANNOTATION
 from llmroute_dev.node.node import Node
@@ -106,8 +108,47 @@ class Poller:
         return None if None in times else max(t for t in times if t is not None)
 
 
+@dataclass
+class Writes:
+    """When each generation of the ConfigMap was first seen by a watch from the host (where the test is):
+    the moment of the write, within the watch's own delivery time."""
+
+    api: client.ApiClient
+    route: Route
+    seen: dict[int, float] = field(default_factory=dict)
+    _watch: watch.Watch = field(default_factory=watch.Watch)
+    _stopped: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> Writes:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._watch.stop()
+        if self._thread is not None:
+            self._thread.join(15)
+
+    def _run(self) -> None:
+        core = client.CoreV1Api(self.api)
+        name = f"{self.route.name}-proxy-config"
+        while not self._stopped.is_set():
+            stream = self._watch.stream(
+                core.list_namespaced_config_map,
+                self.route.namespace,
+                field_selector=f"metadata.name={name}",
+                timeout_seconds=10,
+            )
+            for event in stream:
+                annotations = event["object"].metadata.annotations or {}
+                generation = int(annotations.get(CONFIG_GENERATION_ANNOTATION, "0"))
+                self.seen.setdefault(generation, time.monotonic())
+
+
 def _one_write(
-    node: Node, api: client.ApiClient, route: Route, poller: Poller, value: int
+    node: Node, api: client.ApiClient, route: Route, poller: Poller, writes: Writes, value: int
 ) -> tuple[int, float, float]:
     """Patch the route (a new ``maxConcurrency``) and wait until every pod serves the config it gives:
     (generation, patched, written)."""
@@ -115,9 +156,11 @@ def _one_write(
     patched = time.monotonic()
     change = json.dumps({"spec": {"proxy": {"maxConcurrency": value}}})
     node.kubectl("-n", route.namespace, "patch", "llmroute", route.name, "--type=merge", "-p", change)
-    wait_for(lambda: _generation(api, route) > before, timeout=60, what="ConfigMap written", interval=0.02)
-    written = time.monotonic()
-    generation = _generation(api, route)
+    wait_for(
+        lambda: max(writes.seen, default=0) > before, timeout=60, what="ConfigMap written", interval=0.02
+    )
+    generation = max(writes.seen)
+    written = writes.seen[generation]
     wait_for(
         lambda: poller.all_served(generation) is not None,
         timeout=60,
@@ -142,10 +185,12 @@ def test_decisions_reach_every_proxy_within_seconds_through_the_api(
 
     wait_for(settled, timeout=240, what=f"{REPLICAS} proxies serving the current config", interval=1)
     poller = Poller(_pod_ips(node, route)).start()
+    clock = Writes(node_api, route).start()
     writes: list[tuple[int, float, float]] = []  # generation, patched, written
     try:
+        wait_for(lambda: bool(clock.seen), timeout=30, what="the ConfigMap watch", interval=0.05)
         for round_ in range(SAMPLES):
-            writes.append(_one_write(node, node_api, route, poller, 300 + round_))
+            writes.append(_one_write(node, node_api, route, poller, clock, 300 + round_))
         last = writes[-1][0]
         # the old path: the kubelet's next sync (about a minute, at most about 1.5 minutes) brings the files
         wait_for(
@@ -156,6 +201,7 @@ def test_decisions_reach_every_proxy_within_seconds_through_the_api(
         )
     finally:
         poller.stop()
+        clock.stop()
     new = [t - written for g, _, written in writes if (t := poller.all_served(g)) is not None]
     decision = [t - patched for g, patched, _ in writes if (t := poller.all_served(g)) is not None]
     old = [t - written for g, _, written in writes if (t := poller.all_filed(g)) is not None]
