@@ -22,6 +22,7 @@ BENCHMARKS = (
     "proxy_throughput",
     "proxy_ratelimit",
     "proxy_memory",
+    "proxy_balancing",
     "proxy_watch_memory",
 )
 

@@ -95,6 +95,36 @@ INVALID: list[Invalid] = [
         "upstreams.0.group",
     ),
     Invalid(
+        "unknown-engine",
+        {"upstreams": [dict(UPSTREAM, engine={"type": "Triton"})]},
+        "spec.upstreams[0].engine.type: Unsupported value",
+        "upstreams.0.engine.type",
+    ),
+    Invalid(
+        "bad-engine-metrics-url",
+        {"upstreams": [dict(UPSTREAM, engine={"metricsUrl": "unix:///run/vllm.sock"})]},
+        "spec.upstreams[0].engine.metricsUrl",
+        "upstreams.0.engine.metricsUrl",
+    ),
+    Invalid(
+        "unknown-load-balancing",
+        {"loadBalancing": "LeastLoaded"},
+        "spec.loadBalancing: Unsupported value",
+        "loadBalancing",
+    ),
+    Invalid(
+        "scrape-timeout-above-interval",
+        {"engineMetrics": {"scrapeIntervalSeconds": 1, "scrapeTimeoutSeconds": 2}},
+        "engineMetrics.scrapeTimeoutSeconds must not exceed engineMetrics.scrapeIntervalSeconds",
+        "engineMetrics.scrapeTimeoutSeconds must not exceed",
+    ),
+    Invalid(
+        "scrape-interval-too-short",
+        {"engineMetrics": {"scrapeIntervalSeconds": 0.01, "scrapeTimeoutSeconds": 0.005}},
+        "spec.engineMetrics.scrapeIntervalSeconds",
+        "engineMetrics.scrapeIntervalSeconds",
+    ),
+    Invalid(
         "unknown-metric",
         {"scaling": {"metric": {"type": "GPUUtilisation"}}},
         "spec.scaling.metric.type: Unsupported value",
@@ -245,6 +275,68 @@ INVALID: list[Invalid] = [
         "reconcileIntervalSeconds",
     ),
     Invalid("negative-cache", {"cache": {"maxBytes": -1}}, "spec.cache.maxBytes", "cache.maxBytes"),
+    Invalid(
+        "inline-api-key-env",
+        {"proxy": {"template": {"env": [{"name": "LLMROUTE_API_KEY_OPENAI", "value": "sk-x"}]}}},
+        "must come from a Secret",
+        "must come from a Secret",
+    ),
+    Invalid(
+        "env-two-sources",
+        {
+            "proxy": {
+                "template": {
+                    "env": [
+                        {
+                            "name": "X",
+                            "valueFrom": {
+                                "fieldRef": {"fieldPath": "metadata.name"},
+                                "configMapKeyRef": {"name": "c", "key": "k"},
+                            },
+                        }
+                    ]
+                }
+            }
+        },
+        "valueFrom needs exactly one of",
+        "valueFrom needs exactly one of",
+    ),
+    Invalid(
+        "pdb-both",
+        {"proxy": {"template": {"podDisruptionBudget": {"minAvailable": 1, "maxUnavailable": 1}}}},
+        "set either minAvailable or maxUnavailable",
+        "set either minAvailable or maxUnavailable",
+    ),
+    Invalid(
+        "pdb-not-a-percentage",
+        {"proxy": {"template": {"podDisruptionBudget": {"maxUnavailable": "half"}}}},
+        "maxUnavailable is a count or a percentage",
+        "maxUnavailable is a count or a percentage",
+    ),
+    Invalid(
+        "toleration-effect",
+        {"proxy": {"template": {"tolerations": [{"key": "gpu", "effect": "Sometimes"}]}}},
+        "spec.proxy.template.tolerations[0].effect: Unsupported value",
+        "tolerations.0.effect",
+    ),
+    Invalid(
+        "spread-without-key",
+        {
+            "proxy": {
+                "template": {
+                    "topologySpreadConstraints": [{"maxSkew": 1, "whenUnsatisfiable": "DoNotSchedule"}]
+                }
+            }
+        },
+        "spec.proxy.template.topologySpreadConstraints[0].topologyKey: Required value",
+        "topologySpreadConstraints.0.topologyKey",
+    ),
+    Invalid(
+        "priority-class-name",
+        {"proxy": {"template": {"priorityClassName": "Not_A_Name"}}},
+        "spec.proxy.template.priorityClassName",
+        "priorityClassName",
+    ),
 ]
 
 

@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from llmroute.controller import opmetrics
 from llmroute.controller.history import HistoryBuffer
-from llmroute.core.observed import LoadKey, MetricKey, RouteMetrics, UpstreamMetrics
+from llmroute.core.observed import LoadKey, MetricKey, RouteMetrics, UpstreamMetrics, upstream_loads
 from llmroute.prom.client import PromAuth, PromClient, PrometheusError
 from llmroute.prom.queries import RouteQueries, batched, load_query
 
@@ -184,6 +184,7 @@ class MetricsHub:
                     values[key][name] = value
         samples = prom.instant(batched(rate_window=self.rate_window)["samples"])
         healthy = prom.instant(batched()["upstream_healthy"], ("route", "upstream"))
+        loads = upstream_loads(prom.instant(batched()["upstream_load"], ("route", "upstream", "signal")))
         for window in sorted({r.window_seconds for r in routes}):
             queries = batched(window, self.rate_window)
             labels = ("route", "upstream")
@@ -216,7 +217,12 @@ class MetricsHub:
         for reg in routes:
             counted = samples.get((reg.key,))
             source.metrics[reg.key] = RouteMetrics(
-                now, values[reg.key], upstreams[reg.key], self.rate_window, counted
+                now,
+                values[reg.key],
+                upstreams[reg.key],
+                self.rate_window,
+                counted,
+                loads.get(reg.key, {}),
             )
         self._refresh_history(source, routes, now)
 

@@ -30,6 +30,7 @@ from llmroute.prom.queries import overrides, route_key
 from llmroute.render.workload import (
     build_configmap,
     build_deployment,
+    build_disruption_budget,
     build_route_access,
     build_service,
     child_names,
@@ -203,6 +204,7 @@ class Reconciler:
         elif result == "updated":
             await self.emit(body, Event("Normal", "Updated", f"Deployment {name} pod template"))
         await asyncio.to_thread(self.workload.apply_service, service)
+        await asyncio.to_thread(self.workload.apply_pdb, build_disruption_budget(route))
 
     async def _patch_status(self, route: LLMRoute, status: dict[str, Any]) -> None:
         # explicit nulls: a merge patch must remove what is no longer known (e.g. a lost load figure)

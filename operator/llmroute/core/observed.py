@@ -9,7 +9,7 @@ under which the decision step looks them up.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from llmroute.spec.scaling import MetricType
@@ -60,18 +60,45 @@ class UpstreamMetrics:
 
 
 @dataclass(frozen=True)
+class UpstreamLoad:
+    """One upstream's load as the proxies' balancers see it (each ``None`` when not exported):
+    ``inflight`` requests summed over proxy replicas, ``queue_depth`` requests waiting at its engine,
+    ``kv_cache_usage`` share of its engine's KV cache in use (0..1), ``quota_remaining_ratio`` share of
+    its rate-limit quota left (0..1)."""
+
+    inflight: float | None = None
+    queue_depth: float | None = None
+    kv_cache_usage: float | None = None
+    quota_remaining_ratio: float | None = None
+
+
+def upstream_loads(samples: dict[tuple[str, ...], float]) -> dict[str, dict[str, UpstreamLoad]]:
+    """Loads by route and upstream from ``(route, upstream, signal) -> value`` samples (signals are the
+    field names of :class:`UpstreamLoad`; others are ignored)."""
+    signals: dict[tuple[str, str], dict[str, float]] = {}
+    for (route, upstream, signal), value in samples.items():
+        if signal in UpstreamLoad.__dataclass_fields__:
+            signals.setdefault((route, upstream), {})[signal] = value
+    out: dict[str, dict[str, UpstreamLoad]] = {}
+    for (route, upstream), values in signals.items():
+        out.setdefault(route, {})[upstream] = UpstreamLoad(**values)
+    return out
+
+
+@dataclass(frozen=True)
 class RouteMetrics:
     """A route's newest numbers: ``time`` (unix seconds, when they were read), ``values`` by metric key
     (only the keys Prometheus answered) and ``upstreams`` by upstream name. ``rate_window`` is the PromQL
     range the rates were taken over and ``samples_in_window`` the most samples any of the route's request
     counters has in that range (``None``: no counter at all); fewer than two means the window is shorter
-    than the scrape interval allows."""
+    than the scrape interval allows. ``upstream_load``: the proxies' load signals by upstream name."""
 
     time: float
     values: dict[MetricKey, float]
     upstreams: dict[str, UpstreamMetrics]
     rate_window: str = "1m"
     samples_in_window: float | None = None
+    upstream_load: dict[str, UpstreamLoad] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from llmroute.decide.model import Observed
 from llmroute.decide.report import StatusReport
 from llmroute.decide.steps import ScalingStep
 from llmroute.spec.proxyconfig import ProxyConfig
-from llmroute.spec.status import Decision, LLMRouteStatus, Load, Replicas
+from llmroute.spec.status import Decision, LLMRouteStatus, Load, Replicas, UpstreamStatus
 
 HISTORY_LENGTH = 10
 """Decisions kept in ``status.history``."""
@@ -56,7 +56,7 @@ def build_status(
         recommendation=scaling.recommendation,
         history=history[-HISTORY_LENGTH:],
         load=load,
-        upstreams=failover.upstreams,
+        upstreams=with_load(failover.upstreams, view),
         active_group=failover.active_group,
         effective_limits=limits.limits,
         forecast=scaling.result.forecast,
@@ -64,6 +64,26 @@ def build_status(
         controller_state=json.dumps(state, separators=(",", ":"), sort_keys=True),
         conditions=report.conditions,
     )
+
+
+def with_load(upstreams: list[UpstreamStatus], view: LoadView) -> list[UpstreamStatus]:
+    """The failover step's upstream statuses with each upstream's load (in-flight, engine queue and KV
+    cache, quota left) from this cycle's metrics; unchanged when the metrics are not usable."""
+    loads = view.metrics.upstream_load if view.metrics is not None and view.usable else {}
+    out = []
+    for status in upstreams:
+        load = loads.get(status.name)
+        if load is not None:
+            status = status.model_copy(
+                update={
+                    "inflight": _round(load.inflight),
+                    "queue_depth": _round(load.queue_depth),
+                    "kv_cache_usage": _round(load.kv_cache_usage),
+                    "quota_remaining_ratio": _round(load.quota_remaining_ratio),
+                }
+            )
+        out.append(status)
+    return out
 
 
 def _round(value: float | None) -> float | None:

@@ -31,6 +31,26 @@ def load_query(metric: LoadKey, rate_window: str = RATE_WINDOW, routes: Sequence
     raise ValueError(f"{metric} is not a batched load metric")
 
 
+UPSTREAM_LOAD: dict[str, tuple[str, str]] = {
+    # signal -> (aggregation over proxy replicas, metric)
+    "inflight": ("sum", "llmroute_upstream_inflight_requests"),
+    "queue_depth": ("max", "llmroute_upstream_queue_depth"),
+    "kv_cache_usage": ("max", "llmroute_upstream_kv_cache_usage"),
+    "quota_remaining_ratio": ("min", "llmroute_upstream_quota_remaining_ratio"),
+}
+
+
+def upstream_load_query() -> str:
+    """One query for every upstream's load signals: each metric aggregated over the proxy replicas (in-flight
+    summed, queue and KV cache the largest reading, quota the smallest) and tagged with a ``signal``
+    label, joined with ``or``."""
+    parts = [
+        f'label_replace({agg} by (route, upstream) ({metric}), "signal", "{signal}", "", "")'
+        for signal, (agg, metric) in UPSTREAM_LOAD.items()
+    ]
+    return " or ".join(parts)
+
+
 def batched(window_seconds: int = 120, rate_window: str = RATE_WINDOW) -> dict[str, str]:
     """The batched queries of one metrics cycle. ``window_seconds`` is the failover evaluation window,
     ``rate_window`` the range of the load rates (1m: a minute's average, as the history is per minute)."""
@@ -66,6 +86,8 @@ def batched(window_seconds: int = 120, rate_window: str = RATE_WINDOW) -> dict[s
         ),
         # 1 where every proxy replica currently accepts the upstream, 0 where all eject it
         "upstream_healthy": "avg by (route, upstream) (llmroute_upstream_healthy)",
+        # per-upstream load from the proxies' balancer signals, one series per (route, upstream, signal)
+        "upstream_load": upstream_load_query(),
         "ratelimited": f"sum by (route) ({_rate('llmroute_ratelimited_total', '', rate_window)})",
         # how many samples a request counter has in the rate window: fewer than 2 and no rate exists
         "samples": f"max by (route) (count_over_time({req}[{rate_window}]))",

@@ -1,11 +1,11 @@
 """The proxy's state and its aiohttp application (routes, start-up, shutdown, config swaps).
 
 :class:`ProxyApp` owns what outlives a config: the rate limiter, balancer state, the cache, the admission
-gate, the forwarder (and its upstream HTTP client) and the metrics, and hands the API handler the ones it
-uses. :meth:`ProxyApp.apply` swaps in a new :class:`ConfigSnapshot` in place, so requests already running
-finish on the snapshot they started with. Configs come from the mounted file (:class:`ConfigWatcher`)
-and, given a ConfigMap to watch, from the API (:class:`ConfigMapWatch`); :class:`Delivery` decides which
-one is served.
+gate, the forwarder (and its upstream HTTP client), the health prober, the engine-metrics scraper and the
+metrics (with the balancer's per-upstream load gauges), and hands the API handler the ones it uses.
+:meth:`ProxyApp.apply` swaps in a new :class:`ConfigSnapshot` in place, so requests already running finish
+on the snapshot they started with. Configs come from the mounted file (:class:`ConfigWatcher`) and, given
+a ConfigMap to watch, from the API (:class:`ConfigMapWatch`); :class:`Delivery` decides which one is served.
 """
 
 from __future__ import annotations
@@ -26,9 +26,11 @@ from llmroute.proxy.forward import Forwarder
 from llmroute.proxy.handler import ApiHandler
 from llmroute.proxy.identity import Unauthorized, resolve
 from llmroute.proxy.kubewatch import ApiAccess, ConfigMapWatch
+from llmroute.proxy.loadmetrics import LoadCollector
 from llmroute.proxy.metrics import ProxyMetrics
 from llmroute.proxy.probe import Prober
 from llmroute.proxy.ratelimit import RateLimiter
+from llmroute.proxy.scrape import EngineScraper
 from llmroute.proxy.snapshot import ConfigSnapshot
 from llmroute.proxy.watch import ConfigWatcher
 from llmroute.spec.proxyconfig import CacheConfig
@@ -58,6 +60,7 @@ class ProxyApp:
         self.balancer = Balancer(self._health)
         self.forwarder = Forwarder(self.balancer, self.metrics)
         self.prober: Prober | None = None
+        self.scraper: EngineScraper | None = None
         self.delivery = Delivery(self.apply, self.metrics)
         self.watcher = ConfigWatcher(config_path, self.delivery.offer_file, self.metrics, reload_interval)
         self.kubewatch = (
@@ -163,15 +166,21 @@ class ProxyApp:
     async def _startup(self, app: web.Application) -> None:
         session = self.forwarder.open()
         self.prober = Prober(lambda: self.snapshot, session, self.balancer, self.metrics)
+        self.scraper = EngineScraper(lambda: self.snapshot, session, self.balancer, self.metrics)
+        loop = asyncio.get_running_loop()
+        self.metrics.registry.register(LoadCollector(lambda: self.snapshot, self.balancer, loop.time))
         self.watcher.poll()
         self.watcher.start()
         if self.kubewatch is not None:
             self.kubewatch.start()
         self.prober.start()
+        self.scraper.start()
 
     async def _cleanup(self, app: web.Application) -> None:
         if self.prober is not None:
             await self.prober.stop()
+        if self.scraper is not None:
+            await self.scraper.stop()
         await self.watcher.stop()
         if self.kubewatch is not None:
             await self.kubewatch.stop()

@@ -6,6 +6,10 @@ line after the active one, then lower ones). Upstreams with ``active: false`` or
 ejected ones are skipped unless nothing else is left (then the soonest-to-return are tried: a replica
 with only ejected upstreams still serves rather than failing everything).
 
+``ResourceAware`` scores each member on its engine's load, its quota headroom, this proxy's in-flight
+count, latency and health (:mod:`llmroute.proxy.scoring`, signals in :mod:`llmroute.proxy.signals`) and
+picks by power of two choices.
+
 Passive health: ``consecutive_failures`` failures in a row eject an upstream for ``eject_seconds``,
 doubling with each consecutive ejection up to ``max_eject_seconds``; a success resets the count.
 """
@@ -13,13 +17,17 @@ doubling with each consecutive ejection up to ``max_eject_seconds``; a success r
 from __future__ import annotations
 
 import itertools
+import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from llmroute.proxy import scoring
+from llmroute.proxy.signals import UpstreamSignals
 from llmroute.spec.proxyconfig import PassiveHealthConfig, ProxyConfig, UpstreamConfig
 
 EWMA_ALPHA = 0.3
+QUOTA_HEADERS = ("x-ratelimit-remaining-requests", "x-ratelimit-remaining-tokens")
 
 
 @dataclass(slots=True)
@@ -37,10 +45,12 @@ class UpstreamState:
 
 
 class Balancer:
-    def __init__(self, on_health: Callable[[str, bool], None]) -> None:
+    def __init__(self, on_health: Callable[[str, bool], None], rng: random.Random | None = None) -> None:
         self.states: dict[str, UpstreamState] = {}
+        self.signals = UpstreamSignals()
         self._on_health = on_health
         self._counter = itertools.count()
+        self._rng = rng or random.Random()
 
     def sync(self, config: ProxyConfig) -> None:
         """Keep the state of upstreams that survive a reload; add new ones, forget removed ones."""
@@ -52,6 +62,8 @@ class Balancer:
             if name not in self.states:
                 self.states[name] = UpstreamState()
                 self._on_health(name, True)
+        self.signals.sync(names)
+        self.signals.stale_after = 3 * config.engine_metrics.scrape_interval_seconds
 
     def state(self, name: str) -> UpstreamState:
         state = self.states.get(name)
@@ -67,15 +79,19 @@ class Balancer:
         plan: list[UpstreamConfig] = []
         for group in groups:
             members = [u for u in usable if u.group == group and not self.state(u.name).ejected(now)]
-            plan += self._order(config.load_balancing, members)
+            plan += self._order(config.load_balancing, members, now)
         if not plan:
             plan = sorted(usable, key=lambda u: self.state(u.name).ejected_until)
         return plan[: config.passive_health.retries + 1]
 
-    def _order(self, strategy: str, members: list[UpstreamConfig]) -> list[UpstreamConfig]:
+    def _order(self, strategy: str, members: list[UpstreamConfig], now: float) -> list[UpstreamConfig]:
         n = len(members)
         if n <= 1:
             return members
+        if strategy == "ResourceAware":
+            by_name = {u.name: u for u in members}
+            order = scoring.choose([self.candidate(u.name, now) for u in members], self._rng)
+            return [by_name[name] for name in order]
         start = next(self._counter) % n
         rotated = members[start:] + members[:start]
         if strategy == "RoundRobin":
@@ -85,6 +101,22 @@ class Balancer:
         if strategy == "LatencyAware":
             return sorted(rotated, key=lambda u: self._score(u.name))
         return self._weighted(members)
+
+    def candidate(self, name: str, now: float) -> scoring.Candidate:
+        """What the ResourceAware score reads about upstream ``name`` at ``now``."""
+        state = self.state(name)
+        quota = self.signals.quotas.get(name)
+        return scoring.Candidate(
+            name=name,
+            inflight=state.inflight,
+            load=self.signals.outstanding(name, now, state.inflight),
+            capacity=self.signals.capacity(name),
+            headroom=quota.headroom(now) if quota is not None else None,
+            latency=state.ewma,
+            failures=state.failures,
+            cooling=quota.cooling(now) if quota is not None else False,
+            ejected=state.ejected(now),
+        )
 
     def _score(self, name: str) -> float:
         state = self.state(name)
@@ -105,10 +137,19 @@ class Balancer:
         rest = sorted((u for u in members if u is not best), key=lambda u: -u.weight)
         return [best, *rest]
 
-    def started(self, name: str) -> None:
+    def started(self, name: str, tokens: float = 0.0) -> None:
+        """An attempt to ``name`` begins, charging about ``tokens`` tokens to its quota (if it has one)."""
         state = self.state(name)
         state.inflight += 1
         state.last_used = time.monotonic()
+        quota = self.signals.quotas.get(name)
+        if quota is not None:
+            quota.dispatched(tokens)
+
+    def answered(self, name: str, status: int, headers: Mapping[str, str], now: float) -> None:
+        """Take in the rate-limit headers of an answer from ``name`` (and a 429's ``Retry-After``)."""
+        if status == 429 or any(h in headers for h in QUOTA_HEADERS):
+            self.signals.quota(name).observe(status, headers, now, time.time())
 
     def finished(self, name: str) -> None:
         self.state(name).inflight -= 1

@@ -30,7 +30,7 @@ from llmroute.proxy import errors
 from llmroute.proxy.balancer import Balancer
 from llmroute.proxy.metrics import ProxyMetrics
 from llmroute.proxy.snapshot import ConfigSnapshot
-from llmroute.proxy.tokens import StreamScan, Usage, from_body
+from llmroute.proxy.tokens import StreamScan, Usage, estimate, from_body
 from llmroute.spec.proxyconfig import UpstreamConfig
 
 log = logging.getLogger("llmroute.proxy.forward")
@@ -157,7 +157,7 @@ class Forwarder:
         url = self._url(up.url, call.path)
         headers = self._upstream_headers(snap, up, call)
         t0 = time.perf_counter()
-        self.balancer.started(up.name)
+        self.balancer.started(up.name, estimate(call.path, len(call.body), call.payload))
         resp: aiohttp.ClientResponse | None = None
         done = False
         try:
@@ -168,6 +168,7 @@ class Forwarder:
                     headers=headers,
                     timeout=self._timeout(timeouts.connect_seconds),
                 )
+                self.balancer.answered(up.name, resp.status, resp.headers, loop.time())
                 streaming = call.stream and resp.status == 200 and resp.content_type == "text/event-stream"
                 first = await _first_chunk(resp) if streaming else b""
             if resp.status in snap.config.passive_health.retry_on_status and not last:

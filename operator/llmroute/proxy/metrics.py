@@ -3,7 +3,8 @@
 Contract (names and labels are fixed): ``llmroute_requests_total{route,tier,upstream,code,cache}``,
 ``llmroute_request_duration_seconds{route,tier,upstream}``, ``llmroute_time_to_first_byte_seconds``
 (same labels), ``llmroute_inflight_requests{route}``, ``llmroute_tokens_total{route,tier,direction}``,
-``llmroute_ratelimited_total{route,tier}``, ``llmroute_upstream_healthy{route,upstream}``.
+``llmroute_ratelimited_total{route,tier}``, ``llmroute_upstream_healthy{route,upstream}``; the load
+signals of :mod:`llmroute.proxy.loadmetrics` (``llmroute_upstream_*{route,upstream}``).
 Extras are prefixed ``llmroute_proxy_``. Label values come from the config (route, tier and upstream names,
 status codes), never from clients, so cardinality stays bounded. Children are cached per label tuple:
 ``labels()`` is the expensive part of an increment.
@@ -72,6 +73,9 @@ class ProxyMetrics:
         )
         self.attempts = counter(
             "llmroute_proxy_upstream_attempts_total", "Upstream attempts", ["route", "upstream", "outcome"]
+        )
+        self.engine_scrapes = counter(
+            "llmroute_proxy_engine_scrapes_total", "Engine metrics reads", ["route", "upstream", "outcome"]
         )
         self.cache_bytes = gauge("llmroute_proxy_cache_bytes", "Bytes held by the cache", ["route"])
         self.cache_entries = gauge("llmroute_proxy_cache_entries", "Entries in the cache", ["route"])

@@ -1,4 +1,4 @@
-"""Pure ``build_*`` functions: the proxy config and the Deployment / Service / ConfigMap objects the
+"""Pure ``build_*`` functions: the proxy config and the Deployment / Service / ConfigMap / PDB objects the
 operator writes (and ``llmroute render`` prints). No I/O, no clock."""
 
 from llmroute.render.config import build_proxy_config
@@ -6,6 +6,7 @@ from llmroute.render.workload import (
     build_children,
     build_configmap,
     build_deployment,
+    build_disruption_budget,
     build_service,
     child_names,
     labels,
@@ -15,6 +16,7 @@ __all__ = [
     "build_children",
     "build_configmap",
     "build_deployment",
+    "build_disruption_budget",
     "build_proxy_config",
     "build_service",
     "child_names",

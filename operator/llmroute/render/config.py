@@ -9,10 +9,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Collection, Sequence
+from urllib.parse import urlsplit, urlunsplit
 
 from llmroute.spec.proxyconfig import (
     AdmissionConfig,
     CacheConfig,
+    EngineMetricsConfig,
     LimitsConfig,
     PassiveHealthConfig,
     ProxyConfig,
@@ -34,6 +36,13 @@ CONFIG_DIR = "/etc/llmroute/config"
 def key_env_name(upstream: str) -> str:
     """Environment variable that may carry an upstream's API key when running outside Kubernetes."""
     return "LLMROUTE_API_KEY_" + re.sub(r"[^A-Z0-9]", "_", upstream.upper())
+
+
+def default_metrics_url(url: str) -> str:
+    """An engine's metrics endpoint when the route names none: ``/metrics`` on the scheme, host and port
+    of the upstream's ``url`` (vLLM, SGLang and TGI all serve it there)."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/metrics", "", ""))
 
 
 def _scaled(value: int | None, factor: float, divisor: int = 1) -> int | None:
@@ -96,6 +105,8 @@ def build_proxy_config(
                 else None
             ),
             api_key_env=key_env_name(u.name) if u.api_key_secret_ref else None,
+            engine=u.engine.type if u.engine else None,
+            metrics_url=(u.engine.metrics_url or default_metrics_url(u.url)) if u.engine else None,
         )
         for u in spec.upstreams
     ]
@@ -106,6 +117,7 @@ def build_proxy_config(
         active_group=active_group,
         load_balancing=spec.load_balancing,
         upstreams=upstreams,
+        engine_metrics=EngineMetricsConfig.model_validate(spec.engine_metrics.model_dump()),
         timeouts=TimeoutsConfig.model_validate(spec.proxy.timeouts.model_dump()),
         passive_health=PassiveHealthConfig(
             consecutive_failures=spec.failover.consecutive_failures,

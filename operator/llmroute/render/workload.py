@@ -1,4 +1,4 @@
-"""Build the proxy's Kubernetes objects (Deployment, Service, ConfigMap) as plain dicts.
+"""Build the proxy's Kubernetes objects (Deployment, Service, ConfigMap, PodDisruptionBudget) as plain dicts.
 
 Pods run under the ``restricted`` Pod Security Standard: non-root, read-only root filesystem, no
 privilege escalation, all capabilities dropped, RuntimeDefault seccomp, no automounted ServiceAccount
@@ -14,7 +14,9 @@ from typing import Any
 from llmroute import __version__
 from llmroute.render.config import CLIENT_KEYS_DIR, CONFIG_DIR, SECRETS_DIR
 from llmroute.render.delivery import build_access, pod_api_access, service_account_name
+from llmroute.render.disruption import build_pdb
 from llmroute.render.owner import owned
+from llmroute.render.placement import container_env, pod_annotations, pod_placement
 from llmroute.spec.proxyconfig import CONFIG_KEY, ProxyConfig
 from llmroute.spec.route import LLMRoute
 from llmroute.spec.upstream import ProxyTemplate
@@ -33,6 +35,7 @@ def child_names(route: LLMRoute) -> dict[str, str]:
         "deployment": deployment,
         "service": f"{base}-proxy",
         "configmap": f"{base}-proxy-config",
+        "pdb": f"{base}-proxy",
         "access": f"{base}-proxy",  # ServiceAccount, Role and RoleBinding of the config watch
     }
 
@@ -138,6 +141,7 @@ def build_deployment(route: LLMRoute, replicas: int) -> dict[str, Any]:
         },
         "resources": template.resources.to_wire(),
         "volumeMounts": mounts,
+        **({"env": env} if (env := container_env(template)) else {}),
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "readOnlyRootFilesystem": True,
@@ -158,6 +162,7 @@ def build_deployment(route: LLMRoute, replicas: int) -> dict[str, Any]:
         "terminationGracePeriodSeconds": int(route.spec.proxy.timeouts.total_seconds) + 5,
         "containers": [container],
         "volumes": volumes,
+        **pod_placement(template, _selector(route)),
     }
     pod_spec["serviceAccountName"] = service_account_name(route, names["access"])
     pod_labels = labels(route) | {"app.kubernetes.io/version": __version__}
@@ -176,11 +181,14 @@ def build_deployment(route: LLMRoute, replicas: int) -> dict[str, Any]:
             "template": {
                 "metadata": {
                     "labels": pod_labels,
-                    "annotations": {
-                        "prometheus.io/scrape": "true",
-                        "prometheus.io/port": str(template.port),
-                        "prometheus.io/path": "/metrics",
-                    },
+                    "annotations": pod_annotations(
+                        template,
+                        {
+                            "prometheus.io/scrape": "true",
+                            "prometheus.io/port": str(template.port),
+                            "prometheus.io/path": "/metrics",
+                        },
+                    ),
                 },
                 "spec": pod_spec,
             },
@@ -207,6 +215,13 @@ def build_service(route: LLMRoute) -> dict[str, Any]:
     return owned(service, route)
 
 
+def build_disruption_budget(route: LLMRoute) -> dict[str, Any]:
+    """The proxy's PodDisruptionBudget (:mod:`llmroute.render.disruption`)."""
+    template = route.spec.proxy.template or ProxyTemplate()
+    budget = template.pod_disruption_budget
+    return build_pdb(route, child_names(route)["pdb"], labels(route), _selector(route), budget)
+
+
 def build_route_access(route: LLMRoute) -> list[dict[str, Any]]:
     """The ServiceAccount, Role and RoleBinding that let the route's proxies watch their ConfigMap."""
     names = child_names(route)
@@ -215,8 +230,9 @@ def build_route_access(route: LLMRoute) -> list[dict[str, Any]]:
 
 def build_children(route: LLMRoute, config: ProxyConfig, replicas: int) -> list[dict[str, Any]]:
     """Everything llmroute writes for a route: the ConfigMap always; the config watch's access,
-    Deployment and Service when it owns the proxy (no ``deploymentName``)."""
+    Deployment, Service and PodDisruptionBudget when it owns the proxy (no ``deploymentName``)."""
     children = [build_configmap(route, config)]
     if route.spec.proxy.deployment_name is None:
         children += [*build_route_access(route), build_deployment(route, replicas), build_service(route)]
+        children.append(build_disruption_budget(route))
     return children

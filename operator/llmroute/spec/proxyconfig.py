@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from llmroute.spec.base import Model
-from llmroute.spec.upstream import LoadBalancing
+from llmroute.spec.upstream import EngineType, LoadBalancing
 
 CONFIG_KEY = "config.json"
 SCHEMA_VERSION = 1
@@ -39,6 +39,8 @@ class UpstreamConfig(Model):
     active: bool = True
     api_key_file: str | None = None
     api_key_env: str | None = None
+    engine: EngineType | None = None  # set: scrape ``metrics_url`` for the engine's queue and KV cache
+    metrics_url: str | None = None
 
 
 class TimeoutsConfig(Model):
@@ -101,12 +103,18 @@ class CacheConfig(Model):
     max_entry_bytes: int = 1024 * 1024
 
 
+class EngineMetricsConfig(Model):
+    scrape_interval_seconds: float = 1.0
+    scrape_timeout_seconds: float = 0.5
+
+
 class ProxyConfig(Model):
     version: int = SCHEMA_VERSION
     route: RouteRef
     active_group: int = 0
     load_balancing: LoadBalancing = "LeastConnections"
     upstreams: list[UpstreamConfig] = Field(min_length=1)
+    engine_metrics: EngineMetricsConfig = EngineMetricsConfig()
     timeouts: TimeoutsConfig = TimeoutsConfig()
     passive_health: PassiveHealthConfig = PassiveHealthConfig()
     admission: AdmissionConfig = AdmissionConfig()

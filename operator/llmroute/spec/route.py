@@ -9,7 +9,7 @@ from pydantic import Field, model_validator
 from llmroute.spec.base import CelRule, Model, list_map
 from llmroute.spec.ratelimit import RateLimits
 from llmroute.spec.scaling import Scaling
-from llmroute.spec.upstream import Failover, LoadBalancing, ProxySpec, Upstream
+from llmroute.spec.upstream import EngineMetrics, Failover, LoadBalancing, ProxySpec, Upstream
 
 PAUSE_ANNOTATION = "llmroute.io/paused"
 
@@ -146,7 +146,12 @@ class LLMRouteSpec(Model):
     load_balancing: LoadBalancing = Field(
         "LeastConnections",
         description="How a proxy spreads requests over the active group: RoundRobin, Weighted (by weight), "
-        "LeastConnections, or LatencyAware.",
+        "LeastConnections, LatencyAware, or ResourceAware (engines' queue and KV cache, hosted APIs' "
+        "remaining quota, in-flight requests and latency in one score, power of two choices).",
+    )
+    engine_metrics: EngineMetrics = Field(
+        EngineMetrics(),
+        description="How often and how patiently the proxies read the metrics of upstreams with an engine.",
     )
     failover: Failover = Field(
         Failover(), description="When an upstream counts as unhealthy and when traffic fails over and back."

@@ -101,6 +101,21 @@ class UpstreamStatus(Model):
         None, description="p95 latency over the failover window, seconds."
     )
     since: Timestamp | None = Field(None, description="When it entered this state.")
+    inflight: float | None = Field(
+        None, description="Requests the proxies have in flight to it, summed over replicas."
+    )
+    queue_depth: float | None = Field(
+        None,
+        description="Requests waiting in its engine's queue (self-hosted engines), the largest a proxy read.",
+    )
+    kv_cache_usage: float | None = Field(
+        None, description="Share of its engine's KV cache in use, 0 to 1 (self-hosted engines)."
+    )
+    quota_remaining_ratio: float | None = Field(
+        None,
+        description="Remaining rate-limit quota over the limit from its x-ratelimit headers, 0 to 1, the "
+        "lower of requests and tokens (hosted APIs).",
+    )
 
 
 class EffectiveLimit(Model):

@@ -8,8 +8,11 @@ from pydantic import Field, field_validator, model_validator
 
 from llmroute import __version__
 from llmroute.spec.base import CelRule, Model, Name, SecretKeyRef
+from llmroute.spec.placement import PodPlacement
 
-LoadBalancing = Literal["RoundRobin", "Weighted", "LeastConnections", "LatencyAware"]
+LoadBalancing = Literal["RoundRobin", "Weighted", "LeastConnections", "LatencyAware", "ResourceAware"]
+EngineType = Literal["Auto", "vLLM", "SGLang", "TGI"]
+URL_PATTERN = r"^https?://[^\s/]+(/\S*)?$"
 DEFAULT_IMAGE = f"ghcr.io/llmroute/llmroute:{__version__}"  # the image built from this version's Dockerfile
 
 
@@ -33,8 +36,9 @@ class Resources(Model):
     )
 
 
-class ProxyTemplate(Model):
-    """How llmroute builds the proxy Deployment when it creates one."""
+class ProxyTemplate(PodPlacement):
+    """How llmroute builds the proxy Deployment when it creates one (placement and policy fields from
+    :class:`~llmroute.spec.placement.PodPlacement`)."""
 
     image: str = Field(
         DEFAULT_IMAGE,
@@ -132,6 +136,53 @@ class ProxySpec(Model):
         return self
 
 
+class Engine(Model):
+    """A self-hosted inference engine behind an upstream, whose own metrics the proxies read."""
+
+    type: EngineType = Field(
+        "Auto",
+        description="The engine: vLLM, SGLang or TGI; Auto recognises it by the names of its metrics.",
+    )
+    metrics_url: str | None = Field(
+        None,
+        pattern=URL_PATTERN,
+        max_length=2048,
+        description="The engine's Prometheus metrics endpoint (no credentials are sent to it). Default: "
+        "/metrics on the upstream url's scheme, host and port.",
+    )
+
+
+class EngineMetrics(Model):
+    """How often the proxies read the metrics of upstreams with an ``engine`` (ResourceAware balancing)."""
+
+    cel_rules = (
+        CelRule(
+            "!has(self.scrapeTimeoutSeconds) || !has(self.scrapeIntervalSeconds) || "
+            "self.scrapeTimeoutSeconds <= self.scrapeIntervalSeconds",
+            "engineMetrics.scrapeTimeoutSeconds must not exceed engineMetrics.scrapeIntervalSeconds",
+        ),
+    )
+
+    scrape_interval_seconds: float = Field(
+        1.0,
+        ge=0.1,
+        le=60,
+        description="Seconds between two reads of each engine's metrics. A reading older than three "
+        "intervals is stale: that upstream is balanced by the proxy's own connection count.",
+    )
+    scrape_timeout_seconds: float = Field(
+        0.5, gt=0, le=60, description="Seconds one read may take before it counts as failed."
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> EngineMetrics:
+        if self.scrape_timeout_seconds > self.scrape_interval_seconds:
+            raise ValueError(
+                "engineMetrics.scrapeTimeoutSeconds must not exceed engineMetrics.scrapeIntervalSeconds"
+            )
+        return self
+
+
 class Upstream(Model):
     """An OpenAI-compatible endpoint. ``group`` 0 is primary, 1 the first fallback, and so on."""
 
@@ -141,7 +192,7 @@ class Upstream(Model):
 
     name: Name = Field(description="Name of the upstream, unique in upstreams; used in metrics and status.")
     url: str = Field(
-        pattern=r"^https?://[^\s/]+(/\S*)?$",
+        pattern=URL_PATTERN,
         max_length=2048,
         description="Base URL of the OpenAI-compatible API, e.g. https://api.openai.com/v1.",
     )
@@ -163,6 +214,11 @@ class Upstream(Model):
     )
     api_key: str | None = Field(
         None, description="Not allowed. API keys live in Secrets; use apiKeySecretRef."
+    )
+    engine: Engine | None = Field(
+        None,
+        description="A self-hosted engine (vLLM, SGLang, TGI) whose queue and KV-cache metrics the proxies "
+        "read for loadBalancing ResourceAware. Unset: a hosted API, judged by its x-ratelimit headers.",
     )
 
     @field_validator("api_key")

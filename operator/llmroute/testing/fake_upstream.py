@@ -6,6 +6,12 @@ status code, streaming shape (chunks, delay between them) and failures (``reset`
 ``hang`` never answers, ``truncate`` cuts a stream half-way without ``[DONE]``). It counts what it saw,
 including requests whose client went away (``cancelled``), and records the last requests for assertions.
 
+Two modes make it behave like a real backend under load. Engine mode (``engine=EngineModel(slots)``): at most
+``slots`` requests run at once, the rest queue, each request's ``latency`` (time to first token) and
+chunks run inside its slot, and ``GET /metrics`` serves vLLM-style gauges (queue, running, KV cache).
+Hosted mode (``quota=HostedQuota(...)``): every answer carries ``x-ratelimit-*`` headers and a request past
+the quota gets 429 with ``Retry-After`` (OpenAI's ``rate_limit_exceeded``), counted in ``ratelimited``.
+
 In-process: ``await FakeUpstream().start()`` returns the base URL (``http://127.0.0.1:PORT/v1``).
 As a process: ``python -m llmroute.testing.fake_upstream --port 0`` prints ``listening <url>`` on stdout;
 ``POST /_fake/behavior`` (``{"default": {...}, "script": [{...}]}``) and ``GET /_fake/stats`` script it.
@@ -26,6 +32,9 @@ from typing import Any, Literal
 
 import orjson
 from aiohttp import web
+
+from llmroute.testing.fake_engine import EngineModel
+from llmroute.testing.fake_quota import HostedQuota
 
 Failure = Literal["none", "reset", "hang", "truncate"]
 
@@ -62,6 +71,7 @@ class Stats:
     active: int = 0
     cancelled: int = 0
     peak_active: int = 0
+    ratelimited: int = 0
     models_requests: int = 0
     recent: deque[Recorded] = field(default_factory=lambda: deque(maxlen=1000))
 
@@ -69,8 +79,17 @@ class Stats:
 class FakeUpstream:
     """The server; mutate ``default`` or :meth:`push` behaviours while it runs."""
 
-    def __init__(self, name: str = "fake", behavior: FakeBehavior | None = None, record: bool = True) -> None:
+    def __init__(
+        self,
+        name: str = "fake",
+        behavior: FakeBehavior | None = None,
+        record: bool = True,
+        engine: EngineModel | None = None,
+        quota: HostedQuota | None = None,
+    ) -> None:
         self.name = name
+        self.engine = engine
+        self.quota = quota
         self.default = behavior or FakeBehavior()
         self.script: deque[FakeBehavior] = deque()
         self.stats = Stats()
@@ -93,6 +112,7 @@ class FakeUpstream:
         for path in ("/v1/chat/completions", "/v1/completions", "/v1/embeddings"):
             app.router.add_post(path, self._handle)
         app.router.add_get("/v1/models", self._models)
+        app.router.add_get("/metrics", self._metrics)
         app.router.add_post("/_fake/behavior", self._set_behavior)
         app.router.add_get("/_fake/stats", self._get_stats)
         return app
@@ -121,6 +141,11 @@ class FakeUpstream:
         data = {"object": "list", "data": [{"id": self.name, "object": "model", "owned_by": "fake"}]}
         return web.json_response(data)
 
+    async def _metrics(self, request: web.Request) -> web.Response:
+        if self.engine is None:
+            raise web.HTTPNotFound()
+        return web.Response(text=self.engine.metrics_text(), content_type="text/plain")
+
     async def _set_behavior(self, request: web.Request) -> web.Response:
         data = await request.json()
         if "default" in data:
@@ -131,7 +156,10 @@ class FakeUpstream:
     async def _get_stats(self, request: web.Request) -> web.Response:
         s = self.stats
         return web.json_response(
-            {k: getattr(s, k) for k in ("received", "served", "active", "cancelled", "peak_active")}
+            {
+                k: getattr(s, k)
+                for k in ("received", "served", "active", "cancelled", "peak_active", "ratelimited")
+            }
         )
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
@@ -145,9 +173,17 @@ class FakeUpstream:
             body: dict[str, Any] = orjson.loads(raw) if raw else {}
             if self.record:
                 stats.recent.append(Recorded(request.path, dict(request.headers), body))
-            if behavior.latency:
-                await asyncio.sleep(behavior.latency)
-            response = await self._respond(request, behavior, body, len(raw))
+            headers: dict[str, str] = {}
+            if self.quota is not None:
+                admitted, headers = self.quota.charge(_cost(body, len(raw), behavior.chunks))
+                if not admitted:
+                    stats.ratelimited += 1
+                    return _rate_limited(headers)
+            if self.engine is None:
+                response = await self._run(request, behavior, body, len(raw), headers)
+            else:
+                async with self.engine.slot():
+                    response = await self._run(request, behavior, body, len(raw), headers)
             stats.served += 1
             return response
         except (asyncio.CancelledError, ConnectionResetError):
@@ -156,8 +192,15 @@ class FakeUpstream:
         finally:
             stats.active -= 1
 
+    async def _run(
+        self, request: web.Request, b: FakeBehavior, body: dict[str, Any], size: int, headers: dict[str, str]
+    ) -> web.StreamResponse:
+        if b.latency:
+            await asyncio.sleep(b.latency)
+        return await self._respond(request, b, body, size, headers)
+
     async def _respond(
-        self, request: web.Request, b: FakeBehavior, body: dict[str, Any], size: int
+        self, request: web.Request, b: FakeBehavior, body: dict[str, Any], size: int, headers: dict[str, str]
     ) -> web.StreamResponse:
         if b.fail == "reset":
             _reset(request)
@@ -166,7 +209,8 @@ class FakeUpstream:
             await self._stop.wait()
             raise ConnectionResetError("fake stopped")
         if b.status != 200:
-            headers = {} if b.retry_after is None else {"Retry-After": str(b.retry_after)}
+            if b.retry_after is not None:
+                headers = {**headers, "Retry-After": str(b.retry_after)}
             error = {"message": f"fake error {b.status}", "type": "server_error", "param": None, "code": None}
             return web.json_response({"error": error}, status=b.status, headers=headers)
         model = str(body.get("model", self.name))
@@ -174,10 +218,10 @@ class FakeUpstream:
         if request.path.endswith("/embeddings"):
             usage = {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens}
             data = [{"object": "embedding", "index": 0, "embedding": [0.0, 0.1, 0.2]}]
-            return _json({"object": "list", "data": data, "model": model, "usage": usage})
+            return _json({"object": "list", "data": data, "model": model, "usage": usage}, headers)
         chat = request.path.endswith("/chat/completions")
         if body.get("stream") is True:
-            return await self._stream(request, b, model, chat, prompt_tokens, body)
+            return await self._stream(request, b, model, chat, prompt_tokens, body, headers)
         usage = _usage(prompt_tokens, b.chunks)
         choice: dict[str, Any] = {"index": 0, "finish_reason": "stop", "logprobs": None}
         if chat:
@@ -186,13 +230,20 @@ class FakeUpstream:
             choice["text"] = b.content * max(1, b.chunks)
         obj = "chat.completion" if chat else "text_completion"
         return _json({"id": "fake-1", "object": obj, "created": int(time.time()), "model": model,
-                      "choices": [choice], "usage": usage, "upstream": self.name})  # fmt: skip
+                      "choices": [choice], "usage": usage, "upstream": self.name}, headers)  # fmt: skip
 
     async def _stream(
-        self, request: web.Request, b: FakeBehavior, model: str, chat: bool, prompt: int, body: dict[str, Any]
+        self,
+        request: web.Request,
+        b: FakeBehavior,
+        model: str,
+        chat: bool,
+        prompt: int,
+        body: dict[str, Any],
+        headers: dict[str, str],
     ) -> web.StreamResponse:
         response = web.StreamResponse(
-            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", **headers}
         )
         await response.prepare(request)
         obj = "chat.completion.chunk" if chat else "text_completion"
@@ -225,8 +276,21 @@ def _usage(prompt: int, completion: int) -> dict[str, int]:
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
-def _json(data: dict[str, Any]) -> web.Response:
-    return web.Response(body=orjson.dumps(data), content_type="application/json")
+def _json(data: dict[str, Any], headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(body=orjson.dumps(data), content_type="application/json", headers=headers)
+
+
+def _cost(body: dict[str, Any], size: int, chunks: int) -> float:
+    """Tokens a provider charges on arrival: the prompt (a quarter of the body's bytes) plus the most the
+    request may generate (``max_tokens``, else the scripted ``chunks``)."""
+    most = body.get("max_completion_tokens") or body.get("max_tokens") or chunks
+    return float(max(1, size // 4) + (most if isinstance(most, int) else chunks))
+
+
+def _rate_limited(headers: dict[str, str]) -> web.Response:
+    message = "Rate limit reached for requests. Please try again later."
+    error = {"message": message, "type": "requests", "param": None, "code": "rate_limit_exceeded"}
+    return web.json_response({"error": error}, status=429, headers=headers)
 
 
 def _reset(request: web.Request) -> None:
@@ -243,7 +307,14 @@ def _reset(request: web.Request) -> None:
 
 async def _serve(args: argparse.Namespace) -> None:
     behavior = FakeBehavior(latency=args.latency, chunks=args.chunks, chunk_delay=args.chunk_delay)
-    fake = FakeUpstream(args.name, behavior, record=False)
+    engine = EngineModel(args.slots, args.engine, args.name) if args.slots else None
+    quota = None
+    if args.quota_requests or args.quota_tokens:
+        big = 10**12  # a dimension left out is unlimited
+        quota = HostedQuota(
+            args.quota_requests or big, args.quota_tokens or big, args.quota_window, args.header_style
+        )
+    fake = FakeUpstream(args.name, behavior, record=False, engine=engine, quota=quota)
     url = await fake.start(args.host, args.port)
     print(f"listening {url}", flush=True)
     try:
@@ -260,6 +331,12 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--chunks", type=int, default=3)
     parser.add_argument("--chunk-delay", type=float, default=0.0)
+    parser.add_argument("--slots", type=int, default=0, help="engine mode: concurrent requests (0: off)")
+    parser.add_argument("--engine", choices=["vLLM", "SGLang", "TGI"], default="vLLM")
+    parser.add_argument("--quota-requests", type=int, default=0, help="hosted mode: requests per window")
+    parser.add_argument("--quota-tokens", type=int, default=0, help="hosted mode: tokens per window")
+    parser.add_argument("--quota-window", type=float, default=60.0, help="hosted mode: window, seconds")
+    parser.add_argument("--header-style", choices=["openai", "azure"], default="openai")
     args = parser.parse_args()
     try:
         import uvloop
