@@ -188,13 +188,7 @@ class Reconciler:
             log.info("%s: proxy config %s written", route_key(route), actions.config.hash)
         if route.spec.proxy.deployment_name is not None:
             return  # the user's own Deployment: llmroute only scales it
-        access, now = build_route_access(route), time.monotonic()
-        last, checked = self._access.get(route_key(route), (None, 0.0))
-        if last != access or now - checked > ACCESS_RECHECK_SECONDS:
-            written = await asyncio.to_thread(apply_access, self.workload.api, access)
-            self._access[route_key(route)] = (access, now)
-            if written:
-                log.info("%s: config watch access written: %s", route_key(route), ", ".join(written))
+        denied = await self._write_access(route)
         replicas = actions.initial_replicas
         deployment, service = build_deployment(route, replicas), build_service(route)
         result = await asyncio.to_thread(self.workload.apply_deployment, deployment)
@@ -205,6 +199,25 @@ class Reconciler:
             await self.emit(body, Event("Normal", "Updated", f"Deployment {name} pod template"))
         await asyncio.to_thread(self.workload.apply_service, service)
         await asyncio.to_thread(self.workload.apply_pdb, build_disruption_budget(route))
+        if denied is not None:
+            raise denied
+
+    async def _write_access(self, route: LLMRoute) -> Exception | None:
+        """Write the config watch's access (first, so the pods' ServiceAccount exists when they are
+        created). A failure (e.g. an operator RBAC without it) is returned, not raised: the other children
+        are still written, then the cycle fails with it, visible on the route."""
+        access, now = build_route_access(route), time.monotonic()
+        last, checked = self._access.get(route_key(route), (None, 0.0))
+        if last == access and now - checked <= ACCESS_RECHECK_SECONDS:
+            return None
+        try:
+            written = await asyncio.to_thread(apply_access, self.workload.api, access)
+        except Exception as exc:
+            return exc
+        self._access[route_key(route)] = (access, now)
+        if written:
+            log.info("%s: config watch access written: %s", route_key(route), ", ".join(written))
+        return None
 
     async def _patch_status(self, route: LLMRoute, status: dict[str, Any]) -> None:
         # explicit nulls: a merge patch must remove what is no longer known (e.g. a lost load figure)
