@@ -23,6 +23,7 @@ BENCHMARKS = (
     "proxy_ratelimit",
     "proxy_memory",
     "proxy_balancing",
+    "proxy_watch_memory",
 )
 
 

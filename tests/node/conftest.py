@@ -60,6 +60,7 @@ ORDER = (
     "test_scaling",
     "test_restarts",
     "test_delivery",
+    "test_global_limit",
     "test_ha",
     "test_uninstall",
     "test_upgrade",

@@ -5,8 +5,8 @@ PodDisruptionBudget appears). Then an uninstall with ``crds.keep=false`` removes
 without anything left Terminating.
 
 The previous chart comes from git history (the commit below, the chart as first published); it runs the
-image built from this tree, which needs RBAC the old chart lacks (PodDisruptionBudgets), so the route is
-only expected Ready after the upgrade.
+image built from this tree, which needs RBAC the old chart lacks (PodDisruptionBudgets; the config watch's
+ServiceAccount, Role and RoleBinding), so the route is only expected Ready after the upgrade.
 """
 
 from __future__ import annotations

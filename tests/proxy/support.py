@@ -71,12 +71,14 @@ def metric(text: str, name: str, **labels: str) -> float:
 class ProxyProcess:
     """``llmroute proxy`` as a child process on a free port (read from its log)."""
 
-    def __init__(self, config_path: Path, log_path: Path, reload_interval: float = 0.05) -> None:
+    def __init__(
+        self, config_path: Path, log_path: Path, reload_interval: float = 0.05, extra: tuple[str, ...] = ()
+    ) -> None:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.log_path = log_path
         self._log = log_path.open("wb")
         args = [sys.executable, "-m", "llmroute", "proxy", "--config", str(config_path)]
-        args += ["--host", "127.0.0.1", "--port", "0", "--reload-interval", str(reload_interval)]
+        args += ["--host", "127.0.0.1", "--port", "0", "--reload-interval", str(reload_interval), *extra]
         self.process = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
         self.url = ""
 

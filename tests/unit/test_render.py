@@ -68,9 +68,11 @@ def test_secrets_are_referenced_by_path_never_copied() -> None:
 def test_children_carry_labels_and_a_restricted_pod() -> None:
     route = _route()
     config = _config(3)
-    configmap, deployment, service, pdb = build_children(route, config, 3)
-    kinds = {o["kind"] for o in (configmap, deployment, service, pdb)}
-    assert kinds == {"ConfigMap", "Deployment", "Service", "PodDisruptionBudget"}
+    by_kind = {o["kind"]: o for o in build_children(route, config, 3)}
+    configmap, deployment, service = by_kind["ConfigMap"], by_kind["Deployment"], by_kind["Service"]
+    pdb = by_kind["PodDisruptionBudget"]
+    access = {"ServiceAccount", "Role", "RoleBinding"}
+    assert set(by_kind) == {"ConfigMap", "Deployment", "Service", "PodDisruptionBudget"} | access
     for obj in (configmap, deployment, service, pdb):
         assert obj["metadata"]["labels"]["app.kubernetes.io/instance"] == "assistant"
         assert obj["metadata"]["namespace"] == "ai"
@@ -108,7 +110,8 @@ def test_render_command_prints_the_objects() -> None:
     with redirect_stdout(out):
         assert main(["render", str(FULL), "--namespace", "ai"]) == 0
     kinds = [d["kind"] for d in yaml.safe_load_all(out.getvalue())]
-    assert kinds == ["ConfigMap", "Deployment", "Service", "PodDisruptionBudget"]
+    access = ["ServiceAccount", "Role", "RoleBinding"]
+    assert kinds == ["ConfigMap", *access, "Deployment", "Service", "PodDisruptionBudget"]
 
 
 def test_render_command_rejects_an_invalid_route(tmp_path: Path) -> None:

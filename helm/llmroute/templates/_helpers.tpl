@@ -40,7 +40,19 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   resources: [deployments/scale]
   verbs: [get, patch]
 - apiGroups: [""]
-  resources: [configmaps, services]
+  resources: [services]
+  verbs: [get, create, patch]
+# watch: each route's Role lets its proxies get and watch their ConfigMap, and the API only lets the
+# operator grant what it holds itself
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [get, watch, create, patch]
+# per route: the proxies' ServiceAccount, and the Role + RoleBinding limited to that route's ConfigMap
+- apiGroups: [""]
+  resources: [serviceaccounts]
+  verbs: [get, create]
+- apiGroups: [rbac.authorization.k8s.io]
+  resources: [roles, rolebindings]
   verbs: [get, create, patch]
 - apiGroups: [policy]
   resources: [poddisruptionbudgets]

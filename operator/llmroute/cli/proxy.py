@@ -7,6 +7,8 @@ import logging
 import os
 from typing import Any
 
+from llmroute.render.delivery import API_ACCESS_DIR
+
 
 def add_parser(sub: Any) -> None:
     parser = sub.add_parser(
@@ -24,13 +26,39 @@ def add_parser(sub: Any) -> None:
     parser.add_argument(
         "--drain-seconds", type=float, default=0.0, help="seconds /readyz fails before closing"
     )
+    parser.add_argument(
+        "--watch-configmap",
+        metavar="NAME",
+        help="also follow ConfigMap NAME of the pod's namespace through the API (in a cluster): changes "
+        "arrive in seconds, the file stays the boot source and fallback",
+    )
+    parser.add_argument(
+        "--api-credentials",
+        default=API_ACCESS_DIR,
+        metavar="DIR",
+        help="the projected ServiceAccount volume for --watch-configmap (token, ca.crt, namespace)",
+    )
     parser.add_argument("--log-level", default=os.environ.get("LLMROUTE_LOG_LEVEL", "INFO"))
 
 
 def run(args: argparse.Namespace) -> int:
+    from llmroute.proxy.kubewatch import ApiAccess
     from llmroute.proxy.server import ProxyServer
     from llmroute.proxy.server import run as run_server
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    server = ProxyServer(args.config, args.host, args.port, args.reload_interval, args.shutdown_timeout)
+    watch = None
+    if args.watch_configmap:
+        access = ApiAccess.in_cluster(args.api_credentials)
+        if access is None:
+            logging.getLogger("llmroute.proxy").warning(
+                "--watch-configmap %s: no API here (KUBERNETES_SERVICE_HOST, %s/token): the file only",
+                args.watch_configmap,
+                args.api_credentials,
+            )
+        else:
+            watch = (access, args.watch_configmap)
+    server = ProxyServer(
+        args.config, args.host, args.port, args.reload_interval, args.shutdown_timeout, watch=watch
+    )
     return run_server(server, args.drain_seconds)

@@ -22,6 +22,7 @@ from llmroute.controller.settings import OperatorSettings
 from llmroute.core.observed import load_key
 from llmroute.decide import Event, Observed, RouteActions, decide
 from llmroute.decide.conditions import get, set_condition
+from llmroute.k8s.access import apply_access
 from llmroute.k8s.failures import Failure
 from llmroute.k8s.routes import RouteStatusWriter
 from llmroute.k8s.workload import Workload
@@ -30,6 +31,7 @@ from llmroute.render.workload import (
     build_configmap,
     build_deployment,
     build_disruption_budget,
+    build_route_access,
     build_service,
     child_names,
 )
@@ -37,6 +39,7 @@ from llmroute.spec.route import LLMRoute
 from llmroute.spec.status import LLMRouteStatus
 
 log = logging.getLogger("llmroute.reconcile")
+ACCESS_RECHECK_SECONDS = 300.0
 EmitEvent = Callable[[Mapping[str, Any], Event], Awaitable[None]]
 
 
@@ -64,6 +67,9 @@ class Reconciler:
     clock: Callable[[], float] = time.time
     # the failure each route last reported, so a failure repeated every cycle posts one Event
     _failing: dict[str, str] = field(default_factory=dict)
+    # the config watch's access as last written per route, and when: read back (and repaired) only when it
+    # changes or every ACCESS_RECHECK_SECONDS, not three reads every cycle
+    _access: dict[str, tuple[list[dict[str, Any]], float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # hundreds of routes start (or wake) together; a few cycles at a time keep memory and API load flat
@@ -182,6 +188,7 @@ class Reconciler:
             log.info("%s: proxy config %s written", route_key(route), actions.config.hash)
         if route.spec.proxy.deployment_name is not None:
             return  # the user's own Deployment: llmroute only scales it
+        denied = await self._write_access(route)
         replicas = actions.initial_replicas
         deployment, service = build_deployment(route, replicas), build_service(route)
         result = await asyncio.to_thread(self.workload.apply_deployment, deployment)
@@ -192,6 +199,25 @@ class Reconciler:
             await self.emit(body, Event("Normal", "Updated", f"Deployment {name} pod template"))
         await asyncio.to_thread(self.workload.apply_service, service)
         await asyncio.to_thread(self.workload.apply_pdb, build_disruption_budget(route))
+        if denied is not None:
+            raise denied
+
+    async def _write_access(self, route: LLMRoute) -> Exception | None:
+        """Write the config watch's access (first, so the pods' ServiceAccount exists when they are
+        created). A failure (e.g. an operator RBAC without it) is returned, not raised: the other children
+        are still written, then the cycle fails with it, visible on the route."""
+        access, now = build_route_access(route), time.monotonic()
+        last, checked = self._access.get(route_key(route), (None, 0.0))
+        if last == access and now - checked <= ACCESS_RECHECK_SECONDS:
+            return None
+        try:
+            written = await asyncio.to_thread(apply_access, self.workload.api, access)
+        except Exception as exc:
+            return exc
+        self._access[route_key(route)] = (access, now)
+        if written:
+            log.info("%s: config watch access written: %s", route_key(route), ", ".join(written))
+        return None
 
     async def _patch_status(self, route: LLMRoute, status: dict[str, Any]) -> None:
         # explicit nulls: a merge patch must remove what is no longer known (e.g. a lost load figure)

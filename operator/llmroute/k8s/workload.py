@@ -11,6 +11,7 @@ from typing import Any
 from kubernetes import client
 
 from llmroute.core.observed import Scale
+from llmroute.render.delivery import generation_of, stamp_generation
 from llmroute.render.workload import CONFIG_HASH_ANNOTATION
 
 TEMPLATE_HASH_ANNOTATION = "llmroute.io/template-hash"
@@ -46,22 +47,36 @@ class Workload:
 
     # --- children ----------------------------------------------------------------------------------
     def apply_configmap(self, obj: dict[str, Any]) -> bool:
-        """Create the ConfigMap, or patch it when its content hash differs. True if anything was written."""
+        """Create the ConfigMap, or patch it when its content hash differs. True if anything was written.
+
+        Every write raises the config's generation by one (a new ConfigMap starts at 1), so the proxies
+        can tell the newer of two configs whatever way each reached them.
+        """
         meta = obj["metadata"]
         try:
             current = self.core.read_namespaced_config_map(meta["name"], meta["namespace"])
         except client.ApiException as exc:
             if exc.status != 404:
                 raise
-            self.core.create_namespaced_config_map(meta["namespace"], obj)
+            self.core.create_namespaced_config_map(meta["namespace"], stamp_generation(obj, 1))
             return True
         annotations = current.metadata.annotations or {}
+        generation = generation_of(annotations)
         want = meta["annotations"][CONFIG_HASH_ANNOTATION]
-        if annotations.get(CONFIG_HASH_ANNOTATION) == want and current.data == obj["data"]:
+        if (
+            annotations.get(CONFIG_HASH_ANNOTATION) == want
+            and current.data == stamp_generation(obj, generation)["data"]
+        ):
             return False
+        stamped = stamp_generation(obj, generation + 1)
         patch = {
-            "metadata": {"annotations": meta["annotations"], "labels": meta["labels"]},
-            "data": obj["data"],
+            "metadata": {
+                "annotations": stamped["metadata"]["annotations"],
+                "labels": meta["labels"],
+                # two writers that read the same generation must not both write the next one
+                "resourceVersion": current.metadata.resource_version,
+            },
+            "data": stamped["data"],
         }
         self.core.patch_namespaced_config_map(meta["name"], meta["namespace"], patch, _content_type=MERGE)
         return True

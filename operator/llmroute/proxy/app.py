@@ -4,7 +4,8 @@
 gate, the forwarder (and its upstream HTTP client), the health prober, the engine-metrics scraper and the
 metrics (with the balancer's per-upstream load gauges), and hands the API handler the ones it uses.
 :meth:`ProxyApp.apply` swaps in a new :class:`ConfigSnapshot` in place, so requests already running finish
-on the snapshot they started with.
+on the snapshot they started with. Configs come from the mounted file (:class:`ConfigWatcher`) and, given
+a ConfigMap to watch, from the API (:class:`ConfigMapWatch`); :class:`Delivery` decides which one is served.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from llmroute.proxy import errors
 from llmroute.proxy.admission import PriorityGate
 from llmroute.proxy.balancer import Balancer
 from llmroute.proxy.cache import ResponseCache
+from llmroute.proxy.delivery import Delivery
 from llmroute.proxy.forward import Forwarder
 from llmroute.proxy.handler import ApiHandler
 from llmroute.proxy.identity import Unauthorized, resolve
+from llmroute.proxy.kubewatch import ApiAccess, ConfigMapWatch
 from llmroute.proxy.loadmetrics import LoadCollector
 from llmroute.proxy.metrics import ProxyMetrics
 from llmroute.proxy.probe import Prober
@@ -41,7 +44,13 @@ MAX_CLIENT_BODY = 1024**3  # the real bound is the config's max_body_bytes, chec
 class ProxyApp:
     """The proxy: its long-lived parts, the aiohttp application, and config swaps (:meth:`apply`)."""
 
-    def __init__(self, config_path: str, reload_interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        config_path: str,
+        reload_interval: float = 1.0,
+        watch: tuple[ApiAccess, str] | None = None,
+    ) -> None:
+        """``watch``: the API and the name of the ConfigMap to follow besides the file (None: file only)."""
         self.metrics = ProxyMetrics()
         self.snapshot: ConfigSnapshot | None = None
         self.draining = False
@@ -52,7 +61,11 @@ class ProxyApp:
         self.forwarder = Forwarder(self.balancer, self.metrics)
         self.prober: Prober | None = None
         self.scraper: EngineScraper | None = None
-        self.watcher = ConfigWatcher(config_path, self.apply, self.metrics, reload_interval)
+        self.delivery = Delivery(self.apply, self.metrics)
+        self.watcher = ConfigWatcher(config_path, self.delivery.offer_file, self.metrics, reload_interval)
+        self.kubewatch = (
+            ConfigMapWatch(watch[0], watch[1], self.delivery.offer_api, self.metrics) if watch else None
+        )
         self._route = ""
         self._hash = ""
 
@@ -102,7 +115,12 @@ class ProxyApp:
             "status": "ready",
             "route": snap.route,
             "config": snap.hash,
-            "lastError": self.watcher.last_error,
+            "generation": snap.config.generation,
+            "source": self.delivery.source,
+            "file": self.delivery.file.hash if self.delivery.file else None,
+            "fileGeneration": self.delivery.file.config.generation if self.delivery.file else None,
+            "lastError": self.watcher.last_error or self.delivery.api_error,
+            "watchError": self.kubewatch.last_error if self.kubewatch else None,
         }
         return web.json_response(body)
 
@@ -153,6 +171,8 @@ class ProxyApp:
         self.metrics.registry.register(LoadCollector(lambda: self.snapshot, self.balancer, loop.time))
         self.watcher.poll()
         self.watcher.start()
+        if self.kubewatch is not None:
+            self.kubewatch.start()
         self.prober.start()
         self.scraper.start()
 
@@ -162,5 +182,7 @@ class ProxyApp:
         if self.scraper is not None:
             await self.scraper.stop()
         await self.watcher.stop()
+        if self.kubewatch is not None:
+            await self.kubewatch.stop()
         await self.forwarder.close()
         await self.limiter.close()

@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from llmroute.proxy.app import ProxyApp
+from llmroute.proxy.kubewatch import ApiAccess
 
 log = logging.getLogger("llmroute.proxy")
 
@@ -33,8 +34,9 @@ class ProxyServer:
         port: int = 8080,
         reload_interval: float = 1.0,
         shutdown_timeout: float = 30.0,
+        watch: tuple[ApiAccess, str] | None = None,
     ) -> None:
-        self.proxy = ProxyApp(config_path, reload_interval)
+        self.proxy = ProxyApp(config_path, reload_interval, watch)
         self.host = host
         self.port = port
         self.shutdown_timeout = shutdown_timeout

@@ -64,8 +64,8 @@ class ConfigWatcher:
         self.metrics.config_error.set(0)
         previous = self.current
         self.current = snap
-        if previous is None or previous.hash != snap.hash:
-            log.info("serving config %s for route %s", snap.hash, snap.route)
+        if previous is None or previous.hash != snap.hash:  # served or not: see llmroute.proxy.delivery
+            log.info("config file %s holds %s for route %s", self.path, snap.hash, snap.route)
         return True
 
     async def _run(self) -> None:

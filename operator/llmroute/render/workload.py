@@ -1,7 +1,8 @@
 """Build the proxy's Kubernetes objects (Deployment, Service, ConfigMap, PodDisruptionBudget) as plain dicts.
 
 Pods run under the ``restricted`` Pod Security Standard: non-root, read-only root filesystem, no
-privilege escalation, all capabilities dropped, RuntimeDefault seccomp, no ServiceAccount token.
+privilege escalation, all capabilities dropped, RuntimeDefault seccomp, no automounted ServiceAccount
+token (only the projected one the config watch needs, see :mod:`llmroute.render.delivery`).
 Secrets are mounted as files; the ConfigMap is mounted as a directory (never ``subPath``) so kubelet's
 atomic symlink swap reaches the proxy's hot reload.
 """
@@ -12,6 +13,7 @@ from typing import Any
 
 from llmroute import __version__
 from llmroute.render.config import CLIENT_KEYS_DIR, CONFIG_DIR, SECRETS_DIR
+from llmroute.render.delivery import build_access, pod_api_access, service_account_name
 from llmroute.render.disruption import build_pdb
 from llmroute.render.owner import owned
 from llmroute.render.placement import container_env, pod_annotations, pod_placement
@@ -34,6 +36,7 @@ def child_names(route: LLMRoute) -> dict[str, str]:
         "service": f"{base}-proxy",
         "configmap": f"{base}-proxy-config",
         "pdb": f"{base}-proxy",
+        "access": f"{base}-proxy",  # ServiceAccount, Role and RoleBinding of the config watch
     }
 
 
@@ -112,6 +115,9 @@ def build_deployment(route: LLMRoute, replicas: int) -> dict[str, Any]:
     if client_refs:
         volumes.append(_secret_volume("client-keys", client_refs))
         mounts.append({"name": "client-keys", "mountPath": CLIENT_KEYS_DIR, "readOnly": True})
+    api_volume, api_mount, watch_args = pod_api_access(names["configmap"])
+    volumes.append(api_volume)
+    mounts.append(api_mount)
     probe = {"httpGet": {"path": "/readyz", "port": "http"}, "periodSeconds": 5, "failureThreshold": 2}
     container: dict[str, Any] = {
         "name": "proxy",
@@ -123,6 +129,7 @@ def build_deployment(route: LLMRoute, replicas: int) -> dict[str, Any]:
             "--host=0.0.0.0",
             f"--port={template.port}",
             f"--drain-seconds={DRAIN_SECONDS}",
+            *watch_args,
         ],
         "ports": [{"name": "http", "containerPort": template.port, "protocol": "TCP"}],
         "readinessProbe": probe,
@@ -157,8 +164,7 @@ def build_deployment(route: LLMRoute, replicas: int) -> dict[str, Any]:
         "volumes": volumes,
         **pod_placement(template, _selector(route)),
     }
-    if template.service_account_name:
-        pod_spec["serviceAccountName"] = template.service_account_name
+    pod_spec["serviceAccountName"] = service_account_name(route, names["access"])
     pod_labels = labels(route) | {"app.kubernetes.io/version": __version__}
     deployment: dict[str, Any] = {
         "apiVersion": "apps/v1",
@@ -216,10 +222,17 @@ def build_disruption_budget(route: LLMRoute) -> dict[str, Any]:
     return build_pdb(route, child_names(route)["pdb"], labels(route), _selector(route), budget)
 
 
+def build_route_access(route: LLMRoute) -> list[dict[str, Any]]:
+    """The ServiceAccount, Role and RoleBinding that let the route's proxies watch their ConfigMap."""
+    names = child_names(route)
+    return build_access(route, name=names["access"], configmap=names["configmap"], labels=labels(route))
+
+
 def build_children(route: LLMRoute, config: ProxyConfig, replicas: int) -> list[dict[str, Any]]:
-    """Everything llmroute writes for a route: the ConfigMap always; Deployment, Service and
-    PodDisruptionBudget when it owns the proxy (no ``deploymentName``)."""
+    """Everything llmroute writes for a route: the ConfigMap always; the config watch's access,
+    Deployment, Service and PodDisruptionBudget when it owns the proxy (no ``deploymentName``)."""
     children = [build_configmap(route, config)]
     if route.spec.proxy.deployment_name is None:
-        children += [build_deployment(route, replicas), build_service(route), build_disruption_budget(route)]
+        children += [*build_route_access(route), build_deployment(route, replicas), build_service(route)]
+        children.append(build_disruption_budget(route))
     return children

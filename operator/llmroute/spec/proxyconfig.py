@@ -1,7 +1,10 @@
 """The rendered proxy config: the contract between the operator (writer) and the proxy (reader).
 
-The operator writes it as ``config.json`` in the route's ConfigMap; the proxy reads the mounted file and
-hot-reloads it. Limits in ``limits.tiers`` are already divided per replica; the global figures and the
+The operator writes it as ``config.json`` in the route's ConfigMap; the proxy watches that ConfigMap
+through the API and reads the mounted file as boot source and fallback. ``generation`` orders configs (the
+operator raises it with every content change; it is not part of the content hash), so a proxy that hears
+of a config twice — from the API and, a minute later, from the file — never goes back to an older one.
+Limits in ``limits.tiers`` are already divided per replica; the global figures and the
 divisor they came from travel alongside so a proxy using a shared store can enforce the global figure.
 Secrets never appear here: only the paths (or environment variable names) where they are mounted.
 """
@@ -118,11 +121,13 @@ class ProxyConfig(Model):
     limits: LimitsConfig = LimitsConfig()
     cache: CacheConfig = CacheConfig()
     max_body_bytes: int = 10 * 1024 * 1024
+    generation: int = Field(0, ge=0)  # 0: not stamped (rendered offline, or written before generations)
     hash: str = ""
 
     def content_hash(self) -> str:
-        """sha256 over the canonical JSON of everything but ``hash`` itself (first 16 hex digits)."""
-        body = self.model_dump(by_alias=True, mode="json", exclude={"hash"})
+        """sha256 over the canonical JSON of everything but ``hash`` and ``generation`` (first 16 hex
+        digits): the same decisions give the same hash whatever their generation."""
+        body = self.model_dump(by_alias=True, mode="json", exclude={"hash", "generation"})
         blob = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 

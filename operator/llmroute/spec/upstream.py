@@ -58,7 +58,9 @@ class ProxyTemplate(PodPlacement):
         Resources(), description="The proxy container's resource requests and limits."
     )
     service_account_name: Name | None = Field(
-        None, description="ServiceAccount the proxy pods run as. Unset: the namespace's default."
+        None,
+        description="ServiceAccount the proxy pods run as. Unset: one llmroute creates (`<name>-proxy`); "
+        "either way it is bound to a Role that reads and watches the route's ConfigMap and nothing else.",
     )
 
 
