@@ -17,6 +17,12 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--config", required=True, help="path of the rendered config.json (ConfigMap mount)")
     parser.add_argument("--host", default=os.environ.get("LLMROUTE_HOST", "0.0.0.0"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("LLMROUTE_PORT", "8080")))
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=int(os.environ.get("LLMROUTE_PROXY_METRICS_PORT", "9090")),
+        help="port of /metrics, /healthz and /readyz (kept off the API port)",
+    )
     parser.add_argument("--reload-interval", type=float, default=1.0, help="seconds between config checks")
     parser.add_argument(
         "--shutdown-timeout", type=float, default=30.0, help="seconds to finish in-flight requests"
@@ -32,5 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from llmroute.proxy.server import run as run_server
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    server = ProxyServer(args.config, args.host, args.port, args.reload_interval, args.shutdown_timeout)
+    server = ProxyServer(
+        args.config, args.host, args.port, args.reload_interval, args.shutdown_timeout, args.metrics_port
+    )
     return run_server(server, args.drain_seconds)

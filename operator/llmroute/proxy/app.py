@@ -1,9 +1,14 @@
-"""The proxy's state and its aiohttp application (routes, start-up, shutdown, config swaps).
+"""The proxy's state and its two aiohttp applications (routes, start-up, shutdown, config swaps).
 
 :class:`ProxyApp` owns what outlives a config: the rate limiter, balancer state, the cache, the admission
 gate, the forwarder (and its upstream HTTP client) and the metrics, and hands the API handler the ones it
 uses. :meth:`ProxyApp.apply` swaps in a new :class:`ConfigSnapshot` in place, so requests already running
 finish on the snapshot they started with.
+
+The API (``/v1/...``, what the Service exposes) and the operations endpoints (``/metrics``, ``/healthz``,
+``/readyz``: for Prometheus and the kubelet only) are two applications served on two ports
+(:meth:`ProxyApp.app` and :meth:`ProxyApp.ops_app`), so a client of the API can reach neither the metrics
+nor the health state. Every response of both carries ``x-request-id``.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from llmroute.proxy.identity import Unauthorized, resolve
 from llmroute.proxy.metrics import ProxyMetrics
 from llmroute.proxy.probe import Prober
 from llmroute.proxy.ratelimit import RateLimiter
+from llmroute.proxy.requestid import on_prepare
 from llmroute.proxy.snapshot import ConfigSnapshot
 from llmroute.proxy.watch import ConfigWatcher
 from llmroute.spec.proxyconfig import CacheConfig
@@ -48,6 +54,7 @@ class ProxyApp:
         self.balancer = Balancer(self._health)
         self.forwarder = Forwarder(self.balancer, self.metrics)
         self.prober: Prober | None = None
+        self.api: ApiHandler | None = None
         self.watcher = ConfigWatcher(config_path, self.apply, self.metrics, reload_interval)
         self._route = ""
         self._hash = ""
@@ -123,17 +130,26 @@ class ProxyApp:
     # --- lifecycle ----------------------------------------------------------------------------------
 
     def app(self) -> web.Application:
+        """The API application: the LLM paths and ``/v1/models``; it starts and stops the proxy's parts."""
         app = web.Application(client_max_size=MAX_CLIENT_BODY)
-        api = ApiHandler(self.serving, self.limiter, self.cache, self.gate, self.forwarder, self.metrics)
+        self.api = ApiHandler(self.serving, self.limiter, self.cache, self.gate, self.forwarder, self.metrics)
         for path in API_PATHS:
-            app.router.add_post(path, api.handle)
+            app.router.add_post(path, self.api.handle)
         app.router.add_get("/v1/models", self.models)
+        app.router.add_route("*", "/{tail:.*}", self.not_found)
+        app.on_response_prepare.append(on_prepare)
+        app.on_startup.append(self._startup)
+        app.on_cleanup.append(self._cleanup)
+        return app
+
+    def ops_app(self) -> web.Application:
+        """The operations application: ``/metrics``, ``/healthz`` and ``/readyz`` (its own port)."""
+        app = web.Application()
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/readyz", self.readyz)
         app.router.add_get("/metrics", self.metrics_endpoint)
         app.router.add_route("*", "/{tail:.*}", self.not_found)
-        app.on_startup.append(self._startup)
-        app.on_cleanup.append(self._cleanup)
+        app.on_response_prepare.append(on_prepare)
         return app
 
     async def _startup(self, app: web.Application) -> None:
