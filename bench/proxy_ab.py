@@ -48,9 +48,10 @@ def one_round(root: Path, seconds: int, connections: int) -> dict[str, Any]:
         port = free_port()
         args = [sys.executable, "-m", "llmroute", "proxy", "--config", str(llmroute_config(work, upstream)),
                 "--host", "127.0.0.1", "--port", str(port), "--log-level", "WARNING"]  # fmt: skip
-        proc = procs.start("proxy", pinned(sut, args), {"PYTHONPATH": str(root.resolve())})
+        env = {"PYTHONPATH": str(root.resolve()), "LLMROUTE_PROXY_METRICS_PORT": str(free_port())}
+        proc = procs.start("proxy", pinned(sut, args), env)
         base = f"http://127.0.0.1:{port}"
-        wait_http(base + "/readyz", proc=proc)
+        wait_http(base + "/v1/models", proc=proc)  # 503 until the config is loaded, then 401 (no key)
         url, headers = base + "/v1/chat/completions", {"Authorization": f"Bearer {CLIENT_KEY}"}
         wrk(url, other, headers, 1, connections)  # warm-up
         before = tree_cpu_seconds(proc.pid)
