@@ -248,6 +248,7 @@ class Forwarder:
     ) -> ForwardResult:
         loop = asyncio.get_running_loop()
         status = call.progress.answer_status = resp.status
+        call.progress.answer_bytes = len(data)
         if status >= 500 or status in snap.config.passive_health.retry_on_status:
             self.balancer.failure(up.name, loop.time(), snap.config.passive_health)
             self._attempt_metric(snap, up.name, f"status_{status}")

@@ -134,6 +134,10 @@ class LocalLimiter:
             interval, _ = params(check.limit)
             self._tat[check.key] = max(now, self._tat[check.key] + delta * interval)
 
+    def debt(self, key: str, now: float) -> float:
+        """Seconds the limiter of ``key`` is ahead of ``now`` (0: its whole allowance is free)."""
+        return max(0.0, self._tat.get(key, 0.0) - now)
+
     def _evict(self, now: float) -> None:
         stale = [k for k, t in self._tat.items() if t <= now]
         for key in stale:

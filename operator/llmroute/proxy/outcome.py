@@ -4,9 +4,10 @@ immutable record its settle step makes of it, for the metrics, the limits and an
 Whatever the ending — completed, client gone, timed out, upstream error, stream cut, refused or shed by
 llmroute — :func:`consumed` says what the request actually used, and the settle step charges exactly
 that: the usage the upstream reported; else, for a stream, the prompt estimate plus one output token per
-event relayed; else the prompt estimate for a request an upstream received but never answered (timed
-out, connection broken, client gone); else nothing (an upstream's error answer, work never sent, a cache
-hit). :func:`refunds_request` says when the request itself does not count against the caller's
+event relayed; for an answer without usage, the prompt estimate plus a quarter of the answer's bytes;
+else the prompt estimate for a request an upstream received but never answered (timed out, connection
+broken, client gone); else nothing (an upstream's error status, work never sent, a cache hit).
+:func:`refunds_request` says when the request itself does not count against the caller's
 requests-per-minute: llmroute ended it before any upstream received it (shed, no upstream available,
 client gone while queued, internal error), unless the cache answered it.
 """
@@ -26,10 +27,12 @@ class Progress:
     """What the request path learns about one request, step by step (mutable; one per request).
 
     ``upstream`` is the last upstream tried (``"none"`` before any), ``attempts`` how many were tried,
-    ``delivered`` whether one received the request, ``answer_status`` the status of the upstream answer
-    relayed; ``charged`` the tokens charged on admission by ``verdict``; times are ``perf_counter()``."""
+    ``delivered`` whether one received the request, ``answer_status`` and ``answer_bytes`` the status and
+    size of the (non-streaming) upstream answer relayed; ``charged`` the tokens charged on admission by
+    ``verdict``; times are ``perf_counter()``."""
 
     __slots__ = (
+        "answer_bytes",
         "answer_status",
         "attempts",
         "cache",
@@ -62,6 +65,7 @@ class Progress:
         self.attempts = 0
         self.delivered = False
         self.answer_status: int | None = None
+        self.answer_bytes = 0
         self.first_byte_at: float | None = None
         self.usage: Usage | None = None
         self.scan: StreamScan | None = None
@@ -106,8 +110,8 @@ def consumed(p: Progress) -> tuple[Usage, UsageSource]:
         return Usage(p.prompt_estimate, scan.output), "counted"
     status = p.answer_status
     if status is not None:
-        if status < 400:  # a success without usage: the admission estimate is all there is
-            return Usage(p.prompt_estimate, max(0, p.charged - p.prompt_estimate)), "estimated"
+        if status < 400:  # an answer without usage: its size tells (about four bytes a token)
+            return Usage(p.prompt_estimate, p.answer_bytes // 4), "estimated"
         return NO_USAGE, "none"
     if p.delivered:
         return Usage(p.prompt_estimate, 0), "estimated"
