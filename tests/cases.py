@@ -10,9 +10,22 @@ from typing import Any
 UPSTREAM = {"name": "primary", "url": "http://127.0.0.1:9/v1", "model": "m"}
 
 
+def with_identity(rate_limits: dict[str, Any] | None) -> dict[str, Any]:
+    """``rate_limits`` with an identity that makes it valid on its own: tiers named by the trusted header
+    when it has tiers, else an explicitly unauthenticated route (tests that are about identity say so)."""
+    out = copy.deepcopy(rate_limits or {})
+    if "identity" not in out:
+        out["identity"] = {"type": "Header" if out.get("tiers") else "Unauthenticated"}
+    return out
+
+
 def route(name: str = "r", **spec: Any) -> dict[str, Any]:
     body: dict[str, Any] = {"upstreams": [dict(UPSTREAM)]}
     body.update(copy.deepcopy(spec))
+    if "rateLimits" not in spec or spec["rateLimits"] is not None:
+        body["rateLimits"] = with_identity(spec.get("rateLimits"))
+    else:
+        del body["rateLimits"]  # rateLimits=None: leave it out altogether
     return {
         "apiVersion": "llmroute.io/v1alpha1",
         "kind": "LLMRoute",

@@ -32,6 +32,7 @@ def _route(**spec: Any) -> LLMRoute:
         "failover": {"minRequests": 5, "minDwellSeconds": 0, "cooldownSeconds": 0},
     }
     body.update(spec)
+    body.setdefault("rateLimits", {"identity": {"type": "Header"}, "tiers": [{"name": "everyone"}]})
     obj = {"metadata": {"name": "r", "namespace": "ns", "generation": 3}, "spec": body}
     return LLMRoute.from_object(obj)
 

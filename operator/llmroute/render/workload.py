@@ -1,4 +1,8 @@
-"""Build the proxy's Kubernetes objects (Deployment, Service, ConfigMap) as plain dicts.
+"""Build the proxy's Kubernetes objects (Deployment, Service, ConfigMap, optional NetworkPolicy) as
+plain dicts.
+
+The proxy listens on two ports: ``http`` (the API, the only port of the Service) and ``metrics``
+(``/metrics``, ``/healthz``, ``/readyz``: the Prometheus scrape annotations and the probes point there).
 
 Pods run under the ``restricted`` Pod Security Standard: non-root, read-only root filesystem, no
 privilege escalation, all capabilities dropped, RuntimeDefault seccomp, no ServiceAccount token.
@@ -15,7 +19,7 @@ from llmroute.render.config import CLIENT_KEYS_DIR, CONFIG_DIR, SECRETS_DIR
 from llmroute.render.owner import owned
 from llmroute.spec.proxyconfig import CONFIG_KEY, ProxyConfig
 from llmroute.spec.route import LLMRoute
-from llmroute.spec.upstream import ProxyTemplate
+from llmroute.spec.upstream import NetworkPeer, ProxyTemplate
 
 CONFIG_HASH_ANNOTATION = "llmroute.io/config-hash"
 
@@ -23,7 +27,12 @@ CONFIG_HASH_ANNOTATION = "llmroute.io/config-hash"
 def child_names(route: LLMRoute) -> dict[str, str]:
     base = route.metadata.name
     deployment = route.spec.proxy.deployment_name or f"{base}-proxy"
-    return {"deployment": deployment, "service": f"{base}-proxy", "configmap": f"{base}-proxy-config"}
+    return {
+        "deployment": deployment,
+        "service": f"{base}-proxy",
+        "configmap": f"{base}-proxy-config",
+        "networkpolicy": f"{base}-proxy",
+    }
 
 
 def labels(route: LLMRoute) -> dict[str, str]:
@@ -101,16 +110,20 @@ def build_deployment(route: LLMRoute, replicas: int) -> dict[str, Any]:
     if client_refs:
         volumes.append(_secret_volume("client-keys", client_refs))
         mounts.append({"name": "client-keys", "mountPath": CLIENT_KEYS_DIR, "readOnly": True})
-    probe = {"httpGet": {"path": "/readyz", "port": "http"}, "periodSeconds": 5, "failureThreshold": 2}
+    probe = {"httpGet": {"path": "/readyz", "port": "metrics"}, "periodSeconds": 5, "failureThreshold": 2}
+    args = ["proxy", f"--config={CONFIG_DIR}/{CONFIG_KEY}", "--host=0.0.0.0", f"--port={template.port}"]
     container: dict[str, Any] = {
         "name": "proxy",
         "image": template.image,
         "imagePullPolicy": template.image_pull_policy,
-        "args": ["proxy", f"--config={CONFIG_DIR}/{CONFIG_KEY}", "--host=0.0.0.0", f"--port={template.port}"],
-        "ports": [{"name": "http", "containerPort": template.port, "protocol": "TCP"}],
+        "args": [*args, f"--metrics-port={template.metrics_port}"],
+        "ports": [
+            {"name": "http", "containerPort": template.port, "protocol": "TCP"},
+            {"name": "metrics", "containerPort": template.metrics_port, "protocol": "TCP"},
+        ],
         "readinessProbe": probe,
         "livenessProbe": {
-            "httpGet": {"path": "/healthz", "port": "http"},
+            "httpGet": {"path": "/healthz", "port": "metrics"},
             "periodSeconds": 10,
             "failureThreshold": 3,
         },
@@ -157,7 +170,7 @@ def build_deployment(route: LLMRoute, replicas: int) -> dict[str, Any]:
                     "labels": pod_labels,
                     "annotations": {
                         "prometheus.io/scrape": "true",
-                        "prometheus.io/port": str(template.port),
+                        "prometheus.io/port": str(template.metrics_port),
                         "prometheus.io/path": "/metrics",
                     },
                 },
@@ -186,10 +199,49 @@ def build_service(route: LLMRoute) -> dict[str, Any]:
     return owned(service, route)
 
 
+def _peer(peer: NetworkPeer) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if peer.pod_selector is not None:
+        out["podSelector"] = {"matchLabels": dict(peer.pod_selector.match_labels)}
+    if peer.namespace_selector is not None:
+        out["namespaceSelector"] = {"matchLabels": dict(peer.namespace_selector.match_labels)}
+    return out or {"podSelector": {}}
+
+
+def build_network_policy(route: LLMRoute) -> dict[str, Any]:
+    """The proxy pods' NetworkPolicy: the API port from ``apiFrom`` (default: the route's namespace), the
+    metrics port from ``metricsFrom`` (default: any namespace); nothing else comes in. Egress is left
+    open (upstreams and DNS may be anywhere)."""
+    template = route.spec.proxy.template or ProxyTemplate()
+    policy = route.spec.proxy.network_policy
+    api_from = [_peer(p) for p in policy.api_from] or [{"podSelector": {}}]
+    metrics_from = [_peer(p) for p in policy.metrics_from] or [{"namespaceSelector": {}}]
+    network_policy: dict[str, Any] = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {
+            "name": child_names(route)["networkpolicy"],
+            "namespace": route.metadata.namespace,
+            "labels": labels(route),
+        },
+        "spec": {
+            "podSelector": {"matchLabels": _selector(route)},
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                {"from": api_from, "ports": [{"protocol": "TCP", "port": template.port}]},
+                {"from": metrics_from, "ports": [{"protocol": "TCP", "port": template.metrics_port}]},
+            ],
+        },
+    }
+    return owned(network_policy, route)
+
+
 def build_children(route: LLMRoute, config: ProxyConfig, replicas: int) -> list[dict[str, Any]]:
-    """Everything llmroute writes for a route: the ConfigMap always, Deployment and Service when it owns
-    the proxy (no ``deploymentName``)."""
+    """Everything llmroute writes for a route: the ConfigMap always; Deployment and Service when it owns
+    the proxy (no ``deploymentName``), and then the NetworkPolicy if ``proxy.networkPolicy.enabled``."""
     children = [build_configmap(route, config)]
     if route.spec.proxy.deployment_name is None:
         children += [build_deployment(route, replicas), build_service(route)]
+        if route.spec.proxy.network_policy.enabled:
+            children.append(build_network_policy(route))
     return children

@@ -83,6 +83,10 @@ class StoreConfig(Model):
 
 
 class LimitsConfig(Model):
+    """The limits each replica enforces; ``semantics`` says in words what the figures mean across
+    replicas (for people reading the rendered config)."""
+
+    semantics: str = ""
     identity: Literal["ApiKey", "Header", "Unauthenticated"] = "ApiKey"
     header: str = "x-llmroute-tier"
     default_tier: str | None = None
