@@ -26,7 +26,13 @@ from llmroute.k8s.failures import Failure
 from llmroute.k8s.routes import RouteStatusWriter
 from llmroute.k8s.workload import Workload
 from llmroute.prom.queries import overrides, route_key
-from llmroute.render.workload import build_configmap, build_deployment, build_service, child_names
+from llmroute.render.workload import (
+    build_configmap,
+    build_deployment,
+    build_network_policy,
+    build_service,
+    child_names,
+)
 from llmroute.spec.route import LLMRoute
 from llmroute.spec.status import LLMRouteStatus
 
@@ -185,6 +191,8 @@ class Reconciler:
         elif result == "updated":
             await self.emit(body, Event("Normal", "Updated", f"Deployment {name} pod template"))
         await asyncio.to_thread(self.workload.apply_service, service)
+        if route.spec.proxy.network_policy.enabled:
+            await asyncio.to_thread(self.workload.apply_network_policy, build_network_policy(route))
 
     async def _patch_status(self, route: LLMRoute, status: dict[str, Any]) -> None:
         # explicit nulls: a merge patch must remove what is no longer known (e.g. a lost load figure)
