@@ -225,31 +225,26 @@ class RateLimits(Model):
         CelRule(
             "self.identity.type == 'Unauthenticated' || (has(self.tiers) && size(self.tiers) > 0)",
             NO_IDENTITY,
-            ".identity.type",
         ),
         CelRule(
             "self.identity.type != 'ApiKey' || !has(self.tiers) || size(self.tiers) == 0 || "
             "self.tiers.exists(t, has(t.apiKeysSecretRef))",
             NO_KEYS,
-            ".tiers",
         ),
         CelRule(
             "self.identity.type != 'ApiKey' || !has(self.tiers) || self.tiers.all(t, has(t.apiKeysSecretRef) "
             "|| (has(self.defaultTier) && t.name == self.defaultTier))",
             UNREACHABLE_TIER,
-            ".tiers",
         ),
         CelRule(
             "self.identity.type == 'ApiKey' || !has(self.tiers) || "
             "self.tiers.all(t, !has(t.apiKeysSecretRef))",
             KEYS_UNUSED,
-            ".tiers",
         ),
         CelRule(
             "self.identity.type != 'Unauthenticated' || !has(self.tiers) || size(self.tiers) == 0 || "
             "(has(self.defaultTier) && self.tiers.all(t, t.name == self.defaultTier))",
             UNAUTHENTICATED_TIERS,
-            ".defaultTier",
         ),
     )
 

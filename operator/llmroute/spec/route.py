@@ -163,17 +163,14 @@ class LLMRouteSpec(Model):
             "!has(self.scaling) || !has(self.scaling.schedules) || self.scaling.schedules.all(s, "
             "!has(s.minReplicas) || s.minReplicas <= self.proxy.maxReplicas)",
             SCHEDULE_MIN_ABOVE_MAX,
-            ".scaling.schedules",
         ),
         CelRule(
             "self.upstreams.all(u, self.upstreams.exists(v, v.group == u.group && v.weight > 0))",
             ZERO_WEIGHT_GROUP,
-            ".upstreams",
         ),
         CelRule(
             "self.proxy.minReplicas > 0 || self.scaling.metric.type == 'Custom'",
             SCALE_FROM_ZERO,
-            ".proxy.minReplicas",
         ),
     )
 

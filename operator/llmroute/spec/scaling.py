@@ -131,7 +131,6 @@ class Predictive(Model):
         CelRule(
             "!self.enabled || self.minHistoryHours <= self.lookbackDays * 24",
             HISTORY_BEYOND_LOOKBACK,
-            ".minHistoryHours",
         ),
     )
 

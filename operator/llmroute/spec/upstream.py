@@ -174,7 +174,6 @@ class ProxySpec(Model):
         CelRule(
             "!has(self.deploymentName) || !has(self.networkPolicy) || !self.networkPolicy.enabled",
             POLICY_NEEDS_TEMPLATE,
-            ".networkPolicy.enabled",
         ),
     )
 
