@@ -8,6 +8,7 @@ from pydantic import Field, model_validator
 
 from llmroute.spec.base import LIST_SET, CelRule, Model, Name, SecretKeyRef, TimeWindow, list_map
 
+KIND = "(has(self.identity) && has(self.identity.type) ? self.identity.type : 'ApiKey')"  # CEL: the type
 NO_IDENTITY = (
     "rateLimits: a route without tiers identifies no client, so anyone who reaches its Service spends the "
     "upstream keys: add tiers with apiKeysSecretRef (or identity type Header), or set "
@@ -223,26 +224,25 @@ class RateLimits(Model):
             ".schedules",
         ),
         CelRule(
-            "self.identity.type == 'Unauthenticated' || (has(self.tiers) && size(self.tiers) > 0)",
+            f"{KIND} == 'Unauthenticated' || (has(self.tiers) && size(self.tiers) > 0)",
             NO_IDENTITY,
         ),
         CelRule(
-            "self.identity.type != 'ApiKey' || !has(self.tiers) || size(self.tiers) == 0 || "
+            f"{KIND} != 'ApiKey' || !has(self.tiers) || size(self.tiers) == 0 || "
             "self.tiers.exists(t, has(t.apiKeysSecretRef))",
             NO_KEYS,
         ),
         CelRule(
-            "self.identity.type != 'ApiKey' || !has(self.tiers) || self.tiers.all(t, has(t.apiKeysSecretRef) "
+            f"{KIND} != 'ApiKey' || !has(self.tiers) || self.tiers.all(t, has(t.apiKeysSecretRef) "
             "|| (has(self.defaultTier) && t.name == self.defaultTier))",
             UNREACHABLE_TIER,
         ),
         CelRule(
-            "self.identity.type == 'ApiKey' || !has(self.tiers) || "
-            "self.tiers.all(t, !has(t.apiKeysSecretRef))",
+            f"{KIND} == 'ApiKey' || !has(self.tiers) || self.tiers.all(t, !has(t.apiKeysSecretRef))",
             KEYS_UNUSED,
         ),
         CelRule(
-            "self.identity.type != 'Unauthenticated' || !has(self.tiers) || size(self.tiers) == 0 || "
+            f"{KIND} != 'Unauthenticated' || !has(self.tiers) || size(self.tiers) == 0 || "
             "(has(self.defaultTier) && self.tiers.all(t, t.name == self.defaultTier))",
             UNAUTHENTICATED_TIERS,
         ),

@@ -24,7 +24,11 @@ class Cache(Model):
     """Exact-match response cache for reusable, non-streaming requests."""
 
     cel_rules = (
-        CelRule("!self.enabled || (self.maxBytes > 0 && self.maxEntryBytes <= self.maxBytes)", CACHE_SIZES),
+        CelRule(
+            "!has(self.enabled) || !self.enabled || !has(self.maxBytes) || !has(self.maxEntryBytes) || "
+            "(self.maxBytes > 0 && self.maxEntryBytes <= self.maxBytes)",
+            CACHE_SIZES,
+        ),
     )
 
     enabled: bool = Field(
@@ -165,11 +169,14 @@ class LLMRouteSpec(Model):
             SCHEDULE_MIN_ABOVE_MAX,
         ),
         CelRule(
-            "self.upstreams.all(u, self.upstreams.exists(v, v.group == u.group && v.weight > 0))",
+            "self.upstreams.all(u, self.upstreams.exists(v, (has(v.group) ? v.group : 0) == "
+            "(has(u.group) ? u.group : 0) && (!has(v.weight) || v.weight > 0)))",
             ZERO_WEIGHT_GROUP,
         ),
         CelRule(
-            "self.proxy.minReplicas > 0 || self.scaling.metric.type == 'Custom'",
+            "!has(self.proxy) || !has(self.proxy.minReplicas) || self.proxy.minReplicas > 0 || "
+            "(has(self.scaling) && has(self.scaling.metric) && has(self.scaling.metric.type) && "
+            "self.scaling.metric.type == 'Custom')",
             SCALE_FROM_ZERO,
         ),
     )

@@ -129,7 +129,8 @@ class Predictive(Model):
 
     cel_rules = (
         CelRule(
-            "!self.enabled || self.minHistoryHours <= self.lookbackDays * 24",
+            "!has(self.enabled) || !self.enabled || !has(self.minHistoryHours) || !has(self.lookbackDays) || "
+            "self.minHistoryHours <= self.lookbackDays * 24",
             HISTORY_BEYOND_LOOKBACK,
         ),
     )

@@ -37,7 +37,10 @@ class ProxyTemplate(Model):
     """How llmroute builds the proxy Deployment when it creates one."""
 
     cel_rules = (
-        CelRule("self.metricsPort != self.port", "proxy.template.metricsPort must differ from port"),
+        CelRule(
+            "!has(self.metricsPort) || !has(self.port) || self.metricsPort != self.port",
+            "proxy.template.metricsPort must differ from port",
+        ),
     )
 
     image: str = Field(
@@ -156,7 +159,8 @@ class ProxySpec(Model):
             "set either proxy.deploymentName or proxy.template, not both",
         ),
         CelRule(
-            "!has(self.deploymentName) || !has(self.networkPolicy) || !self.networkPolicy.enabled",
+            "!has(self.deploymentName) || !has(self.networkPolicy) || !has(self.networkPolicy.enabled) || "
+            "!self.networkPolicy.enabled",
             POLICY_NEEDS_TEMPLATE,
         ),
     )
