@@ -137,7 +137,7 @@ class ProxyApp:
             app.router.add_post(path, self.api.handle)
         app.router.add_get("/v1/models", self.models)
         app.router.add_route("*", "/{tail:.*}", self.not_found)
-        app.on_response_prepare.append(on_prepare)
+        app.on_response_prepare.append(on_prepare)  # the API handler's own answers carry theirs already
         app.on_startup.append(self._startup)
         app.on_cleanup.append(self._cleanup)
         return app

@@ -36,6 +36,7 @@ from llmroute.proxy.metrics import ProxyMetrics
 from llmroute.proxy.outcome import Outcome, Progress, consumed, refunds_request
 from llmroute.proxy.params import Params, check
 from llmroute.proxy.ratelimit import RateLimiter
+from llmroute.proxy.requestid import HEADER as REQUEST_ID
 from llmroute.proxy.requestid import request_id
 from llmroute.proxy.snapshot import ConfigSnapshot
 from llmroute.proxy.tokens import ask_for_usage, estimate, prompt_estimate
@@ -128,10 +129,12 @@ class ApiHandler:
         self.observers: list[Callable[[Outcome], None]] = []
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        rid = request_id(request)
+        rid = request_id(request.headers)
         snap = self.current()
         if snap is None:
-            return errors.overloaded("the proxy has no valid config to serve yet")
+            unready = errors.overloaded("the proxy has no valid config to serve yet")
+            unready.headers[REQUEST_ID] = rid
+            return unready
         inflight = self.metrics.child(self.metrics.inflight, snap.route)
         inflight.inc()
         progress = Progress(rid, time.perf_counter())
@@ -148,6 +151,8 @@ class ApiHandler:
         finally:
             inflight.dec()
             self.settle(snap, progress, response)
+        if not response.prepared:  # a stream was sent with the id already
+            response.headers[REQUEST_ID] = rid
         return response
 
     async def _serve(self, request: web.Request, snap: ConfigSnapshot, p: Progress) -> web.StreamResponse:
@@ -164,6 +169,7 @@ class ApiHandler:
             raise self._rate_limited(snap, verdict, p.tier)
         p.verdict, p.charged, p.prompt_estimate = verdict, tokens, prompt_estimate(len(body))
         headers = verdict.headers()
+        headers[REQUEST_ID] = p.request_id
         cfg = snap.config.cache
         mode = cachemod.mode(cfg, path, params, caller, request.headers)
         key = b""
@@ -220,10 +226,13 @@ class ApiHandler:
         self.metrics.child(self.metrics.shed, snap.route, tier).inc()
         return Refused(errors.overloaded("The server is overloaded; please retry shortly."), "overloaded")
 
-    def settle(self, snap: ConfigSnapshot, p: Progress, response: web.StreamResponse | None) -> Outcome:
+    def settle(
+        self, snap: ConfigSnapshot, p: Progress, response: web.StreamResponse | None
+    ) -> Outcome | None:
         """End the request's accounting, whatever its ending (``response`` is ``None`` when the client
         left): charge its limits what it used (and give back a request llmroute ended before any upstream
-        received it), record the metrics, tell the observers. Never raises, never awaits."""
+        received it), record the metrics, tell the observers. The :class:`Outcome` (made only when there
+        are observers). Never raises, never awaits."""
         duration = time.perf_counter() - p.started
         status = p.status or (response.status if response is not None else CLIENT_GONE)
         error = p.error if p.error is not None else _error(status, p)
@@ -241,6 +250,8 @@ class ApiHandler:
             m.child(m.tokens, snap.route, p.tier, "input").inc(usage.input)
         if usage.output:
             m.child(m.tokens, snap.route, p.tier, "output").inc(usage.output)
+        if not self.observers:
+            return None
         outcome = Outcome(p.request_id, snap.route, p.tier, status, error, p.upstream, p.attempts, p.cache,
                           p.stream, usage.input, usage.output, source, duration, ttfb)  # fmt: skip
         for observer in self.observers:

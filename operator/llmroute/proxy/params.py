@@ -91,9 +91,45 @@ def _stream(payload: dict[str, Any]) -> tuple[bool, bool]:
     return True, include is True
 
 
+INTEGERS = (("max_completion_tokens", 1, None), ("max_tokens", 1, None), ("n", 1, MAX_N))
+
+
 def check(payload: dict[str, Any]) -> Params:
     """The fields of ``payload`` llmroute acts on, validated; raises :class:`Refused` (400) naming the
     first wrong one. ``model`` must be a non-empty string; the others may be absent or ``null``."""
+    fast = _well_formed(payload)
+    return fast if fast is not None else _checked(payload)
+
+
+def _well_formed(payload: dict[str, Any]) -> Params | None:
+    """The common case in one pass (every field absent or plainly right), or ``None`` to look closer."""
+    get = payload.get
+    model, stream, options = get("model"), get("stream"), get("stream_options")
+    if type(model) is not str or not model or options is not None:
+        return None
+    if stream is not None and type(stream) is not bool:
+        return None
+    values: list[int | None] = []
+    for name, low, high in INTEGERS:
+        value = get(name)
+        if value is not None and (
+            type(value) is not int or value < low or (high is not None and value > high)
+        ):
+            return None
+        values.append(value)
+    temperature, seed = get("temperature"), get("seed")
+    if temperature is not None and (type(temperature) not in (int, float) or not 0 <= temperature <= 2):
+        return None
+    if seed is not None and (type(seed) is not int or not -(2**63) <= seed < 2**63):
+        return None
+    completion, max_tokens, n = values
+    max_output = completion if completion is not None else max_tokens
+    t = float(temperature) if temperature is not None else None
+    return Params(model, stream is True, False, max_output, n or 1, t)
+
+
+def _checked(payload: dict[str, Any]) -> Params:
+    """:func:`check`, field by field, raising on the first wrong one."""
     model = payload.get("model")
     if model is None:
         raise _invalid("model", "you must provide a model parameter", "missing_required_parameter")
