@@ -17,7 +17,7 @@ from tests.proxy.conftest import Harness
 from tests.proxy.support import config, tier, upstream
 
 MESSAGES = [{"role": "user", "content": "hi"}]
-BAD = [
+BAD: list[tuple[dict[str, Any], str, str]] = [
     # (the request's fields besides messages, the param named, OpenAI's code)
     ({}, "model", "missing_required_parameter"),
     ({"model": 42}, "model", "invalid_type"),
@@ -60,7 +60,8 @@ def test_check_names_the_param(fields: dict[str, Any], param: str, code: str) ->
     with pytest.raises(Refused) as info:
         check({**fields, "messages": MESSAGES})
     assert info.value.response.status == 400 and info.value.error == code
-    assert f'"param":"{param}"' in info.value.response.text
+    text = info.value.response.text
+    assert text is not None and f'"param":"{param}"' in text
 
 
 GOOD = [

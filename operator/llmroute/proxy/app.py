@@ -60,8 +60,11 @@ class ProxyApp:
         self._hash = ""
 
     def serving(self) -> ConfigSnapshot | None:
-        """The snapshot to serve requests with: ``None`` before the first valid config and while draining."""
-        return None if self.draining else self.snapshot
+        """The snapshot to serve requests with: ``None`` before the first valid config."""
+        return self.snapshot
+
+    def is_draining(self) -> bool:
+        return self.draining
 
     def _health(self, upstream: str, healthy: bool) -> None:
         if self._route:
@@ -132,7 +135,9 @@ class ProxyApp:
     def app(self) -> web.Application:
         """The API application: the LLM paths and ``/v1/models``; it starts and stops the proxy's parts."""
         app = web.Application(client_max_size=MAX_CLIENT_BODY)
-        self.api = ApiHandler(self.serving, self.limiter, self.cache, self.gate, self.forwarder, self.metrics)
+        self.api = ApiHandler(
+            self.serving, self.is_draining, self.limiter, self.cache, self.gate, self.forwarder, self.metrics
+        )
         for path in API_PATHS:
             app.router.add_post(path, self.api.handle)
         app.router.add_get("/v1/models", self.models)

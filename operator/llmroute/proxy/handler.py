@@ -106,14 +106,17 @@ def client_auth(snap: ConfigSnapshot, headers: CIMultiDictProxy[str]) -> str | N
 class ApiHandler:
     """Serves the LLM API paths with the collaborators it is given.
 
-    ``current()`` returns the snapshot to serve with, or ``None`` while there is none or the proxy drains
-    (the request is then answered 503); the others are the long-lived parts of the proxy the path uses.
-    ``observers`` are called with every request's :class:`Outcome` (they must not block or raise).
+    ``current()`` returns the snapshot to serve with, or ``None`` before the first valid config (the
+    request is then answered 503); ``draining()`` says the proxy is stopping: requests that still reach
+    it are served and their connection closed, so clients move to the replicas that stay; the others are
+    the long-lived parts of the proxy the path uses. ``observers`` are called with every request's
+    :class:`Outcome` (they must not block or raise).
     """
 
     def __init__(
         self,
         current: Callable[[], ConfigSnapshot | None],
+        draining: Callable[[], bool],
         limiter: RateLimiter,
         cache: ResponseCache,
         gate: PriorityGate,
@@ -121,6 +124,7 @@ class ApiHandler:
         metrics: ProxyMetrics,
     ) -> None:
         self.current = current
+        self.draining = draining
         self.limiter = limiter
         self.cache = cache
         self.gate = gate
@@ -149,6 +153,8 @@ class ApiHandler:
             progress.status, progress.error = 500, "internal_error"
             response = errors.error(500, "internal error in the proxy", "server_error", "internal_error")
         finally:
+            if response is not None and self.draining():
+                response.force_close()  # served by a stopping proxy: the client reconnects to one that stays
             inflight.dec()
             self.settle(snap, progress, response)
         if not response.prepared:  # a stream was sent with the id already

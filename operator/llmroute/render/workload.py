@@ -22,6 +22,10 @@ from llmroute.spec.route import LLMRoute
 from llmroute.spec.upstream import NetworkPeer, ProxyTemplate
 
 CONFIG_HASH_ANNOTATION = "llmroute.io/config-hash"
+# A stopping proxy keeps serving until the Service no longer sends it new connections (preStop), then
+# serves what still arrives on open connections with ``Connection: close`` for a few seconds (drain).
+PRESTOP_SECONDS = 5
+DRAIN_SECONDS = 3
 
 
 def child_names(route: LLMRoute) -> dict[str, str]:
@@ -116,12 +120,13 @@ def build_deployment(route: LLMRoute, replicas: int) -> dict[str, Any]:
         "name": "proxy",
         "image": template.image,
         "imagePullPolicy": template.image_pull_policy,
-        "args": [*args, f"--metrics-port={template.metrics_port}"],
+        "args": [*args, f"--metrics-port={template.metrics_port}", f"--drain-seconds={DRAIN_SECONDS}"],
         "ports": [
             {"name": "http", "containerPort": template.port, "protocol": "TCP"},
             {"name": "metrics", "containerPort": template.metrics_port, "protocol": "TCP"},
         ],
         "readinessProbe": probe,
+        "lifecycle": {"preStop": {"sleep": {"seconds": PRESTOP_SECONDS}}},
         "livenessProbe": {
             "httpGet": {"path": "/healthz", "port": "metrics"},
             "periodSeconds": 10,
