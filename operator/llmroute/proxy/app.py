@@ -8,7 +8,8 @@ finish on the snapshot they started with.
 The API (``/v1/...``, what the Service exposes) and the operations endpoints (``/metrics``, ``/healthz``,
 ``/readyz``: for Prometheus and the kubelet only) are two applications served on two ports
 (:meth:`ProxyApp.app` and :meth:`ProxyApp.ops_app`), so a client of the API can reach neither the metrics
-nor the health state. Every response of both carries ``x-request-id``.
+nor the health state. Every response of both carries ``x-request-id`` (the API's handlers put it on their
+answers themselves: a response hook would cost every request a coroutine).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from llmroute.proxy.identity import Unauthorized, resolve
 from llmroute.proxy.metrics import ProxyMetrics
 from llmroute.proxy.probe import Prober
 from llmroute.proxy.ratelimit import RateLimiter
-from llmroute.proxy.requestid import on_prepare
+from llmroute.proxy.requestid import on_prepare, with_request_id
 from llmroute.proxy.snapshot import ConfigSnapshot
 from llmroute.proxy.watch import ConfigWatcher
 from llmroute.spec.proxyconfig import CacheConfig
@@ -117,6 +118,9 @@ class ProxyApp:
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def models(self, request: web.Request) -> web.Response:
+        return with_request_id(request, self._models(request))
+
+    def _models(self, request: web.Request) -> web.Response:
         snap = self.snapshot
         if snap is None:
             return errors.overloaded("the proxy has no valid config to serve yet")
@@ -128,7 +132,8 @@ class ProxyApp:
         return web.Response(body=orjson.dumps({"object": "list", "data": data}), content_type=errors.JSON)
 
     async def not_found(self, request: web.Request) -> web.Response:
-        return errors.not_found(f"Unknown request URL: {request.method} {request.path}.", "unknown_url")
+        answer = errors.not_found(f"Unknown request URL: {request.method} {request.path}.", "unknown_url")
+        return with_request_id(request, answer)
 
     # --- lifecycle ----------------------------------------------------------------------------------
 
@@ -142,7 +147,6 @@ class ProxyApp:
             app.router.add_post(path, self.api.handle)
         app.router.add_get("/v1/models", self.models)
         app.router.add_route("*", "/{tail:.*}", self.not_found)
-        app.on_response_prepare.append(on_prepare)  # the API handler's own answers carry theirs already
         app.on_startup.append(self._startup)
         app.on_cleanup.append(self._cleanup)
         return app

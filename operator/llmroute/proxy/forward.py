@@ -190,7 +190,9 @@ class Forwarder:
                     headers=headers,
                     timeout=self._timeout(timeouts.connect_seconds),
                 )
-                streaming = resp.status == 200 and resp.content_type == "text/event-stream"
+                # the raw header, not resp.content_type (which parses it on every answer)
+                ctype = resp.headers.get("Content-Type", "")
+                streaming = resp.status == 200 and ctype.startswith("text/event-stream")
                 first = await _first_chunk(resp) if streaming else b""
             if resp.status in snap.config.passive_health.retry_on_status and not last:
                 await self._retry_status(snap, up, resp, deadline)

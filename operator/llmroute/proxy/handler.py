@@ -33,7 +33,7 @@ from llmroute.proxy.forward import CLIENT_GONE, Call, Forwarder
 from llmroute.proxy.identity import Caller, Unauthorized, presented_key, resolve
 from llmroute.proxy.limits import Verdict
 from llmroute.proxy.metrics import ProxyMetrics
-from llmroute.proxy.outcome import Outcome, Progress, consumed, refunds_request
+from llmroute.proxy.outcome import REPORTED, Outcome, Progress, consumed, refunds_request
 from llmroute.proxy.params import Params, check
 from llmroute.proxy.ratelimit import RateLimiter
 from llmroute.proxy.requestid import HEADER as REQUEST_ID
@@ -241,8 +241,8 @@ class ApiHandler:
         are observers). Never raises, never awaits."""
         duration = time.perf_counter() - p.started
         status = p.status or (response.status if response is not None else CLIENT_GONE)
-        error = p.error if p.error is not None else _error(status, p)
-        usage, source = consumed(p)
+        error = p.error if p.error is not None or status < 400 else _error(status, p)
+        usage, source = (p.usage, REPORTED) if p.usage is not None else consumed(p)
         verdict = p.verdict
         if verdict is not None:
             if refunds_request(p):

@@ -21,6 +21,7 @@ from llmroute.proxy.limits import Verdict
 from llmroute.proxy.tokens import NO_USAGE, StreamScan, Usage
 
 UsageSource = Literal["reported", "counted", "estimated", "none"]
+REPORTED: UsageSource = "reported"
 
 
 class Progress:
@@ -104,7 +105,7 @@ class Outcome:
 def consumed(p: Progress) -> tuple[Usage, UsageSource]:
     """What the request used (see the module docstring) and where that figure comes from."""
     if p.usage is not None:
-        return p.usage, "reported"
+        return p.usage, REPORTED
     scan = p.scan
     if scan is not None and (scan.events or scan.done):
         return Usage(p.prompt_estimate, scan.output), "counted"

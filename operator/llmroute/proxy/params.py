@@ -11,8 +11,7 @@ answers it: ``400 invalid_request_error`` naming the field in ``param``, with Op
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from llmroute.proxy import errors
 from llmroute.proxy.errors import Refused
@@ -21,8 +20,7 @@ MAX_N = 128  # OpenAI's bound on ``n``
 MAX_TEMPERATURE = 2.0
 
 
-@dataclass(frozen=True, slots=True)
-class Params:
+class Params(NamedTuple):
     """What llmroute acts on: ``max_output`` is ``max_completion_tokens`` or else ``max_tokens`` (``None``
     when neither is given), ``include_usage`` whether the client asked for usage in its stream."""
 

@@ -41,6 +41,12 @@ def request_id(headers: CIMultiDictProxy[str]) -> str:
     return sent if sent is not None and valid(sent) else new_id()
 
 
+def with_request_id(request: web.Request, response: web.Response) -> web.Response:
+    """``response`` with the request's id (for answers that log nothing, so any valid id will do)."""
+    response.headers[HEADER] = request_id(request.headers)
+    return response
+
+
 async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
     """aiohttp ``on_response_prepare`` hook: an id on every response that has none yet (the API handler
     puts the one its log lines use on its own answers; the other endpoints log nothing per request)."""
