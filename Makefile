@@ -7,8 +7,8 @@ PY        := $(VENV)/bin/python
 PYTHON    ?= python3
 STAMP     := $(VENV)/.installed
 DEVROOT   := $(VENV)/.dev-root
-SYSDEPS   := prometheus promtool redis-server nginx wrk containerd runc debootstrap buildah iptables
-APT_PKGS  := prometheus redis-server nginx-light wrk \
+SYSDEPS   := redis-server nginx wrk containerd runc debootstrap buildah iptables
+APT_PKGS  := redis-server nginx-light wrk \
              containerd runc containernetworking-plugins debootstrap buildah iptables
 
 .PHONY: help
@@ -31,7 +31,7 @@ $(DEVROOT): $(STAMP)
 venv: $(STAMP) $(DEVROOT) ## virtualenv with llmroute, its development harness and dev tools
 
 .PHONY: system-deps
-system-deps: ## Debian packages the tests use (Prometheus, Redis, nginx, wrk; containerd, runc, CNI, debootstrap, buildah)
+system-deps: ## Debian packages the tests use (Redis, nginx, wrk; containerd, runc, CNI, debootstrap, buildah)
 	@missing=0; for b in $(SYSDEPS); do command -v $$b >/dev/null || missing=1; done; \
 	[ -x /usr/lib/cni/bridge ] || missing=1; \
 	if [ $$missing = 1 ]; then \
@@ -43,8 +43,12 @@ system-deps: ## Debian packages the tests use (Prometheus, Redis, nginx, wrk; co
 binaries: ## build the control plane, helm and the node's binaries (cached in ~/.cache/llmroute)
 	@hack/build-binaries.sh >/dev/null
 
+.PHONY: monitoring-tools
+monitoring-tools: ## build Prometheus 3 + promtool, generate the Prometheus Operator CRDs (cached in ~/.cache/llmroute)
+	@hack/build-monitoring.sh crds >/dev/null
+
 .PHONY: setup
-setup: venv system-deps binaries ## everything the tests need
+setup: venv system-deps binaries monitoring-tools ## everything the tests need
 
 .PHONY: lint
 lint: venv ## ruff and mypy --strict
@@ -54,8 +58,9 @@ lint: venv ## ruff and mypy --strict
 	$(VENV)/bin/lint-imports
 
 .PHONY: generate
-generate: venv ## regenerate every copy of the CRD (Helm chart, manifests/)
+generate: venv ## regenerate every copy of the CRD (Helm chart, manifests/), the dashboard and rule copies
 	$(PY) hack/generate.py
+	$(PY) hack/generate_monitoring.py
 
 .PHONY: test
 test: setup lint ## set up, lint, and run the whole test suite

@@ -14,6 +14,14 @@ utilisations at the same metrics lag, interpolated; the aim is 0.5x), replica-mi
 oracle's, scale events per hour at most 2x HPA's at u=0.8. Cases are listed worst first (by the largest
 ``value / limit`` of the three), and each group gets its median and worst of every ratio.
 
+Every case also carries ``bounds`` and a ``verdict`` (:mod:`bench.sim_bounds`, where the bounds are
+derived): for a case that misses a target, whether the under-provisioning target is reachable at
+llmroute's cost (capped at 1.35x the oracle's) - ``infeasible by construction`` (the jump bound: beyond
+any policy that never holds more than HPA's most generous sweep point over the last hour's peak),
+``infeasible at constant headroom`` (beyond any policy holding the headroom over the recent peak it can
+afford at every minute), or ``feasible, not reached`` - with the clairvoyant bound, and a simple causal
+rule that meets every target when one does (``witness``).
+
 Usage: ``python -m bench.sim_frontier [--traces-dir DIR] [--group G ...] [--jobs N] [--markdown]``
 (default folder ``$LLMROUTE_TRACES`` or /work/shared/traces). With ``--jobs`` above 1, run it under the
 shared heavy lock.
@@ -28,11 +36,13 @@ import os
 import statistics
 import sys
 import time
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.sim_bounds import feasibility
 from llmroute.sim.run import SimulationSettings, simulate
 from llmroute.sim.synthetic import SUITE, synthetic
 from llmroute.sim.trace import Trace, read_trace
@@ -100,6 +110,15 @@ def run_case(case: Case) -> dict[str, Any]:
     assert comp is not None
     ratios = {CHECK_NAMES[c.name]: c.value for c in comp.checks}
     llm, hpa8 = comp.llmroute, comp.hpa_at_target
+    bounds = feasibility(
+        result.demand,
+        SETTINGS.model,
+        result.spec,
+        comp.points,
+        comp.oracle.replica_minutes,
+        llm.replica_minutes,
+        hpa8.events_per_hour,
+    )
     return {
         "group": case.group,
         "case": case.name,
@@ -116,6 +135,8 @@ def run_case(case: Case) -> dict[str, Any]:
         "hpa_u0.8_events_per_hour": round(hpa8.events_per_hour, 3),
         "llmroute_peak_replicas": llm.peak_replicas,
         "cost_within_sweep": comp.in_range,
+        "verdict": "met" if comp.ok else bounds.verdict,
+        "bounds": bounds.as_dict(),
     }
 
 
@@ -130,7 +151,11 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
         sel = [r for r in rows if r["group"] == group]
         if not sel:
             continue
-        entry: dict[str, Any] = {"cases": len(sel), "within_targets": sum(1 for r in sel if r["ok"])}
+        entry: dict[str, Any] = {
+            "cases": len(sel),
+            "within_targets": sum(1 for r in sel if r["ok"]),
+            "verdicts": dict(sorted(Counter(r["verdict"] for r in sel).items())),
+        }
         for key in RATIOS:
             values = [_num(r[key]) for r in sel]
             worst = max(sel, key=lambda r: _num(r[key]))
@@ -146,19 +171,22 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def markdown(rows: list[dict[str, Any]], summary: dict[str, Any]) -> str:
     lines = [
         "| group | case | under-prov. vs HPA same cost (≤ 0.8) | replica-min vs oracle (≤ 1.35) "
-        "| events/h vs HPA u=0.8 (≤ 2) | llmroute / HPA under-min |",
-        "|---|---|---|---|---|---|",
+        "| events/h vs HPA u=0.8 (≤ 2) | llmroute / HPA under-min | bounds: limit; jump, constant headroom "
+        "| verdict |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        b = r["bounds"]
         lines.append(
             f"| {r['group']} | {r['case']} | {r['under_vs_hpa']} | {r['cost_vs_oracle']} "
             f"| {r['events_vs_hpa']} | {r['llmroute_under_minutes']} / "
-            f"{r['hpa_under_minutes_at_same_cost']} |"
+            f"{r['hpa_under_minutes_at_same_cost']} | {b['under_limit_at_cost']}; {b['jump_bound']}, "
+            f"{b['constant_headroom_bound']} | {r['verdict']} |"
         )
     for group, s in summary.items():
         for stat in ("median", "worst"):
             cells = " | ".join(str(s[k][stat]) for k in RATIOS)
-            lines.append(f"| {group} | **{stat}** ({s['within_targets']}/{s['cases']} ok) | {cells} | |")
+            lines.append(f"| {group} | **{stat}** ({s['within_targets']}/{s['cases']} ok) | {cells} | | | |")
     return "\n".join(lines)
 
 

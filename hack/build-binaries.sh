@@ -52,20 +52,6 @@ if [ ! -x "$bin_dir/helm" ]; then
   log "built helm in $((SECONDS - start)) s"
 fi
 
-# the node tier's Prometheus discovers pods through the apiserver: Prometheus (hack/prometheus) with only the
-# Kubernetes service discovery compiled in (Debian's package has none)
-PROMETHEUS_VERSION=3.16.0
-if [ ! -x "$bin_dir/prometheus" ]; then
-  log "building prometheus v${PROMETHEUS_VERSION} with kubernetes_sd (first time only)"
-  start=$SECONDS
-  pv=github.com/prometheus/common/version
-  (cd "$here/prometheus" && go build -trimpath -tags remove_all_sd,enable_kubernetes_sd \
-     -ldflags "-s -w -X ${pv}.Version=${PROMETHEUS_VERSION} -X ${pv}.Branch=HEAD -X ${pv}.BuildUser=llmroute" \
-     -o "$bin_dir/prometheus.tmp" github.com/prometheus/prometheus/cmd/prometheus)
-  mv "$bin_dir/prometheus.tmp" "$bin_dir/prometheus"
-  log "built prometheus in $((SECONDS - start)) s"
-fi
-
 if [ ! -x "$bin_dir/pause" ]; then
   (cd "$here/pause" && go build -trimpath -ldflags "-s -w" -o "$bin_dir/pause.tmp" .)
   mv "$bin_dir/pause.tmp" "$bin_dir/pause"

@@ -457,6 +457,68 @@ INVALID: list[Invalid] = [
         "reconcileIntervalSeconds",
     ),
     Invalid("negative-cache", {"cache": {"maxBytes": -1}}, "spec.cache.maxBytes", "cache.maxBytes"),
+    Invalid(
+        "inline-api-key-env",
+        {"proxy": {"template": {"env": [{"name": "LLMROUTE_API_KEY_OPENAI", "value": "sk-x"}]}}},
+        "must come from a Secret",
+        "must come from a Secret",
+    ),
+    Invalid(
+        "env-two-sources",
+        {
+            "proxy": {
+                "template": {
+                    "env": [
+                        {
+                            "name": "X",
+                            "valueFrom": {
+                                "fieldRef": {"fieldPath": "metadata.name"},
+                                "configMapKeyRef": {"name": "c", "key": "k"},
+                            },
+                        }
+                    ]
+                }
+            }
+        },
+        "valueFrom needs exactly one of",
+        "valueFrom needs exactly one of",
+    ),
+    Invalid(
+        "pdb-both",
+        {"proxy": {"template": {"podDisruptionBudget": {"minAvailable": 1, "maxUnavailable": 1}}}},
+        "set either minAvailable or maxUnavailable",
+        "set either minAvailable or maxUnavailable",
+    ),
+    Invalid(
+        "pdb-not-a-percentage",
+        {"proxy": {"template": {"podDisruptionBudget": {"maxUnavailable": "half"}}}},
+        "maxUnavailable is a count or a percentage",
+        "maxUnavailable is a count or a percentage",
+    ),
+    Invalid(
+        "toleration-effect",
+        {"proxy": {"template": {"tolerations": [{"key": "gpu", "effect": "Sometimes"}]}}},
+        "spec.proxy.template.tolerations[0].effect: Unsupported value",
+        "tolerations.0.effect",
+    ),
+    Invalid(
+        "spread-without-key",
+        {
+            "proxy": {
+                "template": {
+                    "topologySpreadConstraints": [{"maxSkew": 1, "whenUnsatisfiable": "DoNotSchedule"}]
+                }
+            }
+        },
+        "spec.proxy.template.topologySpreadConstraints[0].topologyKey: Required value",
+        "topologySpreadConstraints.0.topologyKey",
+    ),
+    Invalid(
+        "priority-class-name",
+        {"proxy": {"template": {"priorityClassName": "Not_A_Name"}}},
+        "spec.proxy.template.priorityClassName",
+        "priorityClassName",
+    ),
     *SECURITY,
     *DISABLING,
 ]

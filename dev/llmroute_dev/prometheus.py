@@ -1,4 +1,4 @@
-"""A real Prometheus on loopback with a temporary TSDB.
+"""A real Prometheus (3.x, see ``monitoringtools``) on loopback with a temporary TSDB.
 
 Two ways to feed it: live scraping of targets listed in a file-SD file (picked up within a second), and
 backfilled history written with ``promtool tsdb create-blocks-from openmetrics`` before start.
@@ -7,7 +7,6 @@ backfilled history written with ``promtool tsdb create-blocks-from openmetrics``
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import urllib.parse
 import urllib.request
@@ -18,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from llmroute_dev.monitoringtools import prometheus_binary
 from llmroute_dev.procs import Process, free_port, wait_for
 
 
@@ -67,9 +67,7 @@ class Prometheus:
         return self.workdir / "targets.json"
 
     def start(self) -> Prometheus:
-        binary = shutil.which("prometheus")
-        if binary is None:
-            raise FileNotFoundError("prometheus not found: `make system-deps` installs Debian's package")
+        binary = str(prometheus_binary("prometheus"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         data = self.workdir / "data"
         data.mkdir(exist_ok=True)
@@ -130,9 +128,7 @@ class Prometheus:
     @staticmethod
     def write_history(series: Sequence[Series], data_dir: Path) -> None:
         """Backfill ``series`` into ``data_dir`` as TSDB blocks (Prometheus must not be running on it)."""
-        promtool = shutil.which("promtool")
-        if promtool is None:
-            raise FileNotFoundError("promtool not found: `make system-deps` installs Debian's prometheus")
+        promtool = str(prometheus_binary("promtool"))
         src = data_dir.parent / "backfill.om"
         src.write_text(to_openmetrics(series))
         subprocess.run(

@@ -85,8 +85,20 @@ def test_namespaced_install_uses_roles_only() -> None:
             "watchNamespaces={team-a,team-b}",
         )
     )
-    roles = [d for d in docs if d["kind"] == "Role"]
+    roles = [d for d in docs if d["kind"] == "Role" and d["metadata"]["name"] == "llmroute"]
     assert sorted(r["metadata"]["namespace"] for r in roles) == ["team-a", "team-b"]
+    # beside them only the Lease's Role and the uninstall hook's (in the release namespace and, for the
+    # routes, in the watched ones)
+    others = {(d["metadata"]["name"], d["metadata"]["namespace"]) for d in docs if d["kind"] == "Role"} - {
+        ("llmroute", "team-a"),
+        ("llmroute", "team-b"),
+    }
+    assert others == {
+        ("llmroute-leader-election", "llmroute-system"),
+        ("llmroute-uninstall", "llmroute-system"),
+        ("llmroute-uninstall-routes", "team-a"),
+        ("llmroute-uninstall-routes", "team-b"),
+    }
     cluster_roles = [d["metadata"]["name"] for d in docs if d["kind"] == "ClusterRole"]
     assert cluster_roles == ["llmroute-discovery"]
     args = next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"]["containers"][0][

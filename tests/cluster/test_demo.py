@@ -28,7 +28,9 @@ def _processes_mentioning(text: str) -> list[str]:
 def test_demo_scales_up_fails_over_and_back_then_cleans_up(tmp_path: Path) -> None:
     pythonpath = os.pathsep.join(filter(None, [str(ROOT / "dev"), os.environ.get("PYTHONPATH")]))
     env = dict(os.environ, TMPDIR=str(tmp_path), PYTHONUNBUFFERED="1", PYTHONPATH=pythonpath)
+    figure = tmp_path / "figure" / "demo.png"
     argv = [sys.executable, "-m", "llmroute_dev", "demo", "--duration", "120", "--speed", "720"]
+    argv += ["--figure", str(figure)]
     result = subprocess.run(argv, capture_output=True, text=True, timeout=330, env=env, cwd=ROOT)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
@@ -36,5 +38,7 @@ def test_demo_scales_up_fails_over_and_back_then_cleans_up(tmp_path: Path) -> No
         assert line in result.stdout, output
     assert "ScaledUp:" in result.stdout and "FailedOver:" in result.stdout and "FailedBack:" in result.stdout
     assert "demo passed" in result.stdout
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", "the dashboard picture was not saved"
+    assert "llmroute.json" in result.stdout  # where the Grafana dashboard is
     assert not list(tmp_path.glob("llmroute-demo-*")), "the working directory was left behind"
     assert not _processes_mentioning(str(tmp_path)), "child processes were left running"

@@ -205,7 +205,12 @@ def test_predictive_prescales_before_a_daily_ramp(
         prom.set_targets([emitter.target])
         emitter.set(route, rps=5)
         start_operator(
-            namespace, prometheus_url=prom.url, LLMROUTE_HISTORY_STEP_SECONDS="60", LLMROUTE_RATE_WINDOW="1m"
+            # the backfilled history has one sample a minute: on Prometheus 3 (left-open ranges) a window must
+            # span two of them
+            namespace,
+            prometheus_url=prom.url,
+            LLMROUTE_HISTORY_STEP_SECONDS="60",
+            LLMROUTE_RATE_WINDOW="2m",
         )
         spec = route_object(
             "pred",

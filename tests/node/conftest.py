@@ -54,7 +54,17 @@ SCALING = {
 }
 
 
-ORDER = ("test_image", "test_install", "test_scaling", "test_restarts", "test_delivery")
+# the last three change the release: HA upgrade, uninstall, then the previous chart's upgrade path
+ORDER = (
+    "test_image",
+    "test_install",
+    "test_scaling",
+    "test_restarts",
+    "test_delivery",
+    "test_ha",
+    "test_uninstall",
+    "test_upgrade",
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

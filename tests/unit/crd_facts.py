@@ -21,6 +21,12 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined, to_jsonable_python
 
 Facts = dict[str, Any]
+
+
+class IntOrString:
+    """Marks an ``int | str`` field (the CRD's ``x-kubernetes-int-or-string``)."""
+
+
 SCALARS = {int: "integer", float: "number", str: "string", bool: "boolean"}
 CRD_KEYS = (
     "format",
@@ -30,6 +36,8 @@ CRD_KEYS = (
     "maxLength",
     "minItems",
     "maxItems",
+    "maxProperties",
+    "x-kubernetes-int-or-string",
     "x-kubernetes-list-type",
     "x-kubernetes-list-map-keys",
     "x-kubernetes-preserve-unknown-fields",
@@ -114,9 +122,11 @@ def _walk(
     elif tp is Any:
         facts["type"] = None
         facts["x-kubernetes-preserve-unknown-fields"] = True
+    elif tp is IntOrString:
+        facts["type"] = None
     else:
         facts["type"] = SCALARS[tp]
-    facts.update(_constraints(meta, array=origin is list))
+    facts.update(_constraints(meta, array=origin is list, mapping=origin is dict))
     facts.update({k: v for k, v in extra.items() if k in CRD_KEYS or k == "description"})
     if defaults and default is not PydanticUndefined and default is not None:
         facts["default"] = to_jsonable_python(default, by_alias=True, exclude_none=True)
@@ -167,13 +177,15 @@ def _unwrap(tp: Any, meta: list[Any], extra: dict[str, Any]) -> tuple[Any, list[
                     meta.append(mark)
         elif origin in (Union, types.UnionType):
             arms = [a for a in get_args(tp) if a is not type(None)]
-            assert len(arms) == 1, f"only Optional unions are supported: {tp}"
+            if set(arms) == {int, str}:  # IntOrString: no type of its own
+                return IntOrString, meta, extra
+            assert len(arms) == 1, f"only Optional and int-or-string unions are supported: {tp}"
             tp = arms[0]
         else:
             return tp, meta, extra
 
 
-def _constraints(meta: list[Any], *, array: bool) -> Facts:
+def _constraints(meta: list[Any], *, array: bool, mapping: bool = False) -> Facts:
     facts: Facts = {}
     for m in meta:
         if isinstance(m, at.Ge):
@@ -187,7 +199,7 @@ def _constraints(meta: list[Any], *, array: bool) -> Facts:
         elif isinstance(m, at.MinLen):
             facts["minItems" if array else "minLength"] = m.min_length
         elif isinstance(m, at.MaxLen):
-            facts["maxItems" if array else "maxLength"] = m.max_length
+            facts["maxItems" if array else "maxProperties" if mapping else "maxLength"] = m.max_length
         elif getattr(m, "pattern", None) is not None:
             facts["pattern"] = m.pattern
     return facts

@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
+from llmroute.core.hpa import HpaParams
 from llmroute.core.nowcast import COLD_MARGIN, nowcast
 from llmroute.core.predictive import Accuracy
-from llmroute.core.scaling import ScalerState, recommend
+from llmroute.core.scaling import ScalerState, recommend, recovery_floor
 from tests.unit.core_helpers import T0, drive, minutes, scaling_spec, series
 
 STEADY = 150  # minutes of constant history: past the cold start, a settled level
@@ -308,3 +309,28 @@ def test_finer_history_is_read_per_minute() -> None:
         scaling_spec(), now=now, current_replicas=10, history=series(per_minute), state=ScalerState()
     )
     assert a.recommendation == b.recommendation
+
+
+def test_a_drop_to_nothing_stays_one_scale_up_step_from_the_last_hours_peak() -> None:
+    # 1600/s needs 37 at 40 x 1.1; the default scale-up reaches max(16 c, c + 16) in a minute: 3 -> 48
+    pause = np.concatenate([steady(1600.0), np.zeros(15), np.full(3, 1600.0)])
+    replicas, results = drive(scaling_spec(), pause, current=39)
+    assert min(replicas[STEADY : STEADY + 15]) == 3
+    assert "recoveryFloor" in results[STEADY + 10].recommendation.limited_by
+    assert replicas[STEADY + 15] >= 37  # back in one step, not 1 -> 17 -> 37
+    # after an hour of nothing the peak is no longer recent: down to minReplicas
+    idle = np.concatenate([steady(1600.0), np.zeros(70)])
+    replicas, _ = drive(scaling_spec(), idle, current=39)
+    assert replicas[-1] == 1
+
+
+def test_the_recovery_floor_skips_missing_minutes_and_needs_a_scale_up_policy() -> None:
+    up = scaling_spec().scaling.behavior.scale_up
+    rules = HpaParams.from_spec(scaling_spec()).up
+    values = np.concatenate([np.full(10, 1600.0), np.full(90, np.nan), np.zeros(20)])
+    assert recovery_floor(values, 44.0, rules, 1, 100) == 3  # the gap is not time without load
+    assert recovery_floor(np.zeros(30), 44.0, rules, 1, 100) == 1
+    disabled = HpaParams.from_spec(
+        scaling_spec(behavior={"scaleUp": {**up.model_dump(by_alias=True), "selectPolicy": "Disabled"}})
+    ).up
+    assert recovery_floor(values, 44.0, disabled, 1, 100) == 1

@@ -67,7 +67,8 @@ def test_crd_is_structural(schema: dict[str, Any]) -> None:
         problems.extend(f"{path}: {key}" for key in NOT_STRUCTURAL & set(node))
         if node.get("additionalProperties") is False:
             problems.append(f"{path}: additionalProperties false")
-        if "type" not in node and not node.get("x-kubernetes-preserve-unknown-fields"):
+        open_or_int_or_string = ("x-kubernetes-preserve-unknown-fields", "x-kubernetes-int-or-string")
+        if "type" not in node and not any(node.get(k) for k in open_or_int_or_string):
             problems.append(f"{path}: no type")
         for name, sub in node.get("properties", {}).items():
             walk(sub, f"{path}.{name}")

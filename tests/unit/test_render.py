@@ -68,10 +68,10 @@ def test_secrets_are_referenced_by_path_never_copied() -> None:
 def test_children_carry_labels_and_a_restricted_pod() -> None:
     route = _route()
     config = _config(3)
-    configmap, deployment, service, policy = build_children(route, config, 3)
-    kinds = {o["kind"] for o in (configmap, deployment, service, policy)}
-    assert kinds == {"ConfigMap", "Deployment", "Service", "NetworkPolicy"}
-    for obj in (configmap, deployment, service, policy):
+    configmap, deployment, service, pdb, policy = build_children(route, config, 3)
+    kinds = {o["kind"] for o in (configmap, deployment, service, pdb, policy)}
+    assert kinds == {"ConfigMap", "Deployment", "Service", "PodDisruptionBudget", "NetworkPolicy"}
+    for obj in (configmap, deployment, service, pdb, policy):
         assert obj["metadata"]["labels"]["app.kubernetes.io/instance"] == "assistant"
         assert obj["metadata"]["namespace"] == "ai"
     pod = deployment["spec"]["template"]["spec"]
@@ -109,7 +109,7 @@ def test_render_command_prints_the_objects() -> None:
     with redirect_stdout(out):
         assert main(["render", str(FULL), "--namespace", "ai"]) == 0
     kinds = [d["kind"] for d in yaml.safe_load_all(out.getvalue())]
-    assert kinds == ["ConfigMap", "Deployment", "Service", "NetworkPolicy"]
+    assert kinds == ["ConfigMap", "Deployment", "Service", "PodDisruptionBudget", "NetworkPolicy"]
 
 
 def test_render_command_rejects_an_invalid_route(tmp_path: Path) -> None:
@@ -119,7 +119,7 @@ def test_render_command_rejects_an_invalid_route(tmp_path: Path) -> None:
 
 
 def test_the_service_exposes_the_api_alone_and_probes_and_scrapes_use_the_metrics_port() -> None:
-    _, deployment, service, _ = build_children(_route(), _config(3), 3)
+    _, deployment, service, *_ = build_children(_route(), _config(3), 3)
     template = deployment["spec"]["template"]
     container = template["spec"]["containers"][0]
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}

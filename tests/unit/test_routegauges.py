@@ -6,7 +6,7 @@ from prometheus_client import REGISTRY
 
 from llmroute.controller import routegauges
 from llmroute.spec import LLMRoute
-from llmroute.spec.status import Condition, EffectiveLimit, LLMRouteStatus, Load, Replicas
+from llmroute.spec.status import Condition, EffectiveLimit, LLMRouteStatus, Load, Replicas, UpstreamStatus
 from tests.cases import route as route_object
 
 KEY = "team-a/chat"
@@ -26,7 +26,8 @@ def _route(alerts: dict[str, float]) -> LLMRoute:
 def _status(ready: str = "True") -> LLMRouteStatus:
     return LLMRouteStatus(
         replicas=Replicas(desired=4, current=3),
-        load=Load(time="2026-01-01T00:00:00Z", requests_per_second=31.5),
+        load=Load(time="2026-01-01T00:00:00Z", requests_per_second=31.5, per_replica=31.5 / 3),
+        upstreams=[UpstreamStatus(name="a", group=0, state="Healthy")],
         active_group=1,
         effective_limits=[
             EffectiveLimit(tier="free", requests_per_minute=600, per_replica_requests_per_minute=150)
@@ -55,6 +56,9 @@ def test_export_sets_thresholds_state_and_limits_then_forgets_them() -> None:
     assert _value("llmroute_route_active_group") == 1
     assert _value("llmroute_route_limit_requests_per_minute", tier="free", scope="replica") == 150
     assert _value("llmroute_route_shed_factor", tier="free") == 1
+    assert _value("llmroute_route_utilization") == 31.5 / 3 / 40  # per replica / the default target
+    assert _value("llmroute_route_upstream_state", upstream="a", group="0", state="Healthy") == 1
+    assert _value("llmroute_route_upstream_state", upstream="a", group="0", state="Unknown") == 0
 
     # a threshold removed from the spec disappears; a failed cycle flips the condition gauges only
     routegauges.export(KEY, _route({"requestsPerSecondAbove": 100}), _status())

@@ -31,6 +31,7 @@ import aiohttp
 
 from llmroute.sim.trace import default_trace, read_trace
 from llmroute_dev.binaries import find
+from llmroute_dev.demo import figure as demofigure
 from llmroute_dev.demo import system as demosystem
 from llmroute_dev.demo.loadgen import LoadGenerator
 from llmroute_dev.demo.monitor import Monitor, header, row
@@ -69,6 +70,12 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--interval", type=float, default=5.0, help="seconds between table rows (default 5)")
     p.add_argument("--keep", action="store_true", help="keep the working directory (logs, configs)")
+    p.add_argument(
+        "--figure",
+        type=Path,
+        default=Path("out/demo-dashboard.png"),
+        help="PNG of the dashboard's main panels for the run (default out/demo-dashboard.png)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -118,7 +125,9 @@ def _run(args: argparse.Namespace, shape: Shape, workdir: Path) -> int:
                 system.api, system.env.prometheus, demosystem.NAMESPACE, system.demo.name, groups
             )
             load = LoadGenerator(system.demo.clients, system.runner.endpoints, system.demo.model)
+            traffic_start = time.time()
             outage, interrupted = asyncio.run(_drive(args, shape, system, monitor, load))
+            _figure(args.figure, system, route, traffic_start)
         except Exception:
             print(f"\n--- operator log (tail) ---\n{system.operator.tail(40)}", file=sys.stderr)
             raise
@@ -141,8 +150,19 @@ def _hints(system: demosystem.System) -> str:
         "While it runs, look around in another shell:\n"
         f"  export KUBECONFIG={system.env.control_plane.kubeconfig}\n"
         f"  {kubectl} -n {demosystem.NAMESPACE} get llmroute,deploy,cm,events\n"
-        f"  Prometheus: {system.env.prometheus.url}"
+        f"  Prometheus: {system.env.prometheus.url}\n"
+        f"  Grafana dashboard (import it with this Prometheus as its data source): {demofigure.DASHBOARD}"
     )
+
+
+def _figure(path: Path, system: demosystem.System, route: str, start: float) -> None:
+    """Save the dashboard's main panels for the run; a picture that cannot be drawn is no verdict."""
+    try:
+        saved = demofigure.save(system.env.prometheus, route, start, time.time(), path)
+    except Exception as exc:
+        print(f"could not draw {path}: {type(exc).__name__}: {exc}", file=sys.stderr)
+    else:
+        print(f"dashboard's main panels for this run: {saved.resolve()}", flush=True)
 
 
 def _first_ready(system: demosystem.System) -> bool:

@@ -72,9 +72,9 @@ def _endpoint(name: str, latency: float, workdir: Path) -> Endpoint:
     return Endpoint(name, process, f"http://127.0.0.1:{port}")
 
 
-def operator_process(kubeconfig: Path, prometheus_url: str, workdir: Path) -> Process:
+def operator_process(kubeconfig: Path, prometheus_url: str, workdir: Path, metrics_port: int = 0) -> Process:
     env = dict(os.environ, KUBECONFIG=str(kubeconfig), LLMROUTE_PROMETHEUS_URL=prometheus_url)
-    env |= OPERATOR_ENV | {"LLMROUTE_METRICS_PORT": str(free_port())}
+    env |= OPERATOR_ENV | {"LLMROUTE_METRICS_PORT": str(metrics_port or free_port())}
     env.pop("KUBERNETES_SERVICE_HOST", None)
     liveness = f"--liveness=http://127.0.0.1:{free_port()}/healthz"
     argv = [sys.executable, "-m", "llmroute", "operator", "-n", NAMESPACE, liveness]
@@ -102,17 +102,19 @@ def start(workdir: Path, stack: contextlib.ExitStack) -> System:
     custom = client.CustomObjectsApi(api)
     custom.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, demo.route)
 
+    metrics_port = free_port()  # Prometheus scrapes the operator too, for the dashboard's operator panels
     runner = PodRunner(
         api,
         NAMESPACE,
         f"{demo.name}-proxy",
         workdir / "pods",
         env.prometheus,
+        extra_targets=[f"127.0.0.1:{metrics_port}"],
         on_event=lambda message: None,
     )
     stack.callback(runner.stop)
     runner.start()
-    operator = operator_process(env.control_plane.kubeconfig, env.prometheus.url, workdir)
+    operator = operator_process(env.control_plane.kubeconfig, env.prometheus.url, workdir, metrics_port)
     stack.callback(operator.stop)
     operator.start()
     return System(env, api, endpoints, demo, runner, operator)

@@ -21,6 +21,21 @@ from llmroute_dev.node.network import NODE_IP, POD_CIDR, SERVICE_CIDR
 from llmroute_dev.procs import Process, free_port, wait_for
 
 ADMIN_USER = "llmroute-node-admin"
+# writes by ServiceAccounts (the operator's among them), with the pod that made them
+# (user.extra authentication.kubernetes.io/pod-name): who wrote what, and when, on this node
+AUDIT_POLICY = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "omitStages": ["RequestReceived"],
+    "rules": [
+        {
+            "level": "Metadata",
+            "userGroups": ["system:serviceaccounts"],
+            "verbs": ["create", "update", "patch", "delete"],
+        },
+        {"level": "None"},
+    ],
+}
 
 
 class ControlPlane:
@@ -41,6 +56,11 @@ class ControlPlane:
     @property
     def kubeconfig(self) -> Path:
         return self.workdir / "kubeconfig"
+
+    @property
+    def audit_log(self) -> Path:
+        """JSON lines, one per write by a ServiceAccount (:data:`AUDIT_POLICY`)."""
+        return self.log_dir / "audit.log"
 
     @property
     def ca_file(self) -> Path:
@@ -130,6 +150,8 @@ class ControlPlane:
         tokens = certs / "tokens.csv"
         tokens.write_text(f'{self.admin_token},{ADMIN_USER},{ADMIN_USER},"system:masters"\n')
         tokens.chmod(0o600)
+        policy = certs / "audit-policy.yaml"
+        policy.write_text(yaml.safe_dump(AUDIT_POLICY))
         self.port = free_port()
         issuer = "https://kubernetes.default.svc.cluster.local"
         apiserver = self._start(
@@ -148,6 +170,10 @@ class ControlPlane:
             f"--service-cluster-ip-range={SERVICE_CIDR}",
             "--kubelet-preferred-address-types=InternalIP,Hostname",
             "--enable-priority-and-fairness=false",
+            f"--audit-policy-file={policy}",
+            f"--audit-log-path={self.audit_log}",
+            "--audit-log-mode=blocking",
+            "--audit-log-format=json",
             "--v=1",
         )
         ctx = ssl.create_default_context()

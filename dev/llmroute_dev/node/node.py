@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from llmroute_dev.binaries import ensure
+from llmroute_dev.monitoringtools import prometheus_binary
 from llmroute_dev.node.cluster import ControlPlane
 from llmroute_dev.node.image import BuiltImage, pause_archive
 from llmroute_dev.node.kubelet import NODE_NAME, cleanup_kube_proxy, start_kube_proxy, start_kubelet
@@ -34,7 +35,7 @@ from llmroute_dev.procs import Process, wait_for
 WORKDIR = Path("/tmp/llmroute-node")  # short: containerd's socket path must stay under 108 bytes
 STATE_FILE = Path("/run/llmroute-node.json")
 CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
-BINARIES = (*CONTROL_PLANE, "kubelet", "kube-proxy", "kubectl", "helm", "pause", "prometheus")
+BINARIES = (*CONTROL_PLANE, "kubelet", "kube-proxy", "kubectl", "helm", "pause")
 
 
 class Node:
@@ -64,7 +65,7 @@ class Node:
             raise PermissionError("the node needs root (bridge, iptables, containerd)")
         sweep()
         t0 = time.monotonic()
-        self.bins = ensure(BINARIES)
+        self.bins = ensure(BINARIES) | {"prometheus": prometheus_binary("prometheus")}
         shutil.rmtree(self.workdir, ignore_errors=True)
         self.log_dir.mkdir(parents=True)
         self.snapshot = HostSnapshot.take()

@@ -2,7 +2,7 @@
 Prometheus does: ``kubernetes_sd_configs`` (role ``pod``) through the apiserver, keeping the pods annotated
 ``prometheus.io/scrape: "true"`` and scraping ``prometheus.io/port`` and ``prometheus.io/path``. Pods (the
 operator) reach it at :attr:`url`; the host can too. The binary is Prometheus 3 built by
-``hack/build-binaries.sh`` with the Kubernetes discovery compiled in (Debian's 2.42 package has none).
+``hack/build-monitoring.sh`` with the Kubernetes discovery compiled in (Debian's 2.42 package has none).
 """
 
 from __future__ import annotations

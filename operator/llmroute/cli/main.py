@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "proxy": ("llmroute.cli.proxy", "run the OpenAI-compatible proxy from a rendered config"),
     "render": ("llmroute.cli.render", "print what the operator would write for an LLMRoute"),
     "validate": ("llmroute.cli.validate", "validate LLMRoute manifests against the typed spec"),
+    "release-routes": ("llmroute.cli.release", "stop the operator, remove its finalizer from every LLMRoute"),
 }
 # development commands that live in the source checkout's dev/ root, not in this package
 IN_CHECKOUT = {"demo": "make demo", "dev": "make dev-up"}

@@ -1,4 +1,5 @@
-"""`llmroute operator`: run the kopf operator, watching one namespace or the whole cluster."""
+"""`llmroute operator`: run the kopf operator, watching one namespace or the whole cluster; with
+``--leader-elect`` only while this process holds the operator's Lease (:mod:`llmroute.cli.standby`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import logging
 import os
 from typing import Any
 
+from llmroute.cli import standby
+
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("operator", help="run the operator (kopf)")
@@ -19,7 +22,8 @@ def add_parser(sub: Any) -> None:
     )
     scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace (default)")
     p.add_argument("--liveness", default=os.environ.get("LLMROUTE_LIVENESS", "http://0.0.0.0:8080/healthz"))
-    p.add_argument("--peering", default=None, help="kopf peering name for several operator replicas")
+    p.add_argument("--peering", default=None, help="kopf peering name (several operators, by priority)")
+    standby.add_arguments(p)
     p.add_argument("--verbose", action="store_true")
 
 
@@ -49,6 +53,11 @@ def run(args: argparse.Namespace) -> int:
     logging.getLogger("kopf.objects").addFilter(
         lambda record: "Handler 'on_event' succeeded" not in record.getMessage()
     )
+    if args.leader_elect and args.peering:
+        raise SystemExit("llmroute operator: use either --leader-elect or --peering, not both")
+    elector = standby.lead(args) if args.leader_elect else None
+    if args.leader_elect and elector is None:
+        return 0  # stopped while standing by
     try:
         import uvloop
 
@@ -63,4 +72,6 @@ def run(args: argparse.Namespace) -> int:
         peering_name=args.peering,
     )
     asyncio.set_event_loop_policy(None)
+    if elector is not None:
+        elector.release()  # after kopf stopped: a standby takes over without waiting for the Lease to expire
     return 0

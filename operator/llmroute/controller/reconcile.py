@@ -29,6 +29,7 @@ from llmroute.prom.queries import overrides, route_key
 from llmroute.render.workload import (
     build_configmap,
     build_deployment,
+    build_disruption_budget,
     build_network_policy,
     build_service,
     child_names,
@@ -191,6 +192,7 @@ class Reconciler:
         elif result == "updated":
             await self.emit(body, Event("Normal", "Updated", f"Deployment {name} pod template"))
         await asyncio.to_thread(self.workload.apply_service, service)
+        await asyncio.to_thread(self.workload.apply_pdb, build_disruption_budget(route))
         if route.spec.proxy.network_policy.enabled:
             await asyncio.to_thread(self.workload.apply_network_policy, build_network_policy(route))
 

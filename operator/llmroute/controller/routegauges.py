@@ -5,9 +5,14 @@ PrometheusRule and the dashboard can read every route's thresholds and state (la
 - ``llmroute_route_alert_threshold{route,alert}``: ``spec.alerts`` (``HighRequestRate`` req/s,
   ``HighLatencyP95`` seconds, ``HighErrorRate`` ratio 0..1); absent when the route sets none.
 - ``llmroute_route_condition{route,type,status}``: 1 for each condition's current status, else 0.
-- ``llmroute_route_replicas{route,kind}``: ``desired``, ``current``, ``min``, ``max`` replicas.
-- ``llmroute_route_forecast{route}``: the predicted load ``leadTimeSeconds`` ahead (scaling metric unit).
-- ``llmroute_route_load{route}``: the load the last decision used (scaling metric unit).
+- ``llmroute_route_replicas{route,kind}``: ``desired``, ``current`` (the Deployment's ``spec.replicas``),
+  ``min`` and ``max`` in force this cycle (the spec's, narrowed by an open schedule), ``forecast`` (the
+  replicas the forecast asks for, with prediction on).
+- ``llmroute_route_load{route}``: the load the last decision used (scaling metric unit);
+  ``llmroute_route_load_forecast{route}``: the predicted load ``leadTimeSeconds`` ahead (same unit);
+  ``llmroute_route_utilization{route}``: load / (running replicas x ``targetPerReplica``).
+- ``llmroute_route_upstream_state{route,upstream,group,state}``: 1 for each upstream's current state
+  (Healthy, Unhealthy, Recovering, Unknown), 0 for the other three.
 - ``llmroute_route_active_group{route}``: the upstream group being served (0 = primary).
 - ``llmroute_route_limit_requests_per_minute{route,tier,scope}`` / ``..._tokens_per_minute``:
   ``scope`` ``global`` or ``replica``; ``llmroute_route_shed_factor{route,tier}`` (1 = not shed).
@@ -31,10 +36,16 @@ CONDITION = Gauge(
     ["route", "type", "status"],
 )
 REPLICAS = Gauge(
-    "llmroute_route_replicas", "A route's replicas: desired, current, min, max", ["route", "kind"]
+    "llmroute_route_replicas", "A route's replicas: desired, current, min, max, forecast", ["route", "kind"]
 )
 FORECAST = Gauge(
-    "llmroute_route_forecast", "Predicted load lead-time ahead, in the scaling metric's unit", ["route"]
+    "llmroute_route_load_forecast", "Predicted load lead-time ahead, in the scaling metric's unit", ["route"]
+)
+UTILIZATION = Gauge("llmroute_route_utilization", "Load / (running replicas x targetPerReplica)", ["route"])
+UPSTREAM_STATE = Gauge(
+    "llmroute_route_upstream_state",
+    "1 for an upstream's current health state, else 0",
+    ["route", "upstream", "group", "state"],
 )
 LOAD = Gauge(
     "llmroute_route_load", "The load the last decision used, in the scaling metric's unit", ["route"]
@@ -58,11 +69,14 @@ GAUGES = (
     REPLICAS,
     FORECAST,
     LOAD,
+    UTILIZATION,
+    UPSTREAM_STATE,
     ACTIVE_GROUP,
     LIMIT_REQUESTS,
     LIMIT_TOKENS,
     SHED_FACTOR,
 )
+UPSTREAM_STATES = ("Healthy", "Unhealthy", "Recovering", "Unknown")
 STATUSES = ("True", "False", "Unknown")
 
 
@@ -117,17 +131,26 @@ def _samples(key: str, route: LLMRoute, status: LLMRouteStatus) -> Samples:
     for cond in status.conditions:
         for state in STATUSES:
             out[CONDITION][(key, cond.type, state)] = 1.0 if cond.status == state else 0.0
+    rec = status.recommendation
     replicas = {
         "desired": status.replicas.desired,
         "current": status.replicas.current,
-        "min": route.spec.proxy.min_replicas,
-        "max": route.spec.proxy.max_replicas,
+        "min": rec.schedule_min if rec and rec.schedule_min is not None else route.spec.proxy.min_replicas,
+        "max": rec.schedule_max if rec and rec.schedule_max is not None else route.spec.proxy.max_replicas,
+        "forecast": status.forecast.replicas if status.forecast is not None else None,
     }
     out[REPLICAS] = {(key, kind): float(n) for kind, n in replicas.items() if n is not None}
     if status.forecast is not None and status.forecast.value is not None:
         out[FORECAST][(key,)] = status.forecast.value
+    per_replica = status.load.per_replica if status.load is not None else None
+    if per_replica is not None:
+        out[UTILIZATION][(key,)] = per_replica / route.spec.scaling.metric.target_per_replica
+    for upstream in status.upstreams:
+        for state in UPSTREAM_STATES:
+            labels = (key, upstream.name, str(upstream.group), state)
+            out[UPSTREAM_STATE][labels] = 1.0 if upstream.state == state else 0.0
     field = LOAD_FIELDS.get(route.spec.scaling.metric.type)
-    load = getattr(status.load, field) if field else None
+    load = getattr(status.load, field) if field and status.load is not None else None
     if load is not None:
         out[LOAD][(key,)] = load
     if status.active_group is not None:

@@ -33,7 +33,16 @@ from typing import Any
 
 import numpy as np
 
-from llmroute.core.hpa import MAX_MEMORY, HpaParams, Memory, normalize, record, stabilize
+from llmroute.core.hpa import (
+    MAX_MEMORY,
+    HpaParams,
+    Memory,
+    Rules,
+    normalize,
+    record,
+    scale_up_limit,
+    stabilize,
+)
 from llmroute.core.jsonstate import number
 from llmroute.core.nowcast import Nowcast, nowcast
 from llmroute.core.predictive import Accuracy, Prediction, predict
@@ -44,6 +53,7 @@ from llmroute.spec.status import Forecast, Recommendation
 
 UP_MARGIN = 0.5  # x tolerance: how much further than needed a scale-up goes
 DOWN_BAND = 1.5  # x tolerance: how far below the current count a scale-down must be worth
+RECOVERY_MINUTES = 60  # known minutes whose busiest one a scale-down keeps within one scale-up step
 STATE_VERSION = 1
 
 
@@ -130,6 +140,31 @@ def recent_gap(values: FloatArray, minutes: int) -> bool:
         return False
     offset = values.shape[0] - tail.shape[0]
     return bool(offset + int(missing[-1]) > int(valid[0]))
+
+
+def recovery_floor(values: FloatArray, divisor: float, up: Rules, lo: int, hi: int) -> int:
+    """The fewest replicas from which one minute of the scale-up policies reaches the recent peak again.
+
+    The peak is the busiest of the last :data:`RECOVERY_MINUTES` known minutes of ``values`` (missing
+    minutes skipped: a collection gap is not evidence that the load went away), sized at ``divisor`` per
+    replica. A scale-down never goes below this floor, so load that comes back at once after a drop to
+    (near) nothing - an outage, a pause, a partial collection bucket - finds replicas one scale-up away
+    from what it needs, not two. It binds only when the count falls by more than one step can undo (x16
+    within the hour with the default policies); with scale-up ``Disabled`` it is ``lo``.
+    """
+    known = values[~np.isnan(values)][-RECOVERY_MINUTES:]
+    if not known.size or up.select == "Disabled":
+        return lo
+    need = min(hi, math.ceil(float(known.max()) / divisor - 1e-9))
+    memory = Memory(last_time=0.0)
+    low, high = lo, max(lo, need)
+    while low < high:  # the smallest count whose one-minute step reaches ``need`` (the step is monotone)
+        mid = (low + high) // 2
+        if scale_up_limit(memory, 60.0, mid, up) >= need:
+            high = mid
+        else:
+            low = mid + 1
+    return low
 
 
 def _bound_reasons(reasons: list[str], b: Bounds) -> list[str]:
@@ -259,6 +294,12 @@ def recommend(
             limited_by.append("tolerance")
             notes.append(f"{candidate} is within {band:.0%} of {current}: hold")
             candidate = current
+        if candidate < current:
+            floor = recovery_floor(minutes.values, p.divisor, p.hpa.up, b.lo, b.hi)
+            if candidate < floor:
+                limited_by.append("recoveryFloor")
+                notes.append(f"recovery floor {floor}: one scale-up step from the last hour's busiest minute")
+                candidate = min(current, floor)
         if candidate < current and recent_gap(minutes.values, p.gap_minutes):
             limited_by.append("metricsGap")
             notes.append(f"a minute of the last {p.gap_minutes} has no data: no scale-down, hold {current}")

@@ -27,6 +27,7 @@ from llmroute.decide import Event
 from llmroute.k8s.client import api_client
 from llmroute.k8s.events import EventRecorder
 from llmroute.k8s.failures import classify
+from llmroute.k8s.release import FINALIZER
 from llmroute.k8s.routes import RouteStatusWriter
 from llmroute.k8s.workload import Workload
 from llmroute.prom.client import PromAuth
@@ -97,7 +98,7 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=prefix, key="last-handled-configuration"
     )
-    settings.persistence.finalizer = f"{GROUP}/finalizer"
+    settings.persistence.finalizer = FINALIZER  # `llmroute release-routes` removes it when uninstalling
     settings.posting.enabled = False  # Events come from llmroute's recorder (aggregated, own component)
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330

@@ -1,4 +1,5 @@
-"""Read and write the proxy's workload: the Deployment's scale, its children, conflicting autoscalers."""
+"""Read and write the proxy's workload: the Deployment's scale, its children (PodDisruptionBudget too),
+conflicting autoscalers."""
 
 from __future__ import annotations
 
@@ -81,6 +82,7 @@ class Workload:
         if (current.metadata.annotations or {}).get(TEMPLATE_HASH_ANNOTATION) == digest:
             return None
         spec = {k: v for k, v in obj["spec"].items() if k not in ("replicas", "selector")}
+        null_removed(spec["template"], self.api.sanitize_for_serialization(current.spec.template))
         patch = {"metadata": {"annotations": meta["annotations"], "labels": meta["labels"]}, "spec": spec}
         self.apps.patch_namespaced_deployment(meta["name"], meta["namespace"], patch, _content_type=MERGE)
         return "updated"
@@ -120,6 +122,30 @@ class Workload:
         api.patch_namespaced_network_policy(meta["name"], meta["namespace"], patch, _content_type=MERGE)
         return True
 
+    def apply_pdb(self, obj: dict[str, Any]) -> bool:
+        """Create the PodDisruptionBudget, or patch its budget when it differs. True if anything was
+        written."""
+        meta = obj["metadata"]
+        policy = client.PolicyV1Api(self.api)
+        try:
+            current = policy.read_namespaced_pod_disruption_budget(meta["name"], meta["namespace"])
+        except client.ApiException as exc:
+            if exc.status != 404:
+                raise
+            policy.create_namespaced_pod_disruption_budget(meta["namespace"], obj)
+            return True
+        have = self.api.sanitize_for_serialization(current.spec) or {}
+        keys = ("minAvailable", "maxUnavailable", "selector", "unhealthyPodEvictionPolicy")
+        if all(have.get(k) == obj["spec"].get(k) for k in keys):
+            return False
+        # a merge patch: the budget key not wanted is set to null, so minAvailable and maxUnavailable never
+        # end up both set
+        spec = {"minAvailable": None, "maxUnavailable": None, **obj["spec"]}
+        policy.patch_namespaced_pod_disruption_budget(
+            meta["name"], meta["namespace"], {"spec": spec}, _content_type=MERGE
+        )
+        return True
+
     # --- other autoscalers --------------------------------------------------------------------------
     def conflicting_autoscalers(self, namespace: str, deployment: str) -> list[str]:
         """HorizontalPodAutoscalers and KEDA ScaledObjects that target ``deployment``."""
@@ -142,6 +168,31 @@ class Workload:
             if ref.get("kind", "Deployment") == "Deployment" and ref.get("name") == deployment:
                 found.append(f"ScaledObject/{item['metadata']['name']}")
         return found
+
+
+# pod-spec fields a route may set and later unset (a merge patch keeps what it does not name)
+OPTIONAL_POD_FIELDS = (
+    "nodeSelector",
+    "tolerations",
+    "affinity",
+    "topologySpreadConstraints",
+    "priorityClassName",
+    "imagePullSecrets",
+)
+
+
+def null_removed(want: dict[str, Any], have: dict[str, Any]) -> None:
+    """Set to null (in ``want``, a pod template patch) what the Deployment has and the route no longer
+    asks for: the optional pod-spec fields and pod annotations (but kubectl's, e.g. ``rollout restart``'s),
+    so unsetting them in the route works."""
+    pod, had = want.setdefault("spec", {}), have.get("spec") or {}
+    for key in OPTIONAL_POD_FIELDS:
+        if key in had and key not in pod:
+            pod[key] = None
+    annotations = want.setdefault("metadata", {}).setdefault("annotations", {})
+    for key in (have.get("metadata") or {}).get("annotations") or {}:
+        if not key.startswith("kubectl.kubernetes.io/"):
+            annotations.setdefault(key, None)
 
 
 def _digest(obj: Any) -> str:

@@ -1,5 +1,5 @@
-"""Build the proxy's Kubernetes objects (Deployment, Service, ConfigMap, optional NetworkPolicy) as
-plain dicts.
+"""Build the proxy's Kubernetes objects (Deployment, Service, ConfigMap, PodDisruptionBudget, optional
+NetworkPolicy from :mod:`llmroute.render.network`) as plain dicts.
 
 The proxy listens on two ports: ``http`` (the API, the only port of the Service) and ``metrics``
 (``/metrics``, ``/healthz``, ``/readyz``: the Prometheus scrape annotations and the probes point there).
@@ -16,10 +16,13 @@ from typing import Any
 
 from llmroute import __version__
 from llmroute.render.config import CLIENT_KEYS_DIR, CONFIG_DIR, SECRETS_DIR
+from llmroute.render.disruption import build_pdb
+from llmroute.render.network import network_policy
 from llmroute.render.owner import owned
+from llmroute.render.placement import container_env, pod_annotations, pod_placement
 from llmroute.spec.proxyconfig import CONFIG_KEY, ProxyConfig
 from llmroute.spec.route import LLMRoute
-from llmroute.spec.upstream import NetworkPeer, ProxyTemplate
+from llmroute.spec.upstream import ProxyTemplate
 
 CONFIG_HASH_ANNOTATION = "llmroute.io/config-hash"
 # A stopping proxy keeps serving until the Service no longer sends it new connections (preStop), then
@@ -35,6 +38,7 @@ def child_names(route: LLMRoute) -> dict[str, str]:
         "deployment": deployment,
         "service": f"{base}-proxy",
         "configmap": f"{base}-proxy-config",
+        "pdb": f"{base}-proxy",
         "networkpolicy": f"{base}-proxy",
     }
 
@@ -134,6 +138,7 @@ def build_deployment(route: LLMRoute, replicas: int) -> dict[str, Any]:
         },
         "resources": template.resources.to_wire(),
         "volumeMounts": mounts,
+        **({"env": env} if (env := container_env(template)) else {}),
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "readOnlyRootFilesystem": True,
@@ -154,6 +159,7 @@ def build_deployment(route: LLMRoute, replicas: int) -> dict[str, Any]:
         "terminationGracePeriodSeconds": int(route.spec.proxy.timeouts.total_seconds) + 5,
         "containers": [container],
         "volumes": volumes,
+        **pod_placement(template, _selector(route)),
     }
     if template.service_account_name:
         pod_spec["serviceAccountName"] = template.service_account_name
@@ -173,11 +179,14 @@ def build_deployment(route: LLMRoute, replicas: int) -> dict[str, Any]:
             "template": {
                 "metadata": {
                     "labels": pod_labels,
-                    "annotations": {
-                        "prometheus.io/scrape": "true",
-                        "prometheus.io/port": str(template.metrics_port),
-                        "prometheus.io/path": "/metrics",
-                    },
+                    "annotations": pod_annotations(
+                        template,
+                        {
+                            "prometheus.io/scrape": "true",
+                            "prometheus.io/port": str(template.metrics_port),
+                            "prometheus.io/path": "/metrics",
+                        },
+                    ),
                 },
                 "spec": pod_spec,
             },
@@ -204,49 +213,25 @@ def build_service(route: LLMRoute) -> dict[str, Any]:
     return owned(service, route)
 
 
-def _peer(peer: NetworkPeer) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if peer.pod_selector is not None:
-        out["podSelector"] = {"matchLabels": dict(peer.pod_selector.match_labels)}
-    if peer.namespace_selector is not None:
-        out["namespaceSelector"] = {"matchLabels": dict(peer.namespace_selector.match_labels)}
-    return out or {"podSelector": {}}
+def build_disruption_budget(route: LLMRoute) -> dict[str, Any]:
+    """The proxy's PodDisruptionBudget (:mod:`llmroute.render.disruption`)."""
+    template = route.spec.proxy.template or ProxyTemplate()
+    budget = template.pod_disruption_budget
+    return build_pdb(route, child_names(route)["pdb"], labels(route), _selector(route), budget)
 
 
 def build_network_policy(route: LLMRoute) -> dict[str, Any]:
-    """The proxy pods' NetworkPolicy: the API port from ``apiFrom`` (default: the route's namespace), the
-    metrics port from ``metricsFrom`` (default: any namespace); nothing else comes in. Egress is left
-    open (upstreams and DNS may be anywhere)."""
-    template = route.spec.proxy.template or ProxyTemplate()
-    policy = route.spec.proxy.network_policy
-    api_from = [_peer(p) for p in policy.api_from] or [{"podSelector": {}}]
-    metrics_from = [_peer(p) for p in policy.metrics_from] or [{"namespaceSelector": {}}]
-    network_policy: dict[str, Any] = {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
-        "metadata": {
-            "name": child_names(route)["networkpolicy"],
-            "namespace": route.metadata.namespace,
-            "labels": labels(route),
-        },
-        "spec": {
-            "podSelector": {"matchLabels": _selector(route)},
-            "policyTypes": ["Ingress"],
-            "ingress": [
-                {"from": api_from, "ports": [{"protocol": "TCP", "port": template.port}]},
-                {"from": metrics_from, "ports": [{"protocol": "TCP", "port": template.metrics_port}]},
-            ],
-        },
-    }
-    return owned(network_policy, route)
+    """The proxy's NetworkPolicy (:mod:`llmroute.render.network`)."""
+    return network_policy(route, child_names(route)["networkpolicy"], labels(route), _selector(route))
 
 
 def build_children(route: LLMRoute, config: ProxyConfig, replicas: int) -> list[dict[str, Any]]:
-    """Everything llmroute writes for a route: the ConfigMap always; Deployment and Service when it owns
-    the proxy (no ``deploymentName``), and then the NetworkPolicy if ``proxy.networkPolicy.enabled``."""
+    """Everything llmroute writes for a route: the ConfigMap always; Deployment, Service and
+    PodDisruptionBudget when it owns the proxy (no ``deploymentName``), and then the NetworkPolicy if
+    ``proxy.networkPolicy.enabled``."""
     children = [build_configmap(route, config)]
     if route.spec.proxy.deployment_name is None:
-        children += [build_deployment(route, replicas), build_service(route)]
+        children += [build_deployment(route, replicas), build_service(route), build_disruption_budget(route)]
         if route.spec.proxy.network_policy.enabled:
             children.append(build_network_policy(route))
     return children

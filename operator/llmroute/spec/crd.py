@@ -43,6 +43,8 @@ ORDER = (
     "pattern",
     "minItems",
     "maxItems",
+    "maxProperties",
+    "x-kubernetes-int-or-string",
     "x-kubernetes-list-type",
     "x-kubernetes-list-map-keys",
     "x-kubernetes-preserve-unknown-fields",
@@ -53,7 +55,9 @@ ORDER = (
     "items",
 )
 COPIED = {"format", "description", "enum", "minimum", "maximum", "minLength", "maxLength", "pattern"}
-COPIED |= {"minItems", "maxItems", "required"} | {k for k in ORDER if k.startswith("x-kubernetes-")}
+COPIED |= {"minItems", "maxItems", "maxProperties", "required"} | {
+    k for k in ORDER if k.startswith("x-kubernetes-")
+}
 IGNORED = {"title", "default", "const", "exclusiveMinimum", "exclusiveMaximum"}
 IGNORED |= {"properties", "items", "additionalProperties", "type"}
 
@@ -132,6 +136,11 @@ def _resolve(node: Schema, defs: dict[str, Schema], path: str) -> Schema:
         elif "anyOf" in node or "allOf" in node:
             key = "anyOf" if "anyOf" in node else "allOf"
             arms = [a for a in node[key] if a.get("type") != "null"]
+            if node.get("x-kubernetes-int-or-string") and {a.get("type") for a in arms} == {
+                "integer",
+                "string",
+            }:
+                return {k: v for k, v in node.items() if k != key}  # IntOrString: no type of its own
             if len(arms) != 1:
                 raise ValueError(f"{path}: a structural schema cannot express {key} of {len(arms)} schemas")
             node = {**arms[0], **{k: v for k, v in node.items() if k != key}}
@@ -165,7 +174,12 @@ def _convert(node: Schema, defs: dict[str, Schema], *, path: str, defaults: bool
         }
     if isinstance(extra, dict) and extra:
         out["additionalProperties"] = _convert(extra, defs, path=f"{path}{{}}", defaults=defaults)
-    elif props is None and (kind in (None, "object")) and extra is not False:
+    elif (
+        props is None
+        and kind in (None, "object")
+        and extra is not False
+        and "x-kubernetes-int-or-string" not in out
+    ):
         out["x-kubernetes-preserve-unknown-fields"] = True  # Any, dict[str, Any]: keep what is written
     if "items" in node:
         items = _convert(node["items"], defs, path=f"{path}[]", defaults=defaults)

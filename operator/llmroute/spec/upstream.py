@@ -8,6 +8,7 @@ from pydantic import Field, field_validator, model_validator
 
 from llmroute import __version__
 from llmroute.spec.base import LIST_ATOMIC, CelRule, Model, Name, SecretKeyRef
+from llmroute.spec.placement import LabelSelector, PodPlacement
 
 LoadBalancing = Literal["RoundRobin", "Weighted", "LeastConnections", "LatencyAware"]
 DEFAULT_IMAGE = f"ghcr.io/llmroute/llmroute:{__version__}"  # the image built from this version's Dockerfile
@@ -33,8 +34,9 @@ class Resources(Model):
     )
 
 
-class ProxyTemplate(Model):
-    """How llmroute builds the proxy Deployment when it creates one."""
+class ProxyTemplate(PodPlacement):
+    """How llmroute builds the proxy Deployment when it creates one (placement and policy fields from
+    :class:`~llmroute.spec.placement.PodPlacement`)."""
 
     cel_rules = (
         CelRule(
@@ -76,14 +78,6 @@ class ProxyTemplate(Model):
         if self.metrics_port == self.port:
             raise ValueError("proxy.template.metricsPort must differ from port")
         return self
-
-
-class LabelSelector(Model):
-    """Pods or namespaces by their labels (``matchLabels``); empty selects all of them."""
-
-    match_labels: dict[str, str] = Field(
-        default_factory=dict, description="Labels a pod or namespace must carry (all of them). Empty: any."
-    )
 
 
 class NetworkPeer(Model):
