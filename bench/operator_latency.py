@@ -44,6 +44,7 @@ def measure(api: client.ApiClient, ns: str, changes: int) -> dict[str, object]:
             "reconcileIntervalSeconds": 600,
             "proxy": {"minReplicas": 1, "maxReplicas": changes + 5},
             "upstreams": [{"name": "a", "url": "http://127.0.0.1:9/v1", "model": "m"}],
+            "rateLimits": {"identity": {"type": "Unauthenticated"}},
         },
     }
     custom.create_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, route)

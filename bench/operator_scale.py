@@ -65,7 +65,10 @@ def _route(name: str, i: int) -> dict[str, object]:
             "proxy": {"minReplicas": 1, "maxReplicas": 20},
             "upstreams": [{"name": "a", "url": "http://127.0.0.1:9/v1", "model": "m"}],
             "scaling": {"metric": {"targetPerReplica": 10 + i % 7}},
-            "rateLimits": {"tiers": [{"name": "std", "requestsPerMinute": 6000}]},
+            "rateLimits": {
+                "identity": {"type": "Header"},
+                "tiers": [{"name": "std", "requestsPerMinute": 6000}],
+            },
         },
     }
 

@@ -82,6 +82,7 @@ def write_config(path: Path, strategy: str, upstreams: list[dict[str, Any]]) -> 
         "admission": {"maxConcurrency": 4096, "queueTimeoutSeconds": 30},
         "passiveHealth": {"probeIntervalSeconds": 0},
         "cache": {"enabled": False},
+        "limits": {"identity": "Unauthenticated"},
     }
     path.write_text(json.dumps(body))
 

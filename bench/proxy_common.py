@@ -139,13 +139,24 @@ def llmroute_config(
     return path
 
 
+OPS_URLS: dict[str, str] = {}  # API URL of a proxy started here -> its /metrics, /healthz, /readyz URL
+
+
 def start_llmroute(procs: Procs, core: str, config: Path, name: str = "llmroute") -> str:
-    port = free_port()
+    """Start ``llmroute proxy`` pinned to ``core``; its API URL once ready (see :func:`ops_url`)."""
+    port, ops = free_port(), free_port()
     args = [sys.executable, "-m", "llmroute", "proxy", "--config", str(config), "--host", "127.0.0.1",
             "--port", str(port), "--log-level", "WARNING", "--reload-interval", "0.1"]  # fmt: skip
-    proc = procs.start(f"{name}-{port}", pinned(core, args))
-    wait_http(f"http://127.0.0.1:{port}/readyz", proc=proc)
-    return f"http://127.0.0.1:{port}"
+    proc = procs.start(f"{name}-{port}", pinned(core, args), {"LLMROUTE_PROXY_METRICS_PORT": str(ops)})
+    wait_http(f"http://127.0.0.1:{ops}/readyz", proc=proc)
+    url = f"http://127.0.0.1:{port}"
+    OPS_URLS[url] = f"http://127.0.0.1:{ops}"
+    return url
+
+
+def ops_url(api_url: str) -> str:
+    """Where the proxy serving ``api_url`` answers ``/metrics``, ``/healthz`` and ``/readyz``."""
+    return OPS_URLS[api_url]
 
 
 def tree_cpu_seconds(pid: int) -> float:

@@ -34,6 +34,7 @@ from bench.proxy_common import (
     emit,
     free_port,
     open_loop,
+    ops_url,
     start_fake,
     start_llmroute,
 )
@@ -62,7 +63,7 @@ def scenario_config(
 
 def ready_hash(url: str) -> str:
     try:
-        with urllib.request.urlopen(url + "/readyz", timeout=1) as resp:
+        with urllib.request.urlopen(ops_url(url) + "/readyz", timeout=1) as resp:
             return str(json.loads(resp.read()).get("config", ""))
     except OSError:
         return ""

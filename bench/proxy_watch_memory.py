@@ -35,7 +35,8 @@ NAMESPACE = "bench"
 
 def _route() -> LLMRoute:
     upstream = {"name": "a", "url": "http://127.0.0.1:9/v1", "model": "m"}
-    doc = {"metadata": {"name": "mem", "namespace": NAMESPACE}, "spec": {"upstreams": [upstream]}}
+    spec = {"upstreams": [upstream], "rateLimits": {"identity": {"type": "Unauthenticated"}}}
+    doc = {"metadata": {"name": "mem", "namespace": NAMESPACE}, "spec": spec}
     return LLMRoute.from_object({"apiVersion": "llmroute.io/v1alpha1", "kind": "LLMRoute", **doc})
 
 
@@ -45,6 +46,7 @@ def _config(route: LLMRoute, generation: int) -> dict[str, Any]:
         "upstreams": [{"name": "a", "url": "http://127.0.0.1:9/v1", "model": "m"}],
         "admission": {"maxConcurrency": 100 + generation},
         "generation": generation,
+        "limits": {"identity": "Unauthenticated"},
     }
     return build_configmap(route, ProxyConfig.model_validate(body))
 
@@ -91,10 +93,10 @@ def main() -> None:
             config_file.write_text(_config(route, 1)["data"][CONFIG_KEY])
             env = dict(os.environ, KUBERNETES_SERVICE_HOST="127.0.0.1")
             env["KUBERNETES_SERVICE_PORT"] = str(cp.apiserver_port)
-            ports = {"file_only": free_port(), "file_and_watch": free_port()}
+            ports = {"file_only": free_port(), "file_and_watch": free_port()}  # operations ports: /readyz
             for name, port in ports.items():
                 argv = [sys.executable, "-m", "llmroute", "proxy", f"--config={config_file}"]
-                argv += ["--host=127.0.0.1", f"--port={port}"]
+                argv += ["--host=127.0.0.1", f"--port={free_port()}", f"--metrics-port={port}"]
                 if name == "file_and_watch":
                     argv += ["--watch-configmap=mem-proxy-config", f"--api-credentials={creds}"]
                 procs.append(Process(name, argv, work / f"{name}.log", env=env).start())

@@ -10,9 +10,22 @@ from typing import Any
 UPSTREAM = {"name": "primary", "url": "http://127.0.0.1:9/v1", "model": "m"}
 
 
+def with_identity(rate_limits: dict[str, Any] | None) -> dict[str, Any]:
+    """``rate_limits`` with an identity that makes it valid on its own: tiers named by the trusted header
+    when it has tiers, else an explicitly unauthenticated route (tests that are about identity say so)."""
+    out = copy.deepcopy(rate_limits or {})
+    if "identity" not in out:
+        out["identity"] = {"type": "Header" if out.get("tiers") else "Unauthenticated"}
+    return out
+
+
 def route(name: str = "r", **spec: Any) -> dict[str, Any]:
     body: dict[str, Any] = {"upstreams": [dict(UPSTREAM)]}
     body.update(copy.deepcopy(spec))
+    if "rateLimits" not in spec or spec["rateLimits"] is not None:
+        body["rateLimits"] = with_identity(spec.get("rateLimits"))
+    else:
+        del body["rateLimits"]  # rateLimits=None: leave it out altogether
     return {
         "apiVersion": "llmroute.io/v1alpha1",
         "kind": "LLMRoute",
@@ -40,9 +53,208 @@ class Invalid:
     api_message: str  # substring of the apiserver's rejection (names the field)
     model_message: str  # substring of the pydantic error (field path or rule)
     extra: dict[str, Any] = field(default_factory=dict)
+    field: str | None = None  # the field both the apiserver and `llmroute validate` name (``spec.x[0].y``)
+    name: str | None = None  # metadata.name, when the case is about it (else the id)
 
 
 TIERS = [{"name": "gold", "priority": 10}, {"name": "free"}]
+KEYS = {"name": "client-keys", "key": "gold"}
+
+
+def _case(id_: str, spec: dict[str, Any], message: str, field_: str, **kw: Any) -> Invalid:
+    """A case whose apiserver and model messages are the same rule text, on the same field."""
+    return Invalid(id_, spec, message, message, field=field_, **kw)
+
+
+# a route that says nothing of its clients, or says it in a way that lets anyone in or no one
+SECURITY: list[Invalid] = [
+    Invalid(
+        "no-rate-limits",
+        {"rateLimits": None},
+        "spec.rateLimits: Required value",
+        "spec.rateLimits",
+        field="spec.rateLimits",
+    ),
+    _case(
+        "silent-open-relay",
+        {"rateLimits": {"identity": {"type": "ApiKey"}}},
+        "a route without tiers identifies no client",
+        "spec.rateLimits",
+    ),
+    _case(
+        "api-key-tiers-without-keys",
+        {"rateLimits": {"identity": {"type": "ApiKey"}, "tiers": [{"name": "free"}], "defaultTier": "free"}},
+        "at least one tier needs apiKeysSecretRef",
+        "spec.rateLimits",
+    ),
+    _case(
+        "unreachable-tier",
+        {
+            "rateLimits": {
+                "identity": {"type": "ApiKey"},
+                "tiers": [{"name": "gold", "apiKeysSecretRef": KEYS}, {"name": "silver"}],
+            }
+        },
+        "can only be the defaultTier",
+        "spec.rateLimits",
+    ),
+    _case(
+        "keys-ignored-by-header-identity",
+        {
+            "rateLimits": {
+                "identity": {"type": "Header"},
+                "tiers": [{"name": "gold", "apiKeysSecretRef": KEYS}],
+            }
+        },
+        "apiKeysSecretRef is only read with identity type ApiKey",
+        "spec.rateLimits",
+    ),
+    _case(
+        "unauthenticated-tier-without-default",
+        {"rateLimits": {"identity": {"type": "Unauthenticated"}, "tiers": [{"name": "all"}]}},
+        "every caller is in the defaultTier",
+        "spec.rateLimits",
+    ),
+    _case(
+        "unauthenticated-unreachable-tier",
+        {
+            "rateLimits": {
+                "identity": {"type": "Unauthenticated"},
+                "defaultTier": "all",
+                "tiers": [{"name": "all"}, {"name": "vip"}],
+            }
+        },
+        "every caller is in the defaultTier",
+        "spec.rateLimits",
+    ),
+    Invalid(
+        "unknown-identity",
+        {"rateLimits": {"identity": {"type": "Anyone"}}},
+        "spec.rateLimits.identity.type: Unsupported value",
+        "rateLimits.identity.type",
+        field="spec.rateLimits.identity.type",
+    ),
+    Invalid(
+        "unknown-cache-scope",
+        {"cache": {"scope": "Everyone"}},
+        "spec.cache.scope: Unsupported value",
+        "cache.scope",
+        field="spec.cache.scope",
+    ),
+    _case(
+        "metrics-on-the-api-port",
+        {"proxy": {"template": {"port": 9090}}},
+        "metricsPort must differ",
+        "spec.proxy.template",
+    ),
+    _case(
+        "policy-for-a-deployment-llmroute-does-not-own",
+        {"proxy": {"deploymentName": "mine", "networkPolicy": {"enabled": True}}},
+        "proxy.networkPolicy is rendered only with a Deployment llmroute creates",
+        "spec.proxy",
+    ),
+    Invalid("name-too-long", {}, "metadata.name must be a DNS-1035 label", "metadata.name", name="r" * 58),
+    Invalid("name-with-a-dot", {}, "metadata.name must be a DNS-1035 label", "metadata.name", name="chat.v2"),
+    Invalid(
+        "name-starting-with-a-digit",
+        {},
+        "metadata.name must be a DNS-1035 label",
+        "metadata.name",
+        name="2chat",
+    ),
+]
+
+# settings each in range that together (or at their edge) disable what they configure
+DISABLING: list[Invalid] = [
+    Invalid(
+        "zero-requests-per-minute",
+        {"rateLimits": {"tiers": [{"name": "free", "requestsPerMinute": 0}]}},
+        "spec.rateLimits.tiers[0].requestsPerMinute",
+        "rateLimits.tiers.0.requestsPerMinute",
+        field="spec.rateLimits.tiers[0].requestsPerMinute",
+    ),
+    Invalid(
+        "zero-client-tokens-per-minute",
+        {"rateLimits": {"tiers": [{"name": "free", "perClient": {"tokensPerMinute": 0}}]}},
+        "spec.rateLimits.tiers[0].perClient.tokensPerMinute",
+        "rateLimits.tiers.0.perClient.tokensPerMinute",
+        field="spec.rateLimits.tiers[0].perClient.tokensPerMinute",
+    ),
+    _case(
+        "all-weights-zero",
+        {"upstreams": [dict(UPSTREAM, weight=0)]},
+        "every group needs a member with weight",
+        "spec",
+    ),
+    _case(
+        "fallback-group-weights-zero",
+        {"upstreams": [dict(UPSTREAM), dict(UPSTREAM, name="backup", group=1, weight=0)]},
+        "every group needs a member with weight",
+        "spec",
+    ),
+    _case(
+        "min-replicas-zero-on-proxy-metrics",
+        {"proxy": {"minReplicas": 0}},
+        "cannot come back from zero",
+        "spec",
+    ),
+    _case(
+        "schedule-min-above-max",
+        {"scaling": {"schedules": [window(minReplicas=50)]}},
+        "scaling.schedules[].minReplicas exceeds proxy.maxReplicas",
+        "spec",
+    ),
+    _case(
+        "history-longer-than-lookback",
+        {"scaling": {"predictive": {"lookbackDays": 1, "minHistoryHours": 48}}},
+        "minHistoryHours must not exceed lookbackDays x 24",
+        "spec.scaling.predictive",
+    ),
+    _case(
+        "entry-larger-than-cache",
+        {"cache": {"maxBytes": 1024, "maxEntryBytes": 4096}},
+        "maxEntryBytes must not exceed maxBytes",
+        "spec.cache",
+    ),
+    _case(
+        "enabled-cache-of-zero-bytes",
+        {"cache": {"maxBytes": 0}},
+        "an enabled cache needs maxBytes above 0",
+        "spec.cache",
+    ),
+]
+
+# routes at the edge of those rules that are fine (both the apiserver and the models accept them)
+VALID_EDGES: dict[str, dict[str, Any]] = {
+    "min-replicas-zero-on-a-custom-metric": {
+        "proxy": {"minReplicas": 0},
+        "scaling": {"metric": {"type": "Custom", "query": "sum(queue_depth)"}},
+    },
+    "one-zero-weight-beside-a-weighted-member": {
+        "upstreams": [dict(UPSTREAM), dict(UPSTREAM, name="b", weight=0)]
+    },
+    "disabled-cache-of-zero-bytes": {"cache": {"enabled": False, "maxBytes": 0}},
+    "unauthenticated-with-one-default-tier": {
+        "rateLimits": {
+            "identity": {"type": "Unauthenticated"},
+            "defaultTier": "all",
+            "tiers": [{"name": "all", "requestsPerMinute": 600}],
+        },
+    },
+    "api-keys-with-a-keyless-default-tier": {
+        "rateLimits": {
+            "identity": {"type": "ApiKey"},
+            "defaultTier": "free",
+            "tiers": [{"name": "gold", "apiKeysSecretRef": KEYS}, {"name": "free"}],
+        },
+    },
+    "predictive-off-with-a-long-history-need": {
+        "scaling": {"predictive": {"enabled": False, "lookbackDays": 1, "minHistoryHours": 48}}
+    },
+    "name-of-57-characters": {},
+    # a total below the default first-byte and idle timeouts: those never fire, the total bounds all
+    "total-below-the-other-timeouts": {"proxy": {"timeouts": {"totalSeconds": 30}}},
+}
 
 INVALID: list[Invalid] = [
     Invalid(
@@ -337,13 +549,21 @@ INVALID: list[Invalid] = [
         "spec.proxy.template.priorityClassName",
         "priorityClassName",
     ),
+    *SECURITY,
+    *DISABLING,
 ]
 
 
 def invalid_route(case: Invalid) -> dict[str, Any]:
-    obj = route(name=case.id, **case.spec)
+    obj = route(name=case.name or case.id, **case.spec)
     # window(minReplicas=None) means "leave it out"
     for sched in obj["spec"].get("scaling", {}).get("schedules", []):
         for key in [k for k, v in sched.items() if v is None]:
             del sched[key]
     return obj
+
+
+def edge_route(case_id: str) -> dict[str, Any]:
+    """The valid route of :data:`VALID_EDGES` ``case_id``."""
+    name = "r" * 57 if case_id == "name-of-57-characters" else case_id
+    return route(name=name, **VALID_EDGES[case_id])

@@ -8,9 +8,9 @@ mounts, then:
 * publishes the mounted files kubelet-style (:mod:`llmroute_dev.volumes`): the ConfigMap's
   ``config.json`` with an atomic ``..data`` swap, its mounted paths rewritten to local ones, upstream API
   keys passed as the environment variables the config names;
-* keeps exactly ``spec.replicas`` proxy processes running, each on a free loopback port with the
-  template's arguments (``--host``/``--port`` replaced), started newest-last, stopped newest-first,
-  restarted if they exit;
+* keeps exactly ``spec.replicas`` proxy processes running, each on free loopback ports with the
+  template's arguments (``--host``/``--port``/``--metrics-port`` replaced), started newest-last, stopped
+  newest-first, restarted if they exit;
 * counts a pod ready once its ``/readyz`` answers 200; a pod being stopped leaves the endpoints first and
   gets SIGTERM a moment later (the endpoints controller's propagation delay), then drains;
 * keeps Prometheus scraping exactly the running proxies (``Prometheus.set_targets``).
@@ -54,10 +54,15 @@ class Pod:
     ready_at: float | None = None
     restarts: int = 0
     config_hash: str | None = None  # what its /readyz says it serves
+    metrics_port: int = 0  # /metrics, /healthz, /readyz
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}"
 
 
 class PodRunner:
@@ -158,7 +163,7 @@ class PodRunner:
         args = self._args(container, mounts, volumes)
         self._scale(args or [], self.desired if args else 0)
         self._probe()
-        self._set_targets([p.url.removeprefix("http://") for p in self._pods_snapshot()])
+        self._set_targets([p.metrics_url.removeprefix("http://") for p in self._pods_snapshot()])
 
     def _args(
         self, container: dict[str, Any], mounts: dict[str, str], volumes: dict[str, Files]
@@ -181,7 +186,7 @@ class PodRunner:
             self.config_source_hash = ProxyConfig.loads(text.decode()).hash
         self.config = local
         local_config = self._volume_dir(volume) / Path(config_path).name
-        rest = [a for a in args if not a.startswith(("--config=", "--host=", "--port="))]
+        rest = [a for a in args if not a.startswith(("--config=", "--host=", "--port=", "--metrics-port="))]
         return [*rest, f"--config={local_config}", "--host=127.0.0.1"]
 
     def _volume_dir(self, volume: str) -> Path:
@@ -205,14 +210,14 @@ class PodRunner:
 
     def _new_pod(self, args: list[str]) -> Pod:
         self._serial += 1
-        port = free_port()
+        port, metrics_port = free_port(), free_port()
         name = f"{self.deployment}-{self._serial}"
         env = dict(os.environ) | (self.config.env if self.config else {})
         env.pop("KUBECONFIG", None)
-        argv = [sys.executable, "-m", "llmroute", *args, f"--port={port}"]
+        argv = [sys.executable, "-m", "llmroute", *args, f"--port={port}", f"--metrics-port={metrics_port}"]
         process = Process(name, argv, self.workdir / "pods" / f"{name}.log", env=env).start()
         self.started_total += 1
-        return Pod(name, port, process, time.monotonic())
+        return Pod(name, port, process, time.monotonic(), metrics_port=metrics_port)
 
     def _terminate(self, pod: Pod) -> None:
         time.sleep(TERMINATION_DELAY)  # endpoints first, then SIGTERM, as in a cluster
@@ -222,7 +227,7 @@ class PodRunner:
         """Readiness probes: ``/readyz`` 200 is ready, 503 is not; no answer in time changes nothing."""
         for pod in self._pods_snapshot():
             try:
-                with urllib.request.urlopen(f"{pod.url}/readyz", timeout=0.5) as resp:
+                with urllib.request.urlopen(f"{pod.metrics_url}/readyz", timeout=0.5) as resp:
                     body = json.loads(resp.read())
             except urllib.error.HTTPError as exc:
                 exc.close()

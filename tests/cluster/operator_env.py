@@ -162,7 +162,10 @@ FAST: dict[str, Any] = {
         "failbackAfterSeconds": 10,
         "minDwellSeconds": 5,
     },
-    "rateLimits": {"tiers": [{"name": "standard", "priority": 10, "requestsPerMinute": 6000}]},
+    "rateLimits": {
+        "identity": {"type": "Header"},
+        "tiers": [{"name": "standard", "priority": 10, "requestsPerMinute": 6000}],
+    },
 }
 
 

@@ -125,13 +125,14 @@ def test_the_operator_grants_a_watch_on_the_configmap_and_a_proxy_follows_it_thr
     config_file = tmp_path / "config.json"
     config_file.write_text(booted.dumps())  # the mounted file: it stays at generation 1 in this test
     creds = _credentials(api_client, control_plane, namespace, "chat-proxy", tmp_path / "creds")
-    port = free_port()
+    port, ops_port = free_port(), free_port()
     argv = [sys.executable, "-m", "llmroute", "proxy", f"--config={config_file}", "--host=127.0.0.1"]
-    argv += [f"--port={port}", "--watch-configmap=chat-proxy-config", f"--api-credentials={creds}"]
+    argv += [f"--port={port}", f"--metrics-port={ops_port}"]
+    argv += ["--watch-configmap=chat-proxy-config", f"--api-credentials={creds}"]
     env = dict(os.environ, KUBERNETES_SERVICE_HOST="127.0.0.1")
     env["KUBERNETES_SERVICE_PORT"] = str(control_plane.apiserver_port)
     proxy = Process("proxy", argv, tmp_path / "proxy.log", env=env).start()
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{ops_port}"  # /readyz is on the operations port
     try:
         eventually(lambda: _readyz(url).get("source") == "api", timeout=20, what="the proxy watching the API")
         for retries in (4, 5):
@@ -174,6 +175,7 @@ def _configmap(route: LLMRoute, retries: int, generation: int) -> dict[str, Any]
         "upstreams": [{"name": "a", "url": "http://127.0.0.1:9/v1", "model": "m"}],
         "passiveHealth": {"retries": retries},
         "generation": generation,
+        "limits": {"identity": "Unauthenticated"},
     }
     return build_configmap(route, ProxyConfig.model_validate(body))
 

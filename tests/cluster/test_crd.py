@@ -17,7 +17,7 @@ from llmroute.spec import LLMRoute, Scaling
 from llmroute.spec.route import LLMRouteSpec
 from llmroute_dev.binaries import ensure
 from llmroute_dev.controlplane import ControlPlane
-from tests.cases import INVALID, Invalid, invalid_route, route
+from tests.cases import INVALID, VALID_EDGES, Invalid, edge_route, invalid_route, route
 from tests.kube import create_route, eventually, raw_get
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,6 +66,15 @@ def test_invalid_route_is_rejected_naming_the_field(
     assert info.value.status == 422, info.value.body
     message = json.loads(info.value.body)["message"]
     assert case.api_message in message, message
+    if case.field is not None:  # the field `llmroute validate` names too (tests/unit/test_validate.py)
+        assert f"{case.field}: " in message, message
+
+
+@pytest.mark.parametrize("case_id", sorted(VALID_EDGES))
+def test_edges_of_the_rules_are_accepted(api_client: client.ApiClient, namespace: str, case_id: str) -> None:
+    obj = edge_route(case_id)
+    stored = create_route(api_client, namespace, obj)
+    assert LLMRoute.from_object(stored).spec == LLMRoute.from_object(obj).spec
 
 
 def test_inline_api_key_is_never_stored(api_client: client.ApiClient, namespace: str) -> None:

@@ -102,12 +102,27 @@ def _route(namespace: str, fakes: dict[str, Fake]) -> dict[str, Any]:
             },
             "predictive": {"enabled": False},
         },
+        # API keys, so that llmroute verifies its callers: only those are ever answered from the cache
         "rateLimits": {
-            "identity": {"type": "Header"},
+            "identity": {"type": "ApiKey"},
             "tiers": [
-                {"name": "premium", "priority": 100, "sheddable": False},
-                {"name": "standard", "priority": 10, "requestsPerMinute": 120},
-                {"name": "batch", "priority": 1},  # no limit: its bursts meet the admission queue
+                {
+                    "name": "premium",
+                    "priority": 100,
+                    "sheddable": False,
+                    "apiKeysSecretRef": _keys("premium"),
+                },
+                {
+                    "name": "standard",
+                    "priority": 10,
+                    "requestsPerMinute": 120,
+                    "apiKeysSecretRef": _keys("standard"),
+                },
+                {
+                    "name": "batch",
+                    "priority": 1,
+                    "apiKeysSecretRef": _keys("batch"),
+                },  # its bursts meet the queue
             ],
         },
         "cache": {"enabled": True},
@@ -115,6 +130,13 @@ def _route(namespace: str, fakes: dict[str, Fake]) -> dict[str, Any]:
     }
     meta = {"name": NAME, "namespace": namespace}
     return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "LLMRoute", "metadata": meta, "spec": spec}
+
+
+CLIENT_KEYS = {tier: f"sk-dashboard-{tier}" for tier in ("premium", "standard", "batch")}
+
+
+def _keys(tier: str) -> dict[str, str]:
+    return {"name": "client-keys", "key": tier}
 
 
 async def _traffic(
@@ -133,7 +155,9 @@ async def _traffic(
         if i % 5 == 0:
             body["stream"] = True
         url = f"{urls[i % len(urls)]}/v1/chat/completions"
-        async with session.post(url, json=body, headers={"x-llmroute-tier": tier}) as resp:
+        async with session.post(
+            url, json=body, headers={"Authorization": f"Bearer {CLIENT_KEYS[tier]}"}
+        ) as resp:
             await resp.read()
         sent += 1
 
@@ -196,6 +220,14 @@ def system(
         for fake in fakes.values():
             wait_for(_answering(fake), timeout=30, what=f"fake {fake.name}")
         operator = start_operator(namespace, prometheus_url=prom.url)
+        keys = {tier: f"{key}\n" for tier, key in CLIENT_KEYS.items()}
+        secret = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "client-keys"},
+            "stringData": keys,
+        }
+        client.CoreV1Api(api_client).create_namespaced_secret(namespace, secret)
         client.CustomObjectsApi(api_client).create_namespaced_custom_object(
             GROUP, VERSION, namespace, PLURAL, _route(namespace, fakes)
         )

@@ -24,6 +24,15 @@ from tests.cluster.operator_env import (
 from tests.kube import create_route, eventually
 
 
+def _policy(api: client.ApiClient, ns: str, name: str) -> client.V1NetworkPolicy | None:
+    try:
+        return client.NetworkingV1Api(api).read_namespaced_network_policy(name, ns)
+    except client.ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
 def _config(api: client.ApiClient, ns: str, name: str) -> ProxyConfig:
     cm = client.CoreV1Api(api).read_namespaced_config_map(f"{name}-proxy-config", ns)
     return ProxyConfig.loads(cm.data[CONFIG_KEY])
@@ -33,20 +42,28 @@ def test_children_are_created_adopted_and_garbage_collected(
     api_client: client.ApiClient, namespace: str, start_operator: StartOperator, emitter: LoadEmitter
 ) -> None:
     start_operator(namespace)
-    create_route(api_client, namespace, route_object("chat"))
+    create_route(api_client, namespace, route_object("chat", proxy={"networkPolicy": {"enabled": True}}))
     obj = wait_reconciled(api_client, namespace, "chat")
     uid = obj["metadata"]["uid"]
     apps, core = client.AppsV1Api(api_client), client.CoreV1Api(api_client)
     deployment = apps.read_namespaced_deployment("chat-proxy", namespace)
     service = core.read_namespaced_service("chat-proxy", namespace)
     configmap = core.read_namespaced_config_map("chat-proxy-config", namespace)
-    for child in (deployment, service, configmap):
+    policy = eventually(
+        lambda: _policy(api_client, namespace, "chat-proxy"), timeout=30, what="NetworkPolicy written"
+    )
+    for child in (deployment, service, configmap, policy):
         refs = child.metadata.owner_references
         assert [(r.kind, r.name, r.uid, r.controller) for r in refs] == [("LLMRoute", "chat", uid, True)]
         assert child.metadata.labels["app.kubernetes.io/managed-by"] == "llmroute"
         assert child.metadata.labels["app.kubernetes.io/instance"] == "chat"
     pod = deployment.spec.template.spec
     assert pod.security_context.run_as_non_root and pod.automount_service_account_token is False
+    # the Service exposes the API alone; the metrics port is the pod's, for Prometheus and the probes
+    assert [(p.name, p.target_port) for p in service.spec.ports] == [("http", "http")]
+    assert {p.name: p.container_port for p in pod.containers[0].ports} == {"http": 8080, "metrics": 9090}
+    assert [p.port for rule in policy.spec.ingress for p in rule.ports] == [8080, 9090]
+    assert (condition(obj, "Authenticated") or {}).get("status") == "True"
     config = ProxyConfig.loads(configmap.data[CONFIG_KEY])
     assert config.hash == obj["status"]["configHash"]
     assert [u.name for u in config.upstreams] == ["primary", "backup"]

@@ -36,6 +36,7 @@ OUT = ROOT / "out"
 FIGURES: dict[str, Any] = {}
 RELEASE_NAMESPACE = "llmroute-system"
 ROUTE_NAMESPACE = "llm"
+CLIENT_KEY = "sk-node-test-client"  # in the team-keys Secret minimal.yaml's tier reads
 # minimal.yaml as shipped, plus what a test on one small node needs: the fake upstream, quick reaction
 SCALING = {
     "metric": {"type": "RequestsPerSecond", "targetPerReplica": 10},
@@ -232,6 +233,9 @@ def route(node: Node, chart: Installed, fake_upstream: Upstream) -> Route:
         "openai-credentials",
         "--from-literal=api-key=sk-test-not-a-real-key",
     )
+    node.kubectl(
+        "-n", ROUTE_NAMESPACE, "create", "secret", "generic", "team-keys", f"--from-literal=keys={CLIENT_KEY}"
+    )
     manifest = route_manifest(fake_upstream.url)
     node.kubectl("apply", "-f", "-", input=yaml.safe_dump(manifest))
     name = manifest["metadata"]["name"]
@@ -262,5 +266,6 @@ def route(node: Node, chart: Installed, fake_upstream: Upstream) -> Route:
 
 
 def _models_ok(url: str) -> bool:
-    with urllib.request.urlopen(f"{url}/v1/models", timeout=2) as resp:
+    request = urllib.request.Request(f"{url}/v1/models", headers={"Authorization": f"Bearer {CLIENT_KEY}"})
+    with urllib.request.urlopen(request, timeout=2) as resp:
         return bool(resp.status == 200)

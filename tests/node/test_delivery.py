@@ -48,7 +48,7 @@ def _pod_ips(node: Node, route: Route) -> dict[str, str]:
 
 
 def _readyz(ip: str) -> dict[str, object]:
-    with urllib.request.urlopen(f"http://{ip}:8080/readyz", timeout=2) as resp:
+    with urllib.request.urlopen(f"http://{ip}:9090/readyz", timeout=2) as resp:  # the metrics port
         body: dict[str, object] = json.loads(resp.read())
         return body
 

@@ -18,7 +18,7 @@ import yaml
 
 from llmroute_dev.node.node import Node
 from llmroute_dev.procs import wait_for
-from tests.node.conftest import FIGURES, ROUTE_NAMESPACE, Route, Upstream, route_manifest
+from tests.node.conftest import CLIENT_KEY, FIGURES, ROUTE_NAMESPACE, Route, Upstream, route_manifest
 from tests.node.traffic import Traffic
 
 NAME = "limited"
@@ -40,7 +40,8 @@ def _ready(node: Node) -> int:
 
 
 def _answers(url: str) -> bool:
-    with urllib.request.urlopen(f"{url}/v1/models", timeout=2) as resp:
+    request = urllib.request.Request(f"{url}/v1/models", headers={"Authorization": f"Bearer {CLIENT_KEY}"})
+    with urllib.request.urlopen(request, timeout=2) as resp:
         return bool(resp.status == 200)
 
 
@@ -57,7 +58,14 @@ def limited(node: Node, route: Route, fake_upstream: Upstream) -> Iterator[str]:
         scaling=scaling,
         rateLimits={
             "defaultTier": "standard",
-            "tiers": [{"name": "standard", "priority": 10, "requestsPerMinute": LIMIT_RPM}],
+            "tiers": [
+                {
+                    "name": "standard",
+                    "priority": 10,
+                    "requestsPerMinute": LIMIT_RPM,
+                    "apiKeysSecretRef": {"name": "team-keys", "key": "keys"},  # the route fixture's Secret
+                }
+            ],
         },
     )
     manifest["metadata"]["name"] = NAME

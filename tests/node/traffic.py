@@ -31,6 +31,7 @@ class Traffic:
     keepalive: bool = True
     model: str = "gpt-4o-mini"
     timeout: float = 30.0
+    api_key: str = "sk-node-test-client"  # a client key of the route's tier (conftest.CLIENT_KEY)
     outcomes: list[Outcome] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -94,7 +95,7 @@ class Traffic:
             async with session.post(
                 f"{self.url}/v1/chat/completions",
                 data=orjson.dumps(body),
-                headers={"Content-Type": "application/json"},
+                headers={"Content-Type": "application/json", "Authorization": f"Bearer {self.api_key}"},
             ) as resp:
                 await resp.read()
                 result = str(resp.status)

@@ -63,7 +63,8 @@ class Harness:
         return await self.post("/v1/chat/completions", payload, headers)
 
     async def metrics(self) -> str:
-        async with self.session.get(self.url + "/metrics") as resp:
+        assert self.server is not None
+        async with self.session.get(self.server.metrics_url + "/metrics") as resp:
             return await resp.text()
 
     async def stop(self) -> None:

@@ -22,9 +22,12 @@ def upstream(url: str, name: str = "a", model: str = "m", **kw: Any) -> dict[str
 
 
 def config(*upstreams: dict[str, Any], **kw: Any) -> dict[str, Any]:
-    """A wire-format ProxyConfig dict (camelCase keys)."""
+    """A wire-format ProxyConfig dict (camelCase keys); without tiers the route says it serves anyone."""
     body: dict[str, Any] = {"route": {"namespace": "ns", "name": "r"}, "upstreams": list(upstreams)}
     body.update(kw)
+    limits = body.setdefault("limits", {})
+    if not limits.get("tiers"):
+        limits.setdefault("identity", "Unauthenticated")
     # active probes add connections and upstream requests of their own: only tests about them enable them
     body["passiveHealth"] = {"probeIntervalSeconds": 0, **body.get("passiveHealth", {})}
     ProxyConfig.model_validate(body)  # fail early on a typo in a test
@@ -78,15 +81,19 @@ class ProxyProcess:
         self.log_path = log_path
         self._log = log_path.open("wb")
         args = [sys.executable, "-m", "llmroute", "proxy", "--config", str(config_path)]
-        args += ["--host", "127.0.0.1", "--port", "0", "--reload-interval", str(reload_interval), *extra]
+        args += ["--host", "127.0.0.1", "--port", "0", "--metrics-port", "0"]
+        args += ["--reload-interval", str(reload_interval), *extra]
         self.process = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
         self.url = ""
+        self.metrics_url = ""
 
     async def ready(self, within: float = 20.0) -> str:
         def listening() -> bool:
-            match = re.search(r"listening on (http://\S+)", self.log_path.read_text())
+            match = re.search(
+                r"listening on (http://\S+) \(metrics and health on (http://\S+)\)", self.log_path.read_text()
+            )
             if match:
-                self.url = match.group(1)
+                self.url, self.metrics_url = match.group(1), match.group(2)
             assert self.process.poll() is None, self.log_path.read_text()
             return bool(match)
 

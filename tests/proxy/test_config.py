@@ -19,7 +19,8 @@ SECRET = "sk-upstream-very-secret-0123456789"
 
 
 async def ready_hash(h: Harness) -> str:
-    async with h.session.get(h.url + "/readyz") as resp:
+    assert h.server is not None
+    async with h.session.get(h.server.metrics_url + "/readyz") as resp:
         body = await resp.json()
         return str(body.get("config", "")) if resp.status == 200 else ""
 

@@ -17,7 +17,8 @@ from tests.proxy.support import ProxyProcess, config, eventually, metric, upstre
 
 
 async def readyz(h: Harness) -> dict[str, Any]:
-    async with h.session.get(h.url + "/readyz") as resp:
+    assert h.server is not None
+    async with h.session.get(h.server.metrics_url + "/readyz") as resp:  # the operations port
         body: dict[str, Any] = await resp.json()
         return body
 
@@ -56,8 +57,8 @@ async def test_watch_configmap_outside_a_cluster_serves_the_file(
     extra = ("--watch-configmap=chat-proxy-config", f"--api-credentials={tmp_path / 'none'}")
     proxy = ProxyProcess(path, tmp_path / "proxy.log", extra=extra)
     try:
-        url = await proxy.ready()
-        async with session.get(f"{url}/readyz") as resp:
+        await proxy.ready()
+        async with session.get(f"{proxy.metrics_url}/readyz") as resp:
             body = await resp.json()
         assert (body["generation"], body["source"]) == (4, "file")
     finally:

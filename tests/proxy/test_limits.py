@@ -41,11 +41,14 @@ def test_all_or_nothing_and_headers() -> None:
     assert not refused.allowed
     headers = refused.headers()
     assert headers["x-ratelimit-limit-requests"] == "60"  # the tightest limit is reported
-    assert headers["x-ratelimit-remaining-requests"] == "0"
+    # what is left of the minute's allowance (59 of 60), though the second request within a second is
+    # refused: the allowance is enforced smoothly, and Retry-After says when the next one fits
+    assert headers["x-ratelimit-remaining-requests"] == "59"
+    assert headers["x-ratelimit-reset-requests"] == "1s"
     assert headers["Retry-After"] == "1" and headers["retry-after-ms"] == "1000"
     # the refused request did not consume the tier's budget
     ok, _, _ = evaluate(0.0, 0.0, tier_check)
-    assert ok and status(tier_check, 0.001, 0.0).remaining == 999
+    assert ok and status(tier_check, 0.001, 0.0).remaining == 59999
 
 
 def test_reset_format() -> None:
@@ -65,12 +68,12 @@ async def test_429_with_openai_headers(harness: Harness, fake: FakeUpstream) -> 
     auth = {"Authorization": "Bearer key-1"}
     status, headers, _ = await harness.chat(headers=auth)
     assert status == 200
-    assert headers["x-ratelimit-limit-requests"] == "60" and headers["x-ratelimit-remaining-requests"] == "0"
+    assert headers["x-ratelimit-limit-requests"] == "60" and headers["x-ratelimit-remaining-requests"] == "59"
     assert headers["x-ratelimit-limit-tokens"] == "100000" and "x-ratelimit-reset-tokens" in headers
     status, headers, body = await harness.chat(headers=auth)
     assert status == 429
     assert body["error"]["code"] == "rate_limit_exceeded" and body["error"]["type"] == "requests"
-    assert int(headers["Retry-After"]) >= 1 and headers["x-ratelimit-remaining-requests"] == "0"
+    assert int(headers["Retry-After"]) >= 1 and headers["x-ratelimit-remaining-requests"] == "59"
     assert headers["x-ratelimit-reset-requests"].endswith("s")
     text = await harness.metrics()
     assert metric(text, "llmroute_ratelimited_total", route="ns/r", tier="free") == 1

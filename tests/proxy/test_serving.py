@@ -34,10 +34,16 @@ async def test_stream_is_relayed_as_it_arrives(harness: Harness, fake: FakeUpstr
 
 
 async def test_health_ready_and_unknown_paths(harness: Harness, fake: FakeUpstream) -> None:
-    await harness.start(config(upstream(fake.url)))
-    for path, code in (("/healthz", 200), ("/readyz", 200), ("/nope", 404), ("/v1/files", 404)):
-        async with harness.session.get(harness.url + path) as resp:
-            assert resp.status == code, path
+    server = await harness.start(config(upstream(fake.url)))
+    ops, api = server.metrics_url, server.url
+    cases = [(ops, "/healthz", 200), (ops, "/readyz", 200), (ops, "/metrics", 200), (ops, "/v1/models", 404)]
+    # the API port (what the Service exposes) serves the API alone
+    cases += [(api, "/healthz", 404), (api, "/readyz", 404), (api, "/metrics", 404)]
+    cases += [(api, "/nope", 404), (api, "/v1/files", 404)]
+    for base, path, code in cases:
+        async with harness.session.get(base + path) as resp:
+            assert resp.status == code, (base, path)
+            assert resp.headers["x-request-id"]
             if code == 404:
                 assert (await resp.json())["error"]["type"] == "invalid_request_error"
 

@@ -64,6 +64,7 @@ async def test_replicas_share_one_global_limit_under_skew(
     path = write_config(tmp_path, fake, redis_server.url)
     processes += [ProxyProcess(path, tmp_path / f"proxy-{i}.log") for i in range(REPLICAS)]
     urls = [await p.ready() for p in processes]
+    metrics_url = processes[0].metrics_url
     async with aiohttp.ClientSession() as session:
         loop = asyncio.get_running_loop()
         started = loop.time()
@@ -78,7 +79,7 @@ async def test_replicas_share_one_global_limit_under_skew(
         other = await burst(session, urls[1], 10)
         assert other.count(200) <= math.ceil(10 * (loop.time() - started)) + 2
         text = ""
-        async with session.get(urls[0] + "/metrics") as resp:
+        async with session.get(metrics_url + "/metrics") as resp:
             text = await resp.text()
         assert metric(text, "llmroute_proxy_store_fallback") == 0
         assert metric(text, "llmroute_ratelimited_total", tier="team") == 30 - admitted
@@ -93,7 +94,7 @@ async def test_store_outage_falls_back_to_local_share_and_recovers(
     async with aiohttp.ClientSession() as session:
 
         async def fallback() -> float:
-            async with session.get(url + "/metrics") as resp:
+            async with session.get(processes[0].metrics_url + "/metrics") as resp:
                 return metric(await resp.text(), "llmroute_proxy_store_fallback")
 
         assert (await burst(session, url, 1)) == [200]
@@ -132,7 +133,7 @@ async def test_store_password_comes_from_a_file(tmp_path: Path, fake: FakeUpstre
         try:
             async with aiohttp.ClientSession() as session:
                 statuses = await burst(session, server.url, 15)
-                async with session.get(server.url + "/metrics") as resp:
+                async with session.get(server.metrics_url + "/metrics") as resp:
                     text = await resp.text()
             # the global figure (10/s, burst 10) applied, through Redis: not the local share of 5
             assert statuses.count(200) >= 10 and metric(text, "llmroute_proxy_store_fallback") == 0

@@ -11,6 +11,7 @@ import numpy as np
 from llmroute.core.scaling import ScalerState, ScalingResult, recommend
 from llmroute.core.series import LoadSeries
 from llmroute.spec.route import LLMRouteSpec
+from tests.cases import with_identity
 
 T0 = datetime(2025, 3, 3, 0, 0, tzinfo=UTC)  # a Monday
 UPSTREAM = {"name": "primary", "url": "http://upstream.invalid/v1", "model": "m"}
@@ -20,6 +21,7 @@ def spec(**fields: Any) -> LLMRouteSpec:
     """A route spec with one upstream and ``fields`` (camelCase, nested dicts) on top of the defaults."""
     body: dict[str, Any] = {"upstreams": [dict(UPSTREAM)]}
     body.update(copy.deepcopy(fields))
+    body["rateLimits"] = with_identity(body.get("rateLimits"))
     return LLMRouteSpec.model_validate(body)
 
 

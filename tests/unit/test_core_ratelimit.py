@@ -200,3 +200,25 @@ def test_state_round_trip_and_garbage() -> None:
     state = ShedState({"free": 2}, 10.0, 20.0, {"free": 0.5})
     assert ShedState.from_dict(state.to_dict()) == state
     assert ShedState.from_dict({"levels": "x", "calm": "y"}) == ShedState()
+
+
+@pytest.mark.parametrize("replicas", [1, 2, 19, 20, 21, 40, 1000])
+def test_no_share_rounds_a_limit_to_zero(replicas: int) -> None:
+    """20 requests/min over 21 replicas was 0 per replica: every request refused, forever."""
+    small = [{"name": "tiny", "requestsPerMinute": 20, "tokensPerMinute": 7}]
+    result = plan(
+        route(tiers=small), now=T0, current_replicas=replicas, desired_replicas=replicas, utilisation=None,
+        at_max=False, state=ShedState(),
+    )  # fmt: skip
+    tiny = limits(result)["tiny"]
+    assert tiny.per_replica_requests_per_minute == max(1, 20 // replicas)
+    assert tiny.per_replica_tokens_per_minute == max(1, 7 // replicas)
+    # the floor is the only over-admission: the replicas together admit at most max(limit, replicas)
+    assert tiny.per_replica_requests_per_minute * replicas <= max(20, replicas)
+
+
+def test_a_tier_shed_entirely_stays_at_zero_but_a_small_factor_does_not_round_to_zero() -> None:
+    from llmroute.core.ratelimit import scaled, share
+
+    assert (scaled(10, 0.0), scaled(10, 0.05), scaled(10, 0.5)) == (0, 1, 5)
+    assert (share(0, 4), share(1, 4), share(9, 4)) == (0, 1, 2)

@@ -32,6 +32,7 @@ def _route(**spec: Any) -> LLMRoute:
         "failover": {"minRequests": 5, "minDwellSeconds": 0, "cooldownSeconds": 0},
     }
     body.update(spec)
+    body.setdefault("rateLimits", {"identity": {"type": "Header"}, "tiers": [{"name": "everyone"}]})
     obj = {"metadata": {"name": "r", "namespace": "ns", "generation": 3}, "spec": body}
     return LLMRoute.from_object(obj)
 
@@ -272,3 +273,16 @@ def test_rates_whose_window_reaches_into_a_gap_are_not_trusted_for_a_scale_down(
         _route(), replace(gapped, metrics=RouteMetrics(NOW.timestamp() - 1, {"rps": 20.0}, {}, "2m"))
     )
     assert out.replicas is None or out.replicas >= 8, "scaled down on rates that reach into a gap"
+
+
+def test_an_unauthenticated_route_says_so_with_a_warning_once() -> None:
+    open_route = _route(rateLimits={"identity": {"type": "Unauthenticated"}})
+    first = decide(open_route, _observed(5.0, replicas=8))
+    cond = {c.type: c for c in first.status.conditions}["Authenticated"]
+    assert (cond.status, cond.reason) == ("False", "Unauthenticated")
+    assert [e.type for e in first.events if e.reason == "Unauthenticated"] == ["Warning"]
+    again = decide(open_route, _observed(5.0, replicas=8, previous=first.status))
+    assert "Unauthenticated" not in _reasons(again)  # on the transition, not every cycle
+    keyed = decide(_route(), _observed(5.0, replicas=8, previous=again.status))
+    cond = {c.type: c for c in keyed.status.conditions}["Authenticated"]
+    assert (cond.status, cond.reason) == ("True", "TrustedHeader")

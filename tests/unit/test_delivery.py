@@ -41,6 +41,7 @@ def _config(retries: int = 2, generation: int = 0) -> ProxyConfig:
         "upstreams": [{"name": "a", "url": "http://127.0.0.1:1/v1", "model": "m"}],
         "passiveHealth": {"retries": retries},
         "generation": generation,
+        "limits": {"identity": "Unauthenticated"},
     }
     return ProxyConfig.model_validate(body).with_hash()
 
@@ -196,6 +197,7 @@ def test_a_secret_change_reloads_the_api_config_even_while_the_file_lags(tmp_pat
     def keyed(retries: int, generation: int) -> ProxyConfig:
         up = {"name": "a", "url": "http://127.0.0.1:1/v1", "model": "m", "apiKeyFile": str(key)}
         body = {"route": {"namespace": "llm", "name": "chat"}, "upstreams": [up], "generation": generation}
+        body["limits"] = {"identity": "Unauthenticated"}
         body["passiveHealth"] = {"retries": retries}
         return ProxyConfig.model_validate(body).with_hash()
 

@@ -45,7 +45,10 @@ def test_engines_and_scrape_settings_reach_the_proxy_config() -> None:
 def test_a_hosted_upstream_has_no_engine_to_scrape() -> None:
     doc = {
         "metadata": {"name": "r"},
-        "spec": {"upstreams": [{"name": "a", "url": "https://api.openai.com/v1", "model": "m"}]},
+        "spec": {
+            "upstreams": [{"name": "a", "url": "https://api.openai.com/v1", "model": "m"}],
+            "rateLimits": {"identity": {"type": "Unauthenticated"}},
+        },
     }
     config = build_proxy_config(LLMRoute.from_object(doc), limits=[], divisor=1, replicas=1)
     assert (config.upstreams[0].engine, config.upstreams[0].metrics_url) == (None, None)
@@ -57,5 +60,5 @@ def test_validate_names_the_engine_field(tmp_path: Path, capsys: pytest.CaptureF
     bad = tmp_path / "route.yaml"
     bad.write_text(yaml.safe_dump(doc))
     assert main(["validate", str(bad)]) == 1
-    assert "upstreams.0.engine.type" in capsys.readouterr().err
+    assert "spec.upstreams[0].engine.type" in capsys.readouterr().err
     assert main(["validate", str(SELF_HOSTED)]) == 0

@@ -70,7 +70,7 @@ def test_every_placement_field_reaches_the_pod_in_its_kubernetes_shape() -> None
     assert container["env"] == EVERY_FIELD["env"]
     assert pod["metadata"]["annotations"]["team"] == "platform"
     assert pod["metadata"]["annotations"]["prometheus.io/scrape"] == "false"  # the route's value wins
-    assert pod["metadata"]["annotations"]["prometheus.io/port"] == "8080"
+    assert pod["metadata"]["annotations"]["prometheus.io/port"] == "9090"  # the metrics port, not the API
 
 
 def test_unset_fields_leave_the_pod_as_before() -> None:

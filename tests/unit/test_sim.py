@@ -219,7 +219,8 @@ def test_simulate_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
         "apiVersion: llmroute.io/v1alpha1\nkind: LLMRoute\nmetadata: {name: r}\nspec:\n"
         "  upstreams: [{name: a, url: 'http://a.invalid/v1', model: m}]\n"
         "  proxy: {maxReplicas: 40}\n  scaling: {metric: {targetPerReplica: 40}}\n"
-        "  rateLimits:\n    tiers: [{name: gold, priority: 10, requestsPerMinute: 6000}, "
+        "  rateLimits:\n    identity: {type: Header}\n"
+        "    tiers: [{name: gold, priority: 10, requestsPerMinute: 6000}, "
         "{name: free, requestsPerMinute: 1200}]\n"
     )
     out = tmp_path / "timeline.csv"

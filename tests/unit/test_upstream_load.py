@@ -22,6 +22,7 @@ def _route() -> LLMRoute:
         {"name": "azure", "url": "https://x.openai.azure.com/openai/v1", "model": "m"},
     ]
     spec: dict[str, Any] = {"upstreams": upstreams, "loadBalancing": "ResourceAware"}
+    spec["rateLimits"] = {"identity": {"type": "Unauthenticated"}}
     return LLMRoute.from_object({"metadata": {"name": "r", "namespace": "ns"}, "spec": spec})
 
 

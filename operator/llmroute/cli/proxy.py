@@ -19,6 +19,12 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--config", required=True, help="path of the rendered config.json (ConfigMap mount)")
     parser.add_argument("--host", default=os.environ.get("LLMROUTE_HOST", "0.0.0.0"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("LLMROUTE_PORT", "8080")))
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=int(os.environ.get("LLMROUTE_PROXY_METRICS_PORT", "9090")),
+        help="port of /metrics, /healthz and /readyz (kept off the API port)",
+    )
     parser.add_argument("--reload-interval", type=float, default=1.0, help="seconds between config checks")
     parser.add_argument(
         "--shutdown-timeout", type=float, default=30.0, help="seconds to finish in-flight requests"
@@ -59,6 +65,12 @@ def run(args: argparse.Namespace) -> int:
         else:
             watch = (access, args.watch_configmap)
     server = ProxyServer(
-        args.config, args.host, args.port, args.reload_interval, args.shutdown_timeout, watch=watch
+        args.config,
+        args.host,
+        args.port,
+        args.reload_interval,
+        args.shutdown_timeout,
+        args.metrics_port,
+        watch=watch,
     )
     return run_server(server, args.drain_seconds)

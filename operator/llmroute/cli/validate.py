@@ -1,36 +1,126 @@
-"""`llmroute validate FILE...`: check LLMRoute manifests against the typed spec, offline."""
+"""`llmroute validate FILE...`: check LLMRoute manifests offline, as the apiserver would.
+
+Every problem is one line naming the file, the document's index (from 0) and the field as the apiserver
+spells it (``spec.rateLimits.tiers[0].requestsPerMinute``); the exit code is 1 if there is any. A file that
+cannot be read, is not UTF-8 or not YAML, a document that is not an object, an LLMRoute whose ``apiVersion``
+or ``metadata`` the apiserver would refuse, and a file holding no LLMRoute at all are problems too. The
+checks are the models' (:mod:`llmroute.spec`), which hold the same rules as the CRD's schema and CEL rules
+(the shared case table in ``tests/cases.py`` proves both refuse the same routes), including the route name
+the proxy's children need (``<name>-proxy`` must be a DNS-1035 label).
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
+from llmroute import GROUP, KIND, VERSION
 from llmroute.spec import LLMRoute
-from llmroute.spec.errors import format_error
+
+API_VERSION = f"{GROUP}/{VERSION}"
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("validate", help="validate LLMRoute manifests against the typed spec")
+    p = sub.add_parser("validate", help="validate LLMRoute manifests as the apiserver would, offline")
     p.add_argument("files", nargs="+", type=Path, help="YAML files (multi-document allowed)")
 
 
+def field_path(loc: tuple[int | str, ...]) -> str:
+    """A pydantic error location as the apiserver names the field: ``spec.upstreams[0].url``."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "<root>"
+
+
+def read(path: Path) -> tuple[list[Any], list[str]]:
+    """The documents of ``path``, or the problems that stop it being read (one line each)."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        return [], [f"{path}: cannot read the file: {exc.strerror or exc}"]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return [], [f"{path}: not UTF-8 text (byte {exc.start} is {raw[exc.start : exc.start + 1]!r})"]
+    try:
+        return list(yaml.safe_load_all(text)), []
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        return [], [f"{path}: YAML syntax error{where}: {problem}"]
+
+
+def problems(doc: dict[str, Any]) -> Iterator[str]:
+    """What the apiserver would refuse in one LLMRoute document, as ``field: message`` strings."""
+    if doc.get("apiVersion") != API_VERSION:
+        yield f"apiVersion: must be {API_VERSION}, not {doc.get('apiVersion')!r}"
+    metadata = doc.get("metadata")
+    if not isinstance(metadata, dict):
+        yield f"metadata: must be an object with a name, not {_kind(metadata)}"
+        return
+    if not isinstance(doc.get("spec"), dict):
+        yield f"spec: Required value (an object), not {_kind(doc.get('spec'))}"
+        return
+    try:
+        LLMRoute.from_object(doc)
+    except ValidationError as exc:
+        for err in exc.errors():
+            message = str(err["msg"]).removeprefix("Value error, ")
+            yield f"{field_path(tuple(err['loc']))}: {message}"
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
+        type(value), "a number"
+    )
+
+
+def check_file(path: Path) -> tuple[list[str], list[str]]:
+    """(problems, the routes found valid) of one file, each a line to print."""
+    docs, found = read(path)
+    if found:
+        return found, []
+    valid: list[str] = []
+    routes = 0
+    for index, doc in enumerate(docs):
+        where = f"{path}: document {index}"
+        if doc is None:
+            continue
+        if not isinstance(doc, dict):
+            found.append(f"{where}: must be an object (a Kubernetes manifest), not {_kind(doc)}")
+            continue
+        if doc.get("kind") != KIND:
+            continue
+        routes += 1
+        metadata = doc.get("metadata")
+        name = metadata.get("name") if isinstance(metadata, dict) else None
+        label = f"{where} (LLMRoute {name})" if isinstance(name, str) else f"{where} (LLMRoute)"
+        these = [f"{label}: {p}" for p in problems(doc)]
+        found += these
+        if not these:
+            valid.append(f"{label}: valid")
+    if routes == 0 and not found:
+        found.append(f"{path}: no LLMRoute in the file (no document has kind: {KIND})")
+    return found, valid
+
+
 def run(args: argparse.Namespace) -> int:
-    failed = 0
+    failed = False
     for path in args.files:
-        for index, doc in enumerate(yaml.safe_load_all(path.read_text())):
-            if not doc or doc.get("kind") != "LLMRoute":
-                continue
-            name = doc.get("metadata", {}).get("name", f"#{index}")
-            try:
-                LLMRoute.from_object(doc)
-            except ValidationError as exc:
-                failed += 1
-                print(f"{path}: LLMRoute {name} is invalid:\n{format_error(exc)}", file=sys.stderr)
-            else:
-                print(f"{path}: LLMRoute {name} is valid")
+        found, valid = check_file(path)
+        for line in valid:
+            print(line)
+        for line in found:
+            print(line, file=sys.stderr)
+        failed = failed or bool(found)
     return 1 if failed else 0

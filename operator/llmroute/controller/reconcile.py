@@ -31,6 +31,7 @@ from llmroute.render.workload import (
     build_configmap,
     build_deployment,
     build_disruption_budget,
+    build_network_policy,
     build_route_access,
     build_service,
     child_names,
@@ -199,6 +200,8 @@ class Reconciler:
             await self.emit(body, Event("Normal", "Updated", f"Deployment {name} pod template"))
         await asyncio.to_thread(self.workload.apply_service, service)
         await asyncio.to_thread(self.workload.apply_pdb, build_disruption_budget(route))
+        if route.spec.proxy.network_policy.enabled:
+            await asyncio.to_thread(self.workload.apply_network_policy, build_network_policy(route))
         if denied is not None:
             raise denied
 

@@ -4,10 +4,12 @@
   applies to it. When several overlap, the most specific wins (a window naming the tier beats one for all
   tiers), then the first listed.
 * **Replica-aware division** - each replica gets ``floor(global / divisor)`` where the divisor is the larger
-  of the current and desired replica counts. During a scale-up the old replicas already enforce the new,
-  smaller share; during a scale-down the leaving replicas keep counting until they are gone. Either way the
-  sum of shares never exceeds the global figure. (A global limit below the replica count rounds to zero per
-  replica; use the Redis store for small exact limits.)
+  of the current and desired replica counts, but never less than 1 a minute: a non-zero limit never rounds
+  to zero (which would refuse every request, forever). During a scale-up the old replicas already enforce
+  the new, smaller share; during a scale-down the leaving replicas keep counting until they are gone. The
+  sum of shares never exceeds the global figure except through that floor: a global limit below the
+  divisor admits up to ``divisor`` a minute across the replicas (over-admission ``divisor / global``);
+  use the Redis store for small exact limits.
 * **Adaptive shedding** - at ``maxReplicas`` with utilisation above ``saturationThreshold``, the lowest
   priority sheddable tier is tightened by ``stepFactor`` (at most one step a minute), then the next one up;
   a factor that would fall below 5 % goes straight to ``minFactor``. Tiers with the highest priority present
@@ -115,11 +117,24 @@ def sheddable_order(tiers: list[Tier]) -> list[Tier]:
     return sorted(candidates, key=lambda t: t.priority)
 
 
+def share(total: int, divisor: int) -> int:
+    """One replica's share of ``total`` a minute: ``floor(total / divisor)``, but at least 1 when ``total``
+    is (a non-zero limit must never round to zero)."""
+    return max(1, total // max(1, divisor)) if total > 0 else 0
+
+
+def scaled(value: int, factor: float) -> int:
+    """``value`` times ``factor`` (time-of-day multiplier x shed factor), rounded down but never from a
+    positive product to zero; a factor of 0 (a tier shed entirely) gives 0."""
+    product = value * factor
+    return max(1, math.floor(product + 1e-9)) if product > 0 else 0
+
+
 def _share(value: int | None, factor: float, divisor: int) -> tuple[int | None, int | None]:
     if value is None:
         return None, None
-    total = math.floor(value * factor + 1e-9)
-    return total, total // divisor
+    total = scaled(value, factor)
+    return total, share(total, divisor)
 
 
 def _shed_step(

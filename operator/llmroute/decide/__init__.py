@@ -9,7 +9,8 @@ client (an import contract in ``make lint`` enforces it), so it is tested with p
 :func:`decide` runs the steps in order: :func:`~llmroute.decide.load.observe_load` (which numbers to
 trust), :func:`~llmroute.decide.steps.scale`, :func:`~llmroute.decide.steps.fail_over`,
 :func:`~llmroute.decide.steps.limit`, the proxy config, :func:`~llmroute.decide.steps.alert`,
-:func:`~llmroute.decide.steps.ready`, and :func:`~llmroute.decide.status.build_status`.
+:func:`~llmroute.decide.steps.authenticated`, :func:`~llmroute.decide.steps.ready`, and
+:func:`~llmroute.decide.status.build_status`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from llmroute.decide.load import observe_load
 from llmroute.decide.model import Observed, RouteActions
 from llmroute.decide.report import Event, EventType, StatusReport
 from llmroute.decide.status import build_status
-from llmroute.decide.steps import alert, fail_over, limit, ready, scale
+from llmroute.decide.steps import alert, authenticated, fail_over, limit, ready, scale
 from llmroute.render.config import build_proxy_config
 from llmroute.spec.route import LLMRoute
 from llmroute.spec.status import LLMRouteStatus
@@ -51,6 +52,7 @@ def decide(route: LLMRoute, obs: Observed) -> RouteActions:
         unhealthy=unhealthy,
     )
     alerts = alert(route, obs.now, obs.alert_for_seconds, view, failover, saved, report)
+    authenticated(route, report)
     ready(route, obs, scaling.paused, report)
     status = build_status(obs, report, view, scaling, failover, limits, config, alerts)
     return RouteActions(

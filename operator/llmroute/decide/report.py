@@ -34,6 +34,7 @@ ACTIONS: dict[str, str] = {
     "Created": "Create",
     "Updated": "Update",
     "InvalidSpec": "Validate",
+    "Unauthenticated": "Validate",
 }
 """The action an Event's reason reports (``events.k8s.io/v1`` ``action``); any other reason: Reconcile."""
 
@@ -60,6 +61,7 @@ TRANSITION_EVENTS: dict[tuple[ConditionType, Status], tuple[EventType, str, froz
     ("FailedOver", "Unknown"): ("Warning", "UpstreamHealthUnknown", frozenset({"True", "False"})),
     ("Degraded", "True"): ("Warning", "AlertFiring", frozenset({"False", "Unknown"})),
     ("Degraded", "False"): ("Normal", "AlertResolved", frozenset({"True"})),
+    ("Authenticated", "False"): ("Warning", "Unauthenticated", frozenset({"True", "Unknown"})),
 }
 """The Event a condition's move to a status posts, and the statuses it must come from (a new route's
 first reading counts as coming from anywhere). Transitions not listed post none."""

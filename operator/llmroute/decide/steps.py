@@ -174,6 +174,25 @@ def _since(previous: Any, name: str, now: float) -> float:
     return float(value) if isinstance(value, int | float) and value <= now else now
 
 
+def authenticated(route: LLMRoute, report: StatusReport) -> None:
+    """``Authenticated``: whether the route's proxies know who their clients are. An explicitly
+    unauthenticated route is ``False`` (with a Warning Event when it becomes so): anyone who can reach
+    its Service spends its upstream keys."""
+    identity = route.spec.rate_limits.identity
+    if identity.type == "Unauthenticated":
+        message = (
+            "rateLimits.identity.type is Unauthenticated: any client that reaches the Service is served "
+            "with the upstream keys; configure tiers with apiKeysSecretRef, or restrict who can reach it "
+            "(proxy.networkPolicy)"
+        )
+        report.set("Authenticated", "False", "Unauthenticated", message, announce=True)
+    elif identity.type == "Header":
+        message = f"tiers are named by the {identity.header} header, set by a trusted front end"
+        report.set("Authenticated", "True", "TrustedHeader", message)
+    else:
+        report.set("Authenticated", "True", "ApiKeys", "every client is verified by its API key")
+
+
 def ready(route: LLMRoute, obs: Observed, paused: bool, report: StatusReport) -> None:
     """``Ready``: the cycle reconciled (write failures are reported by the caller, after the writes)."""
     name = route.spec.proxy.deployment_name

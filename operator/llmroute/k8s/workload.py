@@ -113,6 +113,30 @@ class Workload:
             return True
         return False
 
+    def apply_network_policy(self, obj: dict[str, Any]) -> bool:
+        """Create the proxy's NetworkPolicy, or patch its spec when the rendered one changed. True if
+        anything was written. (A policy later disabled in the route is left as it is: llmroute deletes
+        nothing; it goes with the route, or by hand.)"""
+        meta = obj["metadata"]
+        digest = _digest(obj["spec"])
+        meta.setdefault("annotations", {})[TEMPLATE_HASH_ANNOTATION] = digest
+        api = client.NetworkingV1Api(self.api)
+        try:
+            current = api.read_namespaced_network_policy(meta["name"], meta["namespace"])
+        except client.ApiException as exc:
+            if exc.status != 404:
+                raise
+            api.create_namespaced_network_policy(meta["namespace"], obj)
+            return True
+        if (current.metadata.annotations or {}).get(TEMPLATE_HASH_ANNOTATION) == digest:
+            return False
+        patch = {
+            "metadata": {"annotations": meta["annotations"], "labels": meta["labels"]},
+            "spec": obj["spec"],
+        }
+        api.patch_namespaced_network_policy(meta["name"], meta["namespace"], patch, _content_type=MERGE)
+        return True
+
     def apply_pdb(self, obj: dict[str, Any]) -> bool:
         """Create the PodDisruptionBudget, or patch its budget when it differs. True if anything was
         written."""

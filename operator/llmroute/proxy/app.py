@@ -1,4 +1,4 @@
-"""The proxy's state and its aiohttp application (routes, start-up, shutdown, config swaps).
+"""The proxy's state and its two aiohttp applications (routes, start-up, shutdown, config swaps).
 
 :class:`ProxyApp` owns what outlives a config: the rate limiter, balancer state, the cache, the admission
 gate, the forwarder (and its upstream HTTP client), the health prober, the engine-metrics scraper and the
@@ -6,6 +6,12 @@ metrics (with the balancer's per-upstream load gauges), and hands the API handle
 :meth:`ProxyApp.apply` swaps in a new :class:`ConfigSnapshot` in place, so requests already running finish
 on the snapshot they started with. Configs come from the mounted file (:class:`ConfigWatcher`) and, given
 a ConfigMap to watch, from the API (:class:`ConfigMapWatch`); :class:`Delivery` decides which one is served.
+
+The API (``/v1/...``, what the Service exposes) and the operations endpoints (``/metrics``, ``/healthz``,
+``/readyz``: for Prometheus and the kubelet only) are two applications served on two ports
+(:meth:`ProxyApp.app` and :meth:`ProxyApp.ops_app`), so a client of the API can reach neither the metrics
+nor the health state. Every response of both carries ``x-request-id`` (the API's handlers put it on their
+answers themselves: a response hook would cost every request a coroutine).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from llmroute.proxy.loadmetrics import LoadCollector
 from llmroute.proxy.metrics import ProxyMetrics
 from llmroute.proxy.probe import Prober
 from llmroute.proxy.ratelimit import RateLimiter
+from llmroute.proxy.requestid import on_prepare, with_request_id
 from llmroute.proxy.scrape import EngineScraper
 from llmroute.proxy.snapshot import ConfigSnapshot
 from llmroute.proxy.watch import ConfigWatcher
@@ -61,6 +68,7 @@ class ProxyApp:
         self.forwarder = Forwarder(self.balancer, self.metrics)
         self.prober: Prober | None = None
         self.scraper: EngineScraper | None = None
+        self.api: ApiHandler | None = None
         self.delivery = Delivery(self.apply, self.metrics)
         self.watcher = ConfigWatcher(config_path, self.delivery.offer_file, self.metrics, reload_interval)
         self.kubewatch = (
@@ -132,6 +140,9 @@ class ProxyApp:
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def models(self, request: web.Request) -> web.Response:
+        return with_request_id(request, self._models(request))
+
+    def _models(self, request: web.Request) -> web.Response:
         snap = self.snapshot
         if snap is None:
             return errors.overloaded("the proxy has no valid config to serve yet")
@@ -143,24 +154,33 @@ class ProxyApp:
         return web.Response(body=orjson.dumps({"object": "list", "data": data}), content_type=errors.JSON)
 
     async def not_found(self, request: web.Request) -> web.Response:
-        return errors.not_found(f"Unknown request URL: {request.method} {request.path}.", "unknown_url")
+        answer = errors.not_found(f"Unknown request URL: {request.method} {request.path}.", "unknown_url")
+        return with_request_id(request, answer)
 
     # --- lifecycle ----------------------------------------------------------------------------------
 
     def app(self) -> web.Application:
+        """The API application: the LLM paths and ``/v1/models``; it starts and stops the proxy's parts."""
         app = web.Application(client_max_size=MAX_CLIENT_BODY)
-        api = ApiHandler(
+        self.api = ApiHandler(
             self.serving, self.is_draining, self.limiter, self.cache, self.gate, self.forwarder, self.metrics
         )
         for path in API_PATHS:
-            app.router.add_post(path, api.handle)
+            app.router.add_post(path, self.api.handle)
         app.router.add_get("/v1/models", self.models)
+        app.router.add_route("*", "/{tail:.*}", self.not_found)
+        app.on_startup.append(self._startup)
+        app.on_cleanup.append(self._cleanup)
+        return app
+
+    def ops_app(self) -> web.Application:
+        """The operations application: ``/metrics``, ``/healthz`` and ``/readyz`` (its own port)."""
+        app = web.Application()
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/readyz", self.readyz)
         app.router.add_get("/metrics", self.metrics_endpoint)
         app.router.add_route("*", "/{tail:.*}", self.not_found)
-        app.on_startup.append(self._startup)
-        app.on_cleanup.append(self._cleanup)
+        app.on_response_prepare.append(on_prepare)
         return app
 
     async def _startup(self, app: web.Application) -> None:

@@ -14,11 +14,13 @@ JSON = "application/json"
 
 
 class Refused(Exception):
-    """Ends a request early with ``response`` (an OpenAI-format error); the handler sends it."""
+    """Ends a request early with ``response`` (an OpenAI-format error); the handler sends it. ``error``
+    names the ending for the request's outcome (the OpenAI error code, e.g. ``rate_limit_exceeded``)."""
 
-    def __init__(self, response: web.Response) -> None:
+    def __init__(self, response: web.Response, error: str) -> None:
         super().__init__(response.status)
         self.response = response
+        self.error = error
 
 
 def error_body(message: str, type_: str, code: str | None = None, param: str | None = None) -> bytes:

@@ -5,12 +5,18 @@ errors, timeouts and the statuses in ``passive_health.retry_on_status`` — but 
 sent to the client: a non-streaming answer is read whole before it is relayed, and a stream's response
 headers are sent only once its first chunk has arrived. Timeouts: ``connect_seconds`` for the TCP
 connect, ``first_byte_seconds`` until the response headers (and a stream's first chunk),
-``total_seconds`` for the whole request including the stream.
+``idle_seconds`` between a stream's chunks, ``total_seconds`` for the whole request including the stream.
 
-Once a stream has started it is relayed chunk by chunk as it arrives. If the upstream then fails (reset,
-timeout, or an end without ``data: [DONE]``), the proxy appends an OpenAI-style ``error`` event and ends
-the stream; OpenAI clients raise on it. If the client goes away, the upstream connection is closed at once,
-which cancels the upstream request.
+An answer the upstream sends as ``text/event-stream`` is relayed as a stream chunk by chunk as it arrives,
+whatever the request said (and never cached). If the upstream then fails (reset, silence beyond
+``idle_seconds``, the total timeout, or an end without ``data: [DONE]``), the proxy appends an
+OpenAI-style ``error`` event and ends the stream; OpenAI clients raise on it. If the client goes away,
+the upstream connection is closed at once, which cancels the upstream request.
+
+Every attempt is noted on the request's :class:`Progress` as it starts (the upstream tried, whether it
+received the request, the stream relayed so far), so the settle step knows them however the request ends.
+The upstream's own ``x-request-id`` reaches the client as ``x-upstream-request-id``; llmroute's request id
+is sent upstream as ``X-Request-Id``.
 """
 
 from __future__ import annotations
@@ -29,34 +35,38 @@ from yarl import URL
 from llmroute.proxy import errors
 from llmroute.proxy.balancer import Balancer
 from llmroute.proxy.metrics import ProxyMetrics
+from llmroute.proxy.outcome import Progress
+from llmroute.proxy.requestid import HEADER as REQUEST_ID
 from llmroute.proxy.snapshot import ConfigSnapshot
-from llmroute.proxy.tokens import StreamScan, Usage, estimate, from_body
+from llmroute.proxy.tokens import StreamScan, Usage, from_body
 from llmroute.spec.proxyconfig import UpstreamConfig
 
 log = logging.getLogger("llmroute.proxy.forward")
 
-PASS_HEADERS = ("Retry-After", "retry-after-ms", "x-request-id", "openai-processing-ms")
+PASS_HEADERS = ("Retry-After", "retry-after-ms", "openai-processing-ms")
+UPSTREAM_REQUEST_ID = "x-upstream-request-id"
 TRANSPORT_ERRORS = (aiohttp.ClientError, OSError, asyncio.TimeoutError, TimeoutError)
 CLIENT_GONE = 499  # nginx's convention for "client closed the request"
 
 
 @dataclass(slots=True)
 class ForwardResult:
-    """How forwarding ended: the response to return (``None`` if already streamed or the client left),
-    the status and upstream to record, usage, and the body to cache."""
+    """How forwarding ended: the response to return (already sent, for a stream), the status and upstream
+    to record, the usage the upstream reported, and the body to cache (``None`` for a stream)."""
 
     response: web.StreamResponse | None
     status: int
     upstream: str
     usage: Usage | None = None
-    first_byte_at: float | None = None  # perf_counter() when a stream sent its first byte
     body: bytes | None = None
     content_type: str = errors.JSON
 
 
 @dataclass(frozen=True, slots=True)
 class Call:
-    """One request to forward, as the handler prepared it."""
+    """One request to forward, as the handler prepared it: ``body`` is ``payload`` as sent upstream,
+    ``strip_usage`` takes the usage-only event out of the client's stream (llmroute asked for it, the
+    client did not), ``progress`` receives what happens."""
 
     path: str
     body: bytes
@@ -66,6 +76,8 @@ class Call:
     prompt_estimate: int
     client_auth: str | None
     headers: dict[str, str]
+    progress: Progress
+    strip_usage: bool = False
 
 
 class Forwarder:
@@ -111,7 +123,11 @@ class Forwarder:
         self.metrics.child(self.metrics.attempts, snap.route, upstream, outcome).inc()
 
     def _upstream_headers(self, snap: ConfigSnapshot, up: UpstreamConfig, call: Call) -> dict[str, str]:
-        headers = {"Content-Type": "application/json", "Accept-Encoding": "identity"}
+        headers = {
+            "Content-Type": "application/json",
+            "Accept-Encoding": "identity",
+            REQUEST_ID: call.progress.request_id,
+        }
         if call.stream:
             headers["Accept"] = "text/event-stream"
         key = snap.upstream_keys.get(up.name)
@@ -134,7 +150,11 @@ class Forwarder:
         plan = self.balancer.plan(snap.config, candidates, asyncio.get_running_loop().time())
         deadline = call.start + snap.config.timeouts.total_seconds
         last = len(plan) - 1
+        progress = call.progress
         for index, up in enumerate(plan):
+            progress.upstream = up.name
+            progress.attempts += 1
+            progress.answer_status = None
             result = await self._attempt(request, snap, up, call, deadline, index == last)
             if result is not None:
                 return result
@@ -157,9 +177,11 @@ class Forwarder:
         url = self._url(up.url, call.path)
         headers = self._upstream_headers(snap, up, call)
         t0 = time.perf_counter()
-        self.balancer.started(up.name, estimate(call.path, len(call.body), call.payload))
+        self.balancer.started(up.name, call.progress.charged)
         resp: aiohttp.ClientResponse | None = None
         done = False
+        delivered_before = call.progress.delivered
+        call.progress.delivered = True  # until the connection is known to have failed
         try:
             async with asyncio.timeout(max(0.0, min(timeouts.first_byte_seconds, deadline - loop.time()))):
                 resp = await session.post(
@@ -169,7 +191,9 @@ class Forwarder:
                     timeout=self._timeout(timeouts.connect_seconds),
                 )
                 self.balancer.answered(up.name, resp.status, resp.headers, loop.time())
-                streaming = call.stream and resp.status == 200 and resp.content_type == "text/event-stream"
+                # the raw header, not resp.content_type (which parses it on every answer)
+                ctype = resp.headers.get("Content-Type", "")
+                streaming = resp.status == 200 and ctype.startswith("text/event-stream")
                 first = await _first_chunk(resp) if streaming else b""
             if resp.status in snap.config.passive_health.retry_on_status and not last:
                 await self._retry_status(snap, up, resp, deadline)
@@ -184,7 +208,9 @@ class Forwarder:
         except TRANSPORT_ERRORS as exc:
             if done:
                 raise
-            return self._failed(snap, up, exc, last)
+            if isinstance(exc, aiohttp.ClientConnectorError):
+                call.progress.delivered = delivered_before  # no connection: the upstream never saw it
+            return self._failed(snap, up, call, exc, last)
         finally:
             self.balancer.finished(up.name)
             if resp is not None:
@@ -201,13 +227,13 @@ class Forwarder:
         self._attempt_metric(snap, up.name, f"status_{resp.status}")
 
     def _failed(
-        self, snap: ConfigSnapshot, up: UpstreamConfig, exc: BaseException, last: bool
+        self, snap: ConfigSnapshot, up: UpstreamConfig, call: Call, exc: BaseException, last: bool
     ) -> ForwardResult | None:
         """Count a transport failure against ``up``; the 504 (timeout) or 502 to answer if it was ``last``."""
         timed_out = isinstance(exc, TimeoutError)
         self.balancer.failure(up.name, asyncio.get_running_loop().time(), snap.config.passive_health)
         self._attempt_metric(snap, up.name, "timeout" if timed_out else "error")
-        log.info("upstream %s failed: %s", up.name, type(exc).__name__)
+        log.info("request %s: upstream %s failed: %s", call.progress.request_id, up.name, type(exc).__name__)
         if not last:
             return None
         if timed_out:
@@ -224,7 +250,8 @@ class Forwarder:
         started: float,
     ) -> ForwardResult:
         loop = asyncio.get_running_loop()
-        status = resp.status
+        status = call.progress.answer_status = resp.status
+        call.progress.answer_bytes = len(data)
         if status >= 500 or status in snap.config.passive_health.retry_on_status:
             self.balancer.failure(up.name, loop.time(), snap.config.passive_health)
             self._attempt_metric(snap, up.name, f"status_{status}")
@@ -234,12 +261,9 @@ class Forwarder:
         content_type = resp.headers.get("Content-Type", errors.JSON)
         response = web.Response(body=data, status=status, headers=call.headers)
         response.headers["Content-Type"] = content_type
-        for name in PASS_HEADERS:
-            value = resp.headers.get(name)
-            if value is not None and name not in response.headers:
-                response.headers[name] = value
+        _pass_headers(resp, response)
         usage = from_body(data) if status == 200 else None
-        return ForwardResult(response, status, up.name, usage, None, data, content_type)
+        return ForwardResult(response, status, up.name, usage, data, content_type)
 
     async def _relay(
         self,
@@ -255,48 +279,74 @@ class Forwarder:
         loop = asyncio.get_running_loop()
         self.balancer.success(up.name, time.perf_counter() - started)
         self._attempt_metric(snap, up.name, "ok")
+        progress = call.progress
+        progress.answer_status = 200
         response = web.StreamResponse(status=200, headers=call.headers)
         response.headers["Content-Type"] = resp.headers.get("Content-Type", "text/event-stream")
         response.headers["Cache-Control"] = "no-cache"
-        scan = StreamScan()
+        _pass_headers(resp, response)
+        scan = progress.scan = StreamScan(call.strip_usage)
         result = ForwardResult(response, 200, up.name)
         try:
             await response.prepare(request)
-            scan.feed(first)
-            await response.write(first)
-            result.first_byte_at = time.perf_counter()
-            problem = await self._pump(resp, response, scan, deadline)
+            await response.write(scan.feed(first))
+            progress.first_byte_at = time.perf_counter()
+            problem = await self._pump(resp, response, scan, deadline, snap.config.timeouts.idle_seconds)
+            if rest := scan.rest():
+                await response.write(rest)
             if problem is None and not scan.done:
                 problem = "upstream stream ended without [DONE]"
             if problem is not None:
                 result.status = 502
                 self.balancer.failure(up.name, loop.time(), snap.config.passive_health)
+                log.info("request %s: upstream %s stream failed: %s", progress.request_id, up.name, problem)
                 await response.write(_error_event(problem))
             await response.write_eof()
         except ConnectionResetError:
             result.status = CLIENT_GONE  # client left: the finally in forward() closes the upstream
             resp.close()
-        result.usage = scan.result(call.prompt_estimate)
+        result.usage = scan.usage
         return result
 
     async def _pump(
-        self, resp: aiohttp.ClientResponse, response: web.StreamResponse, scan: StreamScan, deadline: float
+        self,
+        resp: aiohttp.ClientResponse,
+        response: web.StreamResponse,
+        scan: StreamScan,
+        deadline: float,
+        idle: float,
     ) -> str | None:
         """Relay chunks until the upstream ends; a description of the upstream failure, if any.
 
         Client-side write errors propagate (the caller treats them as the client leaving)."""
+        loop = asyncio.get_running_loop()
         while True:
+            left = deadline - loop.time()
             try:
-                async with asyncio.timeout_at(deadline):
+                async with asyncio.timeout(max(0.0, min(idle, left))):
                     chunk = await resp.content.readany()
             except TimeoutError:
+                if idle < left:
+                    return f"upstream sent nothing for {idle:g} s (idle timeout)"
                 return "upstream exceeded the total timeout"
             except aiohttp.ClientError:
                 return "upstream connection broke mid-stream"
             if not chunk:
                 return None
-            scan.feed(chunk)
-            await response.write(chunk)
+            out = scan.feed(chunk)
+            if out:
+                await response.write(out)
+
+
+def _pass_headers(resp: aiohttp.ClientResponse, response: web.StreamResponse) -> None:
+    """Copy the upstream headers a client may act on (``Retry-After``, ...) onto ``response``."""
+    for name in PASS_HEADERS:
+        value = resp.headers.get(name)
+        if value is not None and name not in response.headers:
+            response.headers[name] = value
+    upstream_id = resp.headers.get(REQUEST_ID)
+    if upstream_id is not None:
+        response.headers[UPSTREAM_REQUEST_ID] = upstream_id
 
 
 async def _first_chunk(resp: aiohttp.ClientResponse) -> bytes:

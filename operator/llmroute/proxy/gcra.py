@@ -9,6 +9,12 @@ indistinguishable from a new one, which makes eviction free.
 Requests are *strict*: the unit must fit. Tokens are *debt-based*: a request is admitted while the limiter
 is not in debt beyond the burst and then charged its whole estimate (so a request larger than the burst is
 still admissible), corrected later from the response's usage.
+
+What the ``x-ratelimit-*`` headers report is OpenAI's contract, not the burst: ``remaining`` is what is
+left of the per-minute allowance (the limit minus the units still "in flight" in the limiter's debt) and
+``reset`` the time until the allowance is whole again (the debt itself). A client may therefore see a 429
+(too fast: more than a second's worth at once) with a non-zero ``remaining`` (allowance left this minute);
+``Retry-After`` then says how soon the next request fits.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 BURST_SECONDS = 1.0
+WINDOW_SECONDS = 60.0  # a limit is per minute
 Kind = Literal["requests", "tokens"]
 
 
@@ -64,12 +71,22 @@ def evaluate(tat: float, now: float, check: LimitCheck) -> tuple[bool, float, fl
 
 
 def status(check: LimitCheck, tat: float, now: float) -> LimitStatus:
+    """The per-minute allowance left at ``now`` and the seconds until it is whole again."""
     if check.limit <= 0:
-        return LimitStatus(0, 0, 60.0)
-    interval, tau = params(check.limit)
+        return LimitStatus(0, 0, WINDOW_SECONDS)
+    interval, _ = params(check.limit)
     debt = max(0.0, tat - now)
-    remaining = max(0, math.floor((tau - debt) / interval + 1e-9))
+    remaining = max(0, math.floor((WINDOW_SECONDS - debt) / interval + 1e-9))
     return LimitStatus(check.limit, min(remaining, check.limit), debt)
+
+
+def refuses(check: LimitCheck, debt: float) -> bool:
+    """Whether ``check`` refuses a request while its limiter is ``debt`` seconds ahead of now."""
+    if check.limit <= 0:
+        return True
+    interval, tau = params(check.limit)
+    ahead = debt + check.cost * interval if check.strict else debt
+    return ahead - tau > 1e-9
 
 
 def tightest(checks: tuple[LimitCheck, ...], statuses: list[LimitStatus], kind: Kind) -> LimitStatus | None:

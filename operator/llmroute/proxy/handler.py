@@ -1,10 +1,12 @@
 """The request path of ``/v1/chat/completions``, ``/v1/completions`` and ``/v1/embeddings``.
 
-authenticate (401) → parse: body size (413), JSON (400), model (404) → rate limits (429) → cache (a hit
-answers here) → priority admission (503 when shed) → forward upstream with failover → settle the token
-charge and store the answer. A step that ends the request early raises :class:`Refused` with its answer.
-Every exit is counted once in ``llmroute_requests_total`` and ``llmroute_request_duration_seconds``; a
-client that leaves is counted with code 499.
+authenticate (401) → parse: body size (413), JSON and the fields llmroute acts on (400, naming ``param``),
+model (404) → rate limits (429) → cache (a hit answers here) → priority admission (503 when shed) →
+forward upstream with failover → settle. A step that ends the request early raises :class:`Refused` with
+its answer. Whatever the ending (a client that leaves is recorded with code 499), :meth:`ApiHandler.settle`
+runs exactly once: it charges the caller's limits what the request actually used, records the metrics
+(``llmroute_requests_total``, ``llmroute_request_duration_seconds``, ``llmroute_tokens_total``) with the
+upstream really tried, and hands the :class:`Outcome` to the observers (e.g. an access log).
 
 :class:`ApiHandler` is given the collaborators it uses (the current config snapshot, the rate limiter,
 the cache, the admission gate, the forwarder and the metrics) and nothing else of the server.
@@ -27,29 +29,20 @@ from llmroute.proxy import errors
 from llmroute.proxy.admission import PriorityGate
 from llmroute.proxy.cache import ResponseCache
 from llmroute.proxy.errors import Refused
-from llmroute.proxy.forward import CLIENT_GONE, Call, Forwarder, ForwardResult
+from llmroute.proxy.forward import CLIENT_GONE, Call, Forwarder
 from llmroute.proxy.identity import Caller, Unauthorized, presented_key, resolve
 from llmroute.proxy.limits import Verdict
 from llmroute.proxy.metrics import ProxyMetrics
+from llmroute.proxy.outcome import REPORTED, Outcome, Progress, consumed, refunds_request
+from llmroute.proxy.params import Params, check
 from llmroute.proxy.ratelimit import RateLimiter
+from llmroute.proxy.requestid import HEADER as REQUEST_ID
+from llmroute.proxy.requestid import request_id
 from llmroute.proxy.snapshot import ConfigSnapshot
-from llmroute.proxy.tokens import estimate
+from llmroute.proxy.tokens import ask_for_usage, estimate, prompt_estimate
 from llmroute.spec.proxyconfig import UpstreamConfig
 
 log = logging.getLogger("llmroute.proxy")
-
-
-class AnswerRecord:
-    """What the metrics record about one answer, filled in as the request goes."""
-
-    __slots__ = ("cache", "code", "tier", "ttfb", "upstream")
-
-    def __init__(self) -> None:
-        self.tier = "none"
-        self.upstream = "none"
-        self.code = 0
-        self.cache = "bypass"
-        self.ttfb: float | None = None
 
 
 def authenticate(snap: ConfigSnapshot, headers: CIMultiDictProxy[str]) -> Caller:
@@ -57,39 +50,40 @@ def authenticate(snap: ConfigSnapshot, headers: CIMultiDictProxy[str]) -> Caller
     try:
         return resolve(snap, headers)
     except Unauthorized as exc:
-        raise Refused(errors.unauthorized(str(exc))) from None
+        raise Refused(errors.unauthorized(str(exc)), "invalid_api_key") from None
 
 
 async def read_body(request: web.Request, limit: int) -> bytes:
     """The body; raises :class:`Refused` (413) past ``limit`` bytes (checked before reading when possible)."""
     length = request.content_length
     if length is not None and length > limit:
-        raise Refused(errors.too_large(limit))
+        raise Refused(errors.too_large(limit), "request_too_large")
     parts: list[bytes] = []
     size = 0
     while chunk := await request.content.readany():
         size += len(chunk)
         if size > limit:
-            raise Refused(errors.too_large(limit))
+            raise Refused(errors.too_large(limit), "request_too_large")
         parts.append(chunk)
     return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
-def parse(snap: ConfigSnapshot, body: bytes) -> tuple[dict[str, Any], list[UpstreamConfig]]:
-    """The JSON object and the upstreams serving its ``model``; raises :class:`Refused` (400, 404)."""
+def parse(snap: ConfigSnapshot, body: bytes) -> tuple[dict[str, Any], Params, list[UpstreamConfig]]:
+    """The JSON object, the fields llmroute acts on and the upstreams serving its ``model``; raises
+    :class:`Refused` (400, 404)."""
     try:
         payload: Any = orjson.loads(body)
     except orjson.JSONDecodeError:
-        raise Refused(errors.bad_request("We could not parse the JSON body of your request.")) from None
+        message = "We could not parse the JSON body of your request."
+        raise Refused(errors.bad_request(message), "invalid_json") from None
     if not isinstance(payload, dict):
-        raise Refused(errors.bad_request("The request body must be a JSON object."))
-    model = payload.get("model")
-    if not isinstance(model, str) or not model:
-        raise Refused(errors.bad_request("you must provide a model parameter", param="model"))
-    candidates = snap.by_model.get(model)
+        raise Refused(errors.bad_request("The request body must be a JSON object."), "invalid_json")
+    params = check(payload)
+    candidates = snap.by_model.get(params.model)
     if candidates is None:
-        raise Refused(errors.not_found(f"The model `{model}` does not exist.", "model_not_found"))
-    return payload, candidates
+        message = f"The model `{params.model}` does not exist."
+        raise Refused(errors.not_found(message, "model_not_found"), "model_not_found")
+    return payload, params, candidates
 
 
 def queue_wait(snap: ConfigSnapshot, caller: Caller) -> float | None:
@@ -100,10 +94,10 @@ def queue_wait(snap: ConfigSnapshot, caller: Caller) -> float | None:
 
 
 def client_auth(snap: ConfigSnapshot, headers: CIMultiDictProxy[str]) -> str | None:
-    """The client's own key to send upstream: only on a route without tiers or one that tells tiers by a
-    header (a route with API-key tiers uses its upstreams' keys)."""
+    """The client's own key to send upstream: only on a route that does not verify keys itself (a route
+    with API-key tiers uses its upstreams' keys)."""
     limits = snap.config.limits
-    if limits.tiers and limits.identity != "Header":
+    if limits.tiers and limits.identity == "ApiKey":
         return None
     key = presented_key(headers)
     return f"Bearer {key}" if key else None
@@ -115,7 +109,8 @@ class ApiHandler:
     ``current()`` returns the snapshot to serve with, or ``None`` before the first valid config (the
     request is then answered 503); ``draining()`` says the proxy is stopping: requests that still reach
     it are served and their connection closed, so clients move to the replicas that stay; the others are
-    the long-lived parts of the proxy the path uses.
+    the long-lived parts of the proxy the path uses. ``observers`` are called with every request's
+    :class:`Outcome` (they must not block or raise).
     """
 
     def __init__(
@@ -135,112 +130,147 @@ class ApiHandler:
         self.gate = gate
         self.forwarder = forwarder
         self.metrics = metrics
+        self.observers: list[Callable[[Outcome], None]] = []
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        rid = request_id(request.headers)
         snap = self.current()
         if snap is None:
-            return errors.overloaded("the proxy has no valid config to serve yet")
-        start = asyncio.get_running_loop().time()
-        t0 = time.perf_counter()
-        metrics = self.metrics
-        inflight = metrics.child(metrics.inflight, snap.route)
+            unready = errors.overloaded("the proxy has no valid config to serve yet")
+            unready.headers[REQUEST_ID] = rid
+            return unready
+        inflight = self.metrics.child(self.metrics.inflight, snap.route)
         inflight.inc()
-        record = AnswerRecord()
+        progress = Progress(rid, time.perf_counter())
         response: web.StreamResponse | None = None
         try:
-            response = await self._serve(request, snap, record, start)
-            return response
+            response = await self._serve(request, snap, progress)
         except Refused as refused:
+            progress.error = refused.error
             response = refused.response
-            return response
         except Exception:  # a bug must not turn into a non-OpenAI error page or a dropped connection
-            log.exception("unexpected error serving %s", request.path)
-            record.code = 500
+            log.exception("request %s: unexpected error serving %s", rid, request.path)
+            progress.status, progress.error = 500, "internal_error"
             response = errors.error(500, "internal error in the proxy", "server_error", "internal_error")
-            return response
         finally:
             if response is not None and self.draining():
                 response.force_close()  # served by a stopping proxy: the client reconnects to one that stays
             inflight.dec()
-            duration = time.perf_counter() - t0
-            ttfb = record.ttfb - t0 if record.ttfb is not None else duration
-            code = record.code or (response.status if response is not None else CLIENT_GONE)
-            metrics.answered(snap.route, record.tier, record.upstream, code, record.cache, duration, ttfb)
+            self.settle(snap, progress, response)
+        if not response.prepared:  # a stream was sent with the id already
+            response.headers[REQUEST_ID] = rid
+        return response
 
-    async def _serve(
-        self, request: web.Request, snap: ConfigSnapshot, record: AnswerRecord, start: float
-    ) -> web.StreamResponse:
+    async def _serve(self, request: web.Request, snap: ConfigSnapshot, p: Progress) -> web.StreamResponse:
         caller = authenticate(snap, request.headers)
-        record.tier = caller.tier_label
+        p.tier = caller.tier_label
         body = await read_body(request, snap.config.max_body_bytes)
-        payload, candidates = parse(snap, body)
+        payload, params, candidates = parse(snap, body)
         path = request.path
-        tokens = estimate(path, len(body), payload)
+        p.stream = params.stream
+        tokens = estimate(path, len(body), params)
         now = time.monotonic()
         verdict = await self.limiter.admit(snap, caller, tokens, now)
         if not verdict.allowed:
-            raise self._rate_limited(snap, verdict, record)
+            raise self._rate_limited(snap, verdict, p.tier)
+        p.verdict, p.charged, p.prompt_estimate = verdict, tokens, prompt_estimate(len(body))
         headers = verdict.headers()
-        mode = cachemod.mode(snap.config.cache, path, payload, request.headers)
-        key = cachemod.cache_key(path, payload) if mode is not cachemod.Mode.OFF else b""
-        if (
-            mode is not cachemod.Mode.OFF
-            and (hit := self._cached(key, mode, now, headers, record)) is not None
-        ):
-            self.limiter.correct(verdict, -tokens)
-            return hit
+        headers[REQUEST_ID] = p.request_id
+        cfg = snap.config.cache
+        mode = cachemod.mode(cfg, path, params, caller, request.headers)
+        key = b""
+        if mode is not cachemod.Mode.OFF:
+            key = cachemod.cache_key(cachemod.scope(cfg, caller), path, payload)
+            if (hit := self._cached(key, mode, now, headers, p)) is not None:
+                return hit
         if not await self.gate.acquire(caller.priority, queue_wait(snap, caller)):
-            raise self._shed(snap, verdict, tokens, record)
-        stream = payload.get("stream") is True
+            raise self._shed(snap, p.tier)
+        sent, sent_body, strip = ask_for_usage(payload, body, params)
         auth = client_auth(snap, request.headers)
-        call = Call(path, body, payload, stream, start, len(body) // 4 + 1, auth, headers)
+        call = Call(path, sent_body, sent, params.stream, asyncio.get_running_loop().time(),
+                    p.prompt_estimate, auth, headers, p, strip)  # fmt: skip
         try:
             result = await self.forwarder.forward(request, snap, candidates, call)
         finally:
             self.gate.release()
-        self._settle(snap, record, verdict, tokens, result)
-        if mode is not cachemod.Mode.OFF and result.status == 200 and result.body is not None:
+        p.status, p.usage = result.status, result.usage
+        if (
+            mode is not cachemod.Mode.OFF
+            and result.status == 200
+            and result.body is not None
+            and cachemod.storable(path, result.body, result.content_type)
+        ):
             self.cache.put(key, result.body, result.content_type, now)
             self.metrics.cache_size(snap.route, len(self.cache), self.cache.bytes)
         assert result.response is not None
         return result.response
 
-    def _rate_limited(self, snap: ConfigSnapshot, verdict: Verdict, record: AnswerRecord) -> Refused:
-        self.metrics.child(self.metrics.ratelimited, snap.route, record.tier).inc()
+    def _rate_limited(self, snap: ConfigSnapshot, verdict: Verdict, tier: str) -> Refused:
+        self.metrics.child(self.metrics.ratelimited, snap.route, tier).inc()
         kind = verdict.denied_kind()
-        message = f"Rate limit reached for {kind} per minute on tier {record.tier}. Please try again later."
-        return Refused(errors.error(429, message, kind, "rate_limit_exceeded", headers=verdict.headers()))
+        wait = verdict.headers().get("Retry-After", "1")
+        message = f"Rate limit reached for {kind} per minute on tier {tier}. Please try again in {wait}s."
+        response = errors.error(429, message, kind, "rate_limit_exceeded", headers=verdict.headers())
+        return Refused(response, "rate_limit_exceeded")
 
     def _cached(
-        self, key: bytes, mode: cachemod.Mode, now: float, headers: dict[str, str], record: AnswerRecord
+        self, key: bytes, mode: cachemod.Mode, now: float, headers: dict[str, str], p: Progress
     ) -> web.Response | None:
-        """The cached answer (a hit), or ``None`` (a miss); marks both in ``headers`` and ``record``."""
+        """The cached answer (a hit), or ``None`` (a miss); marks both in ``headers`` and ``p``."""
         entry = self.cache.get(key, now) if mode is cachemod.Mode.USE else None
         if entry is None:
-            record.cache = "miss"
+            p.cache = "miss"
             headers[cachemod.HEADER] = "miss"
             return None
-        record.cache = "hit"
+        p.cache = "hit"
         headers[cachemod.HEADER] = "hit"
         response = web.Response(body=entry.body, headers=headers)
         response.headers["Content-Type"] = entry.content_type
         return response
 
-    def _shed(self, snap: ConfigSnapshot, verdict: Verdict, tokens: int, record: AnswerRecord) -> Refused:
-        self.metrics.child(self.metrics.shed, snap.route, record.tier).inc()
-        self.limiter.correct(verdict, -tokens)
-        return Refused(errors.overloaded("The server is overloaded; please retry shortly."))
+    def _shed(self, snap: ConfigSnapshot, tier: str) -> Refused:
+        self.metrics.child(self.metrics.shed, snap.route, tier).inc()
+        return Refused(errors.overloaded("The server is overloaded; please retry shortly."), "overloaded")
 
-    def _settle(
-        self, snap: ConfigSnapshot, record: AnswerRecord, verdict: Verdict, tokens: int, result: ForwardResult
-    ) -> None:
-        """Record where the answer came from; correct the token charge from the usage (refund on failure)."""
-        record.upstream, record.code, record.ttfb = result.upstream, result.status, result.first_byte_at
-        usage = result.usage
-        if usage is not None:
-            m = self.metrics
-            m.child(m.tokens, snap.route, record.tier, "input").inc(usage.input)
-            m.child(m.tokens, snap.route, record.tier, "output").inc(usage.output)
-            self.limiter.correct(verdict, usage.total - tokens)
-        elif result.status != 200:
-            self.limiter.correct(verdict, -tokens)
+    def settle(
+        self, snap: ConfigSnapshot, p: Progress, response: web.StreamResponse | None
+    ) -> Outcome | None:
+        """End the request's accounting, whatever its ending (``response`` is ``None`` when the client
+        left): charge its limits what it used (and give back a request llmroute ended before any upstream
+        received it), record the metrics, tell the observers. The :class:`Outcome` (made only when there
+        are observers). Never raises, never awaits."""
+        duration = time.perf_counter() - p.started
+        status = p.status or (response.status if response is not None else CLIENT_GONE)
+        error = p.error if p.error is not None or status < 400 else _error(status, p)
+        usage, source = (p.usage, REPORTED) if p.usage is not None else consumed(p)
+        verdict = p.verdict
+        if verdict is not None:
+            if refunds_request(p):
+                self.limiter.correct(verdict, -p.charged, -1.0)
+            else:
+                self.limiter.correct(verdict, usage.total - p.charged)
+        ttfb = p.first_byte_at - p.started if p.first_byte_at is not None else duration
+        m = self.metrics
+        m.answered(snap.route, p.tier, p.upstream, status, p.cache, duration, ttfb)
+        if usage.input:
+            m.child(m.tokens, snap.route, p.tier, "input").inc(usage.input)
+        if usage.output:
+            m.child(m.tokens, snap.route, p.tier, "output").inc(usage.output)
+        if not self.observers:
+            return None
+        outcome = Outcome(p.request_id, snap.route, p.tier, status, error, p.upstream, p.attempts, p.cache,
+                          p.stream, usage.input, usage.output, source, duration, ttfb)  # fmt: skip
+        for observer in self.observers:
+            observer(outcome)
+        return outcome
+
+
+def _error(status: int, p: Progress) -> str | None:
+    """The error code of an ending no step named: ``None`` for a success."""
+    if status < 400:
+        return None
+    if status == CLIENT_GONE:
+        return "client_closed"
+    if status == 504:
+        return "timeout"
+    return "upstream_error" if p.attempts else "server_error"

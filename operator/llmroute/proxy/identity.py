@@ -1,13 +1,15 @@
 """Map a request to its :class:`Caller` (tier and client identity), exactly as the route's ``limits`` say.
 
-* No tiers configured: no authentication at all (pass-through, no limits).
+* ``Unauthenticated`` (the route says so explicitly): no authentication; callers belong to
+  ``default_tier`` if the route has tiers, else to none (no limits).
 * ``ApiKey``: ``Authorization: Bearer <key>`` or ``api-key: <key>`` is hashed (sha256) and looked up in the
   tier key lists. No key → ``default_tier`` if set, else 401. Unknown key → 401.
 * ``Header``: the header named ``limits.header`` names a tier; missing or unknown → ``default_tier`` if
   set, else 401.
 
 The client identity (for per-client limits) is the sha256 digest of the presented key; raw keys are never
-kept.
+kept. A caller is *verified* only when llmroute itself matched its key against a tier's key list: only
+verified callers are ever answered from the cache (the upstream might refuse anybody else).
 """
 
 from __future__ import annotations
@@ -23,10 +25,12 @@ from llmroute.spec.proxyconfig import TierConfig
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """Who sent a request: its tier (``None`` on a route without tiers) and the sha256 of its key."""
+    """Who sent a request: its tier (``None`` on a route without tiers), the sha256 of its key, and
+    whether llmroute verified that key."""
 
     tier: TierConfig | None
     client: bytes | None
+    verified: bool = False
 
     @property
     def tier_label(self) -> str:
@@ -61,6 +65,8 @@ def resolve(snap: ConfigSnapshot, headers: CIMultiDictProxy[str]) -> Caller:
     key = presented_key(headers)
     digest = hashlib.sha256(key.encode()).digest() if key is not None else None
     default = snap.tiers.get(limits.default_tier) if limits.default_tier else None
+    if limits.identity == "Unauthenticated":
+        return Caller(default, digest)
     if limits.identity == "Header":
         tier = snap.tiers.get(headers.get(limits.header, ""))
         if tier is None:
@@ -78,4 +84,4 @@ def resolve(snap: ConfigSnapshot, headers: CIMultiDictProxy[str]) -> Caller:
     name = snap.tier_by_key.get(digest)
     if name is None:
         raise Unauthorized("Incorrect API key provided.")
-    return Caller(snap.tiers[name], digest)
+    return Caller(snap.tiers[name], digest, True)

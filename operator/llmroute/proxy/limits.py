@@ -10,7 +10,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from llmroute.proxy.gcra import LimitCheck, LimitStatus, evaluate, fmt_duration, params, status, tightest
+from llmroute.proxy.gcra import (
+    LimitCheck,
+    LimitStatus,
+    evaluate,
+    fmt_duration,
+    params,
+    refuses,
+    status,
+    tightest,
+)
 from llmroute.spec.proxyconfig import TierConfig
 
 MAX_ENTRIES = 200_000
@@ -25,10 +34,10 @@ class Verdict:
     shared: bool = False
 
     def denied_kind(self) -> str:
-        """Which kind of limit refused the request (``requests`` or ``tokens``)."""
-        for check, st in zip(self.checks, self.statuses, strict=False):
-            if st.remaining == 0 and check.kind == "requests":
-                return "requests"
+        """Which kind of limit refused the request (``requests`` before ``tokens``)."""
+        refusing = {c.kind for c, st in zip(self.checks, self.statuses, strict=False) if refuses(c, st.reset)}
+        if refusing:
+            return "requests" if "requests" in refusing else "tokens"
         return "tokens" if any(c.kind == "tokens" for c in self.checks) else "requests"
 
     def headers(self) -> dict[str, str]:
@@ -113,13 +122,21 @@ class LocalLimiter:
             self._evict(now)
         return Verdict(True, 0.0, checks, [status(c, t, now) for c, t in zip(checks, new, strict=True)])
 
-    def correct(self, checks: tuple[LimitCheck, ...], delta_tokens: float, now: float) -> None:
-        """Charge (or refund, if negative) ``delta_tokens`` on the token checks."""
+    def correct(
+        self, checks: tuple[LimitCheck, ...], delta_tokens: float, now: float, delta_requests: float = 0.0
+    ) -> None:
+        """Charge (or refund, if negative) ``delta_tokens`` on the token checks and ``delta_requests`` on
+        the request checks."""
         for check in checks:
-            if check.kind != "tokens" or check.limit <= 0 or check.key not in self._tat:
+            delta = delta_tokens if check.kind == "tokens" else delta_requests
+            if delta == 0 or check.limit <= 0 or check.key not in self._tat:
                 continue
             interval, _ = params(check.limit)
-            self._tat[check.key] = max(now, self._tat[check.key] + delta_tokens * interval)
+            self._tat[check.key] = max(now, self._tat[check.key] + delta * interval)
+
+    def debt(self, key: str, now: float) -> float:
+        """Seconds the limiter of ``key`` is ahead of ``now`` (0: its whole allowance is free)."""
+        return max(0.0, self._tat.get(key, 0.0) - now)
 
     def _evict(self, now: float) -> None:
         stale = [k for k, t in self._tat.items() if t <= now]

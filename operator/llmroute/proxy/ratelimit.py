@@ -2,7 +2,8 @@
 
 :class:`RateLimiter` owns the :class:`LocalLimiter` (always there) and the :class:`SharedLimiter` (only
 while the config names a Redis store for a route with tiers). :meth:`RateLimiter.admit` decides a request
-all-or-nothing; :meth:`RateLimiter.correct` later charges or refunds tokens once the real usage is known
+all-or-nothing; :meth:`RateLimiter.correct` later charges or refunds tokens (and gives back the request
+itself) once the request has settled
 (in the background for the shared store, so the answer is not held up by Redis).
 """
 
@@ -45,16 +46,17 @@ class RateLimiter:
                 return verdict
         return self.local.admit(build_checks(tier, caller.client, tokens, False, divisor), now)
 
-    def correct(self, verdict: Verdict, delta: float) -> None:
-        """Charge (or refund, if negative) ``delta`` tokens on the limits that admitted ``verdict``."""
-        if not verdict.checks or delta == 0:
+    def correct(self, verdict: Verdict, delta: float, requests: float = 0.0) -> None:
+        """Charge (or refund, if negative) ``delta`` tokens and ``requests`` requests on the limits that
+        admitted ``verdict``."""
+        if not verdict.checks or (delta == 0 and requests == 0):
             return
         now = time.monotonic()
         shared = self.shared
         if verdict.shared and shared is not None:
-            self._background(shared.correct(verdict.checks, delta, now))
+            self._background(shared.correct(verdict.checks, delta, now, requests))
         else:
-            self.local.correct(verdict.checks, delta, now)
+            self.local.correct(verdict.checks, delta, now, requests)
 
     def configure(self, snap: ConfigSnapshot) -> None:
         """Open, keep or close the shared store client as ``snap`` asks (an old one closes in background)."""

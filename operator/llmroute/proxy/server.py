@@ -1,5 +1,8 @@
 """Run the proxy: an aiohttp server on uvloop, stopped gracefully on SIGTERM/SIGINT.
 
+Two listeners: the API on ``port`` and the operations endpoints (``/metrics``, ``/healthz``, ``/readyz``)
+on ``metrics_port``, so the Service can expose the API alone.
+
 Graceful stop: ``/readyz`` turns 503 first (so Kubernetes stops sending traffic), then the listener closes
 and in-flight requests — streams included — get up to ``shutdown_timeout`` seconds to finish.
 Handler cancellation is on: when a client disconnects, its handler is cancelled at once, which closes the
@@ -25,7 +28,8 @@ log = logging.getLogger("llmroute.proxy")
 
 
 class ProxyServer:
-    """One proxy listening on ``host:port`` (port 0 picks a free one; see :attr:`port`)."""
+    """One proxy: the API on ``host:port``, the operations endpoints on ``host:metrics_port`` (0 picks a
+    free port; see :attr:`port` and :attr:`metrics_port` once started)."""
 
     def __init__(
         self,
@@ -34,19 +38,29 @@ class ProxyServer:
         port: int = 8080,
         reload_interval: float = 1.0,
         shutdown_timeout: float = 30.0,
+        metrics_port: int = 0,
         watch: tuple[ApiAccess, str] | None = None,
     ) -> None:
         self.proxy = ProxyApp(config_path, reload_interval, watch)
         self.host = host
         self.port = port
+        self.metrics_port = metrics_port
         self.shutdown_timeout = shutdown_timeout
         self._runner: web.AppRunner | None = None
+        self._ops_runner: web.AppRunner | None = None
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def metrics_url(self) -> str:
+        return f"http://{self.host}:{self.metrics_port}"
+
     async def start(self) -> None:
+        self._ops_runner = web.AppRunner(self.proxy.ops_app(), access_log=None, shutdown_timeout=1.0)
+        await self._ops_runner.setup()
+        self.metrics_port = await _listen(self._ops_runner, self.host, self.metrics_port)
         self._runner = web.AppRunner(
             self.proxy.app(),
             handler_cancellation=True,
@@ -54,18 +68,25 @@ class ProxyServer:
             shutdown_timeout=self.shutdown_timeout,
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, backlog=2048, reuse_address=True)
-        await site.start()
-        sockets = getattr(site._server, "sockets", None) or []
-        if sockets:
-            self.port = sockets[0].getsockname()[1]
-        log.info("listening on %s", self.url)
+        self.port = await _listen(self._runner, self.host, self.port)
+        log.info("listening on %s (metrics and health on %s)", self.url, self.metrics_url)
 
     async def stop(self) -> None:
         self.proxy.draining = True
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self._ops_runner is not None:
+            await self._ops_runner.cleanup()
+            self._ops_runner = None
+
+
+async def _listen(runner: web.AppRunner, host: str, port: int) -> int:
+    """Serve ``runner`` on ``host:port``; the port it got (``port`` 0 picks a free one)."""
+    site = web.TCPSite(runner, host, port, backlog=2048, reuse_address=True)
+    await site.start()
+    sockets = getattr(site._server, "sockets", None) or []
+    return int(sockets[0].getsockname()[1]) if sockets else port
 
 
 async def serve(server: ProxyServer, drain_seconds: float = 0.0) -> None:

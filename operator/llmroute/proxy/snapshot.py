@@ -127,6 +127,14 @@ def _check(config: ProxyConfig) -> None:
     default = config.limits.default_tier
     if default is not None and config.limits.tiers and default not in tiers:
         raise ConfigError(f"limits.defaultTier {default} is not a tier")
+    identity = config.limits.identity
+    if not tiers and identity != "Unauthenticated":
+        raise ConfigError(
+            "limits: no tiers identify the clients; a route that serves anyone must say "
+            "limits.identity: Unauthenticated"
+        )
+    if identity == "Unauthenticated" and tiers and default is None:
+        raise ConfigError("limits.identity Unauthenticated with tiers needs limits.defaultTier")
     store = config.limits.store
     if store.type == "Redis" and not store.url:
         raise ConfigError("limits.store.url is required for a Redis store")

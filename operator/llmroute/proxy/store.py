@@ -62,7 +62,7 @@ end
 return out
 """
 
-# KEYS: token checks. ARGV: per key, the correction in seconds of TAT (negative refunds).
+# KEYS: the checks to correct. ARGV: per key, the correction in seconds of TAT (negative refunds).
 CORRECT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -132,12 +132,17 @@ class SharedLimiter:
         statuses = [status(c, t, server_now) for c, t in zip(checks, tats, strict=True)]
         return Verdict(allowed, retry, checks, statuses, shared=True)
 
-    async def correct(self, checks: tuple[LimitCheck, ...], delta_tokens: float, now: float) -> None:
-        token_checks = [c for c in checks if c.kind == "tokens" and c.limit > 0]
-        if not token_checks or self.down or delta_tokens == 0:
+    async def correct(
+        self, checks: tuple[LimitCheck, ...], delta_tokens: float, now: float, delta_requests: float = 0.0
+    ) -> None:
+        """Charge (or refund, if negative) ``delta_tokens`` on the token checks and ``delta_requests`` on
+        the request checks."""
+        deltas = [(c, delta_tokens if c.kind == "tokens" else delta_requests) for c in checks if c.limit > 0]
+        deltas = [(c, d) for c, d in deltas if d != 0]
+        if not deltas or self.down:
             return
-        keys = [self._prefix + c.key for c in token_checks]
-        args = [repr(delta_tokens * params(c.limit)[0]) for c in token_checks]
+        keys = [self._prefix + c.key for c, _ in deltas]
+        args = [repr(d * params(c.limit)[0]) for c, d in deltas]
         try:
             async with asyncio.timeout(TIMEOUT_SECONDS * 2):
                 await self._correct(keys=keys, args=args)

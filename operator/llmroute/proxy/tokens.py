@@ -1,9 +1,12 @@
-"""Token accounting: a cheap estimate on admission, the real figure from the response's ``usage``.
+"""Token accounting: a cheap estimate on admission, the real figure from the upstream's ``usage``.
 
 The estimate is deliberately simple and slightly high — a quarter of the request body's bytes for the
-prompt plus ``max_tokens`` (or ``max_completion_tokens``, else :data:`DEFAULT_OUTPUT`) times ``n`` — and is
-corrected as soon as the response says what was used. Streams report usage only when the client asked
-for it (``stream_options.include_usage``); otherwise each SSE event counts as one output token.
+prompt plus ``max_completion_tokens`` (else ``max_tokens``, else :data:`DEFAULT_OUTPUT`) times ``n`` — and
+is corrected when the request settles. llmroute asks the upstream for usage on every stream
+(``stream_options.include_usage``, as Envoy AI Gateway does); :class:`StreamScan` reads it from the
+stream as it passes and, when the client did not ask for it, takes the extra usage-only event out of the
+client's stream. A stream that ends without usage (cut off, client gone) counts one output token per
+content event it relayed.
 """
 
 from __future__ import annotations
@@ -13,11 +16,15 @@ from typing import Any
 
 import orjson
 
+from llmroute.proxy.params import Params
+
 DEFAULT_OUTPUT = 256
 
 
 @dataclass(frozen=True, slots=True)
 class Usage:
+    """Tokens of one request: ``input`` (prompt) and ``output`` (completion)."""
+
     input: int
     output: int
 
@@ -26,23 +33,40 @@ class Usage:
         return self.input + self.output
 
 
-def estimate(path: str, body_len: int, payload: dict[str, Any]) -> int:
-    prompt = body_len // 4 + 1
+NO_USAGE = Usage(0, 0)
+
+
+def prompt_estimate(body_len: int) -> int:
+    """Prompt tokens guessed from the body's size in bytes (about four bytes a token)."""
+    return body_len // 4 + 1
+
+
+def estimate(path: str, body_len: int, params: Params) -> int:
+    """Tokens to charge on admission: the prompt estimate plus the most output the request allows."""
+    prompt = prompt_estimate(body_len)
     if path.endswith("/embeddings"):
         return prompt
-    out = payload.get("max_completion_tokens") or payload.get("max_tokens") or DEFAULT_OUTPUT
-    n = payload.get("n") or 1
-    if not isinstance(out, int) or not isinstance(n, int):
-        return prompt + DEFAULT_OUTPUT
-    return prompt + max(0, out) * max(1, min(n, 128))
+    out = params.max_output if params.max_output is not None else DEFAULT_OUTPUT
+    return prompt + out * params.n
+
+
+def ask_for_usage(payload: dict[str, Any], body: bytes, params: Params) -> tuple[dict[str, Any], bytes, bool]:
+    """The payload and body to send upstream so that a stream reports its usage, and whether the client's
+    stream must then be stripped of the usage event it did not ask for. Only streams are changed."""
+    if not params.stream or params.include_usage:
+        return payload, body, False
+    options = payload.get("stream_options") or {}
+    asked = {**payload, "stream_options": {**options, "include_usage": True}}
+    return asked, orjson.dumps(asked), True
 
 
 def from_obj(usage: Any) -> Usage | None:
+    """An OpenAI ``usage`` object as :class:`Usage`, or ``None`` if it is not one."""
     if not isinstance(usage, dict):
         return None
     prompt = usage.get("prompt_tokens")
     completion = usage.get("completion_tokens", 0)
-    if not isinstance(prompt, int) or not isinstance(completion, int):
+    if type(prompt) is not int or type(completion) is not int or prompt < 0 or completion < 0:
         return None
     return Usage(prompt, completion)
 
@@ -57,38 +81,89 @@ def from_body(body: bytes) -> Usage | None:
     return from_obj(data.get("usage")) if isinstance(data, dict) else None
 
 
+def _usage_event(payload: bytes) -> tuple[Usage | None, bool]:
+    """(usage carried by an SSE ``data`` payload, whether the event is the usage-only one: no choices)."""
+    at = payload.find(b'"usage"')
+    if at < 0 or payload[at + 7 :].lstrip(b" \t:").startswith(b"null"):
+        return None, False
+    try:
+        obj = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None, False
+    if not isinstance(obj, dict):
+        return None, False
+    usage = from_obj(obj.get("usage"))
+    return usage, usage is not None and obj.get("choices") == []
+
+
 class StreamScan:
-    """Follows an SSE stream as it passes: counts events, spots ``[DONE]`` and a ``usage`` object."""
+    """Follows an SSE stream as it passes: counts events, spots ``[DONE]`` and the ``usage`` object.
 
-    __slots__ = ("_partial", "done", "events", "usage")
+    With ``strip_usage`` the usage-only event (``"choices": []`` and a ``usage``) is taken out of what
+    :meth:`feed` returns, and a partial last line is held back until it is complete."""
 
-    def __init__(self) -> None:
+    __slots__ = ("_partial", "_skip_blank", "done", "events", "strip_usage", "usage")
+
+    def __init__(self, strip_usage: bool = False) -> None:
+        self.strip_usage = strip_usage
         self.events = 0
         self.done = False
         self.usage: Usage | None = None
         self._partial = b""
+        self._skip_blank = False
 
-    def feed(self, chunk: bytes) -> None:
+    @property
+    def output(self) -> int:
+        """Output tokens counted from the events relayed so far: one per event but one (OpenAI's first
+        event carries only the role, its last only the finish reason)."""
+        return max(0, self.events - 1)
+
+    def feed(self, chunk: bytes) -> bytes:
+        """Take in ``chunk``; return the bytes to send the client."""
         data = self._partial + chunk if self._partial else chunk
         lines = data.split(b"\n")
         self._partial = lines.pop()
+        if not self.strip_usage:
+            for line in lines:
+                self._line(line)
+            return chunk
+        kept: list[bytes] = []
+        dropped = False
         for line in lines:
-            if not line.startswith(b"data:"):
+            if self._skip_blank and not line.strip():
+                self._skip_blank = False  # the blank line that ended a dropped event goes with it
+                dropped = True
                 continue
-            payload = line[5:].strip()
-            if payload == b"[DONE]":
-                self.done = True
+            self._skip_blank = False
+            if self._line(line):
+                self._skip_blank = dropped = True
                 continue
-            self.events += 1
-            if b'"usage"' in payload:
-                try:
-                    usage = from_obj(orjson.loads(payload).get("usage"))
-                except (orjson.JSONDecodeError, AttributeError):
-                    usage = None
-                if usage is not None:
-                    self.usage = usage
+            kept.append(line)
+        if not dropped:
+            return data[: len(data) - len(self._partial)]
+        return b"".join(line + b"\n" for line in kept)
 
-    def result(self, prompt_estimate: int) -> Usage:
-        if self.usage is not None:
-            return self.usage
-        return Usage(prompt_estimate, max(0, self.events - 1))
+    def _line(self, line: bytes) -> bool:
+        """Account for one line; whether it is the usage-only event's ``data`` line."""
+        if not line.startswith(b"data:"):
+            return False
+        payload = line[5:].strip()
+        if payload == b"[DONE]":
+            self.done = True
+            return False
+        usage, usage_only = _usage_event(payload)
+        if usage is not None:
+            self.usage = usage
+        if usage_only:
+            return True
+        self.events += 1
+        return False
+
+    def rest(self) -> bytes:
+        """At the end of the stream: account for a last line without its newline; the bytes still to send
+        (held back only when stripping)."""
+        rest, self._partial = self._partial, b""
+        if not rest:
+            return b""
+        usage_only = self._line(rest)
+        return rest if self.strip_usage and not usage_only else b""

@@ -6,11 +6,11 @@ per-replica shares. Secrets are referenced by their mount paths, never copied.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Collection, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
+from llmroute.core.ratelimit import scaled, share
 from llmroute.spec.proxyconfig import (
     AdmissionConfig,
     CacheConfig,
@@ -33,6 +33,21 @@ CLIENT_KEYS_DIR = "/etc/llmroute/clients"
 CONFIG_DIR = "/etc/llmroute/config"
 
 
+LIMITS_SEMANTICS = (
+    "Local store: each replica enforces requestsPerMinute/tokensPerMinute (and the per-client client* "
+    "figures), which are the global figures divided by divisor, never below 1 a minute. A client spread "
+    "evenly over the replicas gets its global limit; one whose requests all reach one replica (a single "
+    "keep-alive connection) gets that replica's share. The replicas together admit at most "
+    "max(global, divisor) a minute per limit, plus each replica's one-second burst: a global limit below "
+    "divisor over-admits by up to divisor/global. The Redis store enforces the global figures exactly."
+)
+SHARED_SEMANTICS = (
+    "Redis store: the replicas share exact counters of the global figures (global*); while the store is "
+    "unreachable each replica falls back to its local share (the figures without the global prefix, "
+    "divided by divisor, never below 1 a minute)."
+)
+
+
 def key_env_name(upstream: str) -> str:
     """Environment variable that may carry an upstream's API key when running outside Kubernetes."""
     return "LLMROUTE_API_KEY_" + re.sub(r"[^A-Z0-9]", "_", upstream.upper())
@@ -46,9 +61,10 @@ def default_metrics_url(url: str) -> str:
 
 
 def _scaled(value: int | None, factor: float, divisor: int = 1) -> int | None:
+    """A per-client figure times ``factor``, divided per replica (never a positive figure to zero)."""
     if value is None:
         return None
-    return math.floor(value * factor / divisor)
+    return share(scaled(value, factor), divisor)
 
 
 def _tier_config(tier: Tier, limit: EffectiveLimit | None, divisor: int) -> TierConfig:
@@ -130,6 +146,7 @@ def build_proxy_config(
             queue_timeout_seconds=spec.proxy.queue_timeout_seconds,
         ),
         limits=LimitsConfig(
+            semantics=LIMITS_SEMANTICS if rl.store.type == "Local" else SHARED_SEMANTICS,
             identity=rl.identity.type,
             header=rl.identity.header,
             default_tier=rl.default_tier,

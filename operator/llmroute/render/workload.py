@@ -1,4 +1,8 @@
-"""Build the proxy's Kubernetes objects (Deployment, Service, ConfigMap, PodDisruptionBudget) as plain dicts.
+"""Build the proxy's Kubernetes objects (Deployment, Service, ConfigMap, PodDisruptionBudget, optional
+NetworkPolicy from :mod:`llmroute.render.network`) as plain dicts.
+
+The proxy listens on two ports: ``http`` (the API, the only port of the Service) and ``metrics``
+(``/metrics``, ``/healthz``, ``/readyz``: the Prometheus scrape annotations and the probes point there).
 
 Pods run under the ``restricted`` Pod Security Standard: non-root, read-only root filesystem, no
 privilege escalation, all capabilities dropped, RuntimeDefault seccomp, no automounted ServiceAccount
@@ -15,6 +19,7 @@ from llmroute import __version__
 from llmroute.render.config import CLIENT_KEYS_DIR, CONFIG_DIR, SECRETS_DIR
 from llmroute.render.delivery import build_access, pod_api_access, service_account_name
 from llmroute.render.disruption import build_pdb
+from llmroute.render.network import network_policy
 from llmroute.render.owner import owned
 from llmroute.render.placement import container_env, pod_annotations, pod_placement
 from llmroute.spec.proxyconfig import CONFIG_KEY, ProxyConfig
@@ -37,6 +42,7 @@ def child_names(route: LLMRoute) -> dict[str, str]:
         "configmap": f"{base}-proxy-config",
         "pdb": f"{base}-proxy",
         "access": f"{base}-proxy",  # ServiceAccount, Role and RoleBinding of the config watch
+        "networkpolicy": f"{base}-proxy",
     }
 
 
@@ -118,24 +124,26 @@ def build_deployment(route: LLMRoute, replicas: int) -> dict[str, Any]:
     api_volume, api_mount, watch_args = pod_api_access(names["configmap"])
     volumes.append(api_volume)
     mounts.append(api_mount)
-    probe = {"httpGet": {"path": "/readyz", "port": "http"}, "periodSeconds": 5, "failureThreshold": 2}
+    probe = {"httpGet": {"path": "/readyz", "port": "metrics"}, "periodSeconds": 5, "failureThreshold": 2}
+    args = ["proxy", f"--config={CONFIG_DIR}/{CONFIG_KEY}", "--host=0.0.0.0", f"--port={template.port}"]
     container: dict[str, Any] = {
         "name": "proxy",
         "image": template.image,
         "imagePullPolicy": template.image_pull_policy,
         "args": [
-            "proxy",
-            f"--config={CONFIG_DIR}/{CONFIG_KEY}",
-            "--host=0.0.0.0",
-            f"--port={template.port}",
+            *args,
+            f"--metrics-port={template.metrics_port}",
             f"--drain-seconds={DRAIN_SECONDS}",
             *watch_args,
         ],
-        "ports": [{"name": "http", "containerPort": template.port, "protocol": "TCP"}],
+        "ports": [
+            {"name": "http", "containerPort": template.port, "protocol": "TCP"},
+            {"name": "metrics", "containerPort": template.metrics_port, "protocol": "TCP"},
+        ],
         "readinessProbe": probe,
         "lifecycle": {"preStop": {"sleep": {"seconds": PRESTOP_SECONDS}}},
         "livenessProbe": {
-            "httpGet": {"path": "/healthz", "port": "http"},
+            "httpGet": {"path": "/healthz", "port": "metrics"},
             "periodSeconds": 10,
             "failureThreshold": 3,
         },
@@ -185,7 +193,7 @@ def build_deployment(route: LLMRoute, replicas: int) -> dict[str, Any]:
                         template,
                         {
                             "prometheus.io/scrape": "true",
-                            "prometheus.io/port": str(template.port),
+                            "prometheus.io/port": str(template.metrics_port),
                             "prometheus.io/path": "/metrics",
                         },
                     ),
@@ -228,11 +236,19 @@ def build_route_access(route: LLMRoute) -> list[dict[str, Any]]:
     return build_access(route, name=names["access"], configmap=names["configmap"], labels=labels(route))
 
 
+def build_network_policy(route: LLMRoute) -> dict[str, Any]:
+    """The proxy's NetworkPolicy (:mod:`llmroute.render.network`)."""
+    return network_policy(route, child_names(route)["networkpolicy"], labels(route), _selector(route))
+
+
 def build_children(route: LLMRoute, config: ProxyConfig, replicas: int) -> list[dict[str, Any]]:
     """Everything llmroute writes for a route: the ConfigMap always; the config watch's access,
-    Deployment, Service and PodDisruptionBudget when it owns the proxy (no ``deploymentName``)."""
+    Deployment, Service and PodDisruptionBudget when it owns the proxy (no ``deploymentName``), and then
+    the NetworkPolicy if ``proxy.networkPolicy.enabled``."""
     children = [build_configmap(route, config)]
     if route.spec.proxy.deployment_name is None:
         children += [*build_route_access(route), build_deployment(route, replicas), build_service(route)]
         children.append(build_disruption_budget(route))
+        if route.spec.proxy.network_policy.enabled:
+            children.append(build_network_policy(route))
     return children

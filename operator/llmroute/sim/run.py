@@ -67,6 +67,7 @@ def default_route(capacity_rps: float, peak_need: int) -> LLMRouteSpec:
     return LLMRouteSpec.model_validate(
         {
             "upstreams": [{"name": "primary", "url": "http://upstream.invalid/v1", "model": "model"}],
+            "rateLimits": {"identity": {"type": "Unauthenticated"}},  # scaling alone is simulated
             "proxy": {"maxReplicas": max(10, MAX_REPLICAS_HEADROOM * peak_need)},
             "scaling": {"metric": {"targetPerReplica": DEFAULT_TARGET_SHARE * capacity_rps}},
         }

@@ -22,7 +22,7 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
 from llmroute import GROUP, KIND, PLURAL, VERSION
-from llmroute.spec.route import LLMRouteSpec
+from llmroute.spec.route import LLMRoute, LLMRouteSpec
 from llmroute.spec.status import LLMRouteStatus
 
 Schema = dict[str, Any]
@@ -227,6 +227,7 @@ def openapi_schema() -> Schema:
         "type": "object",
         "description": DESCRIPTION,
         "required": ["spec"],
+        "x-kubernetes-validations": [rule.to_schema() for rule in LLMRoute.cel_rules],
         "properties": {
             "apiVersion": {
                 "type": "string",

@@ -46,6 +46,7 @@ class UpstreamConfig(Model):
 class TimeoutsConfig(Model):
     connect_seconds: float = 5.0
     first_byte_seconds: float = 60.0
+    idle_seconds: float = 60.0  # longest silence between a stream's chunks
     total_seconds: float = 600.0
 
 
@@ -87,7 +88,11 @@ class StoreConfig(Model):
 
 
 class LimitsConfig(Model):
-    identity: Literal["ApiKey", "Header"] = "ApiKey"
+    """The limits each replica enforces; ``semantics`` says in words what the figures mean across
+    replicas (for people reading the rendered config)."""
+
+    semantics: str = ""
+    identity: Literal["ApiKey", "Header", "Unauthenticated"] = "ApiKey"
     header: str = "x-llmroute-tier"
     default_tier: str | None = None
     divisor: int = 1
@@ -96,8 +101,15 @@ class LimitsConfig(Model):
     store: StoreConfig = StoreConfig()
 
 
+CacheScope = Literal["Client", "Tier", "Route"]
+
+
 class CacheConfig(Model):
+    """``scope``: who may be answered from an entry — the client that stored it (``Client``), any client
+    of its tier (``Tier``) or any verified client of the route (``Route``)."""
+
     enabled: bool = True
+    scope: CacheScope = "Client"
     ttl_seconds: float = 300.0
     max_bytes: int = 64 * 1024 * 1024
     max_entry_bytes: int = 1024 * 1024

@@ -8,22 +8,45 @@ from pydantic import Field, model_validator
 
 from llmroute.spec.base import LIST_SET, CelRule, Model, Name, SecretKeyRef, TimeWindow, list_map
 
+KIND = "(has(self.identity) && has(self.identity.type) ? self.identity.type : 'ApiKey')"  # CEL: the type
+NO_IDENTITY = (
+    "rateLimits: a route without tiers identifies no client, so anyone who reaches its Service spends the "
+    "upstream keys: add tiers with apiKeysSecretRef (or identity type Header), or set "
+    "rateLimits.identity.type: Unauthenticated to say so"
+)
+NO_KEYS = (
+    "rateLimits.tiers: with identity type ApiKey at least one tier needs apiKeysSecretRef (without any, no "
+    "caller can be verified)"
+)
+UNREACHABLE_TIER = (
+    "rateLimits.tiers: with identity type ApiKey a tier without apiKeysSecretRef can only be the "
+    "defaultTier (no caller could ever reach it)"
+)
+KEYS_UNUSED = "rateLimits.tiers[].apiKeysSecretRef is only read with identity type ApiKey"
+UNAUTHENTICATED_TIERS = (
+    "rateLimits.defaultTier: with identity type Unauthenticated every caller is in the defaultTier, so "
+    "tiers may hold that one tier only"
+)
+
 
 class ClientLimits(Model):
     """Limits for each single client key within a tier."""
 
     requests_per_minute: int | None = Field(
         None,
-        ge=0,
+        ge=1,
         le=10**9,
-        description="Requests per minute each client key may send. Unset: no per-client limit.",
+        description="Requests per minute each client key may send (at least 1: 0 would refuse every "
+        "request). Unset: no per-client limit. With the Local store each replica enforces its share of "
+        "it (never below 1 a minute), so a client whose requests all reach one replica gets that share; "
+        "the Redis store enforces it exactly.",
     )
     tokens_per_minute: int | None = Field(
         None,
-        ge=0,
+        ge=1,
         le=10**12,
-        description="Tokens (prompt + completion) per minute each client key may use. Unset: no "
-        "per-client limit.",
+        description="Tokens (prompt + completion) per minute each client key may use (at least 1). Unset: no "
+        "per-client limit. Divided among replicas like requestsPerMinute.",
     )
 
 
@@ -36,23 +59,25 @@ class Tier(Model):
     )
     requests_per_minute: int | None = Field(
         None,
-        ge=0,
+        ge=1,
         le=10**9,
-        description="Global figure across all replicas (each enforces its share). Unset: unlimited.",
+        description="Requests per minute, global across all replicas (each enforces its share, never below 1 "
+        "a minute; at least 1: 0 would refuse every request). Unset: unlimited.",
     )
     tokens_per_minute: int | None = Field(
         None,
-        ge=0,
+        ge=1,
         le=10**12,
-        description="Tokens (prompt + completion) per minute, global across all replicas. Unset: unlimited.",
+        description="Tokens (prompt + completion) per minute, global across all replicas (at least 1). "
+        "Unset: unlimited.",
     )
     per_client: ClientLimits | None = Field(
         None, description="Limits for each single client key within the tier, on top of the tier's own."
     )
     api_keys_secret_ref: SecretKeyRef | None = Field(
         None,
-        description="Secret key holding the tier's client API keys, one key (or sha256:<hex>) per line "
-        "(identity type ApiKey).",
+        description="Secret key holding the tier's client API keys, one key (or sha256:<hex>) per line. "
+        "Identity type ApiKey only: every tier but the defaultTier needs one.",
     )
     sheddable: bool = Field(
         True,
@@ -60,13 +85,19 @@ class Tier(Model):
     )
 
 
-class Identity(Model):
-    """How a request is mapped to a tier: by its API key, or by a header set by a trusted front end."""
+IdentityType = Literal["ApiKey", "Header", "Unauthenticated"]
 
-    type: Literal["ApiKey", "Header"] = Field(
+
+class Identity(Model):
+    """How a request is mapped to a tier: by its API key, by a header set by a trusted front end, or not at
+    all (an explicitly unauthenticated route)."""
+
+    type: IdentityType = Field(
         "ApiKey",
-        description="ApiKey: the tier whose key list holds the request's API key. Header: the tier named "
-        "in header, set by a trusted front end.",
+        description="ApiKey: the tier whose key list holds the request's API key (llmroute verifies it). "
+        "Header: the tier named in header, set by a trusted front end. Unauthenticated: no client identity "
+        "at all: anyone who reaches the Service spends the upstream keys (in defaultTier, if tiers are "
+        "set); it must be spelled out, and the route reports Authenticated=False.",
     )
     header: str = Field(
         "x-llmroute-tier",
@@ -192,6 +223,29 @@ class RateLimits(Model):
             "rateLimits.schedules[].tiers must name tiers in rateLimits.tiers",
             ".schedules",
         ),
+        CelRule(
+            f"{KIND} == 'Unauthenticated' || (has(self.tiers) && size(self.tiers) > 0)",
+            NO_IDENTITY,
+        ),
+        CelRule(
+            f"{KIND} != 'ApiKey' || !has(self.tiers) || size(self.tiers) == 0 || "
+            "self.tiers.exists(t, has(t.apiKeysSecretRef))",
+            NO_KEYS,
+        ),
+        CelRule(
+            f"{KIND} != 'ApiKey' || !has(self.tiers) || self.tiers.all(t, has(t.apiKeysSecretRef) "
+            "|| (has(self.defaultTier) && t.name == self.defaultTier))",
+            UNREACHABLE_TIER,
+        ),
+        CelRule(
+            f"{KIND} == 'ApiKey' || !has(self.tiers) || self.tiers.all(t, !has(t.apiKeysSecretRef))",
+            KEYS_UNUSED,
+        ),
+        CelRule(
+            f"{KIND} != 'Unauthenticated' || !has(self.tiers) || size(self.tiers) == 0 || "
+            "(has(self.defaultTier) && self.tiers.all(t, t.name == self.defaultTier))",
+            UNAUTHENTICATED_TIERS,
+        ),
     )
 
     identity: Identity = Field(Identity(), description="How a request is mapped to a tier.")
@@ -204,7 +258,8 @@ class RateLimits(Model):
         default_factory=list,
         max_length=16,
         json_schema_extra=list_map("name"),
-        description="Classes of clients with their limits. Empty: no authentication and no rate limits.",
+        description="Classes of clients with their limits. Empty: no client identity and no rate limits, "
+        "only allowed with identity type Unauthenticated.",
     )
     schedules: list[LimitSchedule] = Field(
         default_factory=list,
@@ -229,4 +284,20 @@ class RateLimits(Model):
             unknown = [t for t in schedule.tiers if t not in names]
             if unknown:
                 raise ValueError(f"rateLimits.schedules tiers {unknown} are not in rateLimits.tiers")
+        self._check_identity()
         return self
+
+    def _check_identity(self) -> None:
+        """The same checks as the identity CEL rules: no silent open relay, no tier nobody can reach."""
+        kind, tiers, default = self.identity.type, self.tiers, self.default_tier
+        keyed = [t for t in tiers if t.api_keys_secret_ref is not None]
+        if kind != "Unauthenticated" and not tiers:
+            raise ValueError(NO_IDENTITY)
+        if kind == "ApiKey" and tiers and not keyed:
+            raise ValueError(NO_KEYS)
+        if kind == "ApiKey" and any(t.api_keys_secret_ref is None and t.name != default for t in tiers):
+            raise ValueError(UNREACHABLE_TIER)
+        if kind != "ApiKey" and keyed:
+            raise ValueError(KEYS_UNUSED)
+        if kind == "Unauthenticated" and tiers and (default is None or any(t.name != default for t in tiers)):
+            raise ValueError(UNAUTHENTICATED_TIERS)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -14,10 +14,34 @@ from llmroute.spec.upstream import EngineMetrics, Failover, LoadBalancing, Proxy
 PAUSE_ANNOTATION = "llmroute.io/paused"
 
 
+CACHE_SIZES = (
+    "cache: maxEntryBytes must not exceed maxBytes, and an enabled cache needs maxBytes above 0 (set "
+    "enabled: false to turn it off)"
+)
+
+
 class Cache(Model):
     """Exact-match response cache for reusable, non-streaming requests."""
 
-    enabled: bool = Field(True, description="Serve repeated identical non-streaming requests from the cache.")
+    cel_rules = (
+        CelRule(
+            "!has(self.enabled) || !self.enabled || !has(self.maxBytes) || !has(self.maxEntryBytes) || "
+            "(self.maxBytes > 0 && self.maxEntryBytes <= self.maxBytes)",
+            CACHE_SIZES,
+        ),
+    )
+
+    enabled: bool = Field(
+        True,
+        description="Serve repeated identical non-streaming requests from the cache (only to callers "
+        "llmroute verified by API key: the upstream might refuse anyone else).",
+    )
+    scope: Literal["Client", "Tier", "Route"] = Field(
+        "Client",
+        description="Who an entry may answer. Client: only the client key that stored it. Tier: any client "
+        "of the same tier. Route: any verified client of the route. Sharing saves upstream calls, but a hit "
+        "then tells a client that someone else sent the very same request (and shows them its answer).",
+    )
     ttl_seconds: int = Field(300, ge=1, le=604800, description="Seconds a cached response is served.")
     max_bytes: int = Field(
         64 * 1024 * 1024,
@@ -29,8 +53,14 @@ class Cache(Model):
         1024 * 1024,
         ge=1,
         le=1024**3,
-        description="Largest response in bytes that is cached. Default: 1 MiB.",
+        description="Largest response in bytes that is cached (at most maxBytes). Default: 1 MiB.",
     )
+
+    @model_validator(mode="after")
+    def _check(self) -> Cache:
+        if self.enabled and (self.max_bytes <= 0 or self.max_entry_bytes > self.max_bytes):
+            raise ValueError(CACHE_SIZES)
+        return self
 
 
 class Alerts(Model):
@@ -106,6 +136,18 @@ class PrometheusOverrides(Model):
     )
 
 
+SCHEDULE_MIN_ABOVE_MAX = "scaling.schedules[].minReplicas exceeds proxy.maxReplicas"
+ZERO_WEIGHT_GROUP = (
+    "upstreams: every group needs a member with weight above 0 (a group whose weights are all 0 serves "
+    "nothing, and the proxy answers 503 while it is active)"
+)
+SCALE_FROM_ZERO = (
+    "proxy.minReplicas 0 cannot come back from zero: the scaling metric is read from the proxies "
+    "themselves, and with no replica no pod reports load; use minReplicas 1 or more, or a Custom metric "
+    "measured in front of the proxies"
+)
+
+
 class LLMRouteSpec(Model):
     """The desired state of an LLMRoute."""
 
@@ -120,6 +162,22 @@ class LLMRouteSpec(Model):
             "!has(s.maxReplicas) || s.maxReplicas <= self.proxy.maxReplicas)",
             "scaling.schedules[].maxReplicas exceeds proxy.maxReplicas",
             ".scaling.schedules",
+        ),
+        CelRule(
+            "!has(self.scaling) || !has(self.scaling.schedules) || self.scaling.schedules.all(s, "
+            "!has(s.minReplicas) || s.minReplicas <= self.proxy.maxReplicas)",
+            SCHEDULE_MIN_ABOVE_MAX,
+        ),
+        CelRule(
+            "self.upstreams.all(u, self.upstreams.exists(v, (has(v.group) ? v.group : 0) == "
+            "(has(u.group) ? u.group : 0) && (!has(v.weight) || v.weight > 0)))",
+            ZERO_WEIGHT_GROUP,
+        ),
+        CelRule(
+            "!has(self.proxy) || !has(self.proxy.minReplicas) || self.proxy.minReplicas > 0 || "
+            "(has(self.scaling) && has(self.scaling.metric) && has(self.scaling.metric.type) && "
+            "self.scaling.metric.type == 'Custom')",
+            SCALE_FROM_ZERO,
         ),
     )
 
@@ -158,7 +216,8 @@ class LLMRouteSpec(Model):
     )
     scaling: Scaling = Field(Scaling(), description="How the proxy's replicas follow the load.")
     rate_limits: RateLimits = Field(
-        RateLimits(), description="Per-tier request and token limits the proxies enforce. Default: none."
+        description="Who the route's clients are and the per-tier request and token limits the proxies "
+        "enforce. Required, so that a route open to anyone says so (identity type Unauthenticated)."
     )
     cache: Cache = Field(
         Cache(), description="Exact-match response cache for reusable, non-streaming requests."
@@ -180,15 +239,31 @@ class LLMRouteSpec(Model):
         for schedule in self.scaling.schedules:
             if schedule.max_replicas is not None and schedule.max_replicas > self.proxy.max_replicas:
                 raise ValueError(f"scaling.schedules[{schedule.name}].maxReplicas exceeds proxy.maxReplicas")
+            if schedule.min_replicas is not None and schedule.min_replicas > self.proxy.max_replicas:
+                raise ValueError(SCHEDULE_MIN_ABOVE_MAX)
+        for group in {u.group for u in self.upstreams}:
+            if all(u.weight == 0 for u in self.upstreams if u.group == group):
+                raise ValueError(ZERO_WEIGHT_GROUP)
+        if self.proxy.min_replicas == 0 and self.scaling.metric.type != "Custom":
+            raise ValueError(SCALE_FROM_ZERO)
         return self
 
 
+ROUTE_NAME = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+MAX_NAME = 63 - len("-proxy")
+BAD_NAME = (
+    f"metadata.name must be a DNS-1035 label of at most {MAX_NAME} characters (lowercase letters, digits "
+    "and '-', starting with a letter): llmroute names the proxy's Service <name>-proxy"
+)
+
+
 class ObjectMeta(Model):
-    """The part of ``metadata`` llmroute reads."""
+    """The part of ``metadata`` llmroute reads. ``name`` must leave room for the children's names: the
+    Service ``<name>-proxy`` is a DNS-1035 label (at most 63 characters, starting with a letter)."""
 
     model_config = Model.model_config | {"extra": "ignore"}
 
-    name: str
+    name: str = Field(pattern=ROUTE_NAME, max_length=MAX_NAME)
     namespace: str = "default"
     generation: int | None = None
     uid: str | None = None
@@ -200,6 +275,12 @@ class LLMRoute(Model):
     """A whole LLMRoute object (status is read separately, see :mod:`llmroute.spec.status`)."""
 
     model_config = Model.model_config | {"extra": "ignore"}
+    cel_rules = (
+        CelRule(
+            f"self.metadata.name.size() <= {MAX_NAME} && self.metadata.name.matches('{ROUTE_NAME}')",
+            BAD_NAME,
+        ),
+    )
 
     api_version: str = "llmroute.io/v1alpha1"
     kind: str = "LLMRoute"

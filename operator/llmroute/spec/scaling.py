@@ -118,8 +118,22 @@ class Behavior(Model):
     )
 
 
+HISTORY_BEYOND_LOOKBACK = (
+    "scaling.predictive.minHistoryHours must not exceed lookbackDays x 24 (the history kept is lookbackDays "
+    "long, so the forecast would never be used)"
+)
+
+
 class Predictive(Model):
     """Learn the time-of-day (and day-of-week) load profile and pre-scale ``lead_time_seconds`` ahead."""
+
+    cel_rules = (
+        CelRule(
+            "!has(self.enabled) || !self.enabled || !has(self.minHistoryHours) || !has(self.lookbackDays) || "
+            "self.minHistoryHours <= self.lookbackDays * 24",
+            HISTORY_BEYOND_LOOKBACK,
+        ),
+    )
 
     enabled: bool = Field(True, description="Learn the load profile from Prometheus history and pre-scale.")
     mode: Literal["Active", "ForecastOnly"] = Field(
@@ -163,6 +177,8 @@ class Predictive(Model):
     def _check(self) -> Predictive:
         if len(set(self.seasonality)) != len(self.seasonality):
             raise ValueError("scaling.predictive.seasonality must not repeat")
+        if self.enabled and self.min_history_hours > self.lookback_days * 24:
+            raise ValueError(HISTORY_BEYOND_LOOKBACK)
         return self
 
 

@@ -8,13 +8,16 @@ from pydantic import Field
 
 from llmroute.spec.base import Model, list_map
 
-ConditionType = Literal["Ready", "MetricsAvailable", "ScalingLimited", "FailedOver", "Degraded"]
+ConditionType = Literal[
+    "Ready", "MetricsAvailable", "ScalingLimited", "FailedOver", "Degraded", "Authenticated"
+]
 CONDITION_TYPES: tuple[ConditionType, ...] = (
     "Ready",
     "MetricsAvailable",
     "ScalingLimited",
     "FailedOver",
     "Degraded",
+    "Authenticated",
 )
 HISTORY_MAX = 20
 # RFC 3339 times, as Kubernetes writes them (e.g. 2026-01-01T00:00:00Z)
@@ -27,7 +30,7 @@ class Condition(Model):
 
     type: str = Field(
         max_length=316,
-        description="Ready, MetricsAvailable, ScalingLimited, FailedOver or Degraded.",
+        description="Ready, MetricsAvailable, ScalingLimited, FailedOver, Degraded or Authenticated.",
     )
     status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
     reason: str = Field(

@@ -7,8 +7,8 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from llmroute import __version__
-from llmroute.spec.base import CelRule, Model, Name, SecretKeyRef
-from llmroute.spec.placement import PodPlacement
+from llmroute.spec.base import LIST_ATOMIC, CelRule, Model, Name, SecretKeyRef
+from llmroute.spec.placement import LabelSelector, PodPlacement
 
 LoadBalancing = Literal["RoundRobin", "Weighted", "LeastConnections", "LatencyAware", "ResourceAware"]
 EngineType = Literal["Auto", "vLLM", "SGLang", "TGI"]
@@ -40,6 +40,13 @@ class ProxyTemplate(PodPlacement):
     """How llmroute builds the proxy Deployment when it creates one (placement and policy fields from
     :class:`~llmroute.spec.placement.PodPlacement`)."""
 
+    cel_rules = (
+        CelRule(
+            "!has(self.metricsPort) || !has(self.port) || self.metricsPort != self.port",
+            "proxy.template.metricsPort must differ from port",
+        ),
+    )
+
     image: str = Field(
         DEFAULT_IMAGE,
         min_length=1,
@@ -52,7 +59,14 @@ class ProxyTemplate(PodPlacement):
         8080,
         ge=1,
         le=65535,
-        description="Port the proxy listens on and its Service exposes (OpenAI-compatible).",
+        description="Port the proxy serves the OpenAI-compatible API on; the only port its Service exposes.",
+    )
+    metrics_port: int = Field(
+        9090,
+        ge=1,
+        le=65535,
+        description="Port of the proxy's /metrics, /healthz and /readyz (Prometheus and the kubelet only; "
+        "not in the Service). Must differ from port.",
     )
     resources: Resources = Field(
         Resources(), description="The proxy container's resource requests and limits."
@@ -61,6 +75,45 @@ class ProxyTemplate(PodPlacement):
         None,
         description="ServiceAccount the proxy pods run as. Unset: one llmroute creates (`<name>-proxy`); "
         "either way it is bound to a Role that reads and watches the route's ConfigMap and nothing else.",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> ProxyTemplate:
+        if self.metrics_port == self.port:
+            raise ValueError("proxy.template.metricsPort must differ from port")
+        return self
+
+
+class NetworkPeer(Model):
+    """Where traffic may come from, as in a NetworkPolicy peer: pods matching ``podSelector`` in the
+    namespaces matching ``namespaceSelector`` (either unset: the route's namespace, or any pod in it)."""
+
+    pod_selector: LabelSelector | None = Field(
+        None, description="Pods allowed in. Unset: every pod of the selected namespaces."
+    )
+    namespace_selector: LabelSelector | None = Field(
+        None, description="Namespaces those pods may be in. Unset: the route's own namespace."
+    )
+
+
+class NetworkPolicySpec(Model):
+    """A NetworkPolicy llmroute renders with the proxy (only when it creates the proxy Deployment)."""
+
+    enabled: bool = Field(
+        False, description="Render a NetworkPolicy <route>-proxy that admits only the peers below."
+    )
+    api_from: list[NetworkPeer] = Field(
+        default_factory=list,
+        max_length=16,
+        json_schema_extra=LIST_ATOMIC,
+        description="Who may call the API port. Empty: the pods of the route's own namespace.",
+    )
+    metrics_from: list[NetworkPeer] = Field(
+        default_factory=list,
+        max_length=16,
+        json_schema_extra=LIST_ATOMIC,
+        description="Who may read the metrics port (Prometheus; the kubelet's probes are always allowed). "
+        "Empty: pods of any namespace (the metrics carry no secrets).",
     )
 
 
@@ -74,9 +127,21 @@ class Timeouts(Model):
         le=3600,
         description="Seconds until the upstream's first response byte (time to first token when streaming).",
     )
+    idle_seconds: float = Field(
+        60.0,
+        gt=0,
+        le=3600,
+        description="Seconds a stream may go without a chunk once it has started; then it is cut with an "
+        "error event (totalSeconds still bounds the whole request).",
+    )
     total_seconds: float = Field(
         600.0, gt=0, le=86400, description="Seconds for the whole upstream request, streaming included."
     )
+
+
+POLICY_NEEDS_TEMPLATE = (
+    "proxy.networkPolicy is rendered only with a Deployment llmroute creates (not with deploymentName)"
+)
 
 
 class ProxySpec(Model):
@@ -90,6 +155,11 @@ class ProxySpec(Model):
         CelRule(
             "!(has(self.deploymentName) && has(self.template))",
             "set either proxy.deploymentName or proxy.template, not both",
+        ),
+        CelRule(
+            "!has(self.deploymentName) || !has(self.networkPolicy) || !has(self.networkPolicy.enabled) || "
+            "!self.networkPolicy.enabled",
+            POLICY_NEEDS_TEMPLATE,
         ),
     )
 
@@ -126,6 +196,10 @@ class ProxySpec(Model):
         "the client.",
     )
     timeouts: Timeouts = Field(Timeouts(), description="Timeouts of each request the proxy sends upstream.")
+    network_policy: NetworkPolicySpec = Field(
+        NetworkPolicySpec(),
+        description="An optional NetworkPolicy rendered with the proxy, admitting only the given peers.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> ProxySpec:
@@ -133,6 +207,8 @@ class ProxySpec(Model):
             raise ValueError("proxy.minReplicas must not exceed proxy.maxReplicas")
         if self.deployment_name is not None and self.template is not None:
             raise ValueError("set either proxy.deploymentName or proxy.template, not both")
+        if self.deployment_name is not None and self.network_policy.enabled:
+            raise ValueError(POLICY_NEEDS_TEMPLATE)
         return self
 
 

@@ -2,9 +2,15 @@
 
 Serves ``/v1/chat/completions``, ``/v1/completions``, ``/v1/embeddings`` and ``/v1/models``. Each request
 takes the next :class:`FakeBehavior` from the script queue, or the default one: latency before the response,
-status code, streaming shape (chunks, delay between them) and failures (``reset`` aborts the connection,
-``hang`` never answers, ``truncate`` cuts a stream half-way without ``[DONE]``). It counts what it saw,
-including requests whose client went away (``cancelled``), and records the last requests for assertions.
+status code, streaming shape (chunks, delay between them), failures (``reset`` aborts the connection,
+``hang`` never answers, ``truncate`` cuts a stream half-way without ``[DONE]``, ``stall`` sends the first
+``stall_after`` chunks of a stream and then nothing), and the shape of a 200 answer (``shape``:
+``openai``; ``error_body``, an error object under status 200; ``partial``, a completion cut off
+mid-generation (``finish_reason: null``); ``sse``, an event stream whatever the request asked;
+``no_usage``, no ``usage`` anywhere; ``usage_every_chunk``, a stream whose every chunk carries
+``usage: null`` as OpenAI's do once usage is asked for). ``auth`` makes it check the bearer key as a real
+provider does (401 for any other). It counts what it saw, including requests whose client went away
+(``cancelled``), and records the last requests for assertions.
 
 Two modes make it behave like a real backend under load. Engine mode (``engine=EngineModel(slots)``): at most
 ``slots`` requests run at once, the rest queue, each request's ``latency`` (time to first token) and
@@ -36,7 +42,8 @@ from aiohttp import web
 from llmroute.testing.fake_engine import EngineModel
 from llmroute.testing.fake_quota import HostedQuota
 
-Failure = Literal["none", "reset", "hang", "truncate"]
+Failure = Literal["none", "reset", "hang", "truncate", "stall"]
+Shape = Literal["openai", "error_body", "partial", "sse", "no_usage", "usage_every_chunk"]
 
 
 @dataclass
@@ -50,6 +57,9 @@ class FakeBehavior:
     chunk_delay: float = 0.0
     retry_after: float | None = None
     content: str = "ok"
+    shape: Shape = "openai"
+    stall_after: int = 1
+    auth: str | None = None  # the only bearer key accepted (None: any)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FakeBehavior:
@@ -208,29 +218,37 @@ class FakeUpstream:
         if b.fail == "hang":
             await self._stop.wait()
             raise ConnectionResetError("fake stopped")
-        if b.status != 200:
+        if b.auth is not None and request.headers.get("Authorization") != f"Bearer {b.auth}":
+            error = {"message": "Incorrect API key provided.", "type": "invalid_request_error",
+                     "param": None, "code": "invalid_api_key"}  # fmt: skip
+            return web.json_response({"error": error}, status=401)
+        if b.status != 200 or b.shape == "error_body":
             if b.retry_after is not None:
                 headers = {**headers, "Retry-After": str(b.retry_after)}
             error = {"message": f"fake error {b.status}", "type": "server_error", "param": None, "code": None}
             return web.json_response({"error": error}, status=b.status, headers=headers)
         model = str(body.get("model", self.name))
-        prompt_tokens = max(1, size // 4)
+        prompt_tokens = _prompt_tokens(body)
         if request.path.endswith("/embeddings"):
             usage = {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens}
             data = [{"object": "embedding", "index": 0, "embedding": [0.0, 0.1, 0.2]}]
             return _json({"object": "list", "data": data, "model": model, "usage": usage}, headers)
         chat = request.path.endswith("/chat/completions")
-        if body.get("stream") is True:
+        if body.get("stream") is True or b.shape == "sse":
             return await self._stream(request, b, model, chat, prompt_tokens, body, headers)
         usage = _usage(prompt_tokens, b.chunks)
-        choice: dict[str, Any] = {"index": 0, "finish_reason": "stop", "logprobs": None}
+        finish = None if b.shape == "partial" else "stop"
+        choice: dict[str, Any] = {"index": 0, "finish_reason": finish, "logprobs": None}
         if chat:
             choice["message"] = {"role": "assistant", "content": b.content * max(1, b.chunks)}
         else:
             choice["text"] = b.content * max(1, b.chunks)
         obj = "chat.completion" if chat else "text_completion"
-        return _json({"id": "fake-1", "object": obj, "created": int(time.time()), "model": model,
-                      "choices": [choice], "usage": usage, "upstream": self.name}, headers)  # fmt: skip
+        answer = {"id": "fake-1", "object": obj, "created": int(time.time()), "model": model,
+                  "choices": [choice], "usage": usage, "upstream": self.name}  # fmt: skip
+        if b.shape == "no_usage":
+            del answer["usage"]
+        return _json(answer, headers)
 
     async def _stream(
         self,
@@ -248,10 +266,14 @@ class FakeUpstream:
         await response.prepare(request)
         obj = "chat.completion.chunk" if chat else "text_completion"
         stop_at = b.chunks // 2 if b.fail == "truncate" else None
+        wants_usage = (body.get("stream_options") or {}).get("include_usage") and b.shape != "no_usage"
         for i in range(b.chunks + 1):
             if stop_at is not None and i == stop_at:
                 _reset(request)
                 raise ConnectionResetError("fake truncate")
+            if b.fail == "stall" and i == b.stall_after:
+                await self._stop.wait()
+                raise ConnectionResetError("fake stopped")
             last = i == b.chunks
             piece: dict[str, Any] = {"index": 0, "finish_reason": "stop" if last else None}
             text = "" if last else b.content
@@ -260,16 +282,25 @@ class FakeUpstream:
             else:
                 piece["text"] = text
             chunk = {"id": "fake-1", "object": obj, "created": 0, "model": model, "choices": [piece]}
+            if wants_usage or b.shape == "usage_every_chunk":
+                chunk["usage"] = None
             await response.write(b"data: " + orjson.dumps(chunk) + b"\n\n")
             if b.chunk_delay and not last:
                 await asyncio.sleep(b.chunk_delay)
-        if (body.get("stream_options") or {}).get("include_usage"):
+        if wants_usage:
             chunk = {"id": "fake-1", "object": obj, "created": 0, "model": model, "choices": [],
                      "usage": _usage(prompt, b.chunks)}  # fmt: skip
             await response.write(b"data: " + orjson.dumps(chunk) + b"\n\n")
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
         return response
+
+
+def _prompt_tokens(body: dict[str, Any]) -> int:
+    """Prompt tokens as a provider counts them: from the prompt itself (a quarter of its JSON's bytes),
+    not from the rest of the request."""
+    prompt = body.get("messages", body.get("prompt", body.get("input", "")))
+    return max(1, len(orjson.dumps(prompt)) // 4)
 
 
 def _usage(prompt: int, completion: int) -> dict[str, int]:
