@@ -33,7 +33,7 @@ from llmroute import GROUP, PLURAL, VERSION
 from llmroute_dev.monitoring.promql import concrete, metric_names, route_regex
 from llmroute_dev.podrunner import PodRunner
 from llmroute_dev.procs import Process, free_port, wait_for
-from llmroute_dev.prometheus import Prometheus
+from llmroute_dev.prometheus import Prometheus, Series
 from tests.cluster.operator_env import OperatorProcess
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,7 +100,14 @@ def _route(namespace: str, fakes: dict[str, Fake]) -> dict[str, Any]:
                     "policies": [{"type": "Pods", "value": 4, "periodSeconds": 5}],
                 }
             },
-            "predictive": {"enabled": False},
+            # a forecast to show (a day of backfilled history: one comparable day, reported, never acted on)
+            "predictive": {
+                "enabled": True,
+                "mode": "ForecastOnly",
+                "lookbackDays": 1,
+                "minHistoryHours": 1,
+                "leadTimeSeconds": 300,
+            },
         },
         # API keys, so that llmroute verifies its callers: only those are ever answered from the cache
         "rateLimits": {
@@ -110,6 +117,7 @@ def _route(namespace: str, fakes: dict[str, Fake]) -> dict[str, Any]:
                     "name": "premium",
                     "priority": 100,
                     "sheddable": False,
+                    "tokensPerMinute": 10_000_000,  # never reached: the per-replica token share to show
                     "apiKeysSecretRef": _keys("premium"),
                 },
                 {
@@ -210,7 +218,7 @@ def system(
     crd_installed: None,
     tmp_path: Path,
 ) -> Iterator[tuple[Prometheus, PodRunner, dict[str, Fake]]]:
-    prom = Prometheus(tmp_path / "prom").start()
+    prom = Prometheus(tmp_path / "prom", backfill=[_history(f"{namespace}/{NAME}", time.time())]).start()
     fakes = {
         name: _fake(name, latency, tmp_path / "upstreams")
         for name, latency in (("primary", 0.3), ("backup", 0.3))
@@ -247,6 +255,15 @@ def system(
         for fake in fakes.values():
             fake.process.stop()
         prom.stop()
+
+
+def _history(route: str, now: float, hours: int = 26) -> Series:
+    """A day and two hours of a steady 2 req/s before the test, so the route's forecast has a past day."""
+    end = int(now // 60 * 60) - 120
+    start = end - hours * 3600
+    samples = [(float(ts), 2.0 * (ts - start)) for ts in range(start, end, 15)]
+    labels = {"route": route, "tier": "standard", "upstream": "primary", "code": "200", "cache": "miss"}
+    return Series("llmroute_requests", labels | {"pod": "history"}, samples, kind="counter")
 
 
 def _answering(fake: Fake) -> Callable[[], bool]:

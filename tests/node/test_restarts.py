@@ -86,8 +86,15 @@ def test_operator_restart_mid_traffic_loses_nothing_and_writes_nothing(node: Nod
             what="a new operator pod",
             interval=0.5,
         )
+        new = [n for n in _pod_names(node, RELEASE_NAMESPACE, OPERATOR) if n not in old]
+        # the new pods by name: a selector would also wait on the old pod while it is still terminating
         node.kubectl(
-            "-n", RELEASE_NAMESPACE, "wait", "pod", "-l", OPERATOR, "--for=condition=Ready", "--timeout=120s"
+            "-n",
+            RELEASE_NAMESPACE,
+            "wait",
+            *(f"pod/{n}" for n in new),
+            "--for=condition=Ready",
+            "--timeout=120s",
         )
         back = time.monotonic()
         before_status = _get(node, route.namespace, "llmroute", route.name)["status"]
