@@ -30,7 +30,7 @@ def band(tokens: Any) -> str:
     """The prompt-size band of ``tokens`` input tokens (``unknown`` when not reported)."""
     if not isinstance(tokens, int):
         return "unknown"
-    return BAND_NAMES[bisect_right(PROMPT_BANDS, tokens - 1)]
+    return BAND_NAMES[bisect_right(PROMPT_BANDS, tokens)]
 
 
 def token_bin(tokens: float) -> int:
