@@ -4,6 +4,7 @@ models apply), shows its printer columns, and rejects every invalid case with a 
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +13,12 @@ import yaml
 from kubernetes import client
 
 from llmroute import GROUP, PLURAL, VERSION
-from llmroute.spec import LLMRoute
+from llmroute.devenv.binaries import ensure
+from llmroute.devenv.controlplane import ControlPlane
+from llmroute.spec import LLMRoute, Scaling
+from llmroute.spec.route import LLMRouteSpec
 from tests.cases import INVALID, Invalid, invalid_route, route
-from tests.kube import create_route, raw_get
+from tests.kube import create_route, eventually, raw_get
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "manifests" / "examples").glob("*.yaml"))
@@ -33,7 +37,8 @@ def test_examples_are_accepted_with_the_models_defaults(
 
 
 def _wire(obj: LLMRoute) -> dict[str, Any]:
-    return json.loads(json.dumps(obj.spec.to_wire()))
+    wire: dict[str, Any] = json.loads(json.dumps(obj.spec.to_wire()))
+    return wire
 
 
 def test_minimal_route_is_defaulted_like_the_models(api_client: client.ApiClient, namespace: str) -> None:
@@ -110,3 +115,26 @@ def test_short_name_and_category(api_client: client.ApiClient) -> None:
     crd = ext.read_custom_resource_definition(f"{PLURAL}.{GROUP}")
     assert crd.spec.names.short_names == ["llmr"]
     assert crd.spec.versions[0].subresources.status is not None
+
+
+def test_kubectl_explain_shows_the_models_descriptions(control_plane: ControlPlane) -> None:
+    kubectl = ensure(("kubectl",))["kubectl"]
+    described = LLMRouteSpec.model_fields["scaling"].description
+    assert described
+
+    def explain() -> str:
+        out = subprocess.run(
+            [str(kubectl), "--kubeconfig", str(control_plane.kubeconfig), "explain", "llmroute.spec.scaling"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        text = " ".join(out.stdout.split())  # kubectl wraps long lines
+        return text if out.returncode == 0 and described in text else ""
+
+    # the apiserver publishes a changed CRD's OpenAPI a moment after it is established
+    text = eventually(explain, timeout=60, what="kubectl explain showing the CRD's descriptions")
+    for name, field in Scaling.model_fields.items():
+        assert field.alias and field.description
+        assert f"{field.alias} <" in text, name
+        assert " ".join(field.description.split()) in text, name

@@ -117,16 +117,36 @@ def test_an_outage_whose_reason_changes_posts_one_warning() -> None:
     assert _reasons(back).count("MetricsRecovered") == 1
 
 
-def test_a_rate_window_shorter_than_two_scrapes_is_named_at_once() -> None:
+def test_a_rate_window_shorter_than_two_scrapes_is_named_once_it_lasts() -> None:
     # a 60 s scrape and a 1m window: the counters exist, one sample each, no rate
-    metrics = RouteMetrics(NOW.timestamp() - 1, {}, {}, rate_window="1m", samples_in_window=1.0)
-    obs = replace(_observed(None), metrics=metrics)
-    out = decide(_route(), obs)
-    cond = {c.type: c for c in out.status.conditions}["MetricsAvailable"]
-    assert (cond.status, cond.reason) == ("False", "RateWindowTooShort")
+    previous = LLMRouteStatus()
+
+    def cycle(seconds: int, samples: float) -> RouteActions:
+        nonlocal previous
+        when = NOW + timedelta(seconds=seconds)
+        metrics = RouteMetrics(when.timestamp() - 1, {}, {}, rate_window="1m", samples_in_window=samples)
+        out = decide(_route(), replace(_observed(None, previous=previous, now=when), metrics=metrics))
+        previous = out.status
+        return out
+
+    def available(out: RouteActions) -> tuple[str, str]:
+        cond = {c.type: c for c in out.status.conditions}["MetricsAvailable"]
+        return cond.status, cond.reason
+
+    first = cycle(0, 1.0)
+    assert available(first) == ("False", "NoData") and _reasons(first) == []  # a restart looks the same
+    assert available(cycle(60, 1.0)) == ("False", "NoData")
+    lasting = cycle(125, 1.0)  # two windows and two minutes: no restart explains it any more
+    assert available(lasting) == ("False", "RateWindowTooShort")
+    cond = {c.type: c for c in lasting.status.conditions}["MetricsAvailable"]
     assert "1m rate window" in cond.message and "LLMROUTE_SCRAPE_INTERVAL_SECONDS" in cond.message
-    assert _reasons(out) == ["MetricsUnavailable"]  # news even on a new route's first reading
-    assert out.replicas is None  # and nothing scales on it
+    assert _reasons(lasting) == ["MetricsUnavailable"]  # news, though the route never had data
+    assert lasting.replicas is None  # and nothing scales on it
+    # after a restart of Prometheus: one sample in the window for a moment, then enough again
+    previous = LLMRouteStatus()
+    cycle(0, 1.0)
+    cycle(30, 2.0)
+    assert available(cycle(150, 1.0)) == ("False", "NoData")  # the count starts again
 
 
 def test_degraded_fires_only_after_the_threshold_held_for_the_duration() -> None:

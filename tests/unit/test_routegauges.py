@@ -31,7 +31,15 @@ def _status(ready: str = "True") -> LLMRouteStatus:
         effective_limits=[
             EffectiveLimit(tier="free", requests_per_minute=600, per_replica_requests_per_minute=150)
         ],
-        conditions=[Condition(type="Ready", status=ready, reason="Reconciled", last_transition_time="x")],
+        conditions=[
+            Condition(
+                type="Ready",
+                status=ready,
+                reason="Reconciled",
+                message="",
+                last_transition_time="2026-01-01T00:00:00Z",
+            )
+        ],
     )
 
 
@@ -51,7 +59,15 @@ def test_export_sets_thresholds_state_and_limits_then_forgets_them() -> None:
     # a threshold removed from the spec disappears; a failed cycle flips the condition gauges only
     routegauges.export(KEY, _route({"requestsPerSecondAbove": 100}), _status())
     assert _value("llmroute_route_alert_threshold", alert="HighErrorRate") is None
-    failed = [Condition(type="Ready", status="False", reason="Forbidden", last_transition_time="y")]
+    failed = [
+        Condition(
+            type="Ready",
+            status="False",
+            reason="Forbidden",
+            message="denied",
+            last_transition_time="2026-01-01T00:01:00Z",
+        )
+    ]
     routegauges.export_conditions(KEY, failed)
     assert _value("llmroute_route_condition", type="Ready", status="False") == 1
     assert _value("llmroute_route_alert_threshold", alert="HighRequestRate") == 100

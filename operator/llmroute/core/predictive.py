@@ -27,7 +27,7 @@ import numpy as np
 
 from llmroute.core.jsonstate import number, pairs
 from llmroute.core.nowcast import Nowcast
-from llmroute.core.profile import BASE_MINUTES, DAY_MINUTES, Growth, growth, peak, recent_peak
+from llmroute.core.profile import BASE_MINUTES, DAY_MINUTES, Growth, current_level, growth, peak, recent_peak
 from llmroute.core.series import FloatArray
 from llmroute.spec.scaling import Predictive
 
@@ -171,7 +171,7 @@ def predict(
         )
     if acc.actual_sum <= 0 and not acc.pending:
         acc = _backtest(p, values, first, lead, now)
-    base = recent_peak(values)
+    base = current_level(values)
     value = base * g.typical
     if not acc.pending or now - acc.pending[-1][0] >= max(60.0, lead * 60.0 / MAX_PENDING):
         acc = replace(acc, pending=(*acc.pending, (now, value))[-MAX_PENDING:])

@@ -81,6 +81,17 @@ def recent_peak(values: FloatArray, base: int = BASE_MINUTES) -> float:
     return peak(tail)
 
 
+def current_level(values: FloatArray, base: int = BASE_MINUTES) -> float:
+    """Peak of the minutes present among the last ``base`` of ``values``: today's level, which a few
+    missing minutes (a metrics gap, rates distrusted after it) do not make unknown. NaN with fewer than
+    :data:`SMOOTH_MINUTES` minutes present. Past days are held to the stricter :func:`recent_peak`: a
+    ratio is never *learned* across a gap."""
+    tail = values[max(0, values.shape[0] - base) :]
+    if int((tail == tail).sum()) < SMOOTH_MINUTES:
+        return math.nan
+    return peak(tail)
+
+
 def day_growth(
     values: FloatArray, at: int, lead: int, base: int = BASE_MINUTES
 ) -> tuple[float, float, float] | None:
@@ -115,7 +126,7 @@ def growth(
     if lead_minutes <= 0 or not seasonality:
         return None
     now = values.shape[0] if at is None else at
-    base_now = recent_peak(values[:now])
+    base_now = current_level(values[:now])
     if not base_now > 0:
         return None
     daily, weekly = "Daily" in seasonality, "Weekly" in seasonality

@@ -34,7 +34,7 @@ def decide(route: LLMRoute, obs: Observed) -> RouteActions:
     """Decide one reconcile cycle of ``route`` from ``obs`` (``obs.now`` is the only clock)."""
     saved = _saved_state(obs.previous)
     report = StatusReport(list(obs.previous.conditions), _iso(obs.now), route.metadata.generation)
-    view = observe_load(route, obs, report)
+    view = observe_load(route, obs, saved, report)
     scaling = scale(route, obs, view, saved, report)
     failover = fail_over(route, obs.now, view, saved, report)
     limits = limit(route, obs.now, view, scaling, saved, report)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -33,9 +34,10 @@ class LoadView:
     load: float | None
     series: LoadSeries
     decision_time: datetime
+    short_since: float | None = None  # since when the rate window has held fewer than two samples
 
 
-def observe_load(route: LLMRoute, obs: Observed, report: StatusReport) -> LoadView:
+def observe_load(route: LLMRoute, obs: Observed, saved: dict[str, Any], report: StatusReport) -> LoadView:
     """Judge the metrics' freshness, set ``MetricsAvailable``, and build the load series."""
     spec, now, metrics = route.spec, obs.now, obs.metrics
     key = load_key(spec.scaling.metric.type)
@@ -43,10 +45,11 @@ def observe_load(route: LLMRoute, obs: Observed, report: StatusReport) -> LoadVi
     fresh = metrics is not None and now - datetime.fromtimestamp(metrics.time, UTC) <= stale_after
     usable = fresh and not obs.metrics_error
     load = metrics.values.get(key) if (usable and metrics is not None) else None
+    short_since = _short_since(route, metrics if fresh else None, saved, now.timestamp())
     if obs.metrics_error:
         report.set("MetricsAvailable", "False", "PrometheusUnavailable", obs.metrics_error)
     elif load is None:
-        reason, message = _missing(route, metrics if fresh else None)
+        reason, message = _missing(route, metrics if fresh else None, short_since, now.timestamp())
         # a window too short for the scrape interval never heals by itself: say so even on a new route
         report.set("MetricsAvailable", "False", reason, message, announce=reason == "RateWindowTooShort")
     else:
@@ -56,17 +59,34 @@ def observe_load(route: LLMRoute, obs: Observed, report: StatusReport) -> LoadVi
     else:
         series, decision_time = LoadSeries.empty(now, obs.history_step), now
     values = dict(metrics.values) if (fresh and metrics is not None) else {}
-    return LoadView(metrics if fresh else None, values, usable, load, series, decision_time)
+    return LoadView(metrics if fresh else None, values, usable, load, series, decision_time, short_since)
 
 
-def _missing(route: LLMRoute, metrics: RouteMetrics | None) -> tuple[str, str]:
+def _short_since(
+    route: LLMRoute, metrics: RouteMetrics | None, saved: dict[str, Any], now: float
+) -> float | None:
+    """Since when (unix seconds) the route's counters have had fewer than two samples in the rate window,
+    or ``None`` while they have enough (or there is nothing to count)."""
+    counted = metrics.samples_in_window if metrics is not None else None
+    rated = route.spec.scaling.metric.type in ("RequestsPerSecond", "TokensPerSecond")
+    if not rated or counted is None or counted >= 2:
+        return None
+    previous = saved.get("shortSince")
+    return float(previous) if isinstance(previous, int | float) and previous <= now else now
+
+
+def _missing(
+    route: LLMRoute, metrics: RouteMetrics | None, short_since: float | None, now: float
+) -> tuple[str, str]:
     """Why the route has no load figure: a rate window too short for the scrape interval (the counters
-    are there, but with fewer than two samples in the window no rate exists), or no data at all."""
+    are there, but with fewer than two samples in the window no rate exists — for longer than a restart
+    of Prometheus or of the proxies explains: two windows, at least two minutes), or no data at all."""
     kind = route.spec.scaling.metric.type
     if metrics is None:
         return "NoData", f"no fresh samples of {kind}"
+    window = duration_seconds(metrics.rate_window)
     counted = metrics.samples_in_window
-    if kind in ("RequestsPerSecond", "TokensPerSecond") and counted is not None and counted < 2:
+    if short_since is not None and counted is not None and now - short_since >= max(2 * window, 120.0):
         return "RateWindowTooShort", (
             f"{counted:.0f} sample(s) of the route's request counters in the {metrics.rate_window} rate "
             "window, and a rate needs two: Prometheus scrapes the proxies less often than the window "

@@ -48,6 +48,7 @@ def build_status(
         "shed": limits.state.to_dict(),
         "failover": failover.state.to_dict(),
         "alerts": alerts,
+        "shortSince": view.short_since,
     }
     return LLMRouteStatus(
         observed_generation=report.generation,

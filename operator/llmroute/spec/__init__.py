@@ -4,7 +4,7 @@ from llmroute.spec.base import Model, SecretKeyRef, TimeWindow
 from llmroute.spec.ratelimit import RateLimits, Tier
 from llmroute.spec.route import PAUSE_ANNOTATION, LLMRoute, LLMRouteSpec
 from llmroute.spec.scaling import Scaling
-from llmroute.spec.upstream import Failover, Proxy, Upstream
+from llmroute.spec.upstream import Failover, ProxySpec, Upstream
 
 __all__ = [
     "PAUSE_ANNOTATION",
@@ -12,7 +12,7 @@ __all__ = [
     "LLMRoute",
     "LLMRouteSpec",
     "Model",
-    "Proxy",
+    "ProxySpec",
     "RateLimits",
     "Scaling",
     "SecretKeyRef",

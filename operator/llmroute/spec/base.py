@@ -1,13 +1,18 @@
 """Shared pydantic base model and small reusable types for the LLMRoute API.
 
 Field names are snake_case in Python and camelCase on the wire (the CRD), exactly as Kubernetes spells them.
+The CRD's schema is generated from these models (:mod:`llmroute.spec.crd`): each field's
+``Field(description=...)`` is what ``kubectl explain`` shows, Kubernetes list semantics ride in
+``json_schema_extra`` (:func:`list_map`, :data:`LIST_SET`) and each model's CEL rules sit in its
+``cel_rules`` beside the pydantic validator that enforces the same.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import time
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -15,10 +20,44 @@ from pydantic.alias_generators import to_camel
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+TIMEZONE = r"^[A-Za-z0-9_+\-]+(/[A-Za-z0-9_+\-]+)*$"
 Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 Name = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]
+LIST_SET: dict[str, Any] = {"x-kubernetes-list-type": "set"}
+LIST_ATOMIC: dict[str, Any] = {"x-kubernetes-list-type": "atomic"}
+
+
+def list_map(*keys: str) -> dict[str, Any]:
+    """Schema extras for a list of objects keyed (and kept unique) by ``keys`` (list type ``map``)."""
+    return {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": list(keys)}
+
+
+@dataclass(frozen=True)
+class CelRule:
+    """One CEL rule of the CRD (``x-kubernetes-validations``) on the object of the model that declares it.
+
+    ``rule`` sees that object as ``self`` with its camelCase fields; ``field_path`` (e.g. ``.apiKey``) is the
+    field the apiserver names in its error. The same check is enforced by a pydantic validator beside it.
+    """
+
+    rule: str
+    message: str
+    field_path: str | None = None
+
+    def to_schema(self) -> dict[str, str]:
+        out = {"rule": self.rule, "message": self.message}
+        if self.field_path is not None:
+            out["fieldPath"] = self.field_path
+        return out
+
+
+def _kubernetes_extras(schema: dict[str, Any], cls: type[Any]) -> None:
+    """Put a model's ``cel_rules`` into its JSON schema as ``x-kubernetes-validations``."""
+    rules: tuple[CelRule, ...] = getattr(cls, "cel_rules", ())
+    if rules:
+        schema["x-kubernetes-validations"] = [r.to_schema() for r in rules]
 
 
 class Model(BaseModel):
@@ -30,7 +69,9 @@ class Model(BaseModel):
         extra="forbid",
         frozen=True,
         validate_default=True,
+        json_schema_extra=_kubernetes_extras,
     )
+    cel_rules: ClassVar[tuple[CelRule, ...]] = ()
 
     def to_wire(self) -> dict[str, Any]:
         """The object as the Kubernetes API spells it (camelCase, unset optionals left out)."""
@@ -45,7 +86,7 @@ def parse_hhmm(value: str) -> time:
 
 def check_timezone(value: str) -> str:
     """Return ``value`` if it names an IANA time zone, else raise ``ValueError``."""
-    if not re.fullmatch(r"[A-Za-z0-9_+\-]+(/[A-Za-z0-9_+\-]+)*", value):
+    if not re.fullmatch(TIMEZONE, value):
         raise ValueError(f"unknown time zone {value!r}")
     try:
         ZoneInfo(value)
@@ -57,8 +98,14 @@ def check_timezone(value: str) -> str:
 class SecretKeyRef(Model):
     """A key in a Secret in the route's namespace."""
 
-    name: Name
-    key: str = Field("api-key", min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")
+    name: Name = Field(description="Name of the Secret, in the LLMRoute's namespace.")
+    key: str = Field(
+        "api-key",
+        min_length=1,
+        max_length=253,
+        pattern=r"^[-._a-zA-Z0-9]+$",
+        description="Key within the Secret whose value is used.",
+    )
 
 
 class TimeWindow(Model):
@@ -68,11 +115,41 @@ class TimeWindow(Model):
     ``timezone``, so windows follow daylight-saving changes.
     """
 
-    name: Name
-    timezone: str = "UTC"
-    days: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS), min_length=1, max_length=7)
-    start: str = Field(pattern=HHMM)
-    end: str = Field(pattern=HHMM)
+    cel_rules: ClassVar[tuple[CelRule, ...]] = (
+        CelRule("self.start != self.end", "start and end must differ"),
+        CelRule(
+            "timestamp('2000-01-01T00:00:00Z').getHours(self.timezone) >= 0",
+            "timezone must be an IANA time zone such as Europe/Berlin",
+            ".timezone",
+        ),
+    )
+
+    name: Name = Field(description="Name of the window, unique in its list; shown in status and Events.")
+    timezone: str = Field(
+        "UTC",
+        min_length=1,
+        max_length=64,
+        pattern=TIMEZONE,
+        description="IANA time zone of start and end (e.g. Europe/Berlin); the window follows its "
+        "daylight-saving changes.",
+    )
+    days: list[Weekday] = Field(
+        default_factory=lambda: list(WEEKDAYS),
+        min_length=1,
+        max_length=7,
+        json_schema_extra=LIST_SET,
+        description="Days the window starts on (Mon..Sun); a window that crosses midnight belongs to the "
+        "day it starts on. Default: every day.",
+    )
+    start: str = Field(
+        pattern=HHMM, max_length=5, description="Opening time, HH:MM wall-clock time in timezone."
+    )
+    end: str = Field(
+        pattern=HHMM,
+        max_length=5,
+        description="Closing time, HH:MM wall-clock time in timezone; earlier than start means the "
+        "window ends the next day.",
+    )
 
     @field_validator("timezone")
     @classmethod

@@ -6,53 +6,123 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from llmroute.spec.base import Model, Name, SecretKeyRef
+from llmroute import __version__
+from llmroute.spec.base import CelRule, Model, Name, SecretKeyRef
 
 LoadBalancing = Literal["RoundRobin", "Weighted", "LeastConnections", "LatencyAware"]
-DEFAULT_IMAGE = "ghcr.io/llmroute/llmroute:0.1.0"
+DEFAULT_IMAGE = f"ghcr.io/llmroute/llmroute:{__version__}"
 
 
 class ResourceList(Model):
-    cpu: str | None = None
-    memory: str | None = None
+    """CPU and memory quantities, as in a container's ``resources``."""
+
+    cpu: str | None = Field(None, description="CPU quantity, e.g. 250m or 1.")
+    memory: str | None = Field(None, description="Memory quantity, e.g. 256Mi.")
 
 
 class Resources(Model):
-    requests: ResourceList = ResourceList(cpu="250m", memory="256Mi")
-    limits: ResourceList = ResourceList(memory="512Mi")
+    """The proxy container's resource requests and limits."""
+
+    requests: ResourceList = Field(
+        ResourceList(cpu="250m", memory="256Mi"),
+        description="Resources the scheduler reserves per proxy pod. Default: cpu 250m, memory 256Mi.",
+    )
+    limits: ResourceList = Field(
+        ResourceList(memory="512Mi"),
+        description="Most a proxy pod may use. Default: memory 512Mi, no CPU limit.",
+    )
 
 
 class ProxyTemplate(Model):
     """How llmroute builds the proxy Deployment when it creates one."""
 
-    image: str = Field(DEFAULT_IMAGE, min_length=1)
-    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
-    port: int = Field(8080, ge=1, le=65535)
-    resources: Resources = Resources()
-    service_account_name: Name | None = None
+    image: str = Field(
+        DEFAULT_IMAGE,
+        min_length=1,
+        description="Proxy container image. Default: this llmroute release's image.",
+    )
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field(
+        "IfNotPresent", description="Container image pull policy."
+    )
+    port: int = Field(
+        8080,
+        ge=1,
+        le=65535,
+        description="Port the proxy listens on and its Service exposes (OpenAI-compatible).",
+    )
+    resources: Resources = Field(
+        Resources(), description="The proxy container's resource requests and limits."
+    )
+    service_account_name: Name | None = Field(
+        None, description="ServiceAccount the proxy pods run as. Unset: the namespace's default."
+    )
 
 
 class Timeouts(Model):
-    connect_seconds: float = Field(5.0, gt=0, le=300)
-    first_byte_seconds: float = Field(60.0, gt=0, le=3600)
-    total_seconds: float = Field(600.0, gt=0, le=86400)
+    """Timeouts of each request the proxy sends upstream."""
+
+    connect_seconds: float = Field(5.0, gt=0, le=300, description="Seconds to open a connection upstream.")
+    first_byte_seconds: float = Field(
+        60.0,
+        gt=0,
+        le=3600,
+        description="Seconds until the upstream's first response byte (time to first token when streaming).",
+    )
+    total_seconds: float = Field(
+        600.0, gt=0, le=86400, description="Seconds for the whole upstream request, streaming included."
+    )
 
 
-class Proxy(Model):
+class ProxySpec(Model):
     """The proxy Deployment: an existing one to scale, or one llmroute creates from ``template``."""
 
-    deployment_name: Name | None = None
-    template: ProxyTemplate | None = None
-    min_replicas: int = Field(1, ge=0, le=10000)
-    max_replicas: int = Field(10, ge=1, le=10000)
-    max_concurrency: int = Field(256, ge=1, le=100000)
-    queue_timeout_seconds: float = Field(5.0, ge=0, le=600)
-    max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
-    retries: int = Field(2, ge=0, le=10)
-    timeouts: Timeouts = Timeouts()
+    cel_rules = (
+        CelRule(
+            "!has(self.minReplicas) || !has(self.maxReplicas) || self.minReplicas <= self.maxReplicas",
+            "proxy.minReplicas must not exceed proxy.maxReplicas",
+        ),
+        CelRule(
+            "!(has(self.deploymentName) && has(self.template))",
+            "set either proxy.deploymentName or proxy.template, not both",
+        ),
+    )
+
+    deployment_name: Name | None = Field(
+        None,
+        description="An existing proxy Deployment in the route's namespace: llmroute only scales it. "
+        "Unset: llmroute creates <route>-proxy from template.",
+    )
+    template: ProxyTemplate | None = Field(
+        None, description="How llmroute builds the proxy Deployment (when deploymentName is unset)."
+    )
+    min_replicas: int = Field(1, ge=0, le=10000, description="Fewest proxy replicas, whatever the load.")
+    max_replicas: int = Field(10, ge=1, le=10000, description="Most proxy replicas, whatever the load.")
+    max_concurrency: int = Field(
+        256,
+        ge=1,
+        le=100000,
+        description="Concurrent upstream requests per replica; beyond it requests queue by tier priority.",
+    )
+    queue_timeout_seconds: float = Field(
+        5.0, ge=0, le=600, description="Seconds a queued request waits for a slot before it gets 429."
+    )
+    max_body_bytes: int = Field(
+        10 * 1024 * 1024,
+        ge=1024,
+        le=1024 * 1024 * 1024,
+        description="Largest request body in bytes; larger ones get 413. Default: 10 MiB.",
+    )
+    retries: int = Field(
+        2,
+        ge=0,
+        le=10,
+        description="Retries of a failed request on another upstream, only before the first byte reached "
+        "the client.",
+    )
+    timeouts: Timeouts = Field(Timeouts(), description="Timeouts of each request the proxy sends upstream.")
 
     @model_validator(mode="after")
-    def _check(self) -> Proxy:
+    def _check(self) -> ProxySpec:
         if self.min_replicas > self.max_replicas:
             raise ValueError("proxy.minReplicas must not exceed proxy.maxReplicas")
         if self.deployment_name is not None and self.template is not None:
@@ -63,14 +133,35 @@ class Proxy(Model):
 class Upstream(Model):
     """An OpenAI-compatible endpoint. ``group`` 0 is primary, 1 the first fallback, and so on."""
 
-    name: Name
-    url: str = Field(pattern=r"^https?://[^\s/]+(/\S*)?$", max_length=2048)
-    model: str = Field(min_length=1, max_length=256)
-    upstream_model: str | None = Field(None, min_length=1, max_length=256)
-    group: int = Field(0, ge=0, le=9)
-    weight: int = Field(100, ge=0, le=10000)
-    api_key_secret_ref: SecretKeyRef | None = None
-    api_key: str | None = None
+    cel_rules = (
+        CelRule("!has(self.apiKey)", "inline API keys are not allowed; use apiKeySecretRef", ".apiKey"),
+    )
+
+    name: Name = Field(description="Name of the upstream, unique in upstreams; used in metrics and status.")
+    url: str = Field(
+        pattern=r"^https?://[^\s/]+(/\S*)?$",
+        max_length=2048,
+        description="Base URL of the OpenAI-compatible API, e.g. https://api.openai.com/v1.",
+    )
+    model: str = Field(min_length=1, max_length=256, description="Model name clients request")
+    upstream_model: str | None = Field(
+        None, min_length=1, max_length=256, description="Model name sent upstream (defaults to model)"
+    )
+    group: int = Field(0, ge=0, le=9, description="Priority group: 0 primary, 1 first fallback, ...")
+    weight: int = Field(
+        100,
+        ge=0,
+        le=10000,
+        description="Relative share of the group's traffic under loadBalancing Weighted; 0: never used.",
+    )
+    api_key_secret_ref: SecretKeyRef | None = Field(
+        None,
+        description="Secret key holding the upstream's API key (mounted into the proxy pods, never put in "
+        "the ConfigMap).",
+    )
+    api_key: str | None = Field(
+        None, description="Not allowed. API keys live in Secrets; use apiKeySecretRef."
+    )
 
     @field_validator("api_key")
     @classmethod
@@ -83,17 +174,76 @@ class Upstream(Model):
 class Failover(Model):
     """Active health (operator, from metrics) and passive health (proxy, from its own requests)."""
 
-    error_rate_threshold: float = Field(0.25, gt=0, le=1)
-    latency_threshold_seconds: float = Field(30.0, gt=0, le=3600)
-    window_seconds: int = Field(120, ge=30, le=3600)
-    min_requests: int = Field(10, ge=1, le=1000000)
-    cooldown_seconds: int = Field(60, ge=0, le=86400)
-    max_cooldown_seconds: int = Field(900, ge=0, le=86400)
-    failback_after_seconds: int = Field(300, ge=0, le=86400)
-    min_dwell_seconds: int = Field(120, ge=0, le=86400)
-    recovery_factor: float = Field(0.5, gt=0, le=1)
-    consecutive_failures: int = Field(3, ge=1, le=100)
-    eject_seconds: int = Field(30, ge=1, le=3600)
+    cel_rules = (
+        CelRule(
+            "!has(self.maxCooldownSeconds) || !has(self.cooldownSeconds) || "
+            "self.maxCooldownSeconds >= self.cooldownSeconds",
+            "failover.maxCooldownSeconds must be at least failover.cooldownSeconds",
+        ),
+    )
+
+    error_rate_threshold: float = Field(
+        0.25,
+        gt=0,
+        le=1,
+        description="An upstream whose error rate over the window is above this is unhealthy.",
+    )
+    latency_threshold_seconds: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="An upstream whose p95 latency over the window is above this many seconds is unhealthy.",
+    )
+    window_seconds: int = Field(
+        120, ge=30, le=3600, description="Seconds of metrics the error rate and latency are measured over."
+    )
+    min_requests: int = Field(
+        10, ge=1, le=1000000, description="Fewer requests than this in the window give no verdict."
+    )
+    cooldown_seconds: int = Field(
+        60,
+        ge=0,
+        le=86400,
+        description="Seconds an unhealthy upstream stays out before it may recover; doubles for each failure "
+        "in a row.",
+    )
+    max_cooldown_seconds: int = Field(
+        900,
+        ge=0,
+        le=86400,
+        description="Longest cooldown; also how long an upstream must stay healthy before its failures are "
+        "forgotten.",
+    )
+    failback_after_seconds: int = Field(
+        300,
+        ge=0,
+        le=86400,
+        description="Seconds a recovering upstream must stay below the recovery thresholds before it is "
+        "healthy again.",
+    )
+    min_dwell_seconds: int = Field(
+        120,
+        ge=0,
+        le=86400,
+        description="Seconds after a group switch before traffic moves back to a better group.",
+    )
+    recovery_factor: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="A recovering upstream must be below threshold x recoveryFactor on both figures "
+        "(hysteresis).",
+    )
+    consecutive_failures: int = Field(
+        3, ge=1, le=100, description="Failures in a row after which a proxy ejects an upstream on its own."
+    )
+    eject_seconds: int = Field(
+        30,
+        ge=1,
+        le=3600,
+        description="Seconds a proxy keeps an upstream ejected; doubles on repeat, at most "
+        "maxCooldownSeconds.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Failover:
