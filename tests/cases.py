@@ -245,6 +245,18 @@ INVALID: list[Invalid] = [
         "reconcileIntervalSeconds",
     ),
     Invalid("negative-cache", {"cache": {"maxBytes": -1}}, "spec.cache.maxBytes", "cache.maxBytes"),
+    Invalid(
+        "access-log-sample-zero",
+        {"accessLog": {"enabled": True, "sampleRate": 0}},
+        "spec.accessLog.sampleRate",
+        "accessLog.sampleRate",
+    ),
+    Invalid(
+        "access-log-sample-above-one",
+        {"accessLog": {"sampleRate": 1.5}},
+        "spec.accessLog.sampleRate",
+        "accessLog.sampleRate",
+    ),
 ]
 
 

@@ -3,7 +3,7 @@
 The request path only serialises the line (orjson) and appends it to a deque; a writer thread wakes every
 ``flush_seconds``, joins what has accumulated and writes it to the file descriptor (stdout by default) with
 blocking writes of its own, so a slow or stalled log pipe never stalls the event loop. At most
-``max_pending_lines`` wait: beyond that new lines are dropped and counted (:attr:`AccessLog.dropped`,
+``max_pending_lines`` wait: beyond that new lines are dropped and counted (:attr:`AccessLogWriter.dropped`,
 exported as ``llmroute_proxy_access_log_dropped_total``) rather than growing memory.
 """
 
@@ -29,7 +29,7 @@ def utc_time(unix: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{int((unix - seconds) * 1000):03d}Z"
 
 
-class AccessLog:
+class AccessLogWriter:
     """Writes access-log lines to ``fd`` from a thread of its own; off until :meth:`configure` enables it.
 
     ``sample_rate`` (0-1] is the share of requests logged; ``hash_key`` keys the pseudonymous client ids

@@ -34,7 +34,7 @@ Histogram = dict[int, int]  # value -> minutes
 
 
 @dataclass
-class Observed:
+class ObservedUsage:
     """What the recommendations are made from; tier keys are tier names (``none``: a route without tiers).
 
     ``tier_minutes``: a tier's route-wide requests and tokens per active minute (histograms);
@@ -118,7 +118,7 @@ def _hhmm(hour: int) -> str:
     return f"{hour % 24:02d}:00"
 
 
-def _offpeak(obs: Observed, b: _Builder) -> dict[str, Any] | None:
+def _offpeak(obs: ObservedUsage, b: _Builder) -> dict[str, Any] | None:
     prof = obs.profile
     ratio, quiet = prof.get("peak_to_quiet_ratio"), windows(prof.get("quiet_hours", []))
     if ratio is None or ratio < 1.5 or not quiet or (quiet[0][1] - quiet[0][0]) % 24 < 2:
@@ -137,7 +137,7 @@ def _offpeak(obs: Observed, b: _Builder) -> dict[str, Any] | None:
             "multiplier": mult}  # fmt: skip
 
 
-def _tier_limits(obs: Observed, name: str, tier: dict[str, Any], b: _Builder) -> dict[str, Any]:
+def _tier_limits(obs: ObservedUsage, name: str, tier: dict[str, Any], b: _Builder) -> dict[str, Any]:
     path = f"spec.rateLimits.tiers[{name}]"
     out = dict(tier)
     for key, hists, what in (("requestsPerMinute", obs.tier_requests, "requests"),
@@ -173,7 +173,7 @@ def _tier_limits(obs: Observed, name: str, tier: dict[str, Any], b: _Builder) ->
     return out
 
 
-def _scaling(obs: Observed, route: LLMRoute | None, timezone: str, b: _Builder) -> dict[str, Any] | None:
+def _scaling(obs: ObservedUsage, route: LLMRoute | None, timezone: str, b: _Builder) -> dict[str, Any] | None:
     spec = route.spec if route is not None else None
     metric = spec.scaling.metric if spec else None
     target = metric.target_per_replica if metric else 40.0
@@ -204,7 +204,7 @@ def _scaling(obs: Observed, route: LLMRoute | None, timezone: str, b: _Builder) 
             "minReplicas": replicas}  # fmt: skip
 
 
-def recommend(obs: Observed, route_doc: dict[str, Any] | None = None) -> dict[str, Any]:
+def recommend(obs: ObservedUsage, route_doc: dict[str, Any] | None = None) -> dict[str, Any]:
     """``{"patch": merge patch, "recommendations": [{"path", "value", "reason"}], "route": name}``.
 
     ``route_doc`` is the route as its manifest says (optional); raises ``ValueError`` when it is not a

@@ -13,7 +13,7 @@ from llmroute.sim import hourly, patchyaml, segments
 from llmroute.sim.logstats import KEY_FIELDS, LogStats, Totals, bin_value, is_error
 from llmroute.sim.promsource import PromUsage
 from llmroute.sim.promsource import summary as prom_summary
-from llmroute.sim.recommend import Histogram, Observed, recommend
+from llmroute.sim.recommend import Histogram, ObservedUsage, recommend
 
 DIMENSIONS = ("tier", "endpoint", "model", "stream", "prompt_band")
 
@@ -91,8 +91,8 @@ def _hist_add(into: Histogram, other: Histogram) -> None:
         into[k] = into.get(k, 0) + n
 
 
-def observed_from_log(stats: LogStats, profile: dict[str, Any], segment: dict[str, str]) -> Observed:
-    obs = Observed(profile)
+def observed_from_log(stats: LogStats, profile: dict[str, Any], segment: dict[str, str]) -> ObservedUsage:
+    obs = ObservedUsage(profile)
     for (tier, _), (r, t) in stats.tier_minutes.items():
         req = obs.tier_requests.setdefault(tier, {})
         req[round(r)] = req.get(round(r), 0) + 1
@@ -152,7 +152,7 @@ def from_prometheus(
 ) -> dict[str, Any]:
     """The report of a route's Prometheus history; raises ``ValueError`` on an invalid route."""
     profile = hourly.profile(usage.series, timezone)
-    obs = Observed(profile, source="hourly peaks in Prometheus")
+    obs = ObservedUsage(profile, source="hourly peaks in Prometheus")
     for tier, peaks in usage.tier_peak_minute.items():
         obs.tier_requests[tier] = {}
         for p in peaks:

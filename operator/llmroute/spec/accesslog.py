@@ -19,6 +19,10 @@ from __future__ import annotations
 
 from typing import Final
 
+from pydantic import Field
+
+from llmroute.spec.base import Model, SecretKeyRef
+
 VERSION: Final = 1
 CLIENT_ID_HEX: Final = 16
 
@@ -44,3 +48,26 @@ FIELDS: Final[dict[str, str]] = {
     "retries": "attempts beyond the first (failover or retry to another upstream)",
     "sample_rate": "the sampling rate in force (each line stands for 1/sample_rate requests)",
 }
+
+
+class AccessLogSpec(Model):
+    """The proxies' access log: one JSON line per request on stdout (format version :data:`VERSION`)."""
+
+    enabled: bool = Field(
+        False,
+        description="Write one JSON line per request on the proxies' stdout: time, route, tier, "
+        "pseudonymous client id, endpoint, model, status, tokens, latency, cache, upstream; never a key, "
+        "a prompt or a completion.",
+    )
+    sample_rate: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="Share of requests logged, above 0 up to 1; each line records the rate so readers "
+        "can scale counts back up.",
+    )
+    hash_key_secret_ref: SecretKeyRef | None = Field(
+        None,
+        description="Secret key holding the HMAC key of the pseudonymous client ids (the same key on "
+        "every replica keeps ids stable; rotating it starts new ids). Unset: client ids are null.",
+    )

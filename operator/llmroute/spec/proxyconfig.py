@@ -98,6 +98,14 @@ class CacheConfig(Model):
     max_entry_bytes: int = 1024 * 1024
 
 
+class AccessLogConfig(Model):
+    """The access log's settings; the hash key is the mounted Secret file's path, never the key."""
+
+    enabled: bool = False
+    sample_rate: float = Field(1.0, gt=0, le=1)
+    hash_key_file: str | None = None
+
+
 class ProxyConfig(Model):
     version: int = SCHEMA_VERSION
     route: RouteRef
@@ -109,6 +117,7 @@ class ProxyConfig(Model):
     admission: AdmissionConfig = AdmissionConfig()
     limits: LimitsConfig = LimitsConfig()
     cache: CacheConfig = CacheConfig()
+    access_log: AccessLogConfig | None = None  # None: off (and left out of older configs' hashes)
     max_body_bytes: int = 10 * 1024 * 1024
     hash: str = ""
 
