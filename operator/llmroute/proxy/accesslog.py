@@ -16,9 +16,12 @@ import os
 import random
 import threading
 import time
+import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
+from aiohttp import web
 
 from llmroute.spec.accesslog import CLIENT_ID_HEX, VERSION
 
@@ -27,6 +30,39 @@ def utc_time(unix: float) -> str:
     """``unix`` seconds as RFC 3339 UTC with milliseconds (``2025-03-02T16:00:00.123Z``)."""
     seconds = int(unix)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{int((unix - seconds) * 1000):03d}Z"
+
+
+CLIENT_GONE = 499
+MAX_REQUEST_ID = 128
+
+
+def request_id(headers: Mapping[str, str]) -> str:
+    """The client's ``x-request-id`` (at most 128 characters), else a new random id (32 hex digits)."""
+    given = headers.get("x-request-id")
+    return given[:MAX_REQUEST_ID] if given else uuid.uuid4().hex
+
+
+def error_type(response: web.StreamResponse | None, status: int) -> str | None:
+    """``None`` for a success, else the OpenAI error ``code`` (or ``type``) of an error answer's body;
+    ``client_closed`` when the client left, ``upstream_error`` for a stream broken off after it started,
+    ``http_<status>`` for an error answer without an OpenAI error body."""
+    if 200 <= status < 400:
+        return None
+    if status == CLIENT_GONE:
+        return "client_closed"
+    body = response.body if isinstance(response, web.Response) else None
+    if isinstance(body, bytes) and len(body) <= 65536:
+        try:
+            error = orjson.loads(body).get("error")
+        except (orjson.JSONDecodeError, AttributeError):
+            error = None
+        if isinstance(error, dict):
+            found = error.get("code") or error.get("type")
+            if isinstance(found, str):
+                return found[:64]
+    if isinstance(response, web.StreamResponse) and not isinstance(response, web.Response):
+        return "upstream_error"
+    return f"http_{status}"
 
 
 class AccessLogWriter:

@@ -16,6 +16,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from llmroute.proxy import errors
+from llmroute.proxy.accesslog import AccessLogWriter
 from llmroute.proxy.admission import PriorityGate
 from llmroute.proxy.balancer import Balancer
 from llmroute.proxy.cache import ResponseCache
@@ -38,8 +39,10 @@ MAX_CLIENT_BODY = 1024**3  # the real bound is the config's max_body_bytes, chec
 class ProxyApp:
     """The proxy: its long-lived parts, the aiohttp application, and config swaps (:meth:`apply`)."""
 
-    def __init__(self, config_path: str, reload_interval: float = 1.0) -> None:
+    def __init__(self, config_path: str, reload_interval: float = 1.0, access_log_fd: int = 1) -> None:
         self.metrics = ProxyMetrics()
+        self.access_log = AccessLogWriter(access_log_fd)
+        self._log_dropped = 0
         self.snapshot: ConfigSnapshot | None = None
         self.draining = False
         self.limiter = RateLimiter(self.metrics)
@@ -78,6 +81,11 @@ class ProxyApp:
         self.cache.configure(cfg.cache)
         m.cache_size(snap.route, len(self.cache), self.cache.bytes)
         self.limiter.configure(snap)
+        log = cfg.access_log
+        if log is not None:
+            self.access_log.configure(log.enabled, log.sample_rate, snap.access_log_key)
+        else:
+            self.access_log.configure(False)
         m.child(m.inflight, snap.route)
         self.snapshot = snap
 
@@ -103,6 +111,10 @@ class ProxyApp:
         self.balancer.refresh(asyncio.get_running_loop().time())
         if self._route:
             self.metrics.child(self.metrics.waiting, self._route).set(self.gate.waiting)
+        dropped = self.access_log.dropped
+        if dropped > self._log_dropped:
+            self.metrics.access_log_dropped.inc(dropped - self._log_dropped)
+            self._log_dropped = dropped
         body = self.metrics.exposition()
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
@@ -124,7 +136,9 @@ class ProxyApp:
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_CLIENT_BODY)
-        api = ApiHandler(self.serving, self.limiter, self.cache, self.gate, self.forwarder, self.metrics)
+        api = ApiHandler(
+            self.serving, self.limiter, self.cache, self.gate, self.forwarder, self.metrics, self.access_log
+        )
         for path in API_PATHS:
             app.router.add_post(path, api.handle)
         app.router.add_get("/v1/models", self.models)
@@ -149,3 +163,4 @@ class ProxyApp:
         await self.watcher.stop()
         await self.forwarder.close()
         await self.limiter.close()
+        self.access_log.close()

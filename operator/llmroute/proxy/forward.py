@@ -52,6 +52,7 @@ class ForwardResult:
     first_byte_at: float | None = None  # perf_counter() when a stream sent its first byte
     body: bytes | None = None
     content_type: str = errors.JSON
+    retries: int = 0  # attempts before the one that answered
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +138,7 @@ class Forwarder:
         for index, up in enumerate(plan):
             result = await self._attempt(request, snap, up, call, deadline, index == last)
             if result is not None:
+                result.retries = index
                 return result
         return ForwardResult(errors.overloaded("no upstream is available for this model"), 503, "none")
 

@@ -24,6 +24,7 @@ from multidict import CIMultiDictProxy
 
 from llmroute.proxy import cache as cachemod
 from llmroute.proxy import errors
+from llmroute.proxy.accesslog import AccessLogWriter, error_type, request_id, utc_time
 from llmroute.proxy.admission import PriorityGate
 from llmroute.proxy.cache import ResponseCache
 from llmroute.proxy.errors import Refused
@@ -33,16 +34,17 @@ from llmroute.proxy.limits import Verdict
 from llmroute.proxy.metrics import ProxyMetrics
 from llmroute.proxy.ratelimit import RateLimiter
 from llmroute.proxy.snapshot import ConfigSnapshot
-from llmroute.proxy.tokens import estimate
+from llmroute.proxy.tokens import Usage, estimate
 from llmroute.spec.proxyconfig import UpstreamConfig
 
 log = logging.getLogger("llmroute.proxy")
 
 
 class AnswerRecord:
-    """What the metrics record about one answer, filled in as the request goes."""
+    """What the metrics and the access log record about one answer, filled in as the request goes."""
 
-    __slots__ = ("cache", "code", "tier", "ttfb", "upstream")
+    __slots__ = ("cache", "client", "code", "model", "retries", "size", "stream", "tier", "ttfb", "upstream",
+                 "usage")  # fmt: skip
 
     def __init__(self) -> None:
         self.tier = "none"
@@ -50,6 +52,12 @@ class AnswerRecord:
         self.code = 0
         self.cache = "bypass"
         self.ttfb: float | None = None
+        self.client: bytes | None = None
+        self.model: str | None = None
+        self.stream = False
+        self.size: int | None = None
+        self.usage: Usage | None = None
+        self.retries = 0
 
 
 def authenticate(snap: ConfigSnapshot, headers: CIMultiDictProxy[str]) -> Caller:
@@ -124,8 +132,10 @@ class ApiHandler:
         gate: PriorityGate,
         forwarder: Forwarder,
         metrics: ProxyMetrics,
+        access_log: AccessLogWriter | None = None,
     ) -> None:
         self.current = current
+        self.access_log = access_log
         self.limiter = limiter
         self.cache = cache
         self.gate = gate
@@ -160,14 +170,56 @@ class ApiHandler:
             ttfb = record.ttfb - t0 if record.ttfb is not None else duration
             code = record.code or (response.status if response is not None else CLIENT_GONE)
             metrics.answered(snap.route, record.tier, record.upstream, code, record.cache, duration, ttfb)
+            if self.access_log is not None and self.access_log.sampled():
+                sent = record.ttfb is not None or code != CLIENT_GONE
+                self._log(request, snap, record, code, response, duration, ttfb if sent else None)
+
+    def _log(
+        self,
+        request: web.Request,
+        snap: ConfigSnapshot,
+        record: AnswerRecord,
+        code: int,
+        response: web.StreamResponse | None,
+        duration: float,
+        ttfb: float | None,
+    ) -> None:
+        """Write the request's access-log line (see :mod:`llmroute.spec.accesslog`)."""
+        writer = self.access_log
+        assert writer is not None
+        usage = record.usage
+        writer.write(
+            {
+                "time": utc_time(time.time()),
+                "request_id": request_id(request.headers),
+                "route": snap.route,
+                "tier": record.tier,
+                "client": writer.client_id(record.client),
+                "endpoint": request.path,
+                "model": record.model,
+                "stream": record.stream,
+                "status": code,
+                "error_type": error_type(response, code),
+                "input_tokens": usage.input if usage is not None else None,
+                "output_tokens": usage.output if usage is not None else None,
+                "request_bytes": record.size,
+                "latency_ms": round(duration * 1000, 3),
+                "ttfb_ms": round(ttfb * 1000, 3) if ttfb is not None else None,
+                "cache": record.cache,
+                "upstream": record.upstream,
+                "retries": record.retries,
+            }
+        )
 
     async def _serve(
         self, request: web.Request, snap: ConfigSnapshot, record: AnswerRecord, start: float
     ) -> web.StreamResponse:
         caller = authenticate(snap, request.headers)
-        record.tier = caller.tier_label
+        record.tier, record.client = caller.tier_label, caller.client
         body = await read_body(request, snap.config.max_body_bytes)
+        record.size = len(body)
         payload, candidates = parse(snap, body)
+        record.model, record.stream = payload["model"], payload.get("stream") is True
         path = request.path
         tokens = estimate(path, len(body), payload)
         now = time.monotonic()
@@ -230,7 +282,8 @@ class ApiHandler:
     ) -> None:
         """Record where the answer came from; correct the token charge from the usage (refund on failure)."""
         record.upstream, record.code, record.ttfb = result.upstream, result.status, result.first_byte_at
-        usage = result.usage
+        record.retries = result.retries
+        usage = record.usage = result.usage
         if usage is not None:
             m = self.metrics
             m.child(m.tokens, snap.route, record.tier, "input").inc(usage.input)

@@ -33,8 +33,9 @@ class ProxyServer:
         port: int = 8080,
         reload_interval: float = 1.0,
         shutdown_timeout: float = 30.0,
+        access_log_fd: int = 1,
     ) -> None:
-        self.proxy = ProxyApp(config_path, reload_interval)
+        self.proxy = ProxyApp(config_path, reload_interval, access_log_fd)
         self.host = host
         self.port = port
         self.shutdown_timeout = shutdown_timeout
