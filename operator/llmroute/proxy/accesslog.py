@@ -17,7 +17,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -68,11 +68,17 @@ def error_type(response: web.StreamResponse | None, status: int) -> str | None:
 class AccessLogWriter:
     """Writes access-log lines to ``fd`` from a thread of its own; off until :meth:`configure` enables it.
 
-    ``sample_rate`` (0-1] is the share of requests logged; ``hash_key`` keys the pseudonymous client ids
-    (``None``: ids are ``null``).
+    ``sample_rate`` (0-1] is the share of requests logged (drawn from ``rng``); ``hash_key`` keys the
+    pseudonymous client ids (``None``: ids are ``null``).
     """
 
-    def __init__(self, fd: int = 1, flush_seconds: float = 0.05, max_pending_lines: int = 100_000) -> None:
+    def __init__(
+        self,
+        fd: int = 1,
+        flush_seconds: float = 0.05,
+        max_pending_lines: int = 100_000,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
         self.fd = fd
         self.flush_seconds = flush_seconds
         self.max_pending_lines = max_pending_lines
@@ -87,7 +93,7 @@ class AccessLogWriter:
         self._wake = threading.Event()
         self._stop = False
         self._thread: threading.Thread | None = None
-        self._random = random.random
+        self._random = rng
 
     def configure(self, enabled: bool, sample_rate: float = 1.0, hash_key: bytes | None = None) -> None:
         """Apply a config's ``accessLog`` settings (a new hash key forgets the ids computed so far)."""
