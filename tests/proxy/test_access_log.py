@@ -27,8 +27,9 @@ from tests.proxy.conftest import Harness
 from tests.proxy.support import config, tier, upstream
 
 HASH_KEY = "hmac-key-material-7f3a"
-HEAVY, REGULARS, OCCASIONALS = "sk-heavy-0001", ["sk-reg-a", "sk-reg-b", "sk-reg-c"], ["sk-occ-1", "sk-occ-2",
-                                                                                        "sk-occ-3", "sk-occ-4"]  # fmt: skip
+HEAVY = "sk-heavy-0001"
+REGULARS = ["sk-reg-a", "sk-reg-b", "sk-reg-c"]
+OCCASIONALS = ["sk-occ-1", "sk-occ-2", "sk-occ-3", "sk-occ-4"]
 PROMPT = "SECRET-PROMPT-do-not-log"
 
 
