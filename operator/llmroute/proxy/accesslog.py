@@ -12,11 +12,11 @@ from __future__ import annotations
 import collections
 import hashlib
 import hmac
+import itertools
 import os
 import random
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -25,21 +25,31 @@ from aiohttp import web
 
 from llmroute.spec.accesslog import CLIENT_ID_HEX, VERSION
 
+_second: list[Any] = [-1, ""]  # the last whole second formatted, and its text
+
 
 def utc_time(unix: float) -> str:
     """``unix`` seconds as RFC 3339 UTC with milliseconds (``2025-03-02T16:00:00.123Z``)."""
     seconds = int(unix)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{int((unix - seconds) * 1000):03d}Z"
+    if seconds != _second[0]:
+        _second[0], _second[1] = seconds, time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(seconds))
+    millis = int((unix - seconds) * 1000)
+    return f"{_second[1]}{millis:03d}Z"
 
 
 CLIENT_GONE = 499
 MAX_REQUEST_ID = 128
 
 
+_ids = itertools.count(1)
+_ID_PREFIX = os.urandom(6).hex()  # 48 random bits per process: ids from different replicas never collide
+
+
 def request_id(headers: Mapping[str, str]) -> str:
-    """The client's ``x-request-id`` (at most 128 characters), else a new random id (32 hex digits)."""
+    """The client's ``x-request-id`` (at most 128 characters), else a new id: a random per-process prefix
+    and a counter (20 hex digits, cheaper than a uuid4 on every request)."""
     given = headers.get("x-request-id")
-    return given[:MAX_REQUEST_ID] if given else uuid.uuid4().hex
+    return given[:MAX_REQUEST_ID] if given else f"{_ID_PREFIX}{next(_ids):08x}"
 
 
 def error_type(response: web.StreamResponse | None, status: int) -> str | None:
