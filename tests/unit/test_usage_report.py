@@ -244,3 +244,19 @@ def test_report_reads_stdin_and_says_what_it_skipped(
     assert main(["report", "--access-log", str(tmp_path / "missing"), "--quiet"]) == 2
     assert main(["report", "--prometheus", "http://127.0.0.1:1"]) == 2
     assert "--route NAMESPACE/NAME" in capsys.readouterr().err
+
+
+def test_bad_fields_are_skipped_and_counted(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = segment_log()
+    bad = [
+        rec(MONDAY, "x", time="yesterday at noon"),
+        rec(MONDAY, "x", input_tokens="many"),
+        rec(MONDAY, "x", input_tokens=1.5),
+        rec(MONDAY, "x", latency_ms="slow"),
+        rec(MONDAY, "x", status=[200]),
+    ]
+    log = write_log(tmp_path / "log", good + bad)
+    assert main(["report", "--access-log", str(log), "--json", "--quiet"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["input"]["skipped"] == {"bad time or field": 5}
+    assert report["requests"] == len(good)

@@ -124,7 +124,7 @@ def _from_log(args: argparse.Namespace, tz: str, route: dict[str, Any] | None) -
     for record in with_progress(read(args.access_log, read_stats), progress):
         try:
             add(record)
-        except (ValueError, TypeError, KeyError):
+        except (ValueError, TypeError, KeyError, AttributeError):
             read_stats.skip("bad time or field", record.get("request_id") or "?")
     stats.finish()
     thresholds = Thresholds(args.heavy_factor, args.occasional_share, args.occasional_requests_per_day)

@@ -33,6 +33,10 @@ def band(tokens: Any) -> str:
     return BAND_NAMES[bisect_right(PROMPT_BANDS, tokens)]
 
 
+# the bands' bounds are powers of two: a count's bit length names its band (the hot path's lookup)
+BAND_BY_BITS = [band((1 << bits) - 1) for bits in range(64)]
+
+
 def token_bin(tokens: float) -> int:
     """Log-spaced bin of a token count (about 4 % wide above 64): exact below 64."""
     if tokens < 64:
@@ -139,24 +143,28 @@ class LogStats:
         return w
 
     def add(self, r: dict[str, Any]) -> None:
-        """Fold one record (a dict of the access-log fields); raises ``ValueError`` or ``TypeError`` on a
-        bad ``time`` or token count."""
+        """Fold one record (a dict of the access-log fields); raises ``ValueError``,
+        ``TypeError`` or ``AttributeError`` on a bad ``time`` or token count."""
         g = r.get
         when: str = r["time"]
         minute, day = self._slots.get(when[:16]) or self._slot(when[:16])
-        if self.first is None or when < self.first:
-            self.first = when
-        if self.last is None or when > self.last:
-            self.last = when
         w = self._weights.get(g("sample_rate")) or self._weight(g("sample_rate"))
         status = g("status")
         tin, tout = g("input_tokens") or 0, g("output_tokens") or 0
         tokens = tin + tout
         tier = g("tier") or "none"
-        self.requests += w
-        key = (tier, g("endpoint") or "-", g("model") or "-", g("stream") is True, band(tin or None), status,
+        key = (tier, g("endpoint") or "-", g("model") or "-", g("stream") is True,
+               BAND_BY_BITS[tin.bit_length()] if tin else "unknown", status,
                g("cache") or "bypass")  # fmt: skip
-        t = self.breakdown.get(key)
+        tokens.bit_length()  # a float or other non-integer count raises here, before anything is changed
+        latency = float(g("latency_ms") or 0.0)
+        t = self.breakdown.get(key)  # an unhashable value raises here
+        # nothing below raises: a bad record changes nothing
+        if self.first is None or when < self.first:
+            self.first = when
+        if self.last is None or when > self.last:
+            self.last = when
+        self.requests += w
         if t is None:
             t = self.breakdown[key] = Totals()
         t.requests += w
@@ -164,9 +172,7 @@ class LogStats:
             t.input_tokens += tin * w
             t.output_tokens += tout * w
             t.with_tokens += w
-        latency = g("latency_ms")
-        if latency is not None:
-            t.latency_ms += latency * w
+        t.latency_ms += latency * w
         m = self.tier_minutes.get((tier, minute))
         if m is None:
             m = self.tier_minutes[tier, minute] = [0.0, 0.0]
