@@ -260,3 +260,21 @@ def test_bad_fields_are_skipped_and_counted(tmp_path: Path, capsys: pytest.Captu
     report = json.loads(capsys.readouterr().out)
     assert report["input"]["skipped"] == {"bad time or field": 5}
     assert report["requests"] == len(good)
+
+
+def test_prometheus_auth_options_follow_the_operators(monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+
+    from llmroute.cli import report as cli_report
+
+    monkeypatch.setenv("LLMROUTE_PROMETHEUS_BEARER_TOKEN_FILE", "/var/run/token")
+    monkeypatch.setenv("LLMROUTE_PROMETHEUS_HEADERS", "X-Scope-OrgID=team-a")
+    parser = argparse.ArgumentParser()
+    cli_report.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["report", "--prometheus", "https://p", "--route", "ns/r", "--header", "X-A=1"])
+    auth = cli_report._auth(args)
+    assert auth.bearer_token_file == "/var/run/token" and not auth.insecure_skip_verify
+    assert dict(auth.headers) == {"X-Scope-OrgID": "team-a", "X-A": "1"}
+    args = parser.parse_args(["report", "--prometheus", "https://p", "--header", "nonsense"])
+    with pytest.raises(ValueError, match="NAME=VALUE"):
+        cli_report._auth(args)
