@@ -230,7 +230,7 @@ def test_report_reads_stdin_and_says_what_it_skipped(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     data = gzip.compress(b"".join(orjson.dumps(r) + b"\n" for r in segment_log()) + b"garbage\n")
-    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BufferedReader(io.BytesIO(data))))  # type: ignore[arg-type]
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BufferedReader(io.BytesIO(data))))
     assert main(["report", "--access-log", "-", "--json", "--quiet"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["input"]["skipped"] == {"not an access-log line": 1}
