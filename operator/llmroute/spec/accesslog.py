@@ -38,8 +38,10 @@ FIELDS: Final[dict[str, str]] = {
     "stream": "true when the client asked for a stream",
     "status": "HTTP status the client got (499: the client left first)",
     "error_type": "null on success, else the OpenAI error code or type of the answer",
-    "input_tokens": "prompt tokens from the upstream's usage, null when not reported",
-    "output_tokens": "completion tokens from the upstream's usage, null when not reported",
+    "input_tokens": "prompt tokens as accounted: the upstream's usage (a stream without usage: the "
+    "proxy's estimate), null when no upstream answered",
+    "output_tokens": "completion tokens as accounted: the upstream's usage (a stream without usage: the "
+    "events streamed), null when no upstream answered",
     "request_bytes": "size of the request body in bytes, null when not read",
     "latency_ms": "milliseconds from the request's arrival to the end of the answer",
     "ttfb_ms": "milliseconds to the first byte of the answer, null when none was sent",
