@@ -13,9 +13,9 @@ from pathlib import Path
 
 from kubernetes import client, config
 
-from llmroute.devenv.procs import Process, free_port
-from llmroute.devenv.prometheus import Series
-from llmroute.devenv.session import DevEnv, dev_env
+from llmroute_dev.procs import Process, free_port
+from llmroute_dev.prometheus import Series
+from llmroute_dev.session import DevEnv, dev_env
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 

@@ -7,6 +7,7 @@ Deployment's replicas reflect it (p50/p99 over N changes). Prints JSON.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import threading
 import time
@@ -15,7 +16,7 @@ from kubernetes import client, watch
 
 from bench.operator_common import environment, namespace, percentile, start_operator
 from llmroute import GROUP, PLURAL, VERSION
-from llmroute.devenv.procs import wait_for
+from llmroute_dev.procs import wait_for
 
 
 def main() -> None:
@@ -49,7 +50,8 @@ def measure(api: client.ApiClient, ns: str, changes: int) -> dict[str, object]:
 
     def created() -> bool:
         try:
-            return apps.read_namespaced_deployment_scale("lat-proxy", ns).spec.replicas == 1
+            replicas: int = apps.read_namespaced_deployment_scale("lat-proxy", ns).spec.replicas
+            return replicas == 1
         except client.ApiException:
             return False
 
@@ -75,7 +77,9 @@ def measure(api: client.ApiClient, ns: str, changes: int) -> dict[str, object]:
         started = time.monotonic()
         patch = {"spec": {"proxy": {"minReplicas": want}}}
         custom.patch_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, "lat", patch)
-        wait_for(lambda w=want: w in seen, timeout=30, what=f"replicas {want}", interval=0.002)
+        wait_for(
+            functools.partial(seen.__contains__, want), timeout=30, what=f"replicas {want}", interval=0.002
+        )
         latencies.append(seen[want] - started)
     stop.set()
     return {

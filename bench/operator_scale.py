@@ -17,9 +17,9 @@ from kubernetes import client
 
 from bench.operator_common import cpu_seconds, environment, namespace, rss_mb, start_operator
 from llmroute import GROUP, PLURAL, VERSION
-from llmroute.devenv.procs import wait_for
-from llmroute.devenv.prometheus import Series
 from llmroute.testing.load_emitter import LoadEmitter
+from llmroute_dev.procs import wait_for
+from llmroute_dev.prometheus import Series
 
 NAMESPACES = 4
 

@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from types import TracebackType
@@ -52,9 +53,12 @@ def wait_http(url: str, within: float = 60.0, proc: subprocess.Popen[bytes] | No
             with urllib.request.urlopen(url, timeout=1) as resp:
                 if resp.status < 500:
                     return
-        except OSError as exc:
-            if getattr(exc, "code", 0) and exc.code < 500:  # type: ignore[attr-defined]
+        except urllib.error.HTTPError as exc:  # a 4xx answer: the server is up
+            exc.close()
+            if exc.code < 500:
                 return
+        except OSError:
+            pass
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"process exited with {proc.returncode} before {url} answered")
         if time.monotonic() > deadline:
@@ -190,7 +194,8 @@ def wrk(url: str, core: str, headers: dict[str, str], seconds: int, connections:
     )
     out = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 30, check=False).stdout
     script.unlink(missing_ok=True)
-    total = int(re.search(r"(\d+) requests in", out).group(1)) if "requests in" in out else 0  # type: ignore[union-attr]
+    requests = re.search(r"(\d+) requests in", out)
+    total = int(requests.group(1)) if requests else 0
     duration = re.search(r"requests in ([\d.]+)(m?s)", out)
     secs = (
         float(duration.group(1)) / (1000 if duration.group(2) == "ms" else 1) if duration else float(seconds)

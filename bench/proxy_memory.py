@@ -81,9 +81,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, Procs(Path(tmp)) as procs:
         upstream = start_fake(procs, other, chunks=400, chunk_delay=0.05)  # 20-second streams
         url = start_llmroute(procs, sut, llmroute_config(Path(tmp), upstream))
-        pid = next(
-            p.pid for p in procs.items if "llmroute" in " ".join(map(str, p.args)) and "proxy" in str(p.args)
-        )
+        pid = next(p.pid for p in procs.items if "llmroute" in str(p.args) and "proxy" in str(p.args))
         port = int(url.rsplit(":", 1)[1])
         asyncio.run(run(port, upstream, pid, 20))  # warm-up: imports, pools, first allocations
         idle = rss_kib(pid)

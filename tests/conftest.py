@@ -4,38 +4,38 @@ Prometheus, each started once on loopback, a fresh namespace per test, logs kept
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from kubernetes import client, config
 
-from llmroute.devenv.controlplane import ControlPlane
-from llmroute.devenv.prometheus import Prometheus
-from llmroute.devenv.session import install_crd
+from llmroute_dev.controlplane import ControlPlane
+from llmroute_dev.prometheus import Prometheus
+from llmroute_dev.session import install_crd
 
 ROOT = Path(__file__).resolve().parents[1]
 LOG_DIR = ROOT / "out" / "test-logs"
 _FAILED: list[str] = []
-_ENVS: list[Any] = []
+_ENVS: list[ControlPlane | Prometheus] = []
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    outcome = yield
-    report = outcome.get_result()
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
     if report.failed and _ENVS:
         _FAILED.append(item.nodeid)
         for env in _ENVS:
             for name, text in _tails(env).items():
                 report.sections.append((f"{name} log (tail)", text))
+    return report
 
 
-def _tails(env: Any) -> dict[str, str]:
+def _tails(env: ControlPlane | Prometheus) -> dict[str, str]:
     if isinstance(env, ControlPlane):
         return env.logs()
     if isinstance(env, Prometheus) and env.process:
@@ -98,11 +98,71 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]
         _keep_logs(workdir)
 
 
+# tier -> (the directory under tests/ that holds it, per-test timeout in seconds: setup + call + teardown,
+# so the first test of a tier also pays for its session fixtures, e.g. starting the control plane)
+TIERS: dict[str, tuple[str, float]] = {
+    "unit": ("unit", 30),
+    "proxy": ("proxy", 60),
+    "prometheus": ("metrics", 180),
+    "cluster": ("cluster", 600),
+    "node": ("node", 1500),  # the first node test builds the image and starts the node
+}
+FAST_TIERS = ("unit", "proxy")  # what a bare `pytest` runs
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--tiers",
+        default=None,
+        help=(
+            f"comma-separated tiers to run, of {', '.join(TIERS)}, or 'all'. Default: {','.join(FAST_TIERS)} "
+            "when pytest is given no paths and no -m; every tier of the tests named on the command line "
+            "or chosen by -m. `make test` runs all."
+        ),
+    )
+
+
+def _selected_tiers(config: pytest.Config) -> set[str]:
+    option: str | None = config.getoption("--tiers")
+    if option is None:
+        named = config.args_source is pytest.Config.ArgsSource.ARGS
+        return set(TIERS) if named or config.getoption("markexpr") else set(FAST_TIERS)
+    chosen = set(TIERS) if option == "all" else {t.strip() for t in option.split(",") if t.strip()}
+    if unknown := chosen - set(TIERS):
+        raise pytest.UsageError(
+            f"--tiers: unknown tier(s) {', '.join(sorted(unknown))}; known: {', '.join(TIERS)}"
+        )
+    return chosen
+
+
+def _tier(item: pytest.Item) -> str:
+    parts = item.path.relative_to(ROOT / "tests").parts
+    for tier, (directory, _) in TIERS.items():
+        if parts[0] == directory:
+            return tier
+    raise pytest.UsageError(f"{item.nodeid}: every test lives in a tier directory ({', '.join(TIERS)})")
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by these marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # cluster/prometheus tests are marked by directory so `make unit` can leave them out
+    """Mark each test with its tier (by directory) and the tier's timeout; keep only the selected tiers."""
+    chosen = _selected_tiers(config)
+    kept: list[pytest.Item] = []
+    deselected: list[pytest.Item] = []
     for item in items:
-        path = str(item.path)
-        if f"{os.sep}cluster{os.sep}" in path:
-            item.add_marker(pytest.mark.cluster)
-        if f"{os.sep}metrics{os.sep}" in path:
-            item.add_marker(pytest.mark.prometheus)
+        tier = _tier(item)
+        item.add_marker(getattr(pytest.mark, tier))
+        if item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(TIERS[tier][1]))
+        (kept if tier in chosen else deselected).append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = kept
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    chosen = _selected_tiers(config)
+    left = [t for t in TIERS if t not in chosen]
+    return f"tiers: {', '.join(t for t in TIERS if t in chosen)}" + (
+        f" (not run: {', '.join(left)}; --tiers all runs every tier)" if left else ""
+    )

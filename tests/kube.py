@@ -14,9 +14,10 @@ T = TypeVar("T")
 
 
 def eventually(
-    fn: Callable[[], T], *, timeout: float = 30, interval: float = 0.2, what: str = "condition"
+    fn: Callable[[], T | None], *, timeout: float = 30, interval: float = 0.2, what: str = "condition"
 ) -> T:
-    """Call ``fn`` until it returns a truthy value without raising; return it (poll with a deadline)."""
+    """Call ``fn`` until it returns a truthy value without raising; return it (poll with a deadline).
+    ``fn`` may return ``None`` for "not yet": the value returned is then never ``None``."""
     deadline = time.monotonic() + timeout
     last: Any = None
     while True:

@@ -3,18 +3,19 @@ and a factory for operator processes (always stopped, logs attached on failure).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
 import pytest
 from kubernetes import client
 
-from llmroute.devenv.controlplane import ControlPlane
-from llmroute.devenv.prometheus import Prometheus
 from llmroute.testing.load_emitter import LoadEmitter
+from llmroute_dev.controlplane import ControlPlane
+from llmroute_dev.prometheus import Prometheus
 from tests.cluster.operator_env import OperatorProcess, chart_rbac, mint_kubeconfig
 
 StartOperator = Callable[..., OperatorProcess]
+CALL_REPORT = pytest.StashKey[pytest.TestReport]()  # the test's own outcome, for start_operator's teardown
 
 
 @pytest.fixture(scope="session")
@@ -61,15 +62,17 @@ def start_operator(
     finally:
         for op in started:
             op.stop()
-        rep = getattr(request.node, "rep_call", None)
+        rep = request.node.stash.get(CALL_REPORT, None)
         if rep is not None and rep.failed:
             for op in started:
                 print(f"--- operator log ({op.workdir}) ---\n{op.log()}")
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    outcome = yield
-    rep = outcome.get_result()
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    rep = yield
     if rep.when == "call":
-        item.rep_call = rep  # type: ignore[attr-defined]
+        item.stash[CALL_REPORT] = rep
+    return rep

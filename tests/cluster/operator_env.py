@@ -17,10 +17,10 @@ import yaml
 from kubernetes import client
 
 from llmroute import GROUP, PLURAL, VERSION
-from llmroute.devenv.binaries import ensure
-from llmroute.devenv.controlplane import ControlPlane
-from llmroute.devenv.procs import Process, free_port
 from llmroute.testing.load_emitter import LoadEmitter
+from llmroute_dev.binaries import ensure
+from llmroute_dev.controlplane import ControlPlane
+from llmroute_dev.procs import Process, free_port
 from tests.kube import create_route, eventually
 
 ROOT = Path(__file__).resolve().parents[2]

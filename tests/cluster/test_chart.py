@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from llmroute.devenv.binaries import ensure
+from llmroute_dev.binaries import ensure
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "helm" / "llmroute"

@@ -13,10 +13,10 @@ import yaml
 from kubernetes import client
 
 from llmroute import GROUP, PLURAL, VERSION
-from llmroute.devenv.binaries import ensure
-from llmroute.devenv.controlplane import ControlPlane
 from llmroute.spec import LLMRoute, Scaling
 from llmroute.spec.route import LLMRouteSpec
+from llmroute_dev.binaries import ensure
+from llmroute_dev.controlplane import ControlPlane
 from tests.cases import INVALID, Invalid, invalid_route, route
 from tests.kube import create_route, eventually, raw_get
 

@@ -1,7 +1,7 @@
-"""`llmroute demo` as a smoke test of the whole system: control plane, Prometheus, operator, real proxies
-kept at the Deployment's replica count by the local pod runner, trace-shaped load and an upstream outage.
-The short run (120 s of traffic, a day of the trace at 720x) must scale up, fail over and fail back, and
-leave no process or directory behind."""
+"""The demo (``make demo``, i.e. ``python -m llmroute_dev demo``) as a smoke test of the whole system:
+control plane, Prometheus, operator, real proxies kept at the Deployment's replica count by the local pod
+runner, trace-shaped load and an upstream outage. The short run (120 s of traffic, a day of the trace at
+720x) must scale up, fail over and fail back, and leave no process or directory behind."""
 
 from __future__ import annotations
 
@@ -26,8 +26,9 @@ def _processes_mentioning(text: str) -> list[str]:
 
 
 def test_demo_scales_up_fails_over_and_back_then_cleans_up(tmp_path: Path) -> None:
-    env = dict(os.environ, TMPDIR=str(tmp_path), PYTHONUNBUFFERED="1")
-    argv = [sys.executable, "-m", "llmroute", "demo", "--duration", "120", "--speed", "720"]
+    pythonpath = os.pathsep.join(filter(None, [str(ROOT / "dev"), os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, TMPDIR=str(tmp_path), PYTHONUNBUFFERED="1", PYTHONPATH=pythonpath)
+    argv = [sys.executable, "-m", "llmroute_dev", "demo", "--duration", "120", "--speed", "720"]
     result = subprocess.run(argv, capture_output=True, text=True, timeout=330, env=env, cwd=ROOT)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output

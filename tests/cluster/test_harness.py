@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client, config
 
-from llmroute.devenv.controlplane import ControlPlane
+from llmroute_dev.controlplane import ControlPlane
 from tests.kube import deployment, eventually
 
 
@@ -41,7 +41,8 @@ def test_owned_objects_are_garbage_collected(api_client: client.ApiClient, names
         try:
             core.read_namespaced_config_map("child", namespace)
         except client.ApiException as exc:
-            return exc.status == 404
+            status: int = exc.status
+            return status == 404
         return False
 
     eventually(child_gone, timeout=60, what="child garbage-collected")

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from llmroute.devenv.prometheus import Prometheus
 from llmroute.testing.load_emitter import LoadEmitter
+from llmroute_dev.prometheus import Prometheus
 from tests.cluster.conftest import StartOperator
 from tests.cluster.operator_env import condition, events, get_route, replicas, route_object
 from tests.kube import create_route, eventually

@@ -119,7 +119,9 @@ def test_failover_to_backup_group_and_failback_after_hysteresis(
     # failback waits for sustained health (failbackAfterSeconds: 10) after the error window clears
     assert time.monotonic() - recovered >= 10
     eventually(
-        lambda: condition(get_route(api_client, namespace, "fo"), "FailedOver")["status"] == "False",
+        lambda: (
+            (condition(get_route(api_client, namespace, "fo"), "FailedOver") or {}).get("status") == "False"
+        ),
         timeout=20,
         what="FailedOver=False",
     )

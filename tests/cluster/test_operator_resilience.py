@@ -14,10 +14,10 @@ import yaml
 from kubernetes import client
 
 from llmroute import GROUP, PLURAL, VERSION
-from llmroute.devenv.controlplane import ControlPlane
-from llmroute.devenv.prometheus import Prometheus, Series
-from llmroute.devenv.session import install_crd
 from llmroute.testing.load_emitter import LoadEmitter
+from llmroute_dev.controlplane import ControlPlane
+from llmroute_dev.prometheus import Prometheus, Series
+from llmroute_dev.session import install_crd
 from tests.cluster.conftest import StartOperator
 from tests.cluster.operator_env import (
     ROOT,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from llmroute.devenv.prometheus import Prometheus, Series
+from llmroute_dev.prometheus import Prometheus, Series
 from tests.kube import eventually
 
 DAY = 86400

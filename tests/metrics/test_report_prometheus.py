@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from llmroute.cli.main import main
-from llmroute.devenv.prometheus import Prometheus, Series
 from llmroute.sim.recommend import merge_patch
+from llmroute_dev.prometheus import Prometheus, Series
 
 DAYS = 8
 PEAK_UTC = (13, 14, 15)  # 100 requests a minute then, 20 otherwise

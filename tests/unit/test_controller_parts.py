@@ -11,6 +11,7 @@ from llmroute.controller.history import HistoryBuffer
 from llmroute.decide.conditions import get, set_condition
 from llmroute.prom.queries import batched, overrides
 from llmroute.spec import LLMRoute
+from llmroute.spec.status import Condition
 from tests.cases import route
 
 T0, T1 = "2026-03-01T10:00:00Z", "2026-03-01T10:05:00Z"
@@ -34,7 +35,7 @@ def test_condition_transition_time_moves_on_status_change() -> None:
 
 
 def test_conditions_are_kept_in_a_stable_order() -> None:
-    conds = []
+    conds: list[Condition] = []
     for type_ in ("Degraded", "Ready", "FailedOver", "MetricsAvailable", "ScalingLimited"):
         conds = set_condition(conds, type_, "False", "X", "", now=T0, generation=1)
     assert [c.type for c in conds] == [

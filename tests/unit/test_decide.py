@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from llmroute.core.observed import RouteMetrics, Scale, UpstreamMetrics
+from llmroute.core.observed import MetricKey, RouteMetrics, Scale, UpstreamMetrics
 from llmroute.core.scaling import ScalerState, recommend
 from llmroute.core.series import LoadSeries
 from llmroute.decide import Observed, RouteActions, decide
@@ -46,7 +46,7 @@ def _observed(
     conflicts: list[str] | None = None,
     now: datetime = NOW,
 ) -> Observed:
-    values = {"rps": rps} if rps is not None else {}
+    values: dict[MetricKey, float] = {"rps": rps} if rps is not None else {}
     metrics = RouteMetrics(now.timestamp() - 1, values, upstreams or {})
     minutes = 30
     start = (now - timedelta(minutes=minutes)).timestamp() // 60 * 60
@@ -255,13 +255,14 @@ def test_scale_up_margin_is_remembered_by_the_scale_down_window() -> None:
 def test_rates_whose_window_reaches_into_a_gap_are_not_trusted_for_a_scale_down() -> None:
     obs = _observed(50.0, replicas=8)
     history = obs.history.copy()
+    history[-7] = 20.0  # a window that reaches into the gap's start reads low
     history[-6:-3] = np.nan  # three minutes without data, three minutes ago
     history[-3:] = 20.0  # and low rates since: windows that reach into the gap
     gapped = replace(obs, history=history)
     series, _ = minutes_until_now(gapped, 20.0, rate_window=120.0)
     values = series.values
-    assert np.isnan(values[-5:-1]).all()  # the gap and the two minutes whose windows reach into it
-    assert not np.isnan(values[:-7]).any()
+    assert np.isnan(values[-8:-1]).all()  # the gap and the minutes whose windows reach into it
+    assert not np.isnan(values[:-8]).any()
     assert values[-1] == 50.0  # the latest window reaches into the gap: no lower than before it
     rising, _ = minutes_until_now(gapped, 80.0, rate_window=120.0)
     assert rising.values[-1] == 80.0  # a real rise still counts at once

@@ -34,9 +34,9 @@ def _graph() -> dict[str, set[str]]:
         relative = path.relative_to(PACKAGE.parent).with_suffix("")
         module = ".".join(relative.parts[:-1] if relative.name == "__init__" else relative.parts)
         for node in ast.walk(ast.parse(path.read_text())):
-            names_a_package = isinstance(node, ast.ImportFrom) and node.level == 0 and node.module in edges
-            if names_a_package and (path.name != "__init__.py" or node.module != module):
-                assert isinstance(node, ast.ImportFrom) and node.module is not None
+            if not isinstance(node, ast.ImportFrom) or node.level != 0 or node.module not in edges:
+                continue
+            if path.name != "__init__.py" or node.module != module:
                 edges.setdefault(module, set()).add(node.module)
     return edges
 

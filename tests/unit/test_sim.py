@@ -246,7 +246,8 @@ def test_simulate_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert set(summary["policies"]) == {"llmroute", "hpa", "static", "oracle"}
     assert summary["policies"]["oracle"]["replica_minutes_vs_oracle"] == 1.0
     assert summary["frontier"]["checks"]["replica_minutes_vs_oracle"]["limit"] == 1.35
-    rows = list(csv.DictReader(out.open()))
+    with out.open() as timeline:
+        rows = list(csv.DictReader(timeline))
     assert len(rows) == 210
     assert {
         "timestamp",

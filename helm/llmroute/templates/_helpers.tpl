@@ -52,3 +52,14 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   resources: [scaledobjects]
   verbs: [list]
 {{- end -}}
+
+{{/* registry/repository, then @digest if set, else :tag (default: the chart's appVersion) */}}
+{{- define "llmroute.image" -}}
+{{- $repo := .Values.image.repository -}}
+{{- if .Values.image.registry }}{{ $repo = printf "%s/%s" .Values.image.registry $repo }}{{ end -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" $repo .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" $repo (.Values.image.tag | default .Chart.AppVersion) -}}
+{{- end -}}
+{{- end -}}

@@ -18,13 +18,13 @@ from llmroute import __version__
 COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("llmroute.cli.simulate", "replay a traffic trace through the scaling policies"),
     "report": ("llmroute.cli.report", "usage patterns of a trace: peak hours, heavy vs occasional clients"),
-    "demo": ("llmroute.cli.demo", "run the whole system locally: control plane, Prometheus, operator, proxy"),
     "operator": ("llmroute.cli.operator", "run the operator (kopf)"),
     "proxy": ("llmroute.cli.proxy", "run the OpenAI-compatible proxy from a rendered config"),
     "render": ("llmroute.cli.render", "print what the operator would write for an LLMRoute"),
-    "dev": ("llmroute.cli.dev", "start or stop the local control plane and Prometheus"),
     "validate": ("llmroute.cli.validate", "validate LLMRoute manifests against the typed spec"),
 }
+# development commands that live in the source checkout's dev/ root, not in this package
+IN_CHECKOUT = {"demo": "make demo", "dev": "make dev-up"}
 
 
 def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
@@ -46,6 +46,10 @@ def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list and args_list[0] in IN_CHECKOUT:
+        command = args_list[0]
+        print(f"llmroute {command} runs from a source checkout: `{IN_CHECKOUT[command]}`", file=sys.stderr)
+        return 2
     parser = build_parser(args_list)
     args = parser.parse_args(args_list)
     if args.command is None:

@@ -105,10 +105,10 @@ def minutes_until_now(obs: Observed, latest: float, rate_window: float = 60.0) -
     ``now`` — and with it every stabilisation window and policy period — stays exact.
 
     A rate taken over a window (``rate_window`` seconds) that reaches into a metrics gap covers part of
-    the window only and reads low, never high: every minute within ``rate_window`` after a missing minute
-    is missing too, and while the latest figure's own window may reach into a gap it counts no lower than
-    the last figure before the gap — so a gap never turns into a scale-down, while a real rise still
-    scales up at once.
+    the window only and reads low, never high. So every minute within ``rate_window`` of a missing minute
+    (before it, as the gap may begin inside its window, and after it) is missing too; and while the
+    latest figure's own window may reach into a gap, it counts no lower than the last figure before the
+    gap. A gap never turns into a scale-down, while a real rise still scales up at once.
     """
     start = datetime.fromtimestamp(obs.history_start, UTC)
     minutes = LoadSeries(start=start, step_seconds=obs.history_step, values=obs.history).to_minutes()
@@ -120,21 +120,21 @@ def minutes_until_now(obs: Observed, latest: float, rate_window: float = 60.0) -
     keep = min(len(minutes), size - 1)
     values[:keep] = minutes.values[:keep]
     reach = math.ceil(rate_window / 60)
-    values = _after_gaps_missing(values, reach)
+    values[:-1] = _around_gaps_missing(values[:-1], reach)  # the last slot is the latest figure's
     values[-1] = max(latest, _before_recent_gap(values[:-1], reach + 1))
     return LoadSeries(datetime.fromtimestamp(first, UTC), 60, values), obs.now
 
 
-def _after_gaps_missing(values: npt.NDArray[np.float64], reach: int) -> npt.NDArray[np.float64]:
-    """``values`` with the ``reach`` minutes after each missing minute marked missing as well (missing
-    minutes before the first value are the start of history, not a gap)."""
+def _around_gaps_missing(values: npt.NDArray[np.float64], reach: int) -> npt.NDArray[np.float64]:
+    """``values`` with the ``reach`` minutes on each side of a missing minute marked missing as well
+    (missing minutes before the first value are the start of history, not a gap)."""
     present = np.flatnonzero(~np.isnan(values))
     if present.size == 0 or reach <= 0:
         return values
     out = values.copy()
     for gap in np.flatnonzero(np.isnan(values)):
         if gap > present[0]:
-            out[gap + 1 : gap + 1 + reach] = np.nan
+            out[max(int(present[0]), gap - reach) : gap + 1 + reach] = np.nan
     return out
 
 

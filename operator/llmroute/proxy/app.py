@@ -56,8 +56,11 @@ class ProxyApp:
         self._hash = ""
 
     def serving(self) -> ConfigSnapshot | None:
-        """The snapshot to serve requests with: ``None`` before the first valid config and while draining."""
-        return None if self.draining else self.snapshot
+        """The snapshot to serve requests with: ``None`` before the first valid config."""
+        return self.snapshot
+
+    def is_draining(self) -> bool:
+        return self.draining
 
     def _health(self, upstream: str, healthy: bool) -> None:
         if self._route:
@@ -137,7 +140,14 @@ class ProxyApp:
     def app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_CLIENT_BODY)
         api = ApiHandler(
-            self.serving, self.limiter, self.cache, self.gate, self.forwarder, self.metrics, self.access_log
+            self.serving,
+            self.is_draining,
+            self.limiter,
+            self.cache,
+            self.gate,
+            self.forwarder,
+            self.metrics,
+            self.access_log,
         )
         for path in API_PATHS:
             app.router.add_post(path, api.handle)

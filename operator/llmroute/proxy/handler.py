@@ -120,13 +120,16 @@ def client_auth(snap: ConfigSnapshot, headers: CIMultiDictProxy[str]) -> str | N
 class ApiHandler:
     """Serves the LLM API paths with the collaborators it is given.
 
-    ``current()`` returns the snapshot to serve with, or ``None`` while there is none or the proxy drains
-    (the request is then answered 503); the others are the long-lived parts of the proxy the path uses.
+    ``current()`` returns the snapshot to serve with, or ``None`` before the first valid config (the
+    request is then answered 503); ``draining()`` says the proxy is stopping: requests that still reach
+    it are served and their connection closed, so clients move to the replicas that stay; the others are
+    the long-lived parts of the proxy the path uses.
     """
 
     def __init__(
         self,
         current: Callable[[], ConfigSnapshot | None],
+        draining: Callable[[], bool],
         limiter: RateLimiter,
         cache: ResponseCache,
         gate: PriorityGate,
@@ -136,6 +139,7 @@ class ApiHandler:
     ) -> None:
         self.current = current
         self.access_log = access_log
+        self.draining = draining
         self.limiter = limiter
         self.cache = cache
         self.gate = gate
@@ -165,6 +169,8 @@ class ApiHandler:
             response = errors.error(500, "internal error in the proxy", "server_error", "internal_error")
             return response
         finally:
+            if response is not None and self.draining():
+                response.force_close()  # served by a stopping proxy: the client reconnects to one that stays
             inflight.dec()
             duration = time.perf_counter() - t0
             ttfb = record.ttfb - t0 if record.ttfb is not None else duration

@@ -18,6 +18,10 @@ from llmroute.spec.route import LLMRoute
 from llmroute.spec.upstream import ProxyTemplate
 
 CONFIG_HASH_ANNOTATION = "llmroute.io/config-hash"
+# A stopping proxy keeps serving until the Service no longer sends it new connections (preStop), then
+# serves what still arrives on open connections with ``Connection: close`` for a few seconds (drain).
+PRESTOP_SECONDS = 5
+DRAIN_SECONDS = 3
 
 
 def child_names(route: LLMRoute) -> dict[str, str]:
@@ -109,9 +113,16 @@ def build_deployment(route: LLMRoute, replicas: int) -> dict[str, Any]:
         "name": "proxy",
         "image": template.image,
         "imagePullPolicy": template.image_pull_policy,
-        "args": ["proxy", f"--config={CONFIG_DIR}/{CONFIG_KEY}", "--host=0.0.0.0", f"--port={template.port}"],
+        "args": [
+            "proxy",
+            f"--config={CONFIG_DIR}/{CONFIG_KEY}",
+            "--host=0.0.0.0",
+            f"--port={template.port}",
+            f"--drain-seconds={DRAIN_SECONDS}",
+        ],
         "ports": [{"name": "http", "containerPort": template.port, "protocol": "TCP"}],
         "readinessProbe": probe,
+        "lifecycle": {"preStop": {"sleep": {"seconds": PRESTOP_SECONDS}}},
         "livenessProbe": {
             "httpGet": {"path": "/healthz", "port": "http"},
             "periodSeconds": 10,

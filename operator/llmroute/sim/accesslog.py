@@ -45,25 +45,24 @@ class ReadStats:
         self.examples.setdefault(reason, where)
 
 
-def _open(name: str) -> Iterable[bytes]:
-    """The decompressed lines of ``name`` (``-``: stdin); raises ``OSError``."""
+def _open(name: str) -> tuple[Iterable[bytes], Any]:
+    """The decompressed lines of ``name`` (``-``: stdin) and the file to close after them (``None`` for
+    stdin); raises ``OSError``."""
     raw: Any
     if name == "-":
         stdin: Any = sys.stdin.buffer
         raw = stdin if isinstance(stdin, io.BufferedReader) else io.BufferedReader(stdin)
-        head = raw.peek(2)[:2]
+        head, owned = raw.peek(2)[:2], None
     else:
-        raw = Path(name).open("rb")  # noqa: SIM115 - closed by the reader
+        raw = owned = Path(name).open("rb")  # noqa: SIM115 - closed by the reader
         head = raw.read(2)
         raw.seek(0)
-    if head == GZIP_MAGIC:
-        return gzip.GzipFile(fileobj=raw, mode="rb")
-    lines: Iterable[bytes] = raw
-    return lines
+    lines: Iterable[bytes] = gzip.GzipFile(fileobj=raw, mode="rb") if head == GZIP_MAGIC else raw
+    return lines, owned
 
 
 def _records(name: str, stats: ReadStats) -> Iterator[Record]:
-    stream = _open(name)
+    stream, owned = _open(name)
     loads, newest = orjson.loads, VERSION
     try:
         for number, line in enumerate(stream, start=1):
@@ -89,9 +88,10 @@ def _records(name: str, stats: ReadStats) -> Iterator[Record]:
             stats.records += 1
             yield record
     finally:
-        close = getattr(stream, "close", None)
-        if stream is not sys.stdin.buffer and close is not None:
-            close()
+        if isinstance(stream, gzip.GzipFile):
+            stream.close()  # leaves the file under it open
+        if owned is not None:
+            owned.close()
 
 
 def _time(record: Record) -> str:

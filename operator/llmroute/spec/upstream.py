@@ -10,7 +10,7 @@ from llmroute import __version__
 from llmroute.spec.base import CelRule, Model, Name, SecretKeyRef
 
 LoadBalancing = Literal["RoundRobin", "Weighted", "LeastConnections", "LatencyAware"]
-DEFAULT_IMAGE = f"ghcr.io/llmroute/llmroute:{__version__}"
+DEFAULT_IMAGE = f"ghcr.io/llmroute/llmroute:{__version__}"  # the image built from this version's Dockerfile
 
 
 class ResourceList(Model):

@@ -1,5 +1,6 @@
-"""`llmroute dev up`: the local control plane (kube-apiserver, etcd, kube-controller-manager, with the
-LLMRoute CRD installed) and Prometheus on loopback, in the foreground until Ctrl-C."""
+"""`make dev-up` (``python -m llmroute_dev dev up``): the local control plane (kube-apiserver, etcd,
+kube-controller-manager, with the LLMRoute CRD installed) and Prometheus on loopback, in the foreground
+until Ctrl-C."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from llmroute.devenv.binaries import find
-from llmroute.devenv.session import dev_env
+from llmroute_dev.binaries import find
+from llmroute_dev.session import dev_env
 
 
 def add_parser(sub: Any) -> None:

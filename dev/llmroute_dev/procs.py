@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.error
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -35,6 +36,8 @@ def wait_for(check: Callable[[], bool], *, timeout: float, what: str, interval: 
         except ProcessExited:
             raise
         except Exception as exc:
+            if isinstance(exc, urllib.error.HTTPError):
+                exc.close()  # an error answer (e.g. 500 while starting) holds its socket open until closed
             last = exc
         time.sleep(interval)
     raise TimeoutError(f"{what} not ready after {timeout:.0f}s" + (f": {last}" if last else ""))

@@ -17,10 +17,10 @@ from pathlib import Path
 from kubernetes import client, config
 
 from llmroute import GROUP, PLURAL, VERSION
-from llmroute.devenv import demoroute
-from llmroute.devenv.podrunner import PodRunner
-from llmroute.devenv.procs import Process, free_port, wait_for
-from llmroute.devenv.session import DevEnv, dev_env
+from llmroute_dev.demo import route as demoroute
+from llmroute_dev.podrunner import PodRunner
+from llmroute_dev.procs import Process, free_port, wait_for
+from llmroute_dev.session import DevEnv, dev_env
 
 NAMESPACE = "llmroute-demo"
 UPSTREAM_LATENCY = {"primary": 0.08, "backup": 0.12}  # seconds the fake endpoints take to answer

@@ -1,8 +1,9 @@
-"""`llmroute demo`: llmroute's main job end to end on this machine, no cluster and no Docker, in minutes.
+"""`make demo` (``python -m llmroute_dev demo``): llmroute's main job end to end on this machine, no
+cluster and no Docker, in minutes.
 
 It starts a real kube-apiserver + etcd + kube-controller-manager and a real Prometheus on loopback, two
 fake OpenAI-compatible endpoints (primary and backup), applies the demo LLMRoute
-(``data/demo-route.yaml``) and runs the real operator. A local pod runner keeps real ``llmroute proxy``
+(``route.yaml``) and runs the real operator. A local pod runner keeps real ``llmroute proxy``
 processes at the Deployment's replica count and publishes the operator's ConfigMap to them as kubelet
 would; Prometheus scrapes them. A load generator replays the busiest day of a production trace,
 compressed, through the proxies with several client API keys. Midway the primary endpoint starts
@@ -28,14 +29,14 @@ from typing import Any
 
 import aiohttp
 
-from llmroute.devenv import demosystem
-from llmroute.devenv.binaries import find
-from llmroute.devenv.demomonitor import Monitor, header, row
-from llmroute.devenv.demoreport import Outage, checks, summary
-from llmroute.devenv.loadgen import LoadGenerator
-from llmroute.devenv.procs import wait_for
-from llmroute.devenv.traceshape import Shape, compress
 from llmroute.sim.trace import default_trace, read_trace
+from llmroute_dev.binaries import find
+from llmroute_dev.demo import system as demosystem
+from llmroute_dev.demo.loadgen import LoadGenerator
+from llmroute_dev.demo.monitor import Monitor, header, row
+from llmroute_dev.demo.report import Outage, checks, summary
+from llmroute_dev.demo.traceshape import Shape, compress
+from llmroute_dev.procs import wait_for
 
 FAIL_AT, RECOVER_BY = 0.3, 0.75  # fractions of --duration: the primary breaks; mended at the latest
 MIN_OUTAGE = 10.0  # seconds the primary stays broken at least (and until the route has failed over)

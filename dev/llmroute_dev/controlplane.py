@@ -15,8 +15,8 @@ from pathlib import Path
 
 import yaml
 
-from llmroute.devenv.binaries import ensure
-from llmroute.devenv.procs import Process, free_port, wait_for
+from llmroute_dev.binaries import ensure
+from llmroute_dev.procs import Process, free_port, wait_for
 
 ADMIN_USER = "llmroute-admin"
 CONTROLLERS = (

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from llmroute.devenv.procs import Process, free_port, wait_for
+from llmroute_dev.procs import Process, free_port, wait_for
 
 
 @dataclass(frozen=True)

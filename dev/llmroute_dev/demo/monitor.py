@@ -15,9 +15,9 @@ from typing import Any
 from kubernetes import client
 
 from llmroute import GROUP, PLURAL, VERSION
-from llmroute.devenv.loadgen import Tally
-from llmroute.devenv.prometheus import Prometheus
 from llmroute.spec.proxyconfig import CONFIG_KEY, ProxyConfig
+from llmroute_dev.demo.loadgen import Tally
+from llmroute_dev.prometheus import Prometheus
 
 COLUMNS = (
     ("time", 6), ("offered", 8), ("observed", 9), ("replicas", 9), ("active", 8), ("served by", 13),

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from llmroute.devenv.demomonitor import Monitor
-from llmroute.devenv.loadgen import Tally
-from llmroute.devenv.podrunner import PodRunner
-from llmroute.devenv.traceshape import Shape
+from llmroute_dev.demo.loadgen import Tally
+from llmroute_dev.demo.monitor import Monitor
+from llmroute_dev.demo.traceshape import Shape
+from llmroute_dev.podrunner import PodRunner
 
 MAX_FAILED = 0.01  # share of requests that may fail (no answer, or an error other than 429)
 

@@ -7,10 +7,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from llmroute.devenv.controlplane import ControlPlane
-from llmroute.devenv.prometheus import Prometheus, Series
+from llmroute_dev import REPO_ROOT
+from llmroute_dev.controlplane import ControlPlane
+from llmroute_dev.prometheus import Prometheus, Series
 
-CRD_PATH = Path(__file__).resolve().parents[3] / "crds" / "llmroute.io_llmroutes.yaml"
+CRD_PATH = REPO_ROOT / "crds" / "llmroute.io_llmroutes.yaml"
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""The demo's LLMRoute (``data/demo-route.yaml``), its Secrets and the API clients that send its traffic.
+"""The demo's LLMRoute (``route.yaml`` beside this module), its Secrets and the API clients that send
+its traffic.
 
 Keys are random for every run. Clients: two premium applications (one busy, one less so), one heavy
 batch client on the standard tier that runs into its per-client limit at peak, and a handful of
@@ -10,15 +11,15 @@ from __future__ import annotations
 import copy
 import secrets
 from dataclasses import dataclass, field
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import yaml
 
-from llmroute.devenv.loadgen import Client
 from llmroute.spec.route import LLMRoute
+from llmroute_dev.demo.loadgen import Client
 
-ROUTE_FILE = "demo-route.yaml"
+ROUTE_FILE = Path(__file__).with_name("route.yaml")
 # (client, tier, share of the traffic)
 CLIENTS: tuple[tuple[str, str, float], ...] = (
     ("web-app", "premium", 0.40),
@@ -45,7 +46,7 @@ class DemoRoute:
 
 
 def route_template() -> dict[str, Any]:
-    text = (resources.files("llmroute") / "data" / ROUTE_FILE).read_text()
+    text = ROUTE_FILE.read_text()
     loaded: dict[str, Any] = yaml.safe_load(text)
     return loaded
 

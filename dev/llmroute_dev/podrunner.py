@@ -5,7 +5,7 @@ gets running pods. :class:`PodRunner` closes that loop on this machine. Every ``
 the Deployment (its ``spec.replicas`` and pod template) and the ConfigMaps and Secrets the template
 mounts, then:
 
-* publishes the mounted files kubelet-style (:mod:`llmroute.devenv.volumes`): the ConfigMap's
+* publishes the mounted files kubelet-style (:mod:`llmroute_dev.volumes`): the ConfigMap's
   ``config.json`` with an atomic ``..data`` swap, its mounted paths rewritten to local ones, upstream API
   keys passed as the environment variables the config names;
 * keeps exactly ``spec.replicas`` proxy processes running, each on a free loopback port with the
@@ -35,10 +35,10 @@ from typing import Any
 
 from kubernetes import client
 
-from llmroute.devenv.procs import Process, free_port
-from llmroute.devenv.prometheus import Prometheus
-from llmroute.devenv.volumes import Files, LocalConfig, localise, mounts_of, volume_files, write_atomic
 from llmroute.spec.proxyconfig import CONFIG_KEY, ProxyConfig
+from llmroute_dev.procs import Process, free_port
+from llmroute_dev.prometheus import Prometheus
+from llmroute_dev.volumes import Files, LocalConfig, localise, mounts_of, volume_files, write_atomic
 
 log = logging.getLogger("llmroute.podrunner")
 TERMINATION_DELAY = 1.0  # seconds between leaving the endpoints and SIGTERM
@@ -224,7 +224,8 @@ class PodRunner:
             try:
                 with urllib.request.urlopen(f"{pod.url}/readyz", timeout=0.5) as resp:
                     body = json.loads(resp.read())
-            except urllib.error.HTTPError:
+            except urllib.error.HTTPError as exc:
+                exc.close()
                 pod.ready_at = None
                 continue
             except (OSError, ValueError):

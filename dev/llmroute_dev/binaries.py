@@ -1,5 +1,6 @@
-"""Find the control-plane binaries the envtest way: ``KUBEBUILDER_ASSETS``, else ``PATH``, else the cache
-(``~/.cache/llmroute/bin/…``), else build them with ``hack/build-binaries.sh`` from their Go modules."""
+"""Find the control-plane binaries the envtest way: ``KUBEBUILDER_ASSETS``, else ``PATH`` (version-checked),
+else the cache (``~/.cache/llmroute/bin/…``), else build them with ``hack/build-binaries.sh`` from their Go
+modules. The versions are those of ``hack/versions.env``, the one place they are kept."""
 
 from __future__ import annotations
 
@@ -8,10 +9,25 @@ import shutil
 import subprocess
 from pathlib import Path
 
-K8S_VERSION = "1.37.2"
-ETCD_VERSION = "3.6.16"
+from llmroute_dev import REPO_ROOT
+
+VERSIONS_FILE = REPO_ROOT / "hack" / "versions.env"
+
+
+def read_versions(path: Path = VERSIONS_FILE) -> dict[str, str]:
+    """``NAME=value`` lines of ``hack/versions.env`` (``#`` comments and blank lines skipped)."""
+    versions: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        name, sep, value = line.strip().partition("=")
+        if sep and not name.startswith("#"):
+            versions[name] = value
+    return versions
+
+
+VERSIONS = read_versions()
+K8S_VERSION = VERSIONS["K8S_VERSION"]
+ETCD_VERSION = VERSIONS["ETCD_VERSION"]
 CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kubectl", "helm")
-REPO_ROOT = Path(__file__).resolve().parents[3]
 BUILD_SCRIPT = REPO_ROOT / "hack" / "build-binaries.sh"
 
 
