@@ -22,6 +22,8 @@ BENCHMARKS = (
     "proxy_throughput",
     "proxy_ratelimit",
     "proxy_memory",
+    "access_log_cost",
+    "report_throughput",
 )
 
 
