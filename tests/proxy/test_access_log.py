@@ -144,9 +144,10 @@ def test_writer_never_blocks_and_counts_what_it_drops() -> None:
     read_end, write_end = os.pipe()  # nobody reads yet: the pipe fills after about 64 KiB
     writer = AccessLogWriter(write_end, flush_seconds=0.01, max_pending_lines=200)
     writer.configure(True, 1.0, b"k")
-    line = {"time": "2025-03-03T00:00:00.000Z", "padding": "x" * 400}
+    entry = (1740960000.5, "x" * 128, "ns/r", "team", None, "/v1/chat/completions", "m", False, 200, None, 1,
+             2, 3, 0.5, None, "miss", "a", 0)  # fmt: skip
     for _ in range(5000):  # ~2 MB: the loop side only queues, whatever the pipe does
-        writer.write(dict(line))
+        writer.write(entry)
     assert writer.dropped > 0
     received = bytearray()
 
@@ -161,7 +162,13 @@ def test_writer_never_blocks_and_counts_what_it_drops() -> None:
     reader.join(10)
     lines = bytes(received).splitlines()
     assert len(lines) == writer.written == 5000 - writer.dropped
-    assert json.loads(lines[0])["v"] == 1 and json.loads(lines[0])["sample_rate"] == 1.0
+    first = json.loads(lines[0])
+    assert set(first) == set(FIELDS) and first["v"] == 1 and first["sample_rate"] == 1.0
+    assert (
+        first["time"] == "2025-03-03T00:00:00.500Z"
+        and first["latency_ms"] == 500
+        and first["ttfb_ms"] is None
+    )
     os.close(read_end)
 
 

@@ -1,8 +1,10 @@
 """The access log's writer: one JSON line per answered request (format: :mod:`llmroute.spec.accesslog`).
 
-The request path only serialises the line (orjson) and appends it to a deque; a writer thread wakes every
-``flush_seconds``, joins what has accumulated and writes it to the file descriptor (stdout by default) with
-blocking writes of its own, so a slow or stalled log pipe never stalls the event loop. At most
+The request path only appends a tuple of the request's figures (:data:`ENTRY`) to a deque: a writer thread
+wakes every ``flush_seconds``, turns what has accumulated into lines in one batch (the time in RFC 3339, the
+keyed client id, orjson) and writes them to the file descriptor (stdout by default) with blocking writes
+of its own, so a slow or stalled log pipe never stalls the event loop, and formatting a few hundred lines
+at once costs less than one at a time on the request path (measured: ``bench.access_log_cost``). At most
 ``max_pending_lines`` wait: beyond that new lines are dropped and counted (:attr:`AccessLogWriter.dropped`,
 exported as ``llmroute_proxy_access_log_dropped_total``) rather than growing memory.
 """
@@ -17,7 +19,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -45,11 +47,33 @@ _ids = itertools.count(1)
 _ID_PREFIX = os.urandom(6).hex()  # 48 random bits per process: ids from different replicas never collide
 
 
-def request_id(headers: Mapping[str, str]) -> str:
+def request_id(given: str | None) -> str:
     """The client's ``x-request-id`` (at most 128 characters), else a new id: a random per-process prefix
     and a counter (20 hex digits, cheaper than a uuid4 on every request)."""
-    given = headers.get("x-request-id")
     return given[:MAX_REQUEST_ID] if given else f"{_ID_PREFIX}{next(_ids):08x}"
+
+
+# the figures of one request, in this order, as the request path queues them (see AccessLogWriter.write)
+ENTRY = (
+    "unix time",
+    "x-request-id header or None",
+    "route",
+    "tier",
+    "sha256 of the client key or None",
+    "endpoint",
+    "model",
+    "stream",
+    "status",
+    "error_type",
+    "input_tokens",
+    "output_tokens",
+    "request_bytes",
+    "latency seconds",
+    "ttfb seconds or None",
+    "cache",
+    "upstream",
+    "retries",
+)
 
 
 def error_type(response: web.StreamResponse | None, status: int) -> str | None:
@@ -99,7 +123,7 @@ class AccessLogWriter:
         self._lost = 0  # counted by the writer thread
         self._hash_key: bytes | None = None
         self._ids: dict[bytes, str] = {}
-        self._pending: collections.deque[bytes] = collections.deque()
+        self._pending: collections.deque[tuple[Any, ...]] = collections.deque()
         self._wake = threading.Event()
         self._stop = False
         self._thread: threading.Thread | None = None
@@ -112,6 +136,7 @@ class AccessLogWriter:
         self.enabled, self.sample_rate, self._hash_key = enabled, sample_rate, hash_key
         if enabled and self._thread is None:
             self._stop = False
+            self._wake.clear()
             self._thread = threading.Thread(target=self._run, name="llmroute-access-log", daemon=True)
             self._thread.start()
 
@@ -137,15 +162,40 @@ class AccessLogWriter:
             ]
         return found
 
-    def write(self, record: dict[str, Any]) -> None:
-        """Queue one line; ``record`` holds the fields of :data:`llmroute.spec.accesslog.FIELDS` but
-        ``v`` and ``sample_rate``, which are added here."""
+    def write(self, entry: tuple[Any, ...]) -> None:
+        """Queue one request's figures, in the order of :data:`ENTRY` (the sample rate in force is added)."""
         if len(self._pending) >= self.max_pending_lines:
             self._full += 1
             return
-        record["v"] = VERSION
-        record["sample_rate"] = self.sample_rate
-        self._pending.append(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
+        self._pending.append((*entry, self.sample_rate))
+
+    def line(self, entry: tuple[Any, ...]) -> bytes:
+        """The JSON line of a queued entry (``ENTRY`` and the sample rate)."""
+        (when, given, route, tier, digest, endpoint, model, stream, status, error, tin, tout, size, latency,
+         ttfb, cache, upstream, retries, rate) = entry  # fmt: skip
+        record = {
+            "v": VERSION,
+            "time": utc_time(when),
+            "request_id": request_id(given),
+            "route": route,
+            "tier": tier,
+            "client": self.client_id(digest),
+            "endpoint": endpoint,
+            "model": model,
+            "stream": stream,
+            "status": status,
+            "error_type": error,
+            "input_tokens": tin,
+            "output_tokens": tout,
+            "request_bytes": size,
+            "latency_ms": round(latency * 1000, 3),
+            "ttfb_ms": None if ttfb is None else round(ttfb * 1000, 3),
+            "cache": cache,
+            "upstream": upstream,
+            "retries": retries,
+            "sample_rate": rate,
+        }
+        return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
 
     def close(self, timeout: float = 5.0) -> None:
         """Write what is pending and stop the thread (waits at most ``timeout`` seconds)."""
@@ -168,10 +218,11 @@ class AccessLogWriter:
         while pending:
             parts: list[bytes] = []
             size = 0
+            line = self.line
             while pending and size < 1 << 20:
-                line = pending.popleft()
-                parts.append(line)
-                size += len(line)
+                text = line(pending.popleft())
+                parts.append(text)
+                size += len(text)
             self._write_all(b"".join(parts), len(parts))
 
     def _write_all(self, data: bytes, lines: int) -> None:

@@ -24,7 +24,7 @@ from multidict import CIMultiDictProxy
 
 from llmroute.proxy import cache as cachemod
 from llmroute.proxy import errors
-from llmroute.proxy.accesslog import AccessLogWriter, error_type, request_id, utc_time
+from llmroute.proxy.accesslog import AccessLogWriter, error_type
 from llmroute.proxy.admission import PriorityGate
 from llmroute.proxy.cache import ResponseCache
 from llmroute.proxy.errors import Refused
@@ -190,31 +190,31 @@ class ApiHandler:
         duration: float,
         ttfb: float | None,
     ) -> None:
-        """Write the request's access-log line (see :mod:`llmroute.spec.accesslog`)."""
+        """Queue the request's access-log line (see :mod:`llmroute.spec.accesslog`)."""
         writer = self.access_log
         assert writer is not None
         usage = record.usage
         writer.write(
-            {
-                "time": utc_time(time.time()),
-                "request_id": request_id(request.headers),
-                "route": snap.route,
-                "tier": record.tier,
-                "client": writer.client_id(record.client),
-                "endpoint": request.path,
-                "model": record.model,
-                "stream": record.stream,
-                "status": code,
-                "error_type": error_type(response, code),
-                "input_tokens": usage.input if usage is not None else None,
-                "output_tokens": usage.output if usage is not None else None,
-                "request_bytes": record.size,
-                "latency_ms": round(duration * 1000, 3),
-                "ttfb_ms": round(ttfb * 1000, 3) if ttfb is not None else None,
-                "cache": record.cache,
-                "upstream": record.upstream,
-                "retries": record.retries,
-            }
+            (
+                time.time(),
+                request.headers.get("x-request-id"),
+                snap.route,
+                record.tier,
+                record.client,
+                request.path,
+                record.model,
+                record.stream,
+                code,
+                error_type(response, code),
+                usage.input if usage is not None else None,
+                usage.output if usage is not None else None,
+                record.size,
+                duration,
+                ttfb,
+                record.cache,
+                record.upstream,
+                record.retries,
+            )
         )
 
     async def _serve(
