@@ -12,7 +12,7 @@ import pytest
 from kubernetes import client
 
 from llmroute.testing.load_emitter import LoadEmitter
-from llmroute_dev.prometheus import Prometheus
+from llmroute_dev.prometheus import Prometheus, Series
 from tests.cluster.conftest import StartOperator
 from tests.cluster.operator_env import condition, events, get_route, replicas, route_object
 from tests.kube import create_route, eventually
@@ -20,9 +20,22 @@ from tests.kube import create_route, eventually
 WINDOW = 20  # the test route's scaleDown.stabilizationWindowSeconds
 
 
+RPS = 45.0  # 10 per replica: five replicas, well inside the band
+
+
+def _steady_history(route: str, now: float, hours: int = 3) -> Series:
+    """The same steady load for the hours before the test, so the route starts warm: its burst margin
+    learned, nothing left to settle that could move replicas at unchanged load."""
+    start = int(now // 60 * 60) - hours * 3600
+    samples = [(float(ts), RPS * (ts - start)) for ts in range(start, int(now // 60 * 60) - 60, 15)]
+    labels = {"route": route, "tier": "default", "upstream": "primary", "code": "200", "cache": "miss"}
+    return Series("llmroute_requests", labels | {"pod": "history"}, samples, kind="counter")
+
+
 @pytest.fixture
-def gap_prometheus(tmp_path: Path, emitter: LoadEmitter) -> Iterator[Prometheus]:
-    prom = Prometheus(tmp_path / "prom").start()
+def gap_prometheus(tmp_path: Path, emitter: LoadEmitter, namespace: str) -> Iterator[Prometheus]:
+    history = _steady_history(f"{namespace}/gap", time.time())
+    prom = Prometheus(tmp_path / "prom", backfill=[history]).start()
     prom.set_targets([emitter.target])
     try:
         yield prom
@@ -38,7 +51,7 @@ def test_steady_load_through_a_prometheus_outage_is_never_scaled_down(
     gap_prometheus: Prometheus,
 ) -> None:
     route = f"{namespace}/gap"
-    emitter.set(route, rps=45)  # 10 per replica: five replicas, well inside the band
+    emitter.set(route, rps=RPS)
     # a 30 s rate window: after the restart, rates reach into the gap for half a minute and read low
     start_operator(namespace, prometheus_url=gap_prometheus.url, LLMROUTE_RATE_WINDOW="30s")
     create_route(api_client, namespace, route_object("gap"))
@@ -68,5 +81,6 @@ def test_steady_load_through_a_prometheus_outage_is_never_scaled_down(
     while time.monotonic() - back < 60 + 30 + WINDOW + 10:  # the gap's minutes, the window, and more
         lowest = min(lowest, replicas(api_client, namespace, "gap-proxy"))
         time.sleep(1)
-    assert lowest >= baseline, f"scaled down from {baseline} to {lowest} at unchanged load"
+    decisions = get_route(api_client, namespace, "gap").get("status", {}).get("history", [])
+    assert lowest >= baseline, f"scaled down from {baseline} to {lowest} at unchanged load: {decisions}"
     assert not events(api_client, namespace, "ScaledDown")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -28,7 +29,9 @@ def route(**failover: Any) -> LLMRouteSpec:
     )
 
 
-def run(r: LLMRouteSpec, script: list[dict[str, UpstreamObservation | None]], step: int = 60) -> list[Any]:
+def run(
+    r: LLMRouteSpec, script: Sequence[Mapping[str, UpstreamObservation | None]], step: int = 60
+) -> list[Any]:
     state = FailoverState()
     results = []
     for i, obs in enumerate(script):
@@ -105,7 +108,9 @@ def test_relapse_doubles_the_cooldown_up_to_the_maximum() -> None:
 
 def test_min_dwell_delays_failback() -> None:
     r = route(cooldownSeconds=0, failbackAfterSeconds=0, minDwellSeconds=600)
-    script: list[dict[str, UpstreamObservation | None]] = [{"a": BAD, "b": OK}] + [{"a": OK, "b": OK}] * 12
+    script: Sequence[Mapping[str, UpstreamObservation | None]] = [{"a": BAD, "b": OK}] + [
+        {"a": OK, "b": OK}
+    ] * 12
     results = run(r, script)
     groups = [x.active_group for x in results]
     assert groups[0] == 1

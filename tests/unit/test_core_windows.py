@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -14,7 +15,7 @@ NY = ZoneInfo("America/New_York")
 
 
 def window(start: str, end: str, days: list[str] | None = None, tz: str = "UTC") -> TimeWindow:
-    body = {"name": "w", "start": start, "end": end, "timezone": tz}
+    body: dict[str, Any] = {"name": "w", "start": start, "end": end, "timezone": tz}
     if days is not None:
         body["days"] = days
     return TimeWindow.model_validate(body)
