@@ -142,6 +142,11 @@ class LogStats:
             w = self._weights[rate] = 1.0 / rate if ok else 1.0
         return w
 
+    @property
+    def sample_rates(self) -> list[float]:
+        """The sampling rates the log's lines were written at."""
+        return sorted(1.0 / w for w in self._weights.values())
+
     def add(self, r: dict[str, Any]) -> None:
         """Fold one record (a dict of the access-log fields); raises ``ValueError``,
         ``TypeError`` or ``AttributeError`` on a bad ``time`` or token count."""

@@ -144,7 +144,20 @@ def from_log(
         "cache": cache_summary(stats),
         "clients": clients,
         "recommendations": recommend(observed_from_log(stats, profile, segment), route_doc),
+        "notes": _log_notes(stats),
     }
+
+
+def _log_notes(stats: LogStats) -> list[str]:
+    notes = []
+    rates = stats.sample_rates
+    if rates and rates[0] < 1:
+        notes.append(
+            f"the log is sampled (rates {', '.join(f'{r:g}' for r in rates)}): counts are scaled back up by "
+            "1/rate, and a client with few requests may be missing or undercounted"
+        )
+    notes.append("hours without a line inside the log's span count as no traffic")
+    return notes
 
 
 def from_prometheus(
@@ -207,6 +220,7 @@ def render(report: dict[str, Any]) -> str:
         lines.append(f"  and {c['latency_saved_ms_per_hit']:,.0f} ms per hit")
     lines += _clients(report["clients"])
     rec = report["recommendations"]
+    lines += [f"note: {n}" for n in report.get("notes", [])]
     lines.append("recommended LLMRoute patch (JSON merge patch; reasoning per line):")
     lines.append(patchyaml.render(rec["patch"], rec["recommendations"]).rstrip())
     return "\n".join(lines)
