@@ -24,6 +24,8 @@ BENCHMARKS = (
     "proxy_memory",
     "proxy_balancing",
     "proxy_watch_memory",
+    "access_log_cost",
+    "report_throughput",
 )
 
 

@@ -551,6 +551,18 @@ INVALID: list[Invalid] = [
     ),
     *SECURITY,
     *DISABLING,
+    Invalid(
+        "access-log-sample-zero",
+        {"accessLog": {"enabled": True, "sampleRate": 0}},
+        "spec.accessLog.sampleRate",
+        "accessLog.sampleRate",
+    ),
+    Invalid(
+        "access-log-sample-above-one",
+        {"accessLog": {"sampleRate": 1.5}},
+        "spec.accessLog.sampleRate",
+        "accessLog.sampleRate",
+    ),
 ]
 
 

@@ -26,6 +26,7 @@ class Harness:
         self.path = tmp / "config.json"
         self.session = session
         self.server: ProxyServer | None = None
+        self.access_log_fd = 1  # where the proxy writes its access log (stdout, as in a pod)
 
     def write(self, cfg: dict[str, Any] | str) -> None:
         text = cfg if isinstance(cfg, str) else json.dumps(cfg)
@@ -36,7 +37,14 @@ class Harness:
     async def start(self, cfg: dict[str, Any] | str | None = None) -> ProxyServer:
         if cfg is not None:
             self.write(cfg)
-        self.server = ProxyServer(str(self.path), "127.0.0.1", 0, reload_interval=0.02, shutdown_timeout=5)
+        self.server = ProxyServer(
+            str(self.path),
+            "127.0.0.1",
+            0,
+            reload_interval=0.02,
+            shutdown_timeout=5,
+            access_log_fd=self.access_log_fd,
+        )
         await self.server.start()
         return self.server
 

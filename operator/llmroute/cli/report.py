@@ -1,15 +1,31 @@
-"""`llmroute report`: usage patterns of a trace - peak and trough hours, surges, weekdays, clients."""
+"""`llmroute report`: when the gateway is busy, who uses it and how, and what to change.
+
+Sources: a per-minute trace CSV (``--trace``, the default), access logs (``--access-log FILE...``, ``-`` for
+stdin, gzip read as such) or a route's Prometheus history (``--prometheus URL --route NAMESPACE/NAME``).
+``--route-file`` gives the route's manifest: its time zone, tiers and scaling target shape the suggested
+patch, which is checked to leave the route valid.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfoNotFoundError
 
+import yaml
+
+from llmroute.prom.client import PromAuth, PrometheusError
+from llmroute.sim import hourly, usagereport
+from llmroute.sim.accesslog import ReadProgress, ReadStats, read, with_progress
+from llmroute.sim.logstats import LogStats
+from llmroute.sim.promsource import fetch
 from llmroute.sim.report import analyse, render
+from llmroute.sim.segments import Thresholds
 from llmroute.sim.trace import default_trace, read_trace
 from llmroute.spec.base import check_timezone
 
@@ -17,23 +33,153 @@ from llmroute.spec.base import check_timezone
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "report",
-        help="usage patterns of a trace: peak hours, heavy vs occasional clients",
+        help="usage patterns and suggested limits from a trace, access logs or Prometheus",
         description=__doc__.splitlines()[0].split(": ", 1)[-1] if __doc__ else None,
     )
-    p.add_argument("--trace", type=Path, help="per-minute trace CSV (default: the packaged ServeGen M-large)")
-    p.add_argument(
-        "--timezone", default="UTC", help="time zone for hours and weekdays (IANA name, default UTC)"
+    src = p.add_mutually_exclusive_group()
+    src.add_argument(
+        "--trace", type=Path, help="per-minute trace CSV (default: the packaged ServeGen M-large)"
     )
+    src.add_argument(
+        "--access-log", nargs="+", metavar="FILE", help="access-log files (gzip welcome), - for stdin"
+    )
+    src.add_argument("--prometheus", metavar="URL", help="Prometheus URL to read the route's history from")
+    p.add_argument("--route", metavar="NAMESPACE/NAME", help="the route to read from Prometheus")
+    p.add_argument("--days", type=int, default=7, help="days of Prometheus history (default 7)")
+    p.add_argument("--route-file", type=Path, help="the route's manifest (time zone, tiers, scaling target)")
+    p.add_argument(
+        "--timezone", help="IANA time zone for hours and weekdays (default: the route's, else UTC)"
+    )
+    p.add_argument("--plot", type=Path, help="save the weekday x hour heat maps as an image (matplotlib)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--top", type=int, default=10, help="top clients to list (default 10)")
+    p.add_argument("--heavy-factor", type=float, default=Thresholds.heavy_factor)
+    p.add_argument("--occasional-share", type=float, default=Thresholds.occasional_share)
+    p.add_argument(
+        "--occasional-requests-per-day", type=float, default=Thresholds.occasional_requests_per_day
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    env = os.environ.get
+    auth = p.add_argument_group("Prometheus auth (defaults: the operator's LLMROUTE_PROMETHEUS_* variables)")
+    auth.add_argument("--bearer-token-file", default=env("LLMROUTE_PROMETHEUS_BEARER_TOKEN_FILE", ""))
+    auth.add_argument("--username", default=env("LLMROUTE_PROMETHEUS_USERNAME", ""))
+    auth.add_argument("--password-file", default=env("LLMROUTE_PROMETHEUS_PASSWORD_FILE", ""))
+    auth.add_argument("--ca-file", default=env("LLMROUTE_PROMETHEUS_CA_FILE", ""))
+    auth.add_argument(
+        "--insecure-skip-verify",
+        action="store_true",
+        default=env("LLMROUTE_PROMETHEUS_INSECURE_SKIP_VERIFY", "false").lower() == "true",
+    )
+    auth.add_argument("--header", action="append", default=[], metavar="NAME=VALUE", help="extra header")
+
+
+def _auth(args: argparse.Namespace) -> PromAuth:
+    headers: dict[str, str] = {}
+    raw = [*filter(None, os.environ.get("LLMROUTE_PROMETHEUS_HEADERS", "").split(",")), *args.header]
+    for item in raw:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"--header {item!r} is not NAME=VALUE")
+        headers[name.strip()] = value.strip()
+    return PromAuth(
+        bearer_token_file=args.bearer_token_file,
+        username=args.username,
+        password_file=args.password_file,
+        ca_file=args.ca_file,
+        insecure_skip_verify=args.insecure_skip_verify,
+        headers=headers,
+    )
+
+
+def _route_doc(path: Path | None) -> dict[str, Any] | None:
+    if path is None:
+        return None
+    for doc in yaml.safe_load_all(path.read_text()):
+        if isinstance(doc, dict) and doc.get("kind") == "LLMRoute":
+            return doc
+    raise ValueError(f"{path}: no LLMRoute in the file")
+
+
+def _timezone(args: argparse.Namespace, route: dict[str, Any] | None) -> str:
+    if args.timezone:
+        return check_timezone(args.timezone)
+    spec = (route or {}).get("spec") or {}
+    for section in ("scaling", "rateLimits"):
+        for schedule in (spec.get(section) or {}).get("schedules") or []:
+            if schedule.get("timezone"):
+                return check_timezone(schedule["timezone"])
+    return "UTC"
+
+
+def _progress(args: argparse.Namespace) -> Any:
+    return None if args.quiet else (lambda line: print(f"llmroute report: {line}", file=sys.stderr))
+
+
+def _from_log(args: argparse.Namespace, tz: str, route: dict[str, Any] | None) -> dict[str, Any]:
+    read_stats = ReadStats()
+    say = _progress(args)
+    progress = ReadProgress(read_stats, say) if say else None
+    stats = LogStats(tz)
+    add = stats.add
+    for record in with_progress(read(args.access_log, read_stats), progress):
+        try:
+            add(record)
+        except (ValueError, TypeError, KeyError, AttributeError):
+            read_stats.skip("bad time or field", record.get("request_id") or "?")
+    stats.finish()
+    thresholds = Thresholds(args.heavy_factor, args.occasional_share, args.occasional_requests_per_day)
+    report = usagereport.from_log(stats, thresholds, route, args.top)
+    report["input"] = {
+        "lines": read_stats.lines,
+        "records": read_stats.records,
+        "skipped": read_stats.skipped,
+        "skipped_examples": read_stats.examples,
+        "lines_per_second": round(progress.rate()) if progress else None,
+    }
+    return report
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        check_timezone(args.timezone)
-        trace = read_trace(args.trace or default_trace())
-    except (OSError, ValueError, ZoneInfoNotFoundError) as exc:
+        route = _route_doc(args.route_file)
+        tz = _timezone(args, route)
+        if args.access_log:
+            report = _from_log(args, tz, route)
+        elif args.prometheus:
+            if not args.route or "/" not in args.route:
+                raise ValueError("--prometheus needs --route NAMESPACE/NAME")
+            usage = fetch(args.prometheus, args.route, args.days, datetime.now(UTC), _auth(args),
+                          progress=_progress(args))  # fmt: skip
+            report = usagereport.from_prometheus(usage, tz, route)
+        else:
+            trace = read_trace(args.trace or default_trace())
+            report = analyse(trace, tz)
+            report["profile"] = hourly.profile(
+                hourly.from_minutes(trace.start, trace.requests, _tokens(trace)), tz
+            )
+    except (OSError, ValueError, ZoneInfoNotFoundError, PrometheusError, yaml.YAMLError) as exc:
         print(f"llmroute report: {exc}", file=sys.stderr)
         return 2
-    report = analyse(trace, args.timezone)
-    print(json.dumps(report, indent=2) if args.json else render(report))
+    if args.plot:
+        try:
+            hourly.plot_heatmap(
+                report["profile"], str(args.plot), f"llmroute report: {report.get('source', 'trace')}"
+            )
+        except RuntimeError as exc:
+            print(f"llmroute report: {exc}", file=sys.stderr)
+            return 2
+    if args.json:
+        print(json.dumps(report, indent=2))
+    elif "source" in report:
+        print(usagereport.render(report))
+    else:
+        heat = report["profile"]["heatmap"]
+        lines = [render(report), *hourly.render_heatmap(heat["requests"], "requests")]
+        print("\n".join(lines))
     return 0
+
+
+def _tokens(trace: Any) -> Any:
+    if trace.input_tokens is None or trace.output_tokens is None:
+        return None
+    return trace.input_tokens + trace.output_tokens

@@ -24,6 +24,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from llmroute.proxy import errors
+from llmroute.proxy.accesslog import AccessLogWriter
 from llmroute.proxy.admission import PriorityGate
 from llmroute.proxy.balancer import Balancer
 from llmroute.proxy.cache import ResponseCache
@@ -56,9 +57,13 @@ class ProxyApp:
         config_path: str,
         reload_interval: float = 1.0,
         watch: tuple[ApiAccess, str] | None = None,
+        access_log_fd: int = 1,
     ) -> None:
-        """``watch``: the API and the name of the ConfigMap to follow besides the file (None: file only)."""
+        """``watch``: the API and the name of the ConfigMap to follow besides the file (None: file only);
+        ``access_log_fd`` where access-log lines go (stdout)."""
         self.metrics = ProxyMetrics()
+        self.access_log = AccessLogWriter(access_log_fd)
+        self._log_dropped = 0
         self.snapshot: ConfigSnapshot | None = None
         self.draining = False
         self.limiter = RateLimiter(self.metrics)
@@ -106,6 +111,11 @@ class ProxyApp:
         self.cache.configure(cfg.cache)
         m.cache_size(snap.route, len(self.cache), self.cache.bytes)
         self.limiter.configure(snap)
+        log = cfg.access_log
+        if log is not None:
+            self.access_log.configure(log.enabled, log.sample_rate, snap.access_log_key)
+        else:
+            self.access_log.configure(False)
         m.child(m.inflight, snap.route)
         self.snapshot = snap
 
@@ -136,6 +146,10 @@ class ProxyApp:
         self.balancer.refresh(asyncio.get_running_loop().time())
         if self._route:
             self.metrics.child(self.metrics.waiting, self._route).set(self.gate.waiting)
+        dropped = self.access_log.dropped
+        if dropped > self._log_dropped:
+            self.metrics.access_log_dropped.inc(dropped - self._log_dropped)
+            self._log_dropped = dropped
         body = self.metrics.exposition()
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
@@ -163,7 +177,14 @@ class ProxyApp:
         """The API application: the LLM paths and ``/v1/models``; it starts and stops the proxy's parts."""
         app = web.Application(client_max_size=MAX_CLIENT_BODY)
         self.api = ApiHandler(
-            self.serving, self.is_draining, self.limiter, self.cache, self.gate, self.forwarder, self.metrics
+            self.serving,
+            self.is_draining,
+            self.limiter,
+            self.cache,
+            self.gate,
+            self.forwarder,
+            self.metrics,
+            self.access_log,
         )
         for path in API_PATHS:
             app.router.add_post(path, self.api.handle)
@@ -206,3 +227,4 @@ class ProxyApp:
             await self.kubewatch.stop()
         await self.forwarder.close()
         await self.limiter.close()
+        self.access_log.close()

@@ -60,6 +60,7 @@ class ForwardResult:
     usage: Usage | None = None
     body: bytes | None = None
     content_type: str = errors.JSON
+    retries: int = 0  # attempts before the one that answered
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +158,7 @@ class Forwarder:
             progress.answer_status = None
             result = await self._attempt(request, snap, up, call, deadline, index == last)
             if result is not None:
+                result.retries = index
                 return result
         return ForwardResult(errors.overloaded("no upstream is available for this model"), 503, "none")
 

@@ -26,6 +26,7 @@ from multidict import CIMultiDictProxy
 
 from llmroute.proxy import cache as cachemod
 from llmroute.proxy import errors
+from llmroute.proxy.accesslog import AccessLogWriter
 from llmroute.proxy.admission import PriorityGate
 from llmroute.proxy.cache import ResponseCache
 from llmroute.proxy.errors import Refused
@@ -122,8 +123,10 @@ class ApiHandler:
         gate: PriorityGate,
         forwarder: Forwarder,
         metrics: ProxyMetrics,
+        access_log: AccessLogWriter | None = None,
     ) -> None:
         self.current = current
+        self.access_log = access_log
         self.draining = draining
         self.limiter = limiter
         self.cache = cache
@@ -141,7 +144,7 @@ class ApiHandler:
             return unready
         inflight = self.metrics.child(self.metrics.inflight, snap.route)
         inflight.inc()
-        progress = Progress(rid, time.perf_counter())
+        progress = Progress(rid, time.perf_counter(), request.path)
         response: web.StreamResponse | None = None
         try:
             response = await self._serve(request, snap, progress)
@@ -163,11 +166,12 @@ class ApiHandler:
 
     async def _serve(self, request: web.Request, snap: ConfigSnapshot, p: Progress) -> web.StreamResponse:
         caller = authenticate(snap, request.headers)
-        p.tier = caller.tier_label
+        p.tier, p.client = caller.tier_label, caller.client
         body = await read_body(request, snap.config.max_body_bytes)
+        p.request_bytes = len(body)
         payload, params, candidates = parse(snap, body)
         path = request.path
-        p.stream = params.stream
+        p.stream, p.model = params.stream, params.model
         tokens = estimate(path, len(body), params)
         now = time.monotonic()
         verdict = await self.limiter.admit(snap, caller, tokens, now)
@@ -256,6 +260,13 @@ class ApiHandler:
             m.child(m.tokens, snap.route, p.tier, "input").inc(usage.input)
         if usage.output:
             m.child(m.tokens, snap.route, p.tier, "output").inc(usage.output)
+        log = self.access_log
+        if log is not None and log.enabled and log.sampled():
+            sent = p.first_byte_at is not None or status != CLIENT_GONE
+            log.write((time.time(), p.request_id, snap.route, p.tier, p.client, p.path, p.model, p.stream,
+                       status, error, *((usage.input, usage.output) if source != "none" else (None, None)),
+                       p.request_bytes, duration,
+                       ttfb if sent else None, p.cache, p.upstream, max(0, p.attempts - 1)))  # fmt: skip
         if not self.observers:
             return None
         outcome = Outcome(p.request_id, snap.route, p.tier, status, error, p.upstream, p.attempts, p.cache,

@@ -79,6 +79,9 @@ class ProxyMetrics:
         )
         self.cache_bytes = gauge("llmroute_proxy_cache_bytes", "Bytes held by the cache", ["route"])
         self.cache_entries = gauge("llmroute_proxy_cache_entries", "Entries in the cache", ["route"])
+        self.access_log_dropped = counter(
+            "llmroute_proxy_access_log_dropped", "Access-log lines lost (stdout stalled or closed)", []
+        )
         self._children: dict[tuple[Any, ...], Any] = {}
 
     def child(self, metric: Any, *labels: str) -> Any:

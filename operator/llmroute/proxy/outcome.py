@@ -30,7 +30,8 @@ class Progress:
     ``upstream`` is the last upstream tried (``"none"`` before any), ``attempts`` how many were tried,
     ``delivered`` whether one received the request, ``answer_status`` and ``answer_bytes`` the status and
     size of the (non-streaming) upstream answer relayed; ``charged`` the tokens charged on admission by
-    ``verdict``; times are ``perf_counter()``."""
+    ``verdict``; ``client`` the sha256 of the caller's key, ``path``, ``model`` and ``request_bytes`` what
+    was asked (for the access log); times are ``perf_counter()``."""
 
     __slots__ = (
         "answer_bytes",
@@ -38,10 +39,14 @@ class Progress:
         "attempts",
         "cache",
         "charged",
+        "client",
         "delivered",
         "error",
         "first_byte_at",
+        "model",
+        "path",
         "prompt_estimate",
+        "request_bytes",
         "request_id",
         "scan",
         "started",
@@ -53,9 +58,13 @@ class Progress:
         "verdict",
     )
 
-    def __init__(self, request_id: str, started: float) -> None:
+    def __init__(self, request_id: str, started: float, path: str) -> None:
         self.request_id = request_id
         self.started = started
+        self.path = path
+        self.client: bytes | None = None
+        self.model: str | None = None
+        self.request_bytes: int | None = None
         self.tier = "none"
         self.cache = "bypass"
         self.stream = False

@@ -40,8 +40,9 @@ class ProxyServer:
         shutdown_timeout: float = 30.0,
         metrics_port: int = 0,
         watch: tuple[ApiAccess, str] | None = None,
+        access_log_fd: int = 1,
     ) -> None:
-        self.proxy = ProxyApp(config_path, reload_interval, watch)
+        self.proxy = ProxyApp(config_path, reload_interval, watch, access_log_fd)
         self.host = host
         self.port = port
         self.metrics_port = metrics_port

@@ -36,6 +36,7 @@ class ConfigSnapshot:
     by_model: dict[str, list[UpstreamConfig]]
     signature: tuple[tuple[str, int, int, int], ...] = field(default=())
     store_password: str | None = field(default=None, repr=False)
+    access_log_key: bytes | None = field(default=None, repr=False)
 
     @property
     def hash(self) -> str:
@@ -62,6 +63,8 @@ def signature(path: str, config: ProxyConfig | None) -> tuple[tuple[str, int, in
         paths += [t.api_keys_file for t in config.limits.tiers if t.api_keys_file]
         if config.limits.store.password_file:
             paths.append(config.limits.store.password_file)
+        if config.access_log is not None and config.access_log.hash_key_file:
+            paths.append(config.access_log.hash_key_file)
     return tuple(_stat(p) for p in paths)
 
 
@@ -165,6 +168,12 @@ def parse(text: str, file_stat: tuple[tuple[str, int, int, int], ...] = ()) -> C
             tier_by_key.setdefault(digest, tier.name)
     password_file = config.limits.store.password_file
     password = _read_secret(password_file, "limits.store passwordFile") if password_file else None
+    log = config.access_log
+    log_key = None
+    if log is not None and log.hash_key_file:
+        log_key = _read_secret(log.hash_key_file, "accessLog hashKeyFile").encode()
+        if not log_key:
+            raise ConfigError(f"accessLog hashKeyFile {log.hash_key_file} is empty")
     by_model: dict[str, list[UpstreamConfig]] = {}
     for up in config.upstreams:
         by_model.setdefault(up.model, []).append(up)
@@ -177,6 +186,7 @@ def parse(text: str, file_stat: tuple[tuple[str, int, int, int], ...] = ()) -> C
         by_model=by_model,
         signature=stats,
         store_password=password,
+        access_log_key=log_key,
     )
 
 

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from llmroute.core.ratelimit import scaled, share
 from llmroute.spec.proxyconfig import (
+    AccessLogConfig,
     AdmissionConfig,
     CacheConfig,
     EngineMetricsConfig,
@@ -128,6 +129,16 @@ def build_proxy_config(
     ]
     rl = spec.rate_limits
     password = rl.store.password_secret_ref
+    log, hash_key = spec.access_log, spec.access_log.hash_key_secret_ref
+    access_log = (
+        AccessLogConfig(
+            enabled=True,
+            sample_rate=log.sample_rate,
+            hash_key_file=f"{SECRETS_DIR}/{hash_key.name}/{hash_key.key}" if hash_key else None,
+        )
+        if log.enabled
+        else None
+    )
     config = ProxyConfig(
         route=RouteRef(namespace=route.metadata.namespace, name=route.metadata.name),
         active_group=active_group,
@@ -160,6 +171,7 @@ def build_proxy_config(
             ),
         ),
         cache=CacheConfig.model_validate(spec.cache.model_dump()),
+        access_log=access_log,
         max_body_bytes=spec.proxy.max_body_bytes,
     )
     return config.with_hash()

@@ -102,6 +102,9 @@ def build_deployment(route: LLMRoute, replicas: int) -> dict[str, Any]:
     store_ref = route.spec.rate_limits.store.password_secret_ref
     if store_ref:
         upstream_refs.append((store_ref.name, store_ref.key))
+    log = route.spec.access_log
+    if log.enabled and log.hash_key_secret_ref:
+        upstream_refs.append((log.hash_key_secret_ref.name, log.hash_key_secret_ref.key))
     client_refs = [
         (t.api_keys_secret_ref.name, t.api_keys_secret_ref.key)
         for t in route.spec.rate_limits.tiers

@@ -120,6 +120,14 @@ class EngineMetricsConfig(Model):
     scrape_timeout_seconds: float = 0.5
 
 
+class AccessLogConfig(Model):
+    """The access log's settings; the hash key is the mounted Secret file's path, never the key."""
+
+    enabled: bool = False
+    sample_rate: float = Field(1.0, gt=0, le=1)
+    hash_key_file: str | None = None
+
+
 class ProxyConfig(Model):
     version: int = SCHEMA_VERSION
     route: RouteRef
@@ -132,6 +140,7 @@ class ProxyConfig(Model):
     admission: AdmissionConfig = AdmissionConfig()
     limits: LimitsConfig = LimitsConfig()
     cache: CacheConfig = CacheConfig()
+    access_log: AccessLogConfig | None = None  # None: off (and left out of older configs' hashes)
     max_body_bytes: int = 10 * 1024 * 1024
     generation: int = Field(0, ge=0)  # 0: not stamped (rendered offline, or written before generations)
     hash: str = ""

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from llmroute.spec.accesslog import AccessLogSpec
 from llmroute.spec.base import CelRule, Model, list_map
 from llmroute.spec.ratelimit import RateLimits
 from llmroute.spec.scaling import Scaling
@@ -227,6 +228,10 @@ class LLMRouteSpec(Model):
     )
     prometheus: PrometheusOverrides = Field(
         PrometheusOverrides(), description="Prometheus URL and PromQL overrides for this route."
+    )
+    access_log: AccessLogSpec = Field(
+        AccessLogSpec(),
+        description="The proxies' access log (one JSON line per request, for llmroute report). Default: off.",
     )
 
     @model_validator(mode="after")

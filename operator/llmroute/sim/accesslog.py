@@ -1,0 +1,145 @@
+"""Read access-log lines (format: :mod:`llmroute.spec.accesslog`) from files or stdin, streaming.
+
+Files may be gzip-compressed (told by their first bytes, not their name) and ``-`` is stdin. A line may
+carry a prefix before its JSON object (the container runtime's ``<time> stdout F`` in
+``/var/log/containers``, ``kubectl logs --timestamps``): the object from the first ``{`` is read. Lines
+that are not access-log objects (other logs, a truncated last line) and lines of a newer format version
+are skipped and counted, with the first of each kind kept as an example, so bad input is reported rather
+than lost silently. Several sources are merged by time (each pod's log is in time order), so what is read
+comes out in time order with memory bounded by one line per source.
+"""
+
+from __future__ import annotations
+
+import gzip
+import heapq
+import io
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from llmroute.spec.accesslog import VERSION
+
+Record = dict[str, Any]
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+@dataclass
+class ReadStats:
+    """What reading saw: lines read, records accepted, and the lines skipped by reason (with an example
+    ``file:line`` of each reason)."""
+
+    lines: int = 0
+    records: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    examples: dict[str, str] = field(default_factory=dict)
+    bytes_total: int = 0  # size of the named files (0 for stdin)
+
+    def skip(self, reason: str, where: str) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+        self.examples.setdefault(reason, where)
+
+
+def _open(name: str) -> tuple[Iterable[bytes], Any]:
+    """The decompressed lines of ``name`` (``-``: stdin) and the file to close after them (``None`` for
+    stdin); raises ``OSError``."""
+    raw: Any
+    if name == "-":
+        stdin: Any = sys.stdin.buffer
+        raw = stdin if isinstance(stdin, io.BufferedReader) else io.BufferedReader(stdin)
+        head, owned = raw.peek(2)[:2], None
+    else:
+        raw = owned = Path(name).open("rb")  # noqa: SIM115 - closed by the reader
+        head = raw.read(2)
+        raw.seek(0)
+    lines: Iterable[bytes] = gzip.GzipFile(fileobj=raw, mode="rb") if head == GZIP_MAGIC else raw
+    return lines, owned
+
+
+def _records(name: str, stats: ReadStats) -> Iterator[Record]:
+    stream, owned = _open(name)
+    loads, newest = orjson.loads, VERSION
+    try:
+        for number, line in enumerate(stream, start=1):
+            stats.lines += 1
+            if line[:1] != b"{":
+                brace = line.find(b"{")
+                if brace < 0:
+                    if line.strip():
+                        stats.skip("not an access-log line", f"{name}:{number}")
+                    continue
+                line = line[brace:]
+            try:
+                record = loads(line)
+            except orjson.JSONDecodeError:
+                stats.skip("malformed JSON", f"{name}:{number}")
+                continue
+            if not isinstance(record, dict) or "v" not in record or not isinstance(record.get("time"), str):
+                stats.skip("not an access-log line", f"{name}:{number}")
+                continue
+            if record["v"] > newest:
+                stats.skip(f"format version newer than {newest}", f"{name}:{number}")
+                continue
+            stats.records += 1
+            yield record
+    finally:
+        if isinstance(stream, gzip.GzipFile):
+            stream.close()  # leaves the file under it open
+        if owned is not None:
+            owned.close()
+
+
+def _time(record: Record) -> str:
+    value: str = record["time"]
+    return value
+
+
+def read(names: Sequence[str], stats: ReadStats) -> Iterator[Record]:
+    """Access-log records of every source in ``names`` (``-`` is stdin), merged in time order; raises
+    ``OSError`` for a source that cannot be opened (before anything is read)."""
+    for name in names:
+        if name != "-":
+            stats.bytes_total += Path(name).stat().st_size
+    streams = [_records(name, stats) for name in names]
+    if len(streams) == 1:
+        return streams[0]
+    return heapq.merge(*streams, key=_time)  # the RFC 3339 UTC times sort as strings
+
+
+class ReadProgress:
+    """Reports lines read and lines per second to ``out`` (stderr) at most every ``every`` seconds."""
+
+    def __init__(self, stats: ReadStats, out: Callable[[str], None], every: float = 2.0) -> None:
+        self.stats, self.out, self.every = stats, out, every
+        self.started = self.last = time.monotonic()
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        if now - self.last >= self.every:
+            self.last = now
+            rate = self.stats.lines / max(now - self.started, 1e-9)
+            self.out(f"read {self.stats.lines:,} lines ({rate:,.0f} lines/s)")
+
+    def rate(self) -> float:
+        return self.stats.lines / max(time.monotonic() - self.started, 1e-9)
+
+
+def with_progress(
+    records: Iterator[Record], progress: ReadProgress | None, every: int = 65536
+) -> Iterator[Record]:
+    """``records`` unchanged, calling ``progress.tick()`` every ``every`` records."""
+    if progress is None:
+        yield from records
+        return
+    count = 0
+    for record in records:
+        count += 1
+        if count >= every:
+            count = 0
+            progress.tick()
+        yield record

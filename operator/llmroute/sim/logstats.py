@@ -1,0 +1,245 @@
+"""Fold access-log records into bounded aggregates, one record at a time.
+
+Memory grows with the number of hours, tiers, clients and distinct (tier, endpoint, model, stream, prompt
+band) keys, never with the number of lines. Each line stands for ``1 / sample_rate`` requests. Per client
+it keeps totals, the local days it was active on and a histogram of its requests (and tokens) per active
+minute, built by folding each minute's count when the client's next minute starts (records arrive in time
+order, see :mod:`llmroute.sim.accesslog`). Hours without a line inside the log's span are zero traffic:
+a log has no other way to say so. Status classes: ``429`` is rate limited, ``5xx`` an error, ``499`` the
+client left first.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from llmroute.sim.hourly import HourlySeries
+
+PROMPT_BANDS = (256, 1024, 4096, 16384, 65536)  # input tokens: <256, 256-1k, 1k-4k, 4k-16k, 16k-64k, 64k+
+BAND_NAMES = ("<256", "256-1k", "1k-4k", "4k-16k", "16k-64k", ">=64k")
+
+
+def band(tokens: Any) -> str:
+    """The prompt-size band of ``tokens`` input tokens (``unknown`` when not reported)."""
+    if not isinstance(tokens, int):
+        return "unknown"
+    return BAND_NAMES[bisect_right(PROMPT_BANDS, tokens)]
+
+
+# the bands' bounds are powers of two: a count's bit length names its band (the hot path's lookup)
+BAND_BY_BITS = [band((1 << bits) - 1) for bits in range(64)]
+
+
+def token_bin(tokens: float) -> int:
+    """Log-spaced bin of a token count (about 4 % wide above 64): exact below 64."""
+    if tokens < 64:
+        return round(tokens)
+    return 64 + round(24 * math.log2(tokens / 64))
+
+
+def bin_value(b: int) -> float:
+    """The token count a :func:`token_bin` bin stands for."""
+    return float(b) if b < 64 else 64 * 2 ** ((b - 64) / 24)
+
+
+@dataclass(slots=True)
+class ClientStats:
+    """One pseudonymous client: weighted totals, active local days, per-minute histograms."""
+
+    tier: str = "none"
+    requests: float = 0.0
+    tokens: float = 0.0
+    errors: float = 0.0
+    ratelimited: float = 0.0
+    days: set[int] = field(default_factory=set)
+    minute: int = -1
+    minute_requests: float = 0.0
+    minute_tokens: float = 0.0
+    per_minute: dict[int, int] = field(default_factory=dict)  # requests in an active minute -> minutes
+    tokens_per_minute: dict[int, int] = field(default_factory=dict)  # token_bin -> minutes
+    peak_minute: float = 0.0
+
+    def fold(self) -> None:
+        """Close the current minute into the histograms."""
+        if self.minute < 0:
+            return
+        n = round(self.minute_requests)
+        self.per_minute[n] = self.per_minute.get(n, 0) + 1
+        b = token_bin(self.minute_tokens)
+        self.tokens_per_minute[b] = self.tokens_per_minute.get(b, 0) + 1
+        self.peak_minute = max(self.peak_minute, self.minute_requests)
+        self.minute_requests = self.minute_tokens = 0.0
+
+
+@dataclass(slots=True)
+class Totals:
+    """Weighted sums of one breakdown key."""
+
+    requests: float = 0.0
+    input_tokens: float = 0.0
+    output_tokens: float = 0.0
+    with_tokens: float = 0.0  # requests whose usage was logged
+    latency_ms: float = 0.0
+
+    def merge(self, other: Totals) -> None:
+        self.requests += other.requests
+        self.input_tokens += other.input_tokens
+        self.output_tokens += other.output_tokens
+        self.with_tokens += other.with_tokens
+        self.latency_ms += other.latency_ms
+
+
+Key = tuple[str, str, str, bool, str, Any, str]  # tier, endpoint, model, stream, prompt band, status, cache
+KEY_FIELDS = ("tier", "endpoint", "model", "stream", "prompt_band", "status", "cache")
+
+
+def is_error(status: Any) -> bool:
+    return isinstance(status, int) and status >= 500
+
+
+class LogStats:
+    """The aggregates of a log, in the time zone ``timezone`` (days and hours are local).
+
+    ``breakdown`` holds weighted totals by :data:`KEY_FIELDS`; status and cache counts, error and
+    rate-limit rates are all read from it. ``tier_minutes`` holds each tier's requests and tokens per UTC
+    minute number (the hourly series is folded from it).
+    """
+
+    def __init__(self, timezone: str = "UTC") -> None:
+        self.timezone = timezone
+        self._tz = ZoneInfo(timezone)
+        self._slots: dict[str, tuple[int, int]] = {}
+        self._weights: dict[Any, float] = {}
+        self.breakdown: dict[Key, Totals] = {}
+        self.clients: dict[str, ClientStats] = {}
+        self.anonymous = ClientStats()  # requests without a client id
+        self.tier_minutes: dict[tuple[str, int], list[float]] = {}  # (tier, minute) -> [requests, tokens]
+        self.first: str | None = None
+        self.last: str | None = None
+        self.requests = 0.0
+        self.days: set[int] = set()  # local day ordinals the log touches
+
+    def _slot(self, when: str) -> tuple[int, int]:
+        """(UTC minute number, local day ordinal) of a ``YYYY-MM-DDTHH:MM`` prefix."""
+        fields = (int(when[0:4]), int(when[5:7]), int(when[8:10]), int(when[11:13]), int(when[14:16]))
+        utc = datetime(*fields, tzinfo=UTC)
+        slot = (int(utc.timestamp()) // 60, utc.astimezone(self._tz).date().toordinal())
+        self._slots[when] = slot
+        self.days.add(slot[1])
+        return slot
+
+    def _weight(self, rate: Any) -> float:
+        w = self._weights.get(rate)
+        if w is None:
+            ok = isinstance(rate, int | float) and 0 < rate <= 1
+            w = self._weights[rate] = 1.0 / rate if ok else 1.0
+        return w
+
+    @property
+    def sample_rates(self) -> list[float]:
+        """The sampling rates the log's lines were written at."""
+        return sorted(1.0 / w for w in self._weights.values())
+
+    def add(self, r: dict[str, Any]) -> None:
+        """Fold one record (a dict of the access-log fields); raises ``ValueError``,
+        ``TypeError`` or ``AttributeError`` on a bad ``time`` or token count."""
+        g = r.get
+        when: str = r["time"]
+        minute, day = self._slots.get(when[:16]) or self._slot(when[:16])
+        w = self._weights.get(g("sample_rate")) or self._weight(g("sample_rate"))
+        status = g("status")
+        tin, tout = g("input_tokens") or 0, g("output_tokens") or 0
+        tokens = tin + tout
+        tier = g("tier") or "none"
+        key = (tier, g("endpoint") or "-", g("model") or "-", g("stream") is True,
+               BAND_BY_BITS[tin.bit_length()] if tin else "unknown", status,
+               g("cache") or "bypass")  # fmt: skip
+        tokens.bit_length()  # a float or other non-integer count raises here, before anything is changed
+        latency = float(g("latency_ms") or 0.0)
+        t = self.breakdown.get(key)  # an unhashable value raises here
+        # nothing below raises: a bad record changes nothing
+        if self.first is None or when < self.first:
+            self.first = when
+        if self.last is None or when > self.last:
+            self.last = when
+        self.requests += w
+        if t is None:
+            t = self.breakdown[key] = Totals()
+        t.requests += w
+        if tokens:
+            t.input_tokens += tin * w
+            t.output_tokens += tout * w
+            t.with_tokens += w
+        t.latency_ms += latency * w
+        m = self.tier_minutes.get((tier, minute))
+        if m is None:
+            m = self.tier_minutes[tier, minute] = [0.0, 0.0]
+        m[0] += w
+        m[1] += tokens * w
+        cid: Any = g("client")
+        c = self.clients.get(cid) if cid.__class__ is str else self.anonymous
+        if c is None:
+            c = self.clients[cid] = ClientStats()
+        c.tier = tier
+        c.requests += w
+        c.tokens += tokens * w
+        if status == 429:
+            c.ratelimited += w
+        elif is_error(status):
+            c.errors += w
+        c.days.add(day)
+        if minute > c.minute:
+            c.fold()
+            c.minute = minute
+        c.minute_requests += w
+        c.minute_tokens += tokens * w
+
+    def finish(self) -> None:
+        """Close every client's last minute (call once, after the last record)."""
+        for c in self.clients.values():
+            c.fold()
+            c.minute = -1
+        self.anonymous.fold()
+
+    def series(self) -> HourlySeries | None:
+        """Hourly totals from the first to the last hour of the log (``None`` for an empty log)."""
+        if not self.tier_minutes:
+            return None
+        hours = [minute // 60 for _, minute in self.tier_minutes]
+        first, last = min(hours), max(hours)
+        req = np.zeros(last - first + 1)
+        tok = np.zeros(last - first + 1)
+        for (_, minute), (r, t) in self.tier_minutes.items():
+            req[minute // 60 - first] += r
+            tok[minute // 60 - first] += t
+        return HourlySeries(datetime.fromtimestamp(first * 3600, UTC), req, tok)
+
+    def totals(self, field: str) -> dict[Any, Totals]:
+        """The breakdown summed by one of :data:`KEY_FIELDS`."""
+        index = KEY_FIELDS.index(field)
+        out: dict[Any, Totals] = {}
+        for key, t in self.breakdown.items():
+            acc = out.get(key[index])
+            if acc is None:
+                acc = out[key[index]] = Totals()
+            acc.merge(t)
+        return out
+
+    def span_days(self) -> float:
+        """Days between the first and the last line."""
+        if self.first is None or self.last is None:
+            return 0.0
+        a = datetime.fromisoformat(self.first.replace("Z", "+00:00"))
+        b = datetime.fromisoformat(self.last.replace("Z", "+00:00"))
+        return (b - a) / timedelta(days=1)
+
+    def local_days(self) -> int:
+        """Local calendar days the log touches."""
+        return len(self.days)

@@ -1,0 +1,247 @@
+"""Recommendations from observed usage, as an LLMRoute patch with the reasoning for every value.
+
+* ``rateLimits.schedules`` ``off-peak``: the longest run of quiet hours gets a multiplier of the peak to
+  quiet ratio of hourly means (rounded down to a half, 1.5 to 4): the capacity sized for the peak is idle
+  then, and batch work may use it. Peak hours run at the base limits (multiplier 1).
+* per tier ``requestsPerMinute`` / ``tokensPerMinute``: 1.25 x the 99th percentile of the tier's
+  route-wide requests (tokens) per active minute, rounded up to two significant digits.
+* per tier ``perClient``: 1.5 x the 99th percentile of one non-heavy client's requests (tokens) per active
+  minute, raised until it would have refused at most 1 % of the tier's requests (tokens) over all clients,
+  heavy ones included: a guard against a runaway client, not a cap on the heavy clients the gateway
+  serves today. The share it would have refused is printed.
+* ``scaling.schedules`` ``peak``: a ``minReplicas`` floor for the longest run of peak hours at the
+  peak's mean load over ``scaling.metric.targetPerReplica`` (when the metric is requests per second), so
+  the daily ramp starts warm; it is only suggested above ``proxy.minReplicas``.
+
+The patch is a JSON merge patch (RFC 7386) on the route: lists are given whole, so the route's own tiers
+and schedules are carried over (the recommendation changes only limits and adds or replaces the named
+windows). :func:`merge_patch` applies it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from llmroute.sim.hourly import windows
+from llmroute.spec.route import LLMRoute
+
+TIER_HEADROOM = 1.25
+CLIENT_HEADROOM = 1.5
+MAX_REFUSED = 0.01  # a per-client limit may refuse at most this share of what the tier's clients sent
+Histogram = dict[int, int]  # value -> minutes
+
+
+@dataclass
+class ObservedUsage:
+    """What the recommendations are made from; tier keys are tier names (``none``: a route without tiers).
+
+    ``tier_minutes``: a tier's route-wide requests and tokens per active minute (histograms);
+    ``client_minutes``: one non-heavy client's requests and tokens per active minute (histograms), and
+    ``all_client_minutes`` every client's (to price a per-client limit).
+    """
+
+    profile: dict[str, Any]
+    tier_requests: dict[str, Histogram] = field(default_factory=dict)
+    tier_tokens: dict[str, Histogram] = field(default_factory=dict)
+    client_requests: dict[str, Histogram] = field(default_factory=dict)
+    client_tokens: dict[str, Histogram] = field(default_factory=dict)
+    all_client_requests: dict[str, Histogram] = field(default_factory=dict)
+    all_client_tokens: dict[str, Histogram] = field(default_factory=dict)
+    source: str = "access log"
+
+
+def quantile(hist: Histogram, q: float) -> float | None:
+    """The ``q`` quantile of a histogram (lower value at a tie), ``None`` when empty."""
+    total = sum(hist.values())
+    if total == 0:
+        return None
+    rank, seen = q * total, 0
+    for value in sorted(hist):
+        seen += hist[value]
+        if seen >= rank:
+            return float(value)
+    return float(max(hist))
+
+
+def nice_up(value: float) -> int:
+    """``value`` rounded up to two significant digits (at least 1)."""
+    if value <= 1:
+        return 1
+    scale = 10 ** max(0, math.floor(math.log10(value)) - 1)
+    return int(math.ceil(value / scale) * scale)
+
+
+def refused_share(hist: Histogram, limit: float) -> float:
+    """Share of the requests in ``hist`` (per-minute counts) a per-minute limit would have refused."""
+    total = sum(v * n for v, n in hist.items())
+    over = sum((v - limit) * n for v, n in hist.items() if v > limit)
+    return over / total if total else 0.0
+
+
+def guard_limit(hist: Histogram, start: int) -> int:
+    """The smallest two-significant-digit limit from ``start`` up that refuses at most
+    :data:`MAX_REFUSED` of ``hist`` (bisection: the refused share falls as the limit rises)."""
+    lo, hi = start, nice_up(max(hist, default=start))
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if refused_share(hist, mid) > MAX_REFUSED:
+            lo = mid + 1
+        else:
+            hi = mid
+    return nice_up(lo)
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch: ``patch`` applied to ``target`` (neither is modified)."""
+    if not isinstance(patch, dict):
+        return patch
+    out = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = merge_patch(out.get(key), value)
+    return out
+
+
+class _Builder:
+    def __init__(self) -> None:
+        self.items: list[dict[str, Any]] = []
+
+    def add(self, path: str, value: Any, reason: str) -> None:
+        self.items.append({"path": path, "value": value, "reason": reason})
+
+
+def _hhmm(hour: int) -> str:
+    return f"{hour % 24:02d}:00"
+
+
+def _offpeak(obs: ObservedUsage, b: _Builder) -> dict[str, Any] | None:
+    prof = obs.profile
+    ratio, quiet = prof.get("peak_to_quiet_ratio"), windows(prof.get("quiet_hours", []))
+    if ratio is None or ratio < 1.5 or not quiet or (quiet[0][1] - quiet[0][0]) % 24 < 2:
+        b.add("spec.rateLimits.schedules[off-peak]", None, "no off-peak window: the daily shape is too flat")
+        return None
+    start, end = quiet[0]
+    mult = min(4.0, max(1.5, math.floor(ratio * 2) / 2))
+    why = (
+        f"{_hhmm(start)}-{_hhmm(end)} {prof['timezone']} is the longest run of quiet hours "
+        f"({prof['quiet_definition']}); peak hours carry {ratio:.1f}x its load, so limits can rise x{mult:g} "
+        "then (peak hours keep the base limits)"
+    )
+    path = "spec.rateLimits.schedules[off-peak]"
+    b.add(f"{path}.multiplier", mult, why)
+    return {"name": "off-peak", "timezone": prof["timezone"], "start": _hhmm(start), "end": _hhmm(end),
+            "multiplier": mult}  # fmt: skip
+
+
+def _tier_limits(obs: ObservedUsage, name: str, tier: dict[str, Any], b: _Builder) -> dict[str, Any]:
+    path = f"spec.rateLimits.tiers[{name}]"
+    out = dict(tier)
+    for key, hists, what in (("requestsPerMinute", obs.tier_requests, "requests"),
+                             ("tokensPerMinute", obs.tier_tokens, "tokens")):  # fmt: skip
+        p99 = quantile(hists.get(name, {}), 0.99)
+        if p99 is None or p99 <= 0:
+            continue
+        out[key] = nice_up(TIER_HEADROOM * p99)
+        why = (
+            f"{TIER_HEADROOM:g} x p99 of the tier's {what} per minute ({p99:,.0f}) over the {obs.source}, "
+            "route-wide (the operator divides it per replica)"
+        )
+        b.add(f"{path}.{key}", out[key], why)
+    per_client = dict(out.get("perClient") or {})
+    for key, hists, everyone, what in (
+        ("requestsPerMinute", obs.client_requests, obs.all_client_requests, "requests"),
+        ("tokensPerMinute", obs.client_tokens, obs.all_client_tokens, "tokens"),
+    ):
+        p99 = quantile(hists.get(name, {}), 0.99)
+        if p99 is None or p99 <= 0:
+            continue
+        limit = nice_up(CLIENT_HEADROOM * p99)
+        why = f"{CLIENT_HEADROOM:g} x p99 of one non-heavy client's {what} per active minute ({p99:,.0f})"
+        spread = everyone.get(name, {})
+        if refused_share(spread, limit) > MAX_REFUSED:
+            limit = guard_limit(spread, limit)
+            why += f", raised to refuse at most {MAX_REFUSED:.0%} of the tier's {what}"
+        per_client[key] = limit
+        why += f"; would have refused {refused_share(spread, limit):.2%} of them (heavier clients' minutes)"
+        b.add(f"{path}.perClient.{key}", limit, why)
+    if per_client:
+        out["perClient"] = per_client
+    return out
+
+
+def _scaling(obs: ObservedUsage, route: LLMRoute | None, timezone: str, b: _Builder) -> dict[str, Any] | None:
+    spec = route.spec if route is not None else None
+    metric = spec.scaling.metric if spec else None
+    target = metric.target_per_replica if metric else 40.0
+    floor = spec.proxy.min_replicas if spec else 1
+    ceiling = spec.proxy.max_replicas if spec else 10
+    prof, path = obs.profile, "spec.scaling.schedules[peak]"
+    peak = windows(prof.get("peak_hours", []))
+    if metric is not None and metric.type != "RequestsPerSecond":
+        b.add(path, None, f"no peak floor: the scaling metric is {metric.type}, the log counts requests")
+        return None
+    if not peak or peak[0] == (0, 0):
+        b.add(path, None, "no peak floor: no distinct peak hours")
+        return None
+    start, end = peak[0]
+    hours = [h % 24 for h in range(start, start + (end - start) % 24)]
+    rps = sum(prof["hourly_mean_requests"][h] for h in hours) / len(hours) / 3600
+    replicas = min(ceiling, math.ceil(rps / target))
+    if replicas <= floor:
+        b.add(path, None, f"no peak floor: the peak's {rps:,.1f} req/s fit in proxy.minReplicas ({floor}) "
+              f"at {target:g} req/s per replica")  # fmt: skip
+        return None
+    why = (
+        f"{_hhmm(start)}-{_hhmm(end)} {timezone} averages {rps:,.1f} req/s = {replicas} replicas at "
+        f"targetPerReplica {target:g}: start the daily ramp warm"
+    )
+    b.add(f"{path}.minReplicas", replicas, why)
+    return {"name": "peak", "timezone": timezone, "start": _hhmm(start), "end": _hhmm(end),
+            "minReplicas": replicas}  # fmt: skip
+
+
+def recommend(obs: ObservedUsage, route_doc: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``{"patch": merge patch, "recommendations": [{"path", "value", "reason"}], "route": name}``.
+
+    ``route_doc`` is the route as its manifest says (optional); raises ``ValueError`` when it is not a
+    valid LLMRoute. A recommendation with value ``None`` says why nothing is suggested there.
+    """
+    route = LLMRoute.from_object(route_doc) if route_doc is not None else None
+    wire: dict[str, Any] = (route_doc or {}).get("spec") or {}
+    b = _Builder()
+    timezone = obs.profile["timezone"]
+    rate_limits: dict[str, Any] = {}
+    offpeak = _offpeak(obs, b)
+    if offpeak is not None:
+        kept = [s for s in (wire.get("rateLimits") or {}).get("schedules", []) if s.get("name") != "off-peak"]
+        rate_limits["schedules"] = [*kept, offpeak]
+    known = {t["name"]: t for t in (wire.get("rateLimits") or {}).get("tiers", [])}
+    observed = sorted(set(obs.tier_requests) - {"none"})
+    names = list(known) if route is not None else observed
+    tiers = [_tier_limits(obs, name, known.get(name, {"name": name}), b) for name in names]
+    if route is not None:
+        for name in sorted(set(observed) - set(known)):
+            b.add(f"spec.rateLimits.tiers[{name}]", None, "seen in the log but not a tier of the route")
+    if tiers and any(t != known.get(t["name"]) for t in tiers):
+        rate_limits["tiers"] = tiers
+    if "none" in obs.tier_requests and not names:
+        b.add("spec.rateLimits.tiers", None, "the route has no tiers: per-tier and per-client limits need "
+              "client identities (rateLimits.tiers with apiKeysSecretRef)")  # fmt: skip
+    spec: dict[str, Any] = {}
+    if rate_limits:
+        spec["rateLimits"] = rate_limits
+    peak = _scaling(obs, route, timezone, b)
+    if peak is not None:
+        kept = [s for s in (wire.get("scaling") or {}).get("schedules", []) if s.get("name") != "peak"]
+        spec["scaling"] = {"schedules": [*kept, peak]}
+    patch: dict[str, Any] = {"apiVersion": "llmroute.io/v1alpha1", "kind": "LLMRoute"}
+    if route is not None:
+        patch["metadata"] = {"name": route.metadata.name, "namespace": route.metadata.namespace}
+    patch["spec"] = spec
+    if route_doc is not None:
+        LLMRoute.from_object(merge_patch(route_doc, patch))  # the patched route must stay valid
+    return {"patch": patch, "recommendations": b.items, "route": route.metadata.name if route else None}

@@ -1,0 +1,75 @@
+"""The access-log line: the contract between the proxy (writer) and ``llmroute report`` (reader).
+
+When ``spec.accessLog.enabled`` is set, every proxy replica writes one JSON object per line on its stdout
+(the Kubernetes convention: the container runtime keeps it and log shippers pick it up), one line per
+request it answered on the LLM API paths, sampled at ``spec.accessLog.sampleRate``. Other proxy logs go to
+stderr. Lines are never longer than a few hundred bytes and never carry a key, a prompt or a completion.
+
+Version 1 (``"v": 1``). Readers skip lines whose ``v`` is newer than they know; a new field may be added
+without a new version, a field is never renamed or given another meaning without one. ``null`` means not
+known (e.g. no usage in the answer), never zero. :data:`FIELDS` lists every field with its meaning.
+
+The pseudonymous client id is ``HMAC-SHA256(hash key, SHA-256(API key))`` (RFC 2104), its first
+:data:`CLIENT_ID_HEX` hex digits: stable across replicas and restarts while the hash key (a Secret mounted
+as a file) stays the same, not reversible without it, and unrelated to the ``sha256:`` digests a tier's key
+Secret may hold. Without a hash key, or when the request presented no key, ``client`` is ``null``.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from pydantic import Field
+
+from llmroute.spec.base import Model, SecretKeyRef
+
+VERSION: Final = 1
+CLIENT_ID_HEX: Final = 16
+
+FIELDS: Final[dict[str, str]] = {
+    "v": "format version (1)",
+    "time": "when the answer ended, RFC 3339 UTC with milliseconds (2025-03-02T16:00:00.123Z)",
+    "request_id": "the request id the client was answered with (x-request-id)",
+    "route": "namespace/name of the LLMRoute",
+    "tier": "the caller's tier ('none' on a route without tiers or before the caller was identified)",
+    "client": "pseudonymous client id (16 hex digits of a keyed hash), null when not known",
+    "endpoint": "the API path, e.g. /v1/chat/completions",
+    "model": "the request's model parameter, null when the body was not read",
+    "stream": "true when the client asked for a stream",
+    "status": "HTTP status the client got (499: the client left first)",
+    "error_type": "null on success, else the OpenAI error code or type of the answer",
+    "input_tokens": "prompt tokens as accounted: the upstream's usage (a stream without usage: the "
+    "proxy's estimate), null when no upstream answered",
+    "output_tokens": "completion tokens as accounted: the upstream's usage (a stream without usage: the "
+    "events streamed), null when no upstream answered",
+    "request_bytes": "size of the request body in bytes, null when not read",
+    "latency_ms": "milliseconds from the request's arrival to the end of the answer",
+    "ttfb_ms": "milliseconds to the first byte of the answer, null when none was sent",
+    "cache": "hit, miss or bypass (not cacheable)",
+    "upstream": "the last upstream tried ('none' when none was)",
+    "retries": "attempts beyond the first (failover or retry to another upstream)",
+    "sample_rate": "the sampling rate in force (each line stands for 1/sample_rate requests)",
+}
+
+
+class AccessLogSpec(Model):
+    """The proxies' access log: one JSON line per request on stdout (format version :data:`VERSION`)."""
+
+    enabled: bool = Field(
+        False,
+        description="Write one JSON line per request on the proxies' stdout: time, route, tier, "
+        "pseudonymous client id, endpoint, model, status, tokens, latency, cache, upstream; never a key, "
+        "a prompt or a completion.",
+    )
+    sample_rate: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="Share of requests logged, above 0 up to 1; each line records the rate so readers "
+        "can scale counts back up.",
+    )
+    hash_key_secret_ref: SecretKeyRef | None = Field(
+        None,
+        description="Secret key holding the HMAC key of the pseudonymous client ids (the same key on "
+        "every replica keeps ids stable; rotating it starts new ids). Unset: client ids are null.",
+    )

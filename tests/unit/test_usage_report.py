@@ -1,0 +1,280 @@
+"""The usage report's parts on small logs whose right answers are computed by hand: reading (gzip, stdin,
+prefixes, bad lines, newer versions, merging), the hourly profile, client segments, recommendations and
+the commented patch."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import math
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+import yaml
+
+from llmroute.cli.main import main
+from llmroute.sim import hourly, patchyaml, segments, usagereport
+from llmroute.sim.accesslog import ReadStats, read
+from llmroute.sim.logstats import LogStats, band
+from llmroute.sim.recommend import guard_limit, merge_patch, nice_up, quantile, refused_share
+from llmroute.spec.route import LLMRoute
+
+MONDAY = datetime(2025, 3, 3, tzinfo=UTC)
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def rec(when: datetime, client: str | None = "c", **kw: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "v": 1,
+        "time": when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z",
+        "request_id": "r",
+        "route": "ns/r",
+        "tier": "team",
+        "client": client,
+        "endpoint": "/v1/chat/completions",
+        "model": "m",
+        "stream": False,
+        "status": 200,
+        "error_type": None,
+        "input_tokens": 10,
+        "output_tokens": 5,
+        "request_bytes": 40,
+        "latency_ms": 100.0,
+        "ttfb_ms": 20.0,
+        "cache": "bypass",
+        "upstream": "a",
+        "retries": 0,
+        "sample_rate": 1.0,
+    }
+    return base | kw
+
+
+def write_log(path: Path, records: list[dict[str, Any]], compress: bool = False) -> Path:
+    data = b"".join(orjson.dumps(r) + b"\n" for r in records)
+    path.write_bytes(gzip.compress(data) if compress else data)
+    return path
+
+
+def test_reader_gzip_prefixes_bad_lines_and_versions(tmp_path: Path) -> None:
+    good = [rec(MONDAY + timedelta(seconds=i)) for i in range(3)]
+    text = (
+        orjson.dumps(good[0]) + b"\n"
+        + b"2025-03-03T00:00:01.000000000Z stdout F " + orjson.dumps(good[1]) + b"\n"  # CRI log prefix
+        + b"2025-03-03 00:00:01 INFO llmroute.proxy listening\n"
+        + b'{"v": 1, "time": "2025-03-03T00:00:0\n'  # truncated last line of a rotated file
+        + orjson.dumps(good[2] | {"v": 2}) + b"\n"
+        + b"\n"
+    )  # fmt: skip
+    path = tmp_path / "a.log.1"
+    path.write_bytes(gzip.compress(text))  # no .gz suffix: told by its first bytes
+    stats = ReadStats()
+    out = list(read([str(path)], stats))
+    assert [r["time"] for r in out] == [good[0]["time"], good[1]["time"]]
+    assert stats.skipped == {
+        "not an access-log line": 1,
+        "malformed JSON": 1,
+        "format version newer than 1": 1,
+    }
+    assert stats.examples["malformed JSON"] == f"{path}:4"
+
+
+def test_reader_merges_sources_in_time_order(tmp_path: Path) -> None:
+    a = write_log(tmp_path / "a", [rec(MONDAY + timedelta(seconds=s)) for s in (0, 2, 4)])
+    b = write_log(tmp_path / "b", [rec(MONDAY + timedelta(seconds=s)) for s in (1, 3, 5)], compress=True)
+    times = [r["time"] for r in read([str(a), str(b)], ReadStats())]
+    assert times == sorted(times) and len(times) == 6
+    with pytest.raises(OSError):
+        read([str(a), str(tmp_path / "missing")], ReadStats())
+
+
+def test_hourly_windows_and_profile() -> None:
+    assert hourly.windows([22, 23, 0, 1, 9]) == [(22, 2), (9, 10)]
+    assert hourly.windows(list(range(24))) == [(0, 0)]
+    # two days, 09-17 UTC busy (10/h), else 2/h; Tokyo is UTC+9 so the busy hours are 18-02 there
+    per_hour = np.array([10.0 if 9 <= h % 24 < 17 else 2.0 for h in range(48)])
+    per_hour[30] = np.nan  # a gap: left out of the means, never a quiet hour
+    series = hourly.HourlySeries(MONDAY, per_hour, per_hour * 100)
+    utc = hourly.profile(series, "UTC")
+    assert sorted(utc["peak_hours"]) == list(range(9, 17)) and 6 in utc["quiet_hours"]
+    assert utc["peak_to_quiet_ratio"] == pytest.approx(5.0)
+    assert utc["heatmap"]["requests"][0][9] == 10.0 and utc["heatmap"]["requests"][2][9] is None
+    assert utc["missing_hours"] == 1 and utc["hourly_mean_requests"][6] == 2.0
+    tokyo = hourly.profile(series, "Asia/Tokyo")
+    assert sorted(tokyo["peak_hours"]) == [0, 1, 18, 19, 20, 21, 22, 23]
+    minutes = np.ones(150)
+    minutes[70] = np.nan
+    folded = hourly.from_minutes(MONDAY + timedelta(minutes=30), minutes, None)
+    assert folded.start == MONDAY + timedelta(hours=1) and math.isnan(folded.requests[0])
+    assert folded.hours == 2 and folded.requests[1] == 60  # the partial first half hour is dropped
+
+
+def segment_log() -> list[dict[str, Any]]:
+    """Eight days; 'heavy' 200 requests on each of 8 days, 'reg1'/'reg2' 20 a day on 8 days, 'occ' 20 on
+    one day (active on 1 of 8 days), 'tiny' 3 on each of 8 days (too few per active day)."""
+    out: list[dict[str, Any]] = []
+    plan = {"heavy": (200, range(8)), "reg1": (20, range(8)), "reg2": (20, range(8)), "occ": (20, [3]),
+            "tiny": (3, range(8))}  # fmt: skip
+    for day in range(8):
+        for client, (per_day, days) in plan.items():
+            if day not in days:
+                continue
+            for i in range(per_day):
+                when = MONDAY + timedelta(days=day, hours=10, seconds=i * 5)
+                status = 429 if client == "heavy" and i % 10 == 0 else 200
+                out.append(rec(when, client, status=status, input_tokens=None if status == 429 else 10))
+    out.append(rec(MONDAY + timedelta(days=7, hours=23), None))  # no client id
+    return sorted(out, key=lambda r: r["time"])
+
+
+def test_segments_and_shares_by_hand() -> None:
+    stats = LogStats("UTC")
+    for r in segment_log():
+        stats.add(r)
+    stats.finish()
+    summary, segment = segments.summary(stats, segments.Thresholds())
+    assert segment == {"heavy": "heavy", "reg1": "regular", "reg2": "regular", "occ": "occasional",
+                       "tiny": "occasional"}  # fmt: skip
+    total = 8 * 200 + 2 * 8 * 20 + 20 + 8 * 3 + 1
+    seg = summary["segments"]
+    assert seg["heavy"]["requests_share"] == pytest.approx(1600 / total)
+    assert seg["regular"]["requests_share"] == pytest.approx(320 / total)
+    assert seg["occasional"]["requests_share"] == pytest.approx(44 / total)
+    assert seg["heavy"]["ratelimited_rate"] == pytest.approx(0.1) and seg["regular"]["ratelimited_rate"] == 0
+    assert summary["without_client_id"]["requests"] == 1
+    assert summary["thresholds"]["median_requests_per_active_day"] == 20
+    top = summary["top_clients"][0]
+    assert top["client"] == "heavy" and top["active_days"] == 8 and top["peak_requests_per_minute"] == 12
+    assert "note" not in summary["thresholds"]
+
+
+def test_log_report_breakdowns_cache_and_sampling() -> None:
+    stats = LogStats("UTC")
+    t = MONDAY + timedelta(hours=10)
+    records = [
+        rec(t, "a", cache="miss", input_tokens=100, output_tokens=50, latency_ms=900.0),
+        rec(t, "a", cache="hit", input_tokens=None, output_tokens=None, latency_ms=100.0),
+        rec(t, "a", cache="hit", input_tokens=None, output_tokens=None, latency_ms=100.0),
+        rec(t, "b", stream=True, model="big", input_tokens=5000, sample_rate=0.5),  # stands for 2
+        rec(t, "b", status=502, error_type="upstream_error", input_tokens=None, output_tokens=None),
+    ]
+    for r in records:
+        stats.add(r)
+    stats.finish()
+    report = usagereport.from_log(stats)
+    assert report["requests"] == 6
+    assert report["breakdowns"]["stream"]["stream"]["requests"] == 2
+    assert report["breakdowns"]["model"]["big"]["input_tokens"] == 10000
+    assert report["breakdowns"]["prompt_band"]["4k-16k"]["share"] == pytest.approx(2 / 6)
+    assert report["error_rate"] == pytest.approx(1 / 6)
+    cache = report["cache"]
+    assert cache["hit_ratio"] == pytest.approx(2 / 3)
+    assert cache["upstream_tokens_saved"] == 300 and cache["latency_saved_ms_per_hit"] == 800
+    assert (
+        band(None) == "unknown" and band(255) == "<256" and band(256) == "256-1k" and band(70000) == ">=64k"
+    )
+
+
+def test_recommendation_arithmetic() -> None:
+    assert quantile({1: 98, 50: 2}, 0.99) == 50 and quantile({}, 0.5) is None
+    assert nice_up(87 * 1.25) == 110 and nice_up(0.2) == 1 and nice_up(152133 * 1.25) == 200000
+    assert refused_share({10: 9, 30: 1}, 20) == pytest.approx(10 / 120)
+    limit = guard_limit({2: 1000, 40: 10}, 3)
+    assert refused_share({2: 1000, 40: 10}, limit) <= 0.01 and refused_share({2: 1000, 40: 10}, limit - 1) > 0
+    assert merge_patch({"a": {"b": 1, "c": [1]}, "d": 1}, {"a": {"c": [2]}, "d": None}) == {
+        "a": {"b": 1, "c": [2]}
+    }
+
+
+def route_doc() -> dict[str, Any]:
+    doc: dict[str, Any] = yaml.safe_load((ROOT / "manifests" / "examples" / "minimal.yaml").read_text())
+    doc["spec"]["rateLimits"] = {
+        "tiers": [{"name": "team", "priority": 10, "apiKeysSecretRef": {"name": "keys", "key": "team"}}],
+        "schedules": [
+            {"name": "weekend", "days": ["Sat"], "start": "00:00", "end": "12:00", "multiplier": 2}
+        ],
+    }
+    return doc
+
+
+def test_patch_keeps_the_route_valid_and_reads_back(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = write_log(tmp_path / "log", segment_log())
+    route = tmp_path / "route.yaml"
+    route.write_text(yaml.safe_dump(route_doc()))
+    assert main(["report", "--access-log", str(log), "--route-file", str(route), "--json", "--quiet"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    rec_ = report["recommendations"]
+    patch = rec_["patch"]
+    tier = patch["spec"]["rateLimits"]["tiers"][0]
+    assert tier["apiKeysSecretRef"] == {"name": "keys", "key": "team"} and tier["priority"] == 10
+    assert tier["perClient"]["requestsPerMinute"] >= 1
+    names = [s["name"] for s in patch["spec"]["rateLimits"]["schedules"]]
+    assert names[0] == "weekend"
+    merged = merge_patch(route_doc(), patch)
+    LLMRoute.from_object(merged)
+    (tmp_path / "patched.yaml").write_text(yaml.safe_dump(merged))
+    assert main(["validate", str(tmp_path / "patched.yaml")]) == 0
+    text = patchyaml.render(patch, rec_["recommendations"])
+    assert yaml.safe_load(text) == patch
+    assert "requestsPerMinute: " in text and "# 1.25 x p99 of the tier's requests per minute" in text
+
+
+def test_report_reads_stdin_and_says_what_it_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = gzip.compress(b"".join(orjson.dumps(r) + b"\n" for r in segment_log()) + b"garbage\n")
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BufferedReader(io.BytesIO(data))))
+    assert main(["report", "--access-log", "-", "--json", "--quiet"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["input"]["skipped"] == {"not an access-log line": 1}
+    assert report["clients"]["top_clients"][0]["client"] == "heavy"
+    plot = tmp_path / "heat.png"
+    log = write_log(tmp_path / "log", segment_log())
+    assert main(["report", "--access-log", str(log), "--plot", str(plot), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "heavy" in out and "peak hours:" in out and "Mon" in out
+    assert main(["report", "--access-log", str(tmp_path / "missing"), "--quiet"]) == 2
+    assert main(["report", "--prometheus", "http://127.0.0.1:1"]) == 2
+    assert "--route NAMESPACE/NAME" in capsys.readouterr().err
+
+
+def test_bad_fields_are_skipped_and_counted(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = segment_log()
+    bad = [
+        rec(MONDAY, "x", time="yesterday at noon"),
+        rec(MONDAY, "x", input_tokens="many"),
+        rec(MONDAY, "x", input_tokens=1.5),
+        rec(MONDAY, "x", latency_ms="slow"),
+        rec(MONDAY, "x", status=[200]),
+    ]
+    log = write_log(tmp_path / "log", good + bad)
+    assert main(["report", "--access-log", str(log), "--json", "--quiet"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["input"]["skipped"] == {"bad time or field": 5}
+    assert report["requests"] == len(good)
+
+
+def test_prometheus_auth_options_follow_the_operators(monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+
+    from llmroute.cli import report as cli_report
+
+    monkeypatch.setenv("LLMROUTE_PROMETHEUS_BEARER_TOKEN_FILE", "/var/run/token")
+    monkeypatch.setenv("LLMROUTE_PROMETHEUS_HEADERS", "X-Scope-OrgID=team-a")
+    parser = argparse.ArgumentParser()
+    cli_report.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["report", "--prometheus", "https://p", "--route", "ns/r", "--header", "X-A=1"])
+    auth = cli_report._auth(args)
+    assert auth.bearer_token_file == "/var/run/token" and not auth.insecure_skip_verify
+    assert dict(auth.headers) == {"X-Scope-OrgID": "team-a", "X-A": "1"}
+    args = parser.parse_args(["report", "--prometheus", "https://p", "--header", "nonsense"])
+    with pytest.raises(ValueError, match="NAME=VALUE"):
+        cli_report._auth(args)
