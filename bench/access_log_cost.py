@@ -57,7 +57,8 @@ def _set_log(config: Path, base: dict[str, Any], on: bool, key_file: Path, proxy
     raise RuntimeError("the proxy did not load the new config")
 
 
-ENTRY = (0.0, "5f0c1a2b3c4d00000001", "bench/bench", "team", b"\x01" * 32, "/v1/chat/completions", "m", False, 200, None,
+RID = "5f0c1a2b3c4d00000001"
+ENTRY = (0.0, RID, "bench/bench", "team", b"\x01" * 32, "/v1/chat/completions", "m", False, 200, None,
          12, 16, 90, 0.001234, 0.001234, "miss", "up", 0)  # fmt: skip
 
 
