@@ -124,7 +124,10 @@ def test_monitoring_objects_are_created_and_select_the_proxies(
             "apiVersion": "llmroute.io/v1alpha1",
             "kind": "LLMRoute",
             "metadata": {"name": "chat", "namespace": "team-a", "uid": "u"},
-            "spec": {"upstreams": [{"name": "a", "url": "http://a.example/v1", "model": "m"}]},
+            "spec": {
+                "upstreams": [{"name": "a", "url": "http://a.example/v1", "model": "m"}],
+                "rateLimits": {"identity": {"type": "Unauthenticated"}},
+            },
         }
     )
     template = build_deployment(route, 2)["spec"]["template"]

@@ -87,7 +87,10 @@ def route_doc() -> dict[str, Any]:
                     }
                 ],
             },
-            "rateLimits": {"tiers": [{"name": "premium", "priority": 10}, {"name": "basic"}]},
+            "rateLimits": {
+                "identity": {"type": "Header"},
+                "tiers": [{"name": "premium", "priority": 10}, {"name": "basic"}],
+            },
         },
     }
 
