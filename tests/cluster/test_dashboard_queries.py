@@ -104,7 +104,7 @@ def _route(namespace: str, fakes: dict[str, Fake]) -> dict[str, Any]:
             "predictive": {
                 "enabled": True,
                 "mode": "ForecastOnly",
-                "lookbackDays": 1,
+                "lookbackDays": 2,  # the buffer spans two days: yesterday's same hour falls inside it
                 "minHistoryHours": 1,
                 "leadTimeSeconds": 300,
             },
@@ -258,10 +258,11 @@ def system(
 
 
 def _history(route: str, now: float, hours: int = 26) -> Series:
-    """A day and two hours of a steady 2 req/s before the test, so the route's forecast has a past day."""
+    """A day and two hours of a steady 2 req/s before the test, so the route's forecast has a past day;
+    a sample every 2 s, as the operator's 10 s rate window (1 s scrapes) needs."""
     end = int(now // 60 * 60) - 120
     start = end - hours * 3600
-    samples = [(float(ts), 2.0 * (ts - start)) for ts in range(start, end, 15)]
+    samples = [(float(ts), 2.0 * (ts - start)) for ts in range(start, end, 2)]
     labels = {"route": route, "tier": "standard", "upstream": "primary", "code": "200", "cache": "miss"}
     return Series("llmroute_requests", labels | {"pod": "history"}, samples, kind="counter")
 
