@@ -552,6 +552,12 @@ INVALID: list[Invalid] = [
     *SECURITY,
     *DISABLING,
     Invalid(
+        "prometheus-scrape-interval-zero",
+        {"prometheus": {"scrapeIntervalSeconds": 0}},
+        "spec.prometheus.scrapeIntervalSeconds",
+        "prometheus.scrapeIntervalSeconds",
+    ),
+    Invalid(
         "access-log-sample-zero",
         {"accessLog": {"enabled": True, "sampleRate": 0}},
         "spec.accessLog.sampleRate",

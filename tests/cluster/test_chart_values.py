@@ -30,13 +30,14 @@ EVERY_KNOB: dict[str, Any] = {
     "leaderElection": {"leaseDurationSeconds": 15, "renewDeadlineSeconds": 10, "retryPeriodSeconds": 2},
     "crds": {"install": True, "keep": False},
     "watchNamespaces": ["team-a"],
-    "extraEnv": [
-        {"name": "LLMROUTE_SCRAPE_INTERVAL_SECONDS", "value": "30"},
-        {
-            "name": "LLMROUTE_PROMETHEUS_PASSWORD_FILE",
-            "value": "/etc/prom/password",
-        },
-    ],
+    "scrapeIntervalSeconds": 30,
+    "prometheusAuth": {
+        "secretName": "prometheus-credentials",
+        "username": "llmroute",
+        "caKey": "ca.crt",
+        "headers": {"X-Scope-OrgID": "team-a"},
+    },
+    "extraEnv": [{"name": "LLMROUTE_QUERY_TIMEOUT_SECONDS", "value": "20"}],
     "extraArgs": ["--verbose"],
     "serviceAccount": {"annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/llmroute"}},
     "podLabels": {"team": "platform"},
@@ -213,6 +214,17 @@ def test_every_knob_lands_in_the_operator_pod(tmp_path: Path) -> None:
     assert pod["metadata"]["annotations"]["prometheus.io/scrape"] == "true"
     assert EVERY_KNOB["extraEnv"][0] in container["env"] and "--verbose" in container["args"]
     assert "--leader-elect-lease-seconds=15" in container["args"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["LLMROUTE_SCRAPE_INTERVAL_SECONDS"] == "30"
+    assert env["LLMROUTE_PROMETHEUS_USERNAME"] == "llmroute"
+    # credentials are files from the Secret, never values in the pod spec
+    assert env["LLMROUTE_PROMETHEUS_PASSWORD_FILE"] == "/etc/llmroute/prometheus/password"
+    assert env["LLMROUTE_PROMETHEUS_CA_FILE"] == "/etc/llmroute/prometheus/ca.crt"
+    assert env["LLMROUTE_PROMETHEUS_HEADERS"] == "X-Scope-OrgID=team-a"
+    assert spec["volumes"] == [
+        {"name": "prometheus-auth", "secret": {"secretName": "prometheus-credentials", "defaultMode": 0o444}}
+    ]
+    assert container["volumeMounts"][0]["mountPath"] == "/etc/llmroute/prometheus"
     account = next(d for d in docs if d["kind"] == "ServiceAccount" and d["metadata"]["name"] == "llmroute")
     assert account["metadata"]["annotations"] == EVERY_KNOB["serviceAccount"]["annotations"]
     pdb = next(d for d in docs if d["kind"] == "PodDisruptionBudget")

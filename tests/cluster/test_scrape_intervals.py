@@ -44,16 +44,24 @@ def _scales(
     emitter: LoadEmitter,
     prom: Prometheus,
     seconds: int,
+    *,
+    told: int | None = None,
 ) -> None:
+    """The route scales for 60 req/s; the operator is told ``told`` seconds (default ``seconds``), and
+    a ``told`` that differs leaves the real interval to the route's
+    ``spec.prometheus.scrapeIntervalSeconds``."""
     emitter.set(f"{namespace}/scrape", rps=60)
     # no LLMROUTE_RATE_WINDOW: the window is derived from the scrape interval the operator is told
     start(
         namespace,
         prometheus_url=prom.url,
         LLMROUTE_RATE_WINDOW="",
-        LLMROUTE_SCRAPE_INTERVAL_SECONDS=str(seconds),
+        LLMROUTE_SCRAPE_INTERVAL_SECONDS=str(told or seconds),
     )
-    create_route(api, namespace, route_object("scrape"))
+    overrides: dict[str, Any] = {}
+    if told is not None and told != seconds:
+        overrides["prometheus"] = {"scrapeIntervalSeconds": seconds}
+    create_route(api, namespace, route_object("scrape", **overrides))
     eventually(
         lambda: replicas(api, namespace, "scrape-proxy") >= 5, timeout=5 * seconds, what="scaled for 60 req/s"
     )
@@ -69,6 +77,17 @@ def test_scales_at_a_30s_scrape_interval(
     prometheus_30s: Prometheus,
 ) -> None:
     _scales(api_client, namespace, start_operator, emitter, prometheus_30s, 30)
+
+
+def test_a_route_states_its_own_scrape_interval(
+    api_client: client.ApiClient,
+    namespace: str,
+    start_operator: StartOperator,
+    emitter: LoadEmitter,
+    prometheus_30s: Prometheus,
+) -> None:
+    """The operator assumes 5 s scrapes (a 20 s window: empty at 30 s scrapes); the route says 30 s."""
+    _scales(api_client, namespace, start_operator, emitter, prometheus_30s, 30, told=5)
 
 
 def test_scales_at_a_60s_scrape_interval_and_names_a_window_too_short(

@@ -88,3 +88,12 @@ helm.sh/hook: pre-delete
 helm.sh/hook-weight: {{ .weight | quote }}
 helm.sh/hook-delete-policy: before-hook-creation,hook-succeeded
 {{- end -}}
+
+{{/* prometheusAuth.headers as the operator reads LLMROUTE_PROMETHEUS_HEADERS: Name=value pairs, comma-separated */}}
+{{- define "llmroute.promHeaders" -}}
+{{- $pairs := list -}}
+{{- range $name, $value := . -}}
+{{- $pairs = append $pairs (printf "%s=%s" $name $value) -}}
+{{- end -}}
+{{- join "," $pairs -}}
+{{- end -}}

@@ -31,19 +31,28 @@ SCALARS: tuple[MetricKey, ...] = ("rps", "inflight", "tokens", "error_rate", "la
 
 @dataclass(frozen=True)
 class Registration:
+    """How the hub watches one route: ``rate_window`` is the PromQL range of its rates (four scrapes of
+    its Prometheus); routes on the same Prometheus and window share one batch of queries."""
+
     key: str
     prom_url: str
+    rate_window: str
     metric: LoadKey  # the batched series (rps | inflight | tokens) or "custom" (the route's own PromQL)
     window_seconds: int
     lookback_days: int
     overrides: RouteQueries
 
+    @property
+    def source(self) -> tuple[str, str]:
+        return self.prom_url, self.rate_window
+
 
 @dataclass
 class _Source:
-    """Everything the hub knows from one Prometheus server."""
+    """Everything the hub knows from one Prometheus server read with one rate window."""
 
     client: PromClient
+    rate_window: str
     metrics: dict[str, RouteMetrics] = field(default_factory=dict)
     histories: dict[tuple[str, str], HistoryBuffer] = field(default_factory=dict)
     fetched_until: dict[str, float] = field(default_factory=dict)
@@ -59,18 +68,16 @@ class MetricsHub:
         step: int = 60,
         chunk_hours: int = 6,
         query_timeout: float = 10.0,
-        rate_window: str = "1m",
         auth: PromAuth | None = None,
         clock: Callable[[], float] = time.time,
     ):
         self.step = step
         self.chunk = chunk_hours * 3600
         self.query_timeout = query_timeout
-        self.rate_window = rate_window
         self.auth = auth or PromAuth()
         self.clock = clock
         self.routes: dict[str, Registration] = {}
-        self.sources: dict[str, _Source] = {}
+        self.sources: dict[tuple[str, str], _Source] = {}  # by (Prometheus URL, rate window)
         self.cycles = 0  # cycles completed
         self.started = 0  # cycles started
         self.last_cycle_queries = 0
@@ -87,9 +94,9 @@ class MetricsHub:
             self._first_cycle[reg.key] = self.started + 1
             self._wake.set()
         self.routes[reg.key] = reg
-        if reg.prom_url not in self.sources:
+        if reg.source not in self.sources:
             client = PromClient(reg.prom_url, timeout=self.query_timeout, auth=self.auth)
-            self.sources[reg.prom_url] = _Source(client)
+            self.sources[reg.source] = _Source(client, reg.rate_window)
 
     def unregister(self, key: str) -> None:
         self.routes.pop(key, None)
@@ -108,9 +115,9 @@ class MetricsHub:
     def latest(self, key: str) -> tuple[RouteMetrics | None, str | None]:
         """The route's newest numbers (None if never seen) and the source's current error, if any."""
         reg = self.routes.get(key)
-        if reg is None or reg.prom_url not in self.sources:
+        if reg is None or reg.source not in self.sources:
             return None, "route not registered with the metrics hub"
-        source = self.sources[reg.prom_url]
+        source = self.sources[reg.source]
         return source.metrics.get(key), source.error
 
     def history(self, key: str, now: float) -> tuple[float, npt.NDArray[np.float64]]:
@@ -118,7 +125,7 @@ class MetricsHub:
         reg = self.routes.get(key)
         if reg is None:
             return now, np.empty(0)
-        buf = self.sources[reg.prom_url].histories.get((reg.metric, key))
+        buf = self.sources[reg.source].histories.get((reg.metric, key))
         return buf.window(now) if buf else (now, np.empty(0))
 
     # --- the loop -----------------------------------------------------------------------------------
@@ -149,8 +156,8 @@ class MetricsHub:
         started = time.monotonic()
         sent_before = sum(s.client.queries_sent for s in self.sources.values())
         now = self.clock()
-        for url, source in list(self.sources.items()):
-            routes = [r for r in self.routes.values() if r.prom_url == url]
+        for (url, _), source in list(self.sources.items()):
+            routes = [r for r in self.routes.values() if r.source == (url, source.rate_window)]
             if not routes:
                 continue
             try:
@@ -179,14 +186,14 @@ class MetricsHub:
         values: dict[str, dict[MetricKey, float]] = {r.key: {} for r in routes}
         upstreams: dict[str, dict[str, UpstreamMetrics]] = {r.key: {} for r in routes}
         for name in SCALARS:
-            for (key,), value in prom.instant(batched(rate_window=self.rate_window)[name]).items():
+            for (key,), value in prom.instant(batched(rate_window=source.rate_window)[name]).items():
                 if key in values:
                     values[key][name] = value
-        samples = prom.instant(batched(rate_window=self.rate_window)["samples"])
+        samples = prom.instant(batched(rate_window=source.rate_window)["samples"])
         healthy = prom.instant(batched()["upstream_healthy"], ("route", "upstream"))
         loads = upstream_loads(prom.instant(batched()["upstream_load"], ("route", "upstream", "signal")))
         for window in sorted({r.window_seconds for r in routes}):
-            queries = batched(window, self.rate_window)
+            queries = batched(window, source.rate_window)
             labels = ("route", "upstream")
             requests = _added(
                 prom.instant(queries["upstream_requests"], labels),
@@ -220,7 +227,7 @@ class MetricsHub:
                 now,
                 values[reg.key],
                 upstreams[reg.key],
-                self.rate_window,
+                source.rate_window,
                 counted,
                 loads.get(reg.key, {}),
             )
@@ -269,10 +276,10 @@ class MetricsHub:
         for metric in sorted({r.metric for r in routes if r.metric != "custom"}):
             keys = {(metric, r.key) for r in routes if r.metric == metric}
             late = sorted(k for m, k in keys - source.backfilled) if metric in source.fetched_until else []
-            chunks = self._range(source, metric, load_query(metric, self.rate_window), now, lookback)
+            chunks = self._range(source, metric, load_query(metric, source.rate_window), now, lookback)
             if late:  # routes registered after the first fetch: their past, up to where that fetch began
                 until = source.fetched_until[metric]
-                backfill = load_query(metric, self.rate_window, late)
+                backfill = load_query(metric, source.rate_window, late)
                 chunks = itertools.chain(
                     self._chunks(source, backfill, until - lookback, until, ("route",)), chunks
                 )

@@ -47,10 +47,12 @@ EmitEvent = Callable[[Mapping[str, Any], Event], Awaitable[None]]
 def registration(route: LLMRoute, settings: OperatorSettings) -> Registration:
     """How the hub watches ``route``. The failover window spans at least four scrape intervals (fewer
     samples make a windowed error rate meaningless, and none at all at one scrape per window)."""
-    min_window = math.ceil(4 * settings.scrape_interval_seconds)
+    scrape = route.spec.prometheus.scrape_interval_seconds
+    min_window = math.ceil(4 * (scrape if scrape is not None else settings.scrape_interval_seconds))
     return Registration(
         key=route_key(route),
         prom_url=route.spec.prometheus.url or settings.prometheus_url,
+        rate_window=settings.rate_window_for(scrape),
         metric=load_key(route.spec.scaling.metric.type),
         window_seconds=max(route.spec.failover.window_seconds, min_window),
         lookback_days=route.spec.scaling.predictive.lookback_days,

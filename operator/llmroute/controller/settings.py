@@ -136,6 +136,13 @@ class OperatorSettings:
         """The range of the load rates: ``LLMROUTE_RATE_WINDOW``, else four scrape intervals."""
         return self.rate_window or f"{math.ceil(4 * self.scrape_interval_seconds)}s"
 
+    def rate_window_for(self, scrape_interval_seconds: float | None) -> str:
+        """The rate window of a route that states its Prometheus' scrape interval (four of them), else the
+        operator's :attr:`load_rate_window`."""
+        if scrape_interval_seconds is None:
+            return self.load_rate_window
+        return f"{math.ceil(4 * scrape_interval_seconds)}s"
+
     def describe(self) -> str:
         """Every setting for the start-up log line (header values are not shown: they may be secrets)."""
         shown = asdict(self) | {"prometheus_headers": sorted(self.prometheus_headers)}

@@ -90,8 +90,9 @@ def _missing(
         return "RateWindowTooShort", (
             f"{counted:.0f} sample(s) of the route's request counters in the {metrics.rate_window} rate "
             "window, and a rate needs two: Prometheus scrapes the proxies less often than the window "
-            "allows. Set the operator's scrape interval (LLMROUTE_SCRAPE_INTERVAL_SECONDS, the chart's "
-            "prometheus.scrapeInterval) to Prometheus' own so the window spans four scrapes."
+            "allows. Set the scrape interval llmroute assumes to Prometheus' own, so the window spans four "
+            "scrapes: spec.prometheus.scrapeIntervalSeconds on the route, or for every route the operator's "
+            "LLMROUTE_SCRAPE_INTERVAL_SECONDS (the chart's scrapeIntervalSeconds)."
         )
     return "NoData", f"no fresh samples of {kind} over the {metrics.rate_window} rate window"
 

@@ -109,7 +109,6 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
         step=s.history_step_seconds,
         chunk_hours=s.history_chunk_hours,
         query_timeout=s.query_timeout_seconds,
-        rate_window=s.load_rate_window,
         auth=PromAuth(
             bearer_token_file=s.prometheus_bearer_token_file,
             username=s.prometheus_username,

@@ -135,6 +135,13 @@ class PrometheusOverrides(Model):
     queries: Queries = Field(
         Queries(), description="PromQL overrides; $route and $namespace are substituted."
     )
+    scrape_interval_seconds: int | None = Field(
+        None,
+        ge=1,
+        le=3600,
+        description="How often this route's Prometheus scrapes its proxies, in seconds. The operator's rate "
+        "and failover windows span four scrapes. Unset: the operator's LLMROUTE_SCRAPE_INTERVAL_SECONDS.",
+    )
 
 
 SCHEDULE_MIN_ABOVE_MAX = "scaling.schedules[].minReplicas exceeds proxy.maxReplicas"
