@@ -29,6 +29,14 @@ def test_examples_are_valid(path: Path) -> None:
         assert LLMRoute.from_object({"metadata": doc["metadata"], "spec": parsed.spec.to_wire()}) == parsed
 
 
+def test_the_charts_artifact_hub_examples_are_valid() -> None:
+    chart = yaml.safe_load((ROOT / "helm" / "llmroute" / "Chart.yaml").read_text())
+    examples = yaml.safe_load(chart["annotations"]["artifacthub.io/crdsExamples"])
+    assert examples
+    for doc in examples:
+        assert LLMRoute.from_object(doc).metadata.name == doc["metadata"]["name"]
+
+
 def test_minimal_route_gets_documented_defaults() -> None:
     spec = LLMRoute.from_object(route()).spec
     assert (spec.proxy.min_replicas, spec.proxy.max_replicas) == (1, 10)
