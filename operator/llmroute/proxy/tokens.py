@@ -1,10 +1,10 @@
 """Token accounting: a cheap estimate on admission, the real figure from the upstream's ``usage``.
 
 The estimate is deliberately simple and slightly high — a quarter of the request body's bytes for the
-prompt plus ``max_completion_tokens`` (else ``max_tokens``, else :data:`DEFAULT_OUTPUT`) times ``n`` — and
-is corrected when the request settles. It is bounded by :data:`MAX_ESTIMATE`: a client may send any
-``max_tokens`` up to 2**64, and a charge of that size (as seconds of limiter debt, a float) could not be
-corrected exactly — the settle step would leave the tier minutes in debt.
+prompt plus the larger of ``max_completion_tokens`` and ``max_tokens`` (else :data:`DEFAULT_OUTPUT`)
+times ``n`` — and is corrected when the request settles. It is bounded by :data:`MAX_ESTIMATE`: a client
+may send any ``max_tokens`` up to 2**64, and a charge of that size (as seconds of limiter debt, a float)
+could not be corrected exactly — the settle step would leave the tier minutes in debt.
 
 llmroute asks the upstream for usage on every stream (``stream_options.include_usage``, as Envoy AI
 Gateway does); :class:`StreamScan` reads it from the stream as it passes and, when the client did not
