@@ -122,3 +122,22 @@ async def test_everything_else_passes_through_untouched(harness: Harness, fake: 
     }
     status, _, _ = await harness.post("/v1/chat/completions", body)
     assert status == 200 and fake.stats.recent[-1].body == body
+
+
+OUTPUT_BOUNDS = [
+    # (the output-bound fields a client sent, the bound the estimate charges): whichever of the two an
+    # upstream honours, the estimate covers it
+    ({}, None),
+    ({"max_tokens": 50}, 50),
+    ({"max_completion_tokens": 50}, 50),
+    ({"max_completion_tokens": 1, "max_tokens": 100000}, 100000),
+    ({"max_completion_tokens": 100000, "max_tokens": 1}, 100000),
+    ({"max_completion_tokens": None, "max_tokens": 7}, 7),
+]
+
+
+@pytest.mark.parametrize(("fields", "bound"), OUTPUT_BOUNDS)
+def test_the_estimate_covers_either_output_bound(fields: dict[str, Any], bound: int | None) -> None:
+    assert check({"model": "m", **fields}).max_output == bound
+    slow_path = {"model": "m", "stream": True, "stream_options": {}}  # field by field, not the fast pass
+    assert check({**slow_path, **fields}).max_output == bound

@@ -296,3 +296,33 @@ async def test_cache_hits_charge_no_tokens_but_count_the_request(
         "none",
     )
     assert server.proxy.limiter.local.debt("t|team|r", time.monotonic()) > 0.5  # the hit counted as a request
+
+
+HUGE = [
+    # (the request's output bound, as a client may send it): the estimate is bounded, so the settle step
+    # lands exactly on what was used (a float charge of ~1e21 tokens would lose whole minutes on correction)
+    pytest.param({"max_tokens": 10**12}, id="max-tokens-1e12"),
+    pytest.param({"max_tokens": 2**62, "n": 128}, id="max-tokens-2^62-n-128"),
+    pytest.param({"max_completion_tokens": 2**64 - 1}, id="max-completion-tokens-u64-max"),
+    pytest.param({"max_tokens": 2**64 - 1, "n": 128, "stream": True}, id="stream-u64-max-n-128"),
+]
+
+
+@pytest.mark.parametrize("body", HUGE)
+async def test_a_huge_output_bound_settles_exactly(
+    harness: Harness, fake: FakeUpstream, body: dict[str, Any]
+) -> None:
+    server = await harness.start(limited(harness.dir, fake.url, rpm=600))
+    outcomes: list[Outcome] = []
+    assert server.proxy.api is not None
+    server.proxy.api.observers.append(outcomes.append)
+    sent = time.monotonic()
+    status, _, _ = await harness.chat(headers={"Authorization": f"Bearer {KEY}"}, **body)
+    assert status == 200
+    await eventually(lambda: len(outcomes) == 1)
+    ended, now = time.monotonic(), time.monotonic()
+    charged = (outcomes[0].tokens_in + outcomes[0].tokens_out) / (TPM / 60)
+    debt = server.proxy.limiter.local.debt("t|team|t", now)
+    assert max(0.0, sent + charged - now) - 0.02 <= debt <= max(0.0, ended + charged - now)
+    # and the tier is open again at once for everybody else
+    assert (await harness.chat(headers={"Authorization": f"Bearer {KEY}"}))[0] == 200

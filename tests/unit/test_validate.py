@@ -128,3 +128,95 @@ def test_each_document_of_a_file_is_named(tmp_path: Path, capsys: pytest.Capture
     assert err == [
         f"{path}: document 3 (LLMRoute bad): spec.proxy: proxy.minReplicas must not exceed proxy.maxReplicas"
     ]
+
+
+def _with(doc: dict[str, object], **top: object) -> bytes:
+    return yaml.safe_dump({**doc, **top}).encode()
+
+
+GOOD_ROUTE = route("r")
+REFUSED_BY_KUBECTL = [
+    # (file content, what the one line says): what kubectl and the apiserver refuse outside the CRD's schema
+    pytest.param(
+        b"apiVersion: llmroute.io/v1alpha1\nkind: LLMRoute\nmetadata: {name: r}\nmetadata: {name: s}\n"
+        + yaml.safe_dump({"spec": GOOD_ROUTE["spec"]}).encode(),
+        "YAML syntax error at line 4, column 1: duplicate key 'metadata'",
+        id="duplicate-top-level-key",
+    ),
+    pytest.param(
+        _with(GOOD_ROUTE).replace(b"name: r\n", b"name: r\n  name: s\n", 1),
+        "duplicate key 'name'",
+        id="duplicate-nested-key",
+    ),
+    pytest.param(
+        _with(GOOD_ROUTE, metadata={"name": "r", "namespace": "Team_A"}),
+        "metadata.namespace: a lowercase RFC 1123 label",
+        id="namespace-not-a-label",
+    ),
+    pytest.param(
+        _with(GOOD_ROUTE, metadata={"name": "r", "namespace": "n" * 64}),
+        "metadata.namespace: must be no more than 63 characters",
+        id="namespace-too-long",
+    ),
+    pytest.param(
+        _with(GOOD_ROUTE, metadata={"name": "r", "labels": {"bad key!": "v"}}),
+        "metadata.labels: 'bad key!': name part must consist of alphanumeric characters",
+        id="label-key",
+    ),
+    pytest.param(
+        _with(GOOD_ROUTE, metadata={"name": "r", "labels": {"team": "x" * 64}}),
+        "metadata.labels: 'team': must be no more than 63 characters",
+        id="label-value-too-long",
+    ),
+    pytest.param(
+        _with(GOOD_ROUTE, metadata={"name": "r", "labels": {"team": "a b"}}),
+        "metadata.labels: 'team': a valid label must be an empty string or consist of alphanumeric",
+        id="label-value-characters",
+    ),
+    pytest.param(
+        _with(GOOD_ROUTE, metadata={"name": "r", "annotations": {"Example.com/x": "v"}}),
+        "metadata.annotations: 'Example.com/x': prefix part a lowercase RFC 1123 subdomain",
+        id="annotation-key-prefix",
+    ),
+    pytest.param(
+        _with(GOOD_ROUTE, metadata={"name": "r", "annotations": {"a": 1}}),
+        "metadata.annotations.a: Input should be a valid string",
+        id="annotation-value-not-a-string",
+    ),
+    pytest.param(
+        _with(GOOD_ROUTE, metadata={"name": "r", "nmespace": "x"}),
+        'unknown field "metadata.nmespace"',
+        id="unknown-metadata-field",
+    ),
+    pytest.param(_with(GOOD_ROUTE, sepc={}), 'unknown field "sepc"', id="unknown-top-level-field"),
+]
+
+
+@pytest.mark.parametrize(("content", "says"), REFUSED_BY_KUBECTL)
+def test_what_kubectl_refuses_outside_the_schema_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, says: str
+) -> None:
+    path = tmp_path / "route.yaml"
+    path.write_bytes(content)
+    code, out, err = validate(capsys, path)
+    assert code == 1 and out == []
+    assert len(err) == 1 and err[0].startswith(f"{path}: ") and says in err[0], err
+
+
+def test_metadata_kubernetes_accepts_is_valid(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    metadata = {
+        "name": "r",
+        "namespace": "team-a",
+        "labels": {"app.kubernetes.io/part-of": "chat", "empty": "", "x" * 63: "v" * 63},
+        "annotations": {"example.com/note": "any text at all: spaces, ünïcode"},
+        "uid": "u",
+        "resourceVersion": "1",
+        "generation": 1,
+        "creationTimestamp": "2026-01-01T00:00:00Z",
+        "finalizers": ["example.com/f"],
+        "managedFields": [],
+    }
+    path = tmp_path / "route.yaml"
+    path.write_bytes(_with(GOOD_ROUTE, metadata=metadata, status={}))
+    code, _, err = validate(capsys, path)
+    assert (code, err) == (0, [])

@@ -6,7 +6,8 @@ cannot be read, is not UTF-8 or not YAML, a document that is not an object, an L
 or ``metadata`` the apiserver would refuse, and a file holding no LLMRoute at all are problems too. The
 checks are the models' (:mod:`llmroute.spec`), which hold the same rules as the CRD's schema and CEL rules
 (the shared case table in ``tests/cases.py`` proves both refuse the same routes), including the route name
-the proxy's children need (``<name>-proxy`` must be a DNS-1035 label).
+the proxy's children need (``<name>-proxy`` must be a DNS-1035 label), and Kubernetes' own rules outside
+the schema (:mod:`llmroute.cli.kubemeta`: metadata, unknown fields, duplicate YAML keys).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import yaml
 from pydantic import ValidationError
 
 from llmroute import GROUP, KIND, VERSION
+from llmroute.cli.kubemeta import StrictLoader, metadata_problems, unknown_fields
 from llmroute.spec import LLMRoute
 
 API_VERSION = f"{GROUP}/{VERSION}"
@@ -50,7 +52,7 @@ def read(path: Path) -> tuple[list[Any], list[str]]:
     except UnicodeDecodeError as exc:
         return [], [f"{path}: not UTF-8 text (byte {exc.start} is {raw[exc.start : exc.start + 1]!r})"]
     try:
-        return list(yaml.safe_load_all(text)), []
+        return list(yaml.load_all(text, Loader=StrictLoader)), []
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -66,6 +68,8 @@ def problems(doc: dict[str, Any]) -> Iterator[str]:
     if not isinstance(metadata, dict):
         yield f"metadata: must be an object with a name, not {_kind(metadata)}"
         return
+    yield from unknown_fields(doc)
+    yield from metadata_problems(metadata)
     if not isinstance(doc.get("spec"), dict):
         yield f"spec: Required value (an object), not {_kind(doc.get('spec'))}"
         return

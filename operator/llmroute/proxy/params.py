@@ -21,8 +21,9 @@ MAX_TEMPERATURE = 2.0
 
 
 class Params(NamedTuple):
-    """What llmroute acts on: ``max_output`` is ``max_completion_tokens`` or else ``max_tokens`` (``None``
-    when neither is given), ``include_usage`` whether the client asked for usage in its stream."""
+    """What llmroute acts on: ``max_output`` is the larger of ``max_completion_tokens`` and ``max_tokens``
+    (whichever an upstream honours, the estimate covers it; ``None`` when neither is given),
+    ``include_usage`` whether the client asked for usage in its stream."""
 
     model: str
     stream: bool
@@ -121,9 +122,8 @@ def _well_formed(payload: dict[str, Any]) -> Params | None:
     if seed is not None and (type(seed) is not int or not -(2**63) <= seed < 2**63):
         return None
     completion, max_tokens, n = values
-    max_output = completion if completion is not None else max_tokens
     t = float(temperature) if temperature is not None else None
-    return Params(model, stream is True, False, max_output, n or 1, t)
+    return Params(model, stream is True, False, _larger(completion, max_tokens), n or 1, t)
 
 
 def _checked(payload: dict[str, Any]) -> Params:
@@ -141,5 +141,10 @@ def _checked(payload: dict[str, Any]) -> Params:
     n = _integer(payload, "n", 1, MAX_N)
     temperature = _temperature(payload)
     _integer(payload, "seed", -(2**63), 2**63 - 1)
-    max_output = completion if completion is not None else max_tokens
-    return Params(model, stream, include_usage, max_output, n or 1, temperature)
+    return Params(model, stream, include_usage, _larger(completion, max_tokens), n or 1, temperature)
+
+
+def _larger(a: int | None, b: int | None) -> int | None:
+    if a is None:
+        return b
+    return a if b is None or a >= b else b

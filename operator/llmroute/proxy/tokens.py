@@ -1,12 +1,15 @@
 """Token accounting: a cheap estimate on admission, the real figure from the upstream's ``usage``.
 
 The estimate is deliberately simple and slightly high — a quarter of the request body's bytes for the
-prompt plus ``max_completion_tokens`` (else ``max_tokens``, else :data:`DEFAULT_OUTPUT`) times ``n`` — and
-is corrected when the request settles. llmroute asks the upstream for usage on every stream
-(``stream_options.include_usage``, as Envoy AI Gateway does); :class:`StreamScan` reads it from the
-stream as it passes and, when the client did not ask for it, takes the extra usage-only event out of the
-client's stream. A stream that ends without usage (cut off, client gone) counts one output token per
-content event it relayed.
+prompt plus the larger of ``max_completion_tokens`` and ``max_tokens`` (else :data:`DEFAULT_OUTPUT`)
+times ``n`` — and is corrected when the request settles. It is bounded by :data:`MAX_ESTIMATE`: a client
+may send any ``max_tokens`` up to 2**64, and a charge of that size (as seconds of limiter debt, a float)
+could not be corrected exactly — the settle step would leave the tier minutes in debt.
+
+llmroute asks the upstream for usage on every stream (``stream_options.include_usage``, as Envoy AI
+Gateway does); :class:`StreamScan` reads it from the stream as it passes and, when the client did not
+ask for it, takes the extra usage-only event out of the client's stream. A stream that ends without
+usage (cut off, client gone) counts one output token per content event it relayed.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import orjson
 from llmroute.proxy.params import Params
 
 DEFAULT_OUTPUT = 256
+MAX_ESTIMATE = 2**27  # tokens: above any model's context window; small enough to correct exactly
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,12 +46,13 @@ def prompt_estimate(body_len: int) -> int:
 
 
 def estimate(path: str, body_len: int, params: Params) -> int:
-    """Tokens to charge on admission: the prompt estimate plus the most output the request allows."""
+    """Tokens to charge on admission: the prompt estimate plus the most output the request allows, at
+    most :data:`MAX_ESTIMATE`."""
     prompt = prompt_estimate(body_len)
     if path.endswith("/embeddings"):
-        return prompt
+        return min(prompt, MAX_ESTIMATE)
     out = params.max_output if params.max_output is not None else DEFAULT_OUTPUT
-    return prompt + out * params.n
+    return min(prompt + out * params.n, MAX_ESTIMATE)
 
 
 def ask_for_usage(payload: dict[str, Any], body: bytes, params: Params) -> tuple[dict[str, Any], bytes, bool]:
