@@ -9,7 +9,7 @@ from typing import Any
 
 from llmroute import __version__
 from llmroute_dev.node.node import Node
-from tests.node.conftest import RELEASE_NAMESPACE, Installed, Route
+from tests.node.conftest import CLIENT_KEY, RELEASE_NAMESPACE, Installed, Route
 
 OPERATOR = "app.kubernetes.io/name=llmroute"
 
@@ -60,9 +60,8 @@ def test_minimal_route_gives_ready_proxies_behind_a_service(node: Node, route: R
     ready = [e for s in slices for e in s["endpoints"] or [] if e["conditions"].get("ready")]
     assert ready, slices
     body = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}).encode()
-    request = urllib.request.Request(
-        f"{route.service_url}/v1/chat/completions", body, {"Content-Type": "application/json"}
-    )
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {CLIENT_KEY}"}  # a team key
+    request = urllib.request.Request(f"{route.service_url}/v1/chat/completions", body, headers)
     with urllib.request.urlopen(request, timeout=10) as resp:
         answer = json.loads(resp.read())
     assert answer["upstream"] == "fake"  # answered by the fake upstream through the proxy pod

@@ -10,14 +10,15 @@ import urllib.request
 
 from llmroute_dev.node.node import Node
 from llmroute_dev.procs import wait_for
-from tests.node.conftest import FIGURES, RELEASE_NAMESPACE, Route, helm
+from tests.node.conftest import CLIENT_KEY, FIGURES, RELEASE_NAMESPACE, Route, helm
 
 FINALIZER = "llmroute.io/finalizer"
 
 
 def _chat(url: str) -> int:
     body = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}).encode()
-    request = urllib.request.Request(f"{url}/v1/chat/completions", body, {"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {CLIENT_KEY}"}
+    request = urllib.request.Request(f"{url}/v1/chat/completions", body, headers)
     with urllib.request.urlopen(request, timeout=10) as resp:
         return int(resp.status)
 
