@@ -21,6 +21,7 @@ import urllib.request
 from dataclasses import dataclass, field
 
 from kubernetes import client, watch
+from urllib3.exceptions import ProtocolError
 
 from llmroute.render.delivery import CONFIG_GENERATION_ANNOTATION
 from llmroute_dev.node.node import Node
@@ -141,10 +142,15 @@ class Writes:
                 field_selector=f"metadata.name={name}",
                 timeout_seconds=10,
             )
-            for event in stream:
-                annotations = event["object"].metadata.annotations or {}
-                generation = int(annotations.get(CONFIG_GENERATION_ANNOTATION, "0"))
-                self.seen.setdefault(generation, time.monotonic())
+            try:
+                for event in stream:
+                    annotations = event["object"].metadata.annotations or {}
+                    generation = int(annotations.get(CONFIG_GENERATION_ANNOTATION, "0"))
+                    self.seen.setdefault(generation, time.monotonic())
+            except (ProtocolError, OSError):
+                # stop() closes the connection under the stream; otherwise a broken watch is reopened
+                if self._stopped.is_set():
+                    return
 
 
 def _one_write(
