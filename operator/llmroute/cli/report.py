@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from datetime import UTC, datetime
@@ -21,7 +22,7 @@ import yaml
 
 from llmroute.prom.client import PromAuth, PrometheusError
 from llmroute.sim import hourly, usagereport
-from llmroute.sim.accesslog import ReadProgress, ReadStats, read, with_progress
+from llmroute.sim.accesslog import BAD_FIELD, ReadProgress, ReadStats, read, with_progress
 from llmroute.sim.logstats import LogStats
 from llmroute.sim.promsource import fetch
 from llmroute.sim.report import analyse, render
@@ -124,9 +125,11 @@ def _from_log(args: argparse.Namespace, tz: str, route: dict[str, Any] | None) -
     for record in with_progress(read(args.access_log, read_stats), progress):
         try:
             add(record)
-        except (ValueError, TypeError, KeyError, AttributeError):
-            read_stats.skip("bad time or field", record.get("request_id") or "?")
+        except (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError) as exc:
+            read_stats.skip(BAD_FIELD, f"request_id {record.get('request_id')!r} ({exc})")
     stats.finish()
+    if not stats.requests:
+        raise ValueError(f"the access log holds no requests ({read_stats.summary()})")
     thresholds = Thresholds(args.heavy_factor, args.occasional_share, args.occasional_requests_per_day)
     report = usagereport.from_log(stats, thresholds, route, args.top)
     report["input"] = {
@@ -134,6 +137,8 @@ def _from_log(args: argparse.Namespace, tz: str, route: dict[str, Any] | None) -
         "records": read_stats.records,
         "skipped": read_stats.skipped,
         "skipped_examples": read_stats.examples,
+        "skipped_fields": read_stats.fields,
+        "summary": read_stats.summary(),
         "lines_per_second": round(progress.rate()) if progress else None,
     }
     return report
@@ -169,14 +174,28 @@ def run(args: argparse.Namespace) -> int:
             print(f"llmroute report: {exc}", file=sys.stderr)
             return 2
     if args.json:
-        print(json.dumps(report, indent=2))
+        text = json.dumps(finite(report), indent=2, allow_nan=False)
     elif "source" in report:
-        print(usagereport.render(report))
+        text = usagereport.render(report)
     else:
         heat = report["profile"]["heatmap"]
-        lines = [render(report), *hourly.render_heatmap(heat["requests"], "requests")]
-        print("\n".join(lines))
+        text = "\n".join([render(report), *hourly.render_heatmap(heat["requests"], "requests")])
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:  # the reader left (`| head`): nothing more to say, and nothing to say it to
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
+
+
+def finite(value: Any) -> Any:
+    """``value`` with every float that is not finite (an overflow, 0/0) as ``None``: JSON has no NaN."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    return value
 
 
 def _tokens(trace: Any) -> Any:

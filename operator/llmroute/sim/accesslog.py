@@ -5,8 +5,11 @@ carry a prefix before its JSON object (the container runtime's ``<time> stdout F
 ``/var/log/containers``, ``kubectl logs --timestamps``): the object from the first ``{`` is read. Lines
 that are not access-log objects (other logs, a truncated last line) and lines of a newer format version
 are skipped and counted, with the first of each kind kept as an example, so bad input is reported rather
-than lost silently. Several sources are merged by time (each pod's log is in time order), so what is read
-comes out in time order with memory bounded by one line per source.
+than lost silently. A record whose fields do not keep to the contract's types
+(:func:`llmroute.spec.accesslog.problem`) is skipped as a bad time or field, counted by the field it
+names (a time with another UTC offset is read and rewritten to UTC). Several sources are merged by time
+(each pod's log is in time order), so what is read comes out in time order with memory bounded by one
+line per source; records out of order inside one source are handled by :mod:`llmroute.sim.logstats`.
 """
 
 from __future__ import annotations
@@ -23,26 +26,42 @@ from typing import Any
 
 import orjson
 
-from llmroute.spec.accesslog import VERSION
+from llmroute.spec.accesslog import VERSION, problem
 
 Record = dict[str, Any]
 GZIP_MAGIC = b"\x1f\x8b"
+BAD_FIELD = "bad time or field"
 
 
 @dataclass
 class ReadStats:
     """What reading saw: lines read, records accepted, and the lines skipped by reason (with an example
-    ``file:line`` of each reason)."""
+    ``file:line`` of each reason); records skipped for a bad field are also counted by that field."""
 
     lines: int = 0
     records: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     examples: dict[str, str] = field(default_factory=dict)
     bytes_total: int = 0  # size of the named files (0 for stdin)
+    fields: dict[str, int] = field(default_factory=dict)
 
     def skip(self, reason: str, where: str) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
         self.examples.setdefault(reason, where)
+
+    def skip_field(self, said: str, where: str) -> None:
+        """Count a record skipped for the field ``said`` names (``"<field>: <what it must be>"``)."""
+        name = said.partition(":")[0]
+        self.fields[name] = self.fields.get(name, 0) + 1
+        self.skip(BAD_FIELD, f"{where} ({said})")
+
+    def summary(self) -> str:
+        """One line: lines read, records, and what was skipped by reason with an example of each."""
+        out = f"{self.lines:,} lines, {self.records:,} records"
+        if not self.skipped:
+            return out + ", none skipped"
+        reasons = "; ".join(f"{r} {n:,} (e.g. {self.examples[r]})" for r, n in self.skipped.items())
+        return f"{out}, {sum(self.skipped.values()):,} skipped: {reasons}"
 
 
 def _open(name: str) -> tuple[Iterable[bytes], Any]:
@@ -63,7 +82,7 @@ def _open(name: str) -> tuple[Iterable[bytes], Any]:
 
 def _records(name: str, stats: ReadStats) -> Iterator[Record]:
     stream, owned = _open(name)
-    loads, newest = orjson.loads, VERSION
+    loads, newest, check = orjson.loads, VERSION, problem
     try:
         for number, line in enumerate(stream, start=1):
             stats.lines += 1
@@ -82,8 +101,13 @@ def _records(name: str, stats: ReadStats) -> Iterator[Record]:
             if not isinstance(record, dict) or "v" not in record or not isinstance(record.get("time"), str):
                 stats.skip("not an access-log line", f"{name}:{number}")
                 continue
-            if record["v"] > newest:
+            v = record["v"]
+            if v.__class__ is int and v > newest:  # its fields may mean what this reader does not know
                 stats.skip(f"format version newer than {newest}", f"{name}:{number}")
+                continue
+            said = check(record)
+            if said is not None:
+                stats.skip_field(said, f"{name}:{number}")
                 continue
             stats.records += 1
             yield record

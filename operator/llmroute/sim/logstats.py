@@ -3,8 +3,10 @@
 Memory grows with the number of hours, tiers, clients and distinct (tier, endpoint, model, stream, prompt
 band) keys, never with the number of lines. Each line stands for ``1 / sample_rate`` requests. Per client
 it keeps totals, the local days it was active on and a histogram of its requests (and tokens) per active
-minute, built by folding each minute's count when the client's next minute starts (records arrive in time
-order, see :mod:`llmroute.sim.accesslog`). Hours without a line inside the log's span are zero traffic:
+minute. A client's minutes stay open until it sends a record :data:`HORIZON` minutes later, so records
+out of time order by less than that (pods' clocks, a concatenation of logs) count in their own minute; a
+record further behind is counted as a minute of its own and in ``late`` (its minute may be split, and the
+report says so). Hours without a line inside the log's span are zero traffic:
 a log has no other way to say so. Status classes: ``429`` is rate limited, ``5xx`` an error, ``499`` the
 client left first.
 """
@@ -24,6 +26,7 @@ from llmroute.sim.hourly import HourlySeries
 
 PROMPT_BANDS = (256, 1024, 4096, 16384, 65536)  # input tokens: <256, 256-1k, 1k-4k, 4k-16k, 16k-64k, 64k+
 BAND_NAMES = ("<256", "256-1k", "1k-4k", "4k-16k", "16k-64k", ">=64k")
+HORIZON = 15  # minutes a client's minute stays open for records out of time order
 
 
 def band(tokens: Any) -> str:
@@ -59,23 +62,42 @@ class ClientStats:
     errors: float = 0.0
     ratelimited: float = 0.0
     days: set[int] = field(default_factory=set)
-    minute: int = -1
-    minute_requests: float = 0.0
-    minute_tokens: float = 0.0
+    latest: int = -1  # the latest minute it sent a record in
+    open: dict[int, list[float]] = field(default_factory=dict)  # minute -> [requests, tokens], not folded
     per_minute: dict[int, int] = field(default_factory=dict)  # requests in an active minute -> minutes
     tokens_per_minute: dict[int, int] = field(default_factory=dict)  # token_bin -> minutes
     peak_minute: float = 0.0
 
-    def fold(self) -> None:
-        """Close the current minute into the histograms."""
-        if self.minute < 0:
-            return
-        n = round(self.minute_requests)
+    def count(self, minute: int, requests: float, tokens: float) -> bool:
+        """Add to ``minute``'s figures; ``False`` when the minute was already folded (a late record, then
+        folded as a minute of its own)."""
+        m = self.open.get(minute)
+        if m is None:
+            if minute <= self.latest - HORIZON:
+                self._fold_one(requests, tokens)
+                return False
+            m = self.open[minute] = [0.0, 0.0]
+            if minute > self.latest:
+                self.latest = minute
+                if len(self.open) > 1:
+                    self.fold(minute - HORIZON)
+        m[0] += requests
+        m[1] += tokens
+        return True
+
+    def _fold_one(self, requests: float, tokens: float) -> None:
+        n = round(requests)
         self.per_minute[n] = self.per_minute.get(n, 0) + 1
-        b = token_bin(self.minute_tokens)
+        b = token_bin(tokens)
         self.tokens_per_minute[b] = self.tokens_per_minute.get(b, 0) + 1
-        self.peak_minute = max(self.peak_minute, self.minute_requests)
-        self.minute_requests = self.minute_tokens = 0.0
+        if requests > self.peak_minute:
+            self.peak_minute = requests
+
+    def fold(self, before: int | None = None) -> None:
+        """Close the open minutes before ``before`` (all of them when ``None``) into the histograms."""
+        done = [k for k in self.open if before is None or k < before]
+        for k in done:
+            self._fold_one(*self.open.pop(k))
 
 
 @dataclass(slots=True)
@@ -125,6 +147,7 @@ class LogStats:
         self.last: str | None = None
         self.requests = 0.0
         self.days: set[int] = set()  # local day ordinals the log touches
+        self.late = 0.0  # requests more than HORIZON minutes behind their client's latest
 
     def _slot(self, when: str) -> tuple[int, int]:
         """(UTC minute number, local day ordinal) of a ``YYYY-MM-DDTHH:MM`` prefix."""
@@ -195,17 +218,13 @@ class LogStats:
         elif is_error(status):
             c.errors += w
         c.days.add(day)
-        if minute > c.minute:
-            c.fold()
-            c.minute = minute
-        c.minute_requests += w
-        c.minute_tokens += tokens * w
+        if not c.count(minute, w, tokens * w):
+            self.late += w
 
     def finish(self) -> None:
-        """Close every client's last minute (call once, after the last record)."""
+        """Close every client's open minutes (call once, after the last record)."""
         for c in self.clients.values():
             c.fold()
-            c.minute = -1
         self.anonymous.fold()
 
     def series(self) -> HourlySeries | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from llmroute.sim import hourly, patchyaml, segments
-from llmroute.sim.logstats import KEY_FIELDS, LogStats, Totals, bin_value, is_error
+from llmroute.sim.logstats import HORIZON, KEY_FIELDS, LogStats, Totals, bin_value, is_error
 from llmroute.sim.promsource import PromUsage
 from llmroute.sim.promsource import summary as prom_summary
 from llmroute.sim.recommend import Histogram, ObservedUsage, recommend
@@ -156,6 +156,12 @@ def _log_notes(stats: LogStats) -> list[str]:
             f"the log is sampled (rates {', '.join(f'{r:g}' for r in rates)}): counts are scaled back up by "
             "1/rate, and a client with few requests may be missing or undercounted"
         )
+    if stats.late:
+        notes.append(
+            f"{stats.late:,.0f} requests came more than {HORIZON} minutes out of time order for their "
+            "client (logs concatenated?): their minutes may be split, so per-client peaks read low; give "
+            "each pod's log as its own file to have them merged by time"
+        )
     notes.append("hours without a line inside the log's span count as no traffic")
     return notes
 
@@ -188,6 +194,8 @@ def render(report: dict[str, Any]) -> str:
     lines = [f"source: {report['source']}; {report['requests']:,.0f} requests; hours are {p['timezone']}"]
     if report["source"] == "access log":
         lines.append(f"from {report['first']} to {report['last']} ({report['days_spanned']:.2f} days)")
+    if report.get("input", {}).get("summary"):
+        lines.append(f"input: {report['input']['summary']}")
     lines.append(
         "peak hours:  " + ", ".join(f"{h:02d}:00" for h in p["peak_hours"]) + f"  ({p['peak_definition']})"
     )

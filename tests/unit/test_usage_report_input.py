@@ -1,0 +1,169 @@
+"""The usage report on input nobody planned for: wrong-typed fields, times with offsets, records out of
+time order, logs of nothing but bad lines, sampling rates that overflow, and a reader that goes away."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from llmroute.cli.main import main
+from llmroute.cli.report import finite
+from llmroute.sim.accesslog import ReadStats, read
+from llmroute.sim.logstats import LogStats
+from llmroute.spec.accesslog import problem
+from tests.unit.test_usage_report import MONDAY, rec, segment_log, write_log
+
+BAD_FIELDS: dict[str, dict[str, Any]] = {
+    "v": {"v": "1"},
+    "tier": {"tier": 5},
+    "client": {"client": 12345},
+    "endpoint": {"endpoint": ["/v1/chat/completions"]},
+    "model": {"model": {"name": "m"}},
+    "cache": {"cache": 1},
+    "stream": {"stream": "true"},
+    "status": {"status": "200"},
+    "input_tokens": {"input_tokens": True},
+    "output_tokens": {"output_tokens": -5},
+    "latency_ms": {"latency_ms": -1.0},
+    "sample_rate": {"sample_rate": 0},
+    "time": {"time": "2025-03-03T05:00:00"},  # no offset: not the contract's UTC time
+}
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, Any]:
+    assert main(["report", *args, "--json", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    report: dict[str, Any] = json.loads(out, parse_constant=lambda c: pytest.fail(f"{c} in --json"))
+    return report
+
+
+@pytest.mark.parametrize("field", sorted(BAD_FIELDS))
+def test_problem_names_the_wrong_typed_field(field: str) -> None:
+    said = problem(rec(MONDAY) | BAD_FIELDS[field])
+    assert said is not None and said.startswith(f"{field}: ")
+    assert problem(rec(MONDAY)) is None
+    assert problem(rec(MONDAY, None, input_tokens=None, status=None, stream=None, sample_rate=None)) is None
+
+
+def test_wrong_typed_fields_are_skipped_counted_and_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = segment_log()
+    bad = [rec(MONDAY, "x") | patch for patch in BAD_FIELDS.values()]
+    bad += [
+        rec(MONDAY, "x", v=None),
+        rec(MONDAY, "x", input_tokens=2**64 - 1),
+        rec(MONDAY, "x", sample_rate=2),
+    ]
+    log = write_log(tmp_path / "log", good + bad)
+    report = run_json(capsys, "--access-log", str(log))
+    assert report["requests"] == len(good)
+    assert report["input"]["skipped"] == {"bad time or field": len(bad)}
+    fields = report["input"]["skipped_fields"]
+    assert fields["v"] == 2 and fields["input_tokens"] == 2 and fields["sample_rate"] == 2
+    assert set(fields) == set(BAD_FIELDS)
+    assert "(v: " in report["input"]["skipped_examples"]["bad time or field"]
+
+
+def test_times_with_an_offset_or_without_milliseconds_are_read_as_utc(tmp_path: Path) -> None:
+    a = rec(MONDAY + timedelta(hours=5)) | {"time": "2025-03-03T07:00:00.500+02:00"}
+    b = rec(MONDAY + timedelta(hours=5)) | {"time": "2025-03-03T05:00:00Z"}
+    c = rec(MONDAY + timedelta(hours=5, seconds=1))
+    stats = ReadStats()
+    out = list(read([str(write_log(tmp_path / "a", [b, a])), str(write_log(tmp_path / "c", [c]))], stats))
+    assert [r["time"] for r in out] == [
+        "2025-03-03T05:00:00.000Z",
+        "2025-03-03T05:00:00.500Z",
+        "2025-03-03T05:00:01.000Z",
+    ]
+    assert stats.skipped == {}
+
+
+def test_records_out_of_time_order_keep_each_clients_minutes() -> None:
+    # one request a minute for an hour, shuffled within ten-minute blocks (as a concatenation of pods'
+    # logs or a shipper's export may come)
+    records = [rec(MONDAY + timedelta(minutes=m, seconds=30), "c") for m in range(60)]
+    rng = random.Random(3)
+    blocks = [records[i : i + 10] for i in range(0, 60, 10)]
+    for block in blocks:
+        rng.shuffle(block)
+    stats = LogStats("UTC")
+    for r in [r for block in blocks for r in block]:
+        stats.add(r)
+    stats.finish()
+    client = stats.clients["c"]
+    assert client.peak_minute == 1 and client.per_minute == {1: 60}
+    assert stats.late == 0
+
+
+def test_records_far_behind_their_client_are_counted_and_noted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    day1 = [rec(MONDAY + timedelta(hours=2, minutes=m), "c") for m in range(30)]
+    day0 = [rec(MONDAY + timedelta(minutes=m), "c") for m in range(30)]  # a second pod's log, cat-ed after
+    stats = LogStats("UTC")
+    for r in day1 + day0:
+        stats.add(r)
+    stats.finish()
+    assert stats.requests == 60 and stats.clients["c"].per_minute == {1: 60}
+    assert stats.late == 30
+    log = write_log(tmp_path / "log", day1 + day0)
+    report = run_json(capsys, "--access-log", str(log))
+    assert any("out of time order" in n for n in report["notes"])
+
+
+def test_the_text_report_says_what_it_skipped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    log = write_log(tmp_path / "log", [*segment_log(), rec(MONDAY, "x", input_tokens="many")])
+    with log.open("ab") as f:
+        f.write(b"garbage\n")
+    assert main(["report", "--access-log", str(log), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.startswith("input:"))
+    assert "2 skipped" in line and "not an access-log line 1" in line and f"{log}:" in line
+    assert "input_tokens" in line
+
+
+def test_a_log_of_only_bad_lines_says_what_was_skipped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "log"
+    log.write_bytes(b"not json\n[1, 2]\n\n")
+    assert main(["report", "--access-log", str(log), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "no requests" in err and "3 lines" in err and "not an access-log line 2" in err
+
+
+def test_json_never_holds_nan_or_infinity(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # a line standing for 10^300 requests would overflow every sum: the rate is not one a proxy writes
+    records = [rec(MONDAY + timedelta(minutes=m), "c", input_tokens=2**52) for m in range(3)]
+    records.append(rec(MONDAY, "c", sample_rate=1e-300, input_tokens=2**52))
+    report = run_json(capsys, "--access-log", str(write_log(tmp_path / "log", records)))
+    assert report["requests"] == 3 and report["input"]["skipped_fields"] == {"sample_rate": 1}
+    inf = float("inf")
+    assert finite({"a": [inf, float("nan"), 1.5], "b": (-inf,), "c": "x"}) == {
+        "a": [None, None, 1.5],
+        "b": [None],
+        "c": "x",
+    }
+
+
+def test_a_reader_that_goes_away_ends_the_report_quietly(tmp_path: Path) -> None:
+    log = write_log(tmp_path / "log", segment_log())
+    cli = Path(sys.executable).parent / "llmroute"
+    proc = subprocess.Popen(
+        [str(cli), "report", "--access-log", str(log), "--quiet"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader left before the report was written (`| head` that is done)
+    with proc:
+        err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) in (0, 141) and "Traceback" not in err
