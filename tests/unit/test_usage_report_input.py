@@ -11,12 +11,15 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from llmroute.cli.main import main
 from llmroute.cli.report import finite
+from llmroute.sim import hourly
 from llmroute.sim.accesslog import ReadStats, read
 from llmroute.sim.logstats import LogStats
+from llmroute.sim.recommend import ObservedUsage, recommend
 from llmroute.spec.accesslog import problem
 from tests.unit.test_usage_report import MONDAY, rec, segment_log, write_log
 
@@ -167,3 +170,32 @@ def test_a_reader_that_goes_away_ends_the_report_quietly(tmp_path: Path) -> None
     with proc:
         err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) in (0, 141) and "Traceback" not in err
+
+
+def test_one_spike_does_not_make_a_daily_peak() -> None:
+    # a week of a flat 100 requests an hour, and one burst of 2,000 on Thursday at 11:00
+    per_hour = np.full(7 * 24, 100.0)
+    per_hour[3 * 24 + 11] = 2000.0
+    prof = hourly.profile(hourly.HourlySeries(MONDAY, per_hour, per_hour * 10), "UTC")
+    assert len(prof["peak_hours"]) == 24 and prof["quiet_hours"] == []
+    assert prof["hourly_mean_requests"][11] == pytest.approx(100 + 1900 / 7)  # the mean still shows it
+    obs = ObservedUsage(prof)
+    rec_ = recommend(obs)
+    assert all(r["value"] is None for r in rec_["recommendations"])
+    # a shape that repeats every day is still found, and so is a two-day log's (median of two = mean)
+    daily = np.array([300.0 if 9 <= h % 24 < 17 else 100.0 for h in range(7 * 24)])
+    daily[3 * 24 + 2] = 5000.0
+    prof = hourly.profile(hourly.HourlySeries(MONDAY, daily, daily), "UTC")
+    assert sorted(prof["peak_hours"]) == list(range(9, 17)) and prof["peak_to_quiet_ratio"] == 3.0
+
+
+def test_a_log_with_only_nights_gets_its_daytime_off_peak_window() -> None:
+    # traffic 22:00-06:00 only: the quiet hours carry nothing, which is the least flat shape there is
+    nights = np.array([50.0 if h % 24 >= 22 or h % 24 < 6 else 0.0 for h in range(7 * 24)])
+    prof = hourly.profile(hourly.HourlySeries(MONDAY, nights, nights), "UTC")
+    assert sorted(prof["quiet_hours"]) == list(range(6, 22)) and prof["peak_to_quiet_ratio"] is None
+    out = recommend(ObservedUsage(prof))
+    (window,) = out["patch"]["spec"]["rateLimits"]["schedules"]
+    assert (window["start"], window["end"], window["multiplier"]) == ("06:00", "22:00", 4.0)
+    reason = next(r["reason"] for r in out["recommendations"] if r["value"] == 4.0)
+    assert "no traffic" in reason

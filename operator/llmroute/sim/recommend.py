@@ -1,8 +1,9 @@
 """Recommendations from observed usage, as an LLMRoute patch with the reasoning for every value.
 
 * ``rateLimits.schedules`` ``off-peak``: the longest run of quiet hours gets a multiplier of the peak to
-  quiet ratio of hourly means (rounded down to a half, 1.5 to 4): the capacity sized for the peak is idle
-  then, and batch work may use it. Peak hours run at the base limits (multiplier 1).
+  quiet ratio of hourly medians over the days (rounded down to a half, 1.5 to 4; 4 when the quiet hours
+  carry nothing): the capacity sized for the peak is idle then, and batch work may use it. Peak hours run
+  at the base limits (multiplier 1).
 * per tier ``requestsPerMinute`` / ``tokensPerMinute``: 1.25 x the 99th percentile of the tier's
   route-wide requests (tokens) per active minute, rounded up to two significant digits.
 * per tier ``perClient``: 1.5 x the 99th percentile of one non-heavy client's requests (tokens) per active
@@ -10,8 +11,9 @@
   heavy ones included: a guard against a runaway client, not a cap on the heavy clients the gateway
   serves today. The share it would have refused is printed.
 * ``scaling.schedules`` ``peak``: a ``minReplicas`` floor for the longest run of peak hours at the
-  peak's mean load over ``scaling.metric.targetPerReplica`` (when the metric is requests per second), so
-  the daily ramp starts warm; it is only suggested above ``proxy.minReplicas``.
+  peak's typical load (the median over days) over ``scaling.metric.targetPerReplica`` (when the metric
+  is requests per second), so the daily ramp starts warm; it is only suggested above
+  ``proxy.minReplicas``.
 
 The patch is a JSON merge patch (RFC 7386) on the route: lists are given whole, so the route's own tiers
 and schedules are carried over (the recommendation changes only limits and adds or replaces the named
@@ -29,6 +31,7 @@ from llmroute.spec.route import LLMRoute
 
 TIER_HEADROOM = 1.25
 CLIENT_HEADROOM = 1.5
+MAX_MULTIPLIER = 4.0  # the off-peak window's largest multiplier
 MAX_REFUSED = 0.01  # a per-client limit may refuse at most this share of what the tier's clients sent
 Histogram = dict[int, int]  # value -> minutes
 
@@ -121,15 +124,23 @@ def _hhmm(hour: int) -> str:
 def _offpeak(obs: ObservedUsage, b: _Builder) -> dict[str, Any] | None:
     prof = obs.profile
     ratio, quiet = prof.get("peak_to_quiet_ratio"), windows(prof.get("quiet_hours", []))
+    idle = ratio is None and bool(prof.get("peak_hours")) and bool(quiet)  # quiet hours carry nothing
+    if idle:
+        ratio = MAX_MULTIPLIER
     if ratio is None or ratio < 1.5 or not quiet or (quiet[0][1] - quiet[0][0]) % 24 < 2:
         b.add("spec.rateLimits.schedules[off-peak]", None, "no off-peak window: the daily shape is too flat")
         return None
     start, end = quiet[0]
-    mult = min(4.0, max(1.5, math.floor(ratio * 2) / 2))
+    mult = min(MAX_MULTIPLIER, max(1.5, math.floor(ratio * 2) / 2))
+    load = (
+        "the quiet hours have no traffic on a typical day"
+        if idle
+        else f"peak hours carry {ratio:.1f}x its load"
+    )
     why = (
         f"{_hhmm(start)}-{_hhmm(end)} {prof['timezone']} is the longest run of quiet hours "
-        f"({prof['quiet_definition']}); peak hours carry {ratio:.1f}x its load, so limits can rise x{mult:g} "
-        "then (peak hours keep the base limits)"
+        f"({prof['quiet_definition']}); {load}, so limits can rise x{mult:g} then (peak hours keep the "
+        "base limits)"
     )
     path = "spec.rateLimits.schedules[off-peak]"
     b.add(f"{path}.multiplier", mult, why)
@@ -189,14 +200,16 @@ def _scaling(obs: ObservedUsage, route: LLMRoute | None, timezone: str, b: _Buil
         return None
     start, end = peak[0]
     hours = [h % 24 for h in range(start, start + (end - start) % 24)]
-    rps = sum(prof["hourly_mean_requests"][h] for h in hours) / len(hours) / 3600
+    typical = prof.get("hourly_median_requests") or prof["hourly_mean_requests"]
+    rps = sum(typical[h] for h in hours) / len(hours) / 3600
     replicas = min(ceiling, math.ceil(rps / target))
     if replicas <= floor:
         b.add(path, None, f"no peak floor: the peak's {rps:,.1f} req/s fit in proxy.minReplicas ({floor}) "
               f"at {target:g} req/s per replica")  # fmt: skip
         return None
     why = (
-        f"{_hhmm(start)}-{_hhmm(end)} {timezone} averages {rps:,.1f} req/s = {replicas} replicas at "
+        f"{_hhmm(start)}-{_hhmm(end)} {timezone} carries {rps:,.1f} req/s on a typical day (median over the "
+        f"days) = {replicas} replicas at "
         f"targetPerReplica {target:g}: start the daily ramp warm"
     )
     b.add(f"{path}.minReplicas", replicas, why)

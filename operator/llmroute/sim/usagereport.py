@@ -196,9 +196,10 @@ def render(report: dict[str, Any]) -> str:
         lines.append(f"from {report['first']} to {report['last']} ({report['days_spanned']:.2f} days)")
     if report.get("input", {}).get("summary"):
         lines.append(f"input: {report['input']['summary']}")
-    lines.append(
-        "peak hours:  " + ", ".join(f"{h:02d}:00" for h in p["peak_hours"]) + f"  ({p['peak_definition']})"
-    )
+    peak = ", ".join(f"{h:02d}:00" for h in p["peak_hours"])
+    if len(p["peak_hours"]) == 24:
+        peak = "none distinct (every hour is one)"
+    lines.append(f"peak hours:  {peak}  ({p['peak_definition']})")
     lines.append(
         "quiet hours: " + ", ".join(f"{h:02d}:00" for h in p["quiet_hours"]) + f"  ({p['quiet_definition']})"
     )
