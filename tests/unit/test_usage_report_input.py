@@ -20,6 +20,8 @@ from llmroute.sim import hourly
 from llmroute.sim.accesslog import ReadStats, read
 from llmroute.sim.logstats import LogStats
 from llmroute.sim.recommend import ObservedUsage, recommend
+from llmroute.sim.report import analyse
+from llmroute.sim.trace import Trace
 from llmroute.spec.accesslog import problem
 from tests.unit.test_usage_report import MONDAY, rec, segment_log, write_log
 
@@ -199,3 +201,13 @@ def test_a_log_with_only_nights_gets_its_daytime_off_peak_window() -> None:
     assert (window["start"], window["end"], window["multiplier"]) == ("06:00", "22:00", 4.0)
     reason = next(r["reason"] for r in out["recommendations"] if r["value"] == 4.0)
     assert "no traffic" in reason
+
+
+def test_a_short_trace_never_calls_an_hour_both_peak_and_trough() -> None:
+    # an hour of minutes across two clock hours (as the Azure conversation trace): 18:15-19:14
+    start = MONDAY + timedelta(hours=18, minutes=15)
+    minutes = np.array([350.0] * 45 + [250.0] * 15)
+    report = analyse(Trace("short", start, minutes), "UTC")
+    assert report["peak_hours"] == [18] and report["trough_hours"] == [19]
+    one = analyse(Trace("one", MONDAY, np.full(30, 5.0)), "UTC")
+    assert one["peak_hours"] == [0] and one["trough_hours"] == [] and one["peak_to_trough_ratio"] is None
