@@ -211,3 +211,17 @@ def test_a_short_trace_never_calls_an_hour_both_peak_and_trough() -> None:
     assert report["peak_hours"] == [18] and report["trough_hours"] == [19]
     one = analyse(Trace("one", MONDAY, np.full(30, 5.0)), "UTC")
     assert one["peak_hours"] == [0] and one["trough_hours"] == [] and one["peak_to_trough_ratio"] is None
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--top", "-1"), ("--days", "0"), ("--heavy-factor", "0.5"), ("--occasional-share", "1.5"),
+     ("--occasional-requests-per-day", "-1"), ("--heavy-factor", "nan")],
+)  # fmt: skip
+def test_out_of_range_options_are_refused_naming_them(
+    option: str, value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = write_log(tmp_path / "log", segment_log())
+    with pytest.raises(SystemExit) as exit_:
+        main(["report", "--access-log", str(log), option, value, "--quiet"])
+    assert exit_.value.code == 2 and option in capsys.readouterr().err

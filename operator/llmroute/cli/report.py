@@ -46,18 +46,20 @@ def add_parser(sub: Any) -> None:
     )
     src.add_argument("--prometheus", metavar="URL", help="Prometheus URL to read the route's history from")
     p.add_argument("--route", metavar="NAMESPACE/NAME", help="the route to read from Prometheus")
-    p.add_argument("--days", type=int, default=7, help="days of Prometheus history (default 7)")
+    p.add_argument("--days", type=_number(int, 1), default=7, help="days of Prometheus history (default 7)")
     p.add_argument("--route-file", type=Path, help="the route's manifest (time zone, tiers, scaling target)")
     p.add_argument(
         "--timezone", help="IANA time zone for hours and weekdays (default: the route's, else UTC)"
     )
     p.add_argument("--plot", type=Path, help="save the weekday x hour heat maps as an image (matplotlib)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--top", type=int, default=10, help="top clients to list (default 10)")
-    p.add_argument("--heavy-factor", type=float, default=Thresholds.heavy_factor)
-    p.add_argument("--occasional-share", type=float, default=Thresholds.occasional_share)
+    p.add_argument("--top", type=_number(int, 0), default=10, help="top clients to list (default 10)")
+    p.add_argument("--heavy-factor", type=_number(float, 1.0), default=Thresholds.heavy_factor)
+    p.add_argument("--occasional-share", type=_number(float, 0.0, 1.0), default=Thresholds.occasional_share)
     p.add_argument(
-        "--occasional-requests-per-day", type=float, default=Thresholds.occasional_requests_per_day
+        "--occasional-requests-per-day",
+        type=_number(float, 0.0),
+        default=Thresholds.occasional_requests_per_day,
     )
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     env = os.environ.get
@@ -72,6 +74,19 @@ def add_parser(sub: Any) -> None:
         default=env("LLMROUTE_PROMETHEUS_INSECURE_SKIP_VERIFY", "false").lower() == "true",
     )
     auth.add_argument("--header", action="append", default=[], metavar="NAME=VALUE", help="extra header")
+
+
+def _number(kind: type[int] | type[float], low: float, high: float = math.inf) -> Any:
+    """An argparse type: a ``kind`` number from ``low`` to ``high`` (argparse names the option)."""
+
+    def parse(text: str) -> float:
+        value = kind(text)
+        if not low <= value <= high:  # NaN too
+            bound = f"from {low:g}" + ("" if math.isinf(high) else f" to {high:g}")
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number {bound}")
+        return value
+
+    return parse
 
 
 def _auth(args: argparse.Namespace) -> PromAuth:

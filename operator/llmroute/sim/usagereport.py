@@ -154,7 +154,8 @@ def _log_notes(stats: LogStats) -> list[str]:
     if rates and rates[0] < 1:
         notes.append(
             f"the log is sampled (rates {', '.join(f'{r:g}' for r in rates)}): counts are scaled back up by "
-            "1/rate, and a client with few requests may be missing or undercounted"
+            "1/rate, a client with few requests may be missing or undercounted, and a client's requests per "
+            "minute move in steps of 1/rate, so per-client limits read from them are coarse"
         )
     if stats.late:
         notes.append(
