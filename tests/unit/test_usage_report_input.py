@@ -225,3 +225,20 @@ def test_out_of_range_options_are_refused_naming_them(
     with pytest.raises(SystemExit) as exit_:
         main(["report", "--access-log", str(log), option, value, "--quiet"])
     assert exit_.value.code == 2 and option in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("damage", ["truncated", "corrupt"])
+def test_a_damaged_gzip_keeps_what_was_read_and_says_where_it_ends(
+    damage: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    records = [rec(MONDAY + timedelta(seconds=i), f"c{i % 7}") for i in range(20000)]
+    whole = write_log(tmp_path / "whole", records, compress=True).read_bytes()
+    cut = whole[: len(whole) // 2]
+    tail = bytes(range(256)) * 40 if damage == "corrupt" else b""
+    log = tmp_path / "log.gz"
+    log.write_bytes(cut + tail)
+    report = run_json(capsys, "--access-log", str(log))
+    assert 0 < report["requests"] < len(records)
+    (reason,) = [r for r in report["input"]["skipped"] if r != "malformed JSON"]
+    assert reason == "gzip stream ends early or is corrupt"
+    assert report["input"]["skipped_examples"][reason].startswith(f"{log}:")

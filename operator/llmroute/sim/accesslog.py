@@ -2,14 +2,17 @@
 
 Files may be gzip-compressed (told by their first bytes, not their name) and ``-`` is stdin. A line may
 carry a prefix before its JSON object (the container runtime's ``<time> stdout F`` in
-``/var/log/containers``, ``kubectl logs --timestamps``): the object from the first ``{`` is read. Lines
-that are not access-log objects (other logs, a truncated last line) and lines of a newer format version
-are skipped and counted, with the first of each kind kept as an example, so bad input is reported rather
-than lost silently. A record whose fields do not keep to the contract's types
-(:func:`llmroute.spec.accesslog.problem`) is skipped as a bad time or field, counted by the field it
-names (a time with another UTC offset is read and rewritten to UTC). Several sources are merged by time
-(each pod's log is in time order), so what is read comes out in time order with memory bounded by one
-line per source; records out of order inside one source are handled by :mod:`llmroute.sim.logstats`.
+``/var/log/containers``, ``kubectl logs --timestamps``): the object from the first ``{`` is read.
+
+Skipped and counted, with the first of each kind kept as an example (bad input is reported, never lost
+silently): lines that are not access-log objects (other logs, a truncated last line), lines of a newer
+format version, records whose fields do not keep to the contract's types
+(:func:`llmroute.spec.accesslog.problem`; counted by the field too) and the end of a gzip stream that
+stops early or is corrupt. A time with another UTC offset is read and rewritten to UTC.
+
+Several sources are merged by time (each pod's log is in time order), so what is read comes out in time
+order with memory bounded by one line per source; records out of order inside one source are handled by
+:mod:`llmroute.sim.logstats`.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import heapq
 import io
 import sys
 import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +35,7 @@ from llmroute.spec.accesslog import VERSION, problem
 Record = dict[str, Any]
 GZIP_MAGIC = b"\x1f\x8b"
 BAD_FIELD = "bad time or field"
+DAMAGED_GZIP = "gzip stream ends early or is corrupt"
 
 
 @dataclass
@@ -83,6 +88,7 @@ def _open(name: str) -> tuple[Iterable[bytes], Any]:
 def _records(name: str, stats: ReadStats) -> Iterator[Record]:
     stream, owned = _open(name)
     loads, newest, check = orjson.loads, VERSION, problem
+    number = 0
     try:
         for number, line in enumerate(stream, start=1):
             stats.lines += 1
@@ -111,6 +117,8 @@ def _records(name: str, stats: ReadStats) -> Iterator[Record]:
                 continue
             stats.records += 1
             yield record
+    except (EOFError, zlib.error, gzip.BadGzipFile):  # a file still being written or copied: keep the rest
+        stats.skip(DAMAGED_GZIP, f"{name}:{number + 1}")
     finally:
         if isinstance(stream, gzip.GzipFile):
             stream.close()  # leaves the file under it open
