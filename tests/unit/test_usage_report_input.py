@@ -23,7 +23,7 @@ from llmroute.sim.recommend import ObservedUsage, recommend
 from llmroute.sim.report import analyse
 from llmroute.sim.trace import Trace
 from llmroute.spec.accesslog import problem
-from tests.unit.test_usage_report import MONDAY, rec, segment_log, write_log
+from tests.unit.test_usage_report import MONDAY, ROOT, rec, segment_log, write_log
 
 BAD_FIELDS: dict[str, dict[str, Any]] = {
     "v": {"v": "1"},
@@ -242,3 +242,22 @@ def test_a_damaged_gzip_keeps_what_was_read_and_says_where_it_ends(
     (reason,) = [r for r in report["input"]["skipped"] if r != "malformed JSON"]
     assert reason == "gzip stream ends early or is corrupt"
     assert report["input"]["skipped_examples"][reason].startswith(f"{log}:")
+
+
+def test_a_log_of_several_routes_is_read_for_one_or_says_it_mixes_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ours = segment_log()  # route ns/r
+    other = [rec(MONDAY + timedelta(minutes=m), "o", route="ns/other") for m in range(100)]
+    log = write_log(tmp_path / "log", sorted(ours + other, key=lambda r: r["time"]))
+    mixed = run_json(capsys, "--access-log", str(log))
+    assert mixed["requests"] == len(ours) + len(other)
+    assert mixed["routes"] == {"ns/r": len(ours), "ns/other": len(other)}
+    assert any("2 routes" in n for n in mixed["notes"])
+    one = run_json(capsys, "--access-log", str(log), "--route", "ns/r")
+    assert one["requests"] == len(ours) and one["input"]["skipped"] == {"another route": len(other)}
+    assert not any("routes" in n for n in one["notes"])
+    route = tmp_path / "route.yaml"  # a manifest of a route the log does not hold: said, not guessed
+    route.write_text((ROOT / "manifests" / "examples" / "minimal.yaml").read_text())
+    named = run_json(capsys, "--access-log", str(log), "--route", "ns/r", "--route-file", str(route))
+    assert any("route file is chat" in n for n in named["notes"])

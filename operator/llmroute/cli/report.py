@@ -45,7 +45,11 @@ def add_parser(sub: Any) -> None:
         "--access-log", nargs="+", metavar="FILE", help="access-log files (gzip welcome), - for stdin"
     )
     src.add_argument("--prometheus", metavar="URL", help="Prometheus URL to read the route's history from")
-    p.add_argument("--route", metavar="NAMESPACE/NAME", help="the route to read from Prometheus")
+    p.add_argument(
+        "--route",
+        metavar="NAMESPACE/NAME",
+        help="the route to read from Prometheus, or from access logs of several (default: --route-file's)",
+    )
     p.add_argument("--days", type=_number(int, 1), default=7, help="days of Prometheus history (default 7)")
     p.add_argument("--route-file", type=Path, help="the route's manifest (time zone, tiers, scaling target)")
     p.add_argument(
@@ -131,13 +135,37 @@ def _progress(args: argparse.Namespace) -> Any:
     return None if args.quiet else (lambda line: print(f"llmroute report: {line}", file=sys.stderr))
 
 
+ANOTHER_ROUTE = "another route"
+
+
+def _route_notes(routes: list[str], want: str | None, route: dict[str, Any] | None) -> list[str]:
+    """What to say when the log mixes routes, or the route file is not a route the report read."""
+    notes = []
+    if want is None and len(routes) > 1:
+        notes.append(f"the log holds {len(routes)} routes ({', '.join(routes)}): the figures mix them; "
+                     "--route NAMESPACE/NAME reads one")  # fmt: skip
+    name = ((route or {}).get("metadata") or {}).get("name")
+    read_names = [r.rpartition("/")[2] for r in routes if want is None or r == want]
+    if name is not None and name not in read_names:
+        notes.append(f"the route file is {name}, the report read {want or ', '.join(routes)}: "
+                     "the patch is for the route file's route")  # fmt: skip
+    return notes
+
+
 def _from_log(args: argparse.Namespace, tz: str, route: dict[str, Any] | None) -> dict[str, Any]:
     read_stats = ReadStats()
     say = _progress(args)
     progress = ReadProgress(read_stats, say) if say else None
     stats = LogStats(tz)
     add = stats.add
+    want = args.route
+    routes: dict[Any, int] = {}  # records by route, before choosing one
     for record in with_progress(read(args.access_log, read_stats), progress):
+        name = record.get("route")
+        routes[name] = routes.get(name, 0) + 1
+        if want is not None and name != want:
+            read_stats.skip(ANOTHER_ROUTE, f"{name} (request_id {record.get('request_id')!r})")
+            continue
         try:
             add(record)
         except (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError) as exc:
@@ -147,6 +175,8 @@ def _from_log(args: argparse.Namespace, tz: str, route: dict[str, Any] | None) -
         raise ValueError(f"the access log holds no requests ({read_stats.summary()})")
     thresholds = Thresholds(args.heavy_factor, args.occasional_share, args.occasional_requests_per_day)
     report = usagereport.from_log(stats, thresholds, route, args.top)
+    report["routes"] = {str(k): n for k, n in sorted(routes.items(), key=lambda kv: -kv[1])}
+    report["notes"][:0] = _route_notes(list(report["routes"]), want, route)
     report["input"] = {
         "lines": read_stats.lines,
         "records": read_stats.records,
