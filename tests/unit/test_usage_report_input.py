@@ -261,3 +261,16 @@ def test_a_log_of_several_routes_is_read_for_one_or_says_it_mixes_them(
     route.write_text((ROOT / "manifests" / "examples" / "minimal.yaml").read_text())
     named = run_json(capsys, "--access-log", str(log), "--route", "ns/r", "--route-file", str(route))
     assert any("route file is chat" in n for n in named["notes"])
+
+
+def test_limits_are_not_read_from_a_handful_of_minutes() -> None:
+    flat = hourly.profile(hourly.HourlySeries(MONDAY, np.full(24, 60.0), np.full(24, 600.0)), "UTC")
+    few = ObservedUsage(flat, tier_requests={"team": {9: 1}}, client_requests={"team": {3: 2}})
+    out = recommend(few)
+    assert "rateLimits" not in out["patch"]["spec"]
+    said = {r["path"]: r["reason"] for r in out["recommendations"] if r["value"] is None}
+    assert "1 minute" in said["spec.rateLimits.tiers[team].requestsPerMinute"]
+    assert "2 minutes" in said["spec.rateLimits.tiers[team].perClient.requestsPerMinute"]
+    enough = ObservedUsage(flat, tier_requests={"team": {9: 40}}, client_requests={"team": {3: 40}})
+    tier = recommend(enough)["patch"]["spec"]["rateLimits"]["tiers"][0]
+    assert tier["requestsPerMinute"] == 12 and tier["perClient"]["requestsPerMinute"] == 5

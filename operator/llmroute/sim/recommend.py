@@ -5,7 +5,8 @@
   carry nothing): the capacity sized for the peak is idle then, and batch work may use it. Peak hours run
   at the base limits (multiplier 1).
 * per tier ``requestsPerMinute`` / ``tokensPerMinute``: 1.25 x the 99th percentile of the tier's
-  route-wide requests (tokens) per active minute, rounded up to two significant digits.
+  route-wide requests (tokens) per active minute, rounded up to two significant digits. A percentile is
+  read from at least :data:`MIN_OBSERVATIONS` minutes (hourly peaks for Prometheus), else no limit.
 * per tier ``perClient``: 1.5 x the 99th percentile of one non-heavy client's requests (tokens) per active
   minute, raised until it would have refused at most 1 % of the tier's requests (tokens) over all clients,
   heavy ones included: a guard against a runaway client, not a cap on the heavy clients the gateway
@@ -31,6 +32,7 @@ from llmroute.spec.route import LLMRoute
 
 TIER_HEADROOM = 1.25
 CLIENT_HEADROOM = 1.5
+MIN_OBSERVATIONS = 30  # minutes (hourly peaks) a percentile is read from, at the least
 MAX_MULTIPLIER = 4.0  # the off-peak window's largest multiplier
 MAX_REFUSED = 0.01  # a per-client limit may refuse at most this share of what the tier's clients sent
 Histogram = dict[int, int]  # value -> minutes
@@ -53,6 +55,7 @@ class ObservedUsage:
     all_client_requests: dict[str, Histogram] = field(default_factory=dict)
     all_client_tokens: dict[str, Histogram] = field(default_factory=dict)
     source: str = "access log"
+    unit: str = "minute"  # what one histogram observation is
 
 
 def quantile(hist: Histogram, q: float) -> float | None:
@@ -148,18 +151,33 @@ def _offpeak(obs: ObservedUsage, b: _Builder) -> dict[str, Any] | None:
             "multiplier": mult}  # fmt: skip
 
 
+def _count(obs: ObservedUsage, hist: Histogram) -> str:
+    n = sum(hist.values())
+    return f"{n:,} {obs.unit}{'' if n == 1 else 's'}"
+
+
+def _too_few(obs: ObservedUsage, hist: Histogram, path: str, what: str, b: _Builder) -> bool:
+    """Whether ``hist`` has too few observations for a p99 (saying so in the recommendations)."""
+    if sum(hist.values()) >= MIN_OBSERVATIONS:
+        return False
+    b.add(path, None, f"no limit: only {_count(obs, hist)} of the tier's {what} in the {obs.source} "
+          f"(a p99 needs at least {MIN_OBSERVATIONS})")  # fmt: skip
+    return True
+
+
 def _tier_limits(obs: ObservedUsage, name: str, tier: dict[str, Any], b: _Builder) -> dict[str, Any]:
     path = f"spec.rateLimits.tiers[{name}]"
     out = dict(tier)
     for key, hists, what in (("requestsPerMinute", obs.tier_requests, "requests"),
                              ("tokensPerMinute", obs.tier_tokens, "tokens")):  # fmt: skip
         p99 = quantile(hists.get(name, {}), 0.99)
-        if p99 is None or p99 <= 0:
+        if p99 is None or p99 <= 0 or _too_few(obs, hists.get(name, {}), f"{path}.{key}", what, b):
             continue
         out[key] = nice_up(TIER_HEADROOM * p99)
         why = (
-            f"{TIER_HEADROOM:g} x p99 of the tier's {what} per minute ({p99:,.0f}) over the {obs.source}, "
-            "route-wide (the operator divides it per replica)"
+            f"{TIER_HEADROOM:g} x p99 of the tier's {what} per minute ({p99:,.0f}) over "
+            f"{_count(obs, hists[name])} in the {obs.source}, route-wide (the operator divides it per "
+            "replica)"
         )
         b.add(f"{path}.{key}", out[key], why)
     per_client = dict(out.get("perClient") or {})
@@ -168,7 +186,8 @@ def _tier_limits(obs: ObservedUsage, name: str, tier: dict[str, Any], b: _Builde
         ("tokensPerMinute", obs.client_tokens, obs.all_client_tokens, "tokens"),
     ):
         p99 = quantile(hists.get(name, {}), 0.99)
-        if p99 is None or p99 <= 0:
+        where = f"{path}.perClient.{key}"
+        if p99 is None or p99 <= 0 or _too_few(obs, hists.get(name, {}), where, f"clients' {what}", b):
             continue
         limit = nice_up(CLIENT_HEADROOM * p99)
         why = f"{CLIENT_HEADROOM:g} x p99 of one non-heavy client's {what} per active minute ({p99:,.0f})"
@@ -239,7 +258,7 @@ def recommend(obs: ObservedUsage, route_doc: dict[str, Any] | None = None) -> di
     if route is not None:
         for name in sorted(set(observed) - set(known)):
             b.add(f"spec.rateLimits.tiers[{name}]", None, "seen in the log but not a tier of the route")
-    if tiers and any(t != known.get(t["name"]) for t in tiers):
+    if any(t != known.get(t["name"], {"name": t["name"]}) for t in tiers):
         rate_limits["tiers"] = tiers
     if "none" in obs.tier_requests and not names:
         b.add("spec.rateLimits.tiers", None, "the route has no tiers: per-tier and per-client limits need "

@@ -172,7 +172,7 @@ def from_prometheus(
 ) -> dict[str, Any]:
     """The report of a route's Prometheus history; raises ``ValueError`` on an invalid route."""
     profile = hourly.profile(usage.series, timezone)
-    obs = ObservedUsage(profile, source="hourly peaks in Prometheus")
+    obs = ObservedUsage(profile, source="Prometheus history", unit="hourly peak")
     for tier, peaks in usage.tier_peak_minute.items():
         obs.tier_requests[tier] = {}
         for p in peaks:
