@@ -274,3 +274,13 @@ def test_limits_are_not_read_from_a_handful_of_minutes() -> None:
     enough = ObservedUsage(flat, tier_requests={"team": {9: 40}}, client_requests={"team": {3: 40}})
     tier = recommend(enough)["patch"]["spec"]["rateLimits"]["tiers"][0]
     assert tier["requestsPerMinute"] == 12 and tier["perClient"]["requestsPerMinute"] == 5
+
+
+def test_daily_windows_need_a_day_of_data() -> None:
+    busy = np.array([10.0, 10.0, 90.0, 90.0, 90.0, 10.0, 10.0, 10.0, 10.0, 10.0, 10.0, 10.0])
+    prof = hourly.profile(hourly.HourlySeries(MONDAY, busy, busy), "UTC")
+    out = recommend(ObservedUsage(prof), None)
+    said = {r["path"]: r["reason"] for r in out["recommendations"] if r["value"] is None}
+    assert "12 hours" in said["spec.rateLimits.schedules[off-peak]"]
+    assert "12 hours" in said["spec.scaling.schedules[peak]"]
+    assert out["patch"]["spec"] == {}

@@ -124,8 +124,17 @@ def _hhmm(hour: int) -> str:
     return f"{hour % 24:02d}:00"
 
 
+def _short(prof: dict[str, Any]) -> str | None:
+    """Why a daily window cannot be read from ``prof`` (less than a day of hours with data), or ``None``."""
+    known = prof.get("hours", 0) - prof.get("missing_hours", 0)
+    return None if known >= 24 else f"the data covers {known} hours, less than a day"
+
+
 def _offpeak(obs: ObservedUsage, b: _Builder) -> dict[str, Any] | None:
     prof = obs.profile
+    if (short := _short(prof)) is not None:
+        b.add("spec.rateLimits.schedules[off-peak]", None, f"no off-peak window: {short}")
+        return None
     ratio, quiet = prof.get("peak_to_quiet_ratio"), windows(prof.get("quiet_hours", []))
     idle = ratio is None and bool(prof.get("peak_hours")) and bool(quiet)  # quiet hours carry nothing
     if idle:
@@ -210,6 +219,9 @@ def _scaling(obs: ObservedUsage, route: LLMRoute | None, timezone: str, b: _Buil
     floor = spec.proxy.min_replicas if spec else 1
     ceiling = spec.proxy.max_replicas if spec else 10
     prof, path = obs.profile, "spec.scaling.schedules[peak]"
+    if (short := _short(prof)) is not None:
+        b.add(path, None, f"no peak floor: {short}")
+        return None
     peak = windows(prof.get("peak_hours", []))
     if metric is not None and metric.type != "RequestsPerSecond":
         b.add(path, None, f"no peak floor: the scaling metric is {metric.type}, the log counts requests")
