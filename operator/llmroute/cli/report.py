@@ -22,12 +22,13 @@ import yaml
 
 from llmroute.prom.client import PromAuth, PrometheusError
 from llmroute.sim import hourly, usagereport
-from llmroute.sim.accesslog import BAD_FIELD, ReadProgress, ReadStats, read, with_progress
+from llmroute.sim.accesslog import ReadProgress, ReadStats, read, with_progress
 from llmroute.sim.logstats import LogStats
 from llmroute.sim.promsource import fetch
 from llmroute.sim.report import analyse, render
 from llmroute.sim.segments import Thresholds
 from llmroute.sim.trace import default_trace, read_trace
+from llmroute.spec.accesslog import problem
 from llmroute.spec.base import check_timezone
 
 
@@ -169,7 +170,8 @@ def _from_log(args: argparse.Namespace, tz: str, route: dict[str, Any] | None) -
         try:
             add(record)
         except (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError) as exc:
-            read_stats.skip(BAD_FIELD, f"request_id {record.get('request_id')!r} ({exc})")
+            said = problem(record) or f"time: {exc}"  # the fields' types are right: the time is not
+            read_stats.skip_field(said, f"request_id {record.get('request_id')!r}")
     stats.finish()
     if not stats.requests:
         raise ValueError(f"the access log holds no requests ({read_stats.summary()})")

@@ -6,9 +6,10 @@ carry a prefix before its JSON object (the container runtime's ``<time> stdout F
 
 Skipped and counted, with the first of each kind kept as an example (bad input is reported, never lost
 silently): lines that are not access-log objects (other logs, a truncated last line), lines of a newer
-format version, records whose fields do not keep to the contract's types
-(:func:`llmroute.spec.accesslog.problem`; counted by the field too) and the end of a gzip stream that
-stops early or is corrupt. A time with another UTC offset is read and rewritten to UTC.
+format version or a time that is not one (counted by the field too) and the end of a gzip stream that
+stops early or is corrupt. A time with another UTC offset is read and rewritten to UTC. The other fields
+are checked where they are read (:meth:`llmroute.sim.logstats.LogStats.add`; the caller skips the record
+and names the field with :func:`llmroute.spec.accesslog.problem`).
 
 Several sources are merged by time (each pod's log is in time order), so what is read comes out in time
 order with memory bounded by one line per source; records out of order inside one source are handled by
@@ -30,7 +31,7 @@ from typing import Any
 
 import orjson
 
-from llmroute.spec.accesslog import VERSION, problem
+from llmroute.spec.accesslog import BAD_VERSION, VERSION, time_problem
 
 Record = dict[str, Any]
 GZIP_MAGIC = b"\x1f\x8b"
@@ -87,7 +88,7 @@ def _open(name: str) -> tuple[Iterable[bytes], Any]:
 
 def _records(name: str, stats: ReadStats) -> Iterator[Record]:
     stream, owned = _open(name)
-    loads, newest, check = orjson.loads, VERSION, problem
+    loads, newest, check = orjson.loads, VERSION, time_problem
     number = 0
     try:
         for number, line in enumerate(stream, start=1):
@@ -108,10 +109,13 @@ def _records(name: str, stats: ReadStats) -> Iterator[Record]:
                 stats.skip("not an access-log line", f"{name}:{number}")
                 continue
             v = record["v"]
-            if v.__class__ is int and v > newest:  # its fields may mean what this reader does not know
+            if v.__class__ is not int or v < 1:
+                stats.skip_field(BAD_VERSION, f"{name}:{number}")
+                continue
+            if v > newest:  # its fields may mean what this reader does not know
                 stats.skip(f"format version newer than {newest}", f"{name}:{number}")
                 continue
-            said = check(record)
+            said = check(record)  # the other fields are checked where they are read (LogStats.add)
             if said is not None:
                 stats.skip_field(said, f"{name}:{number}")
                 continue

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from llmroute.sim.hourly import HourlySeries
+from llmroute.spec.accesslog import MAX_COUNT, MIN_SAMPLE_RATE
 
 PROMPT_BANDS = (256, 1024, 4096, 16384, 65536)  # input tokens: <256, 256-1k, 1k-4k, 4k-16k, 16k-64k, 64k+
 BAND_NAMES = ("<256", "256-1k", "1k-4k", "4k-16k", "16k-64k", ">=64k")
@@ -68,22 +69,22 @@ class ClientStats:
     tokens_per_minute: dict[int, int] = field(default_factory=dict)  # token_bin -> minutes
     peak_minute: float = 0.0
 
-    def count(self, minute: int, requests: float, tokens: float) -> bool:
-        """Add to ``minute``'s figures; ``False`` when the minute was already folded (a late record, then
-        folded as a minute of its own)."""
-        m = self.open.get(minute)
-        if m is None:
-            if minute <= self.latest - HORIZON:
-                self._fold_one(requests, tokens)
-                return False
-            m = self.open[minute] = [0.0, 0.0]
-            if minute > self.latest:
-                self.latest = minute
-                if len(self.open) > 1:
+    def start(self, minute: int, requests: float, tokens: float) -> list[float] | None:
+        """Open ``minute`` (its figures, to add to), folding the minutes :data:`HORIZON` before it; ``None``
+        when ``minute`` was already folded: a late record, then folded as a minute of its own."""
+        if minute <= self.latest - HORIZON:
+            self._fold_one(requests, tokens)
+            return None
+        opened = self.open
+        if minute > self.latest:
+            self.latest = minute
+            if opened and next(iter(opened)) < minute - HORIZON:  # the oldest one opened (in time order)
+                if len(opened) == 1:  # a client's previous minute, the common case
+                    self._fold_one(*opened.popitem()[1])
+                else:
                     self.fold(minute - HORIZON)
-        m[0] += requests
-        m[1] += tokens
-        return True
+        m = opened[minute] = [0.0, 0.0]
+        return m
 
     def _fold_one(self, requests: float, tokens: float) -> None:
         n = round(requests)
@@ -159,10 +160,12 @@ class LogStats:
         return slot
 
     def _weight(self, rate: Any) -> float:
+        """``1 / rate`` (1 when not given); raises ``ValueError`` on a rate the contract does not allow."""
         w = self._weights.get(rate)
         if w is None:
-            ok = isinstance(rate, int | float) and 0 < rate <= 1
-            w = self._weights[rate] = 1.0 / rate if ok else 1.0
+            if rate is not None and (rate.__class__ not in (int, float) or not MIN_SAMPLE_RATE <= rate <= 1):
+                raise ValueError("sample_rate")
+            w = self._weights[rate] = 1.0 if rate is None else 1.0 / rate
         return w
 
     @property
@@ -171,22 +174,38 @@ class LogStats:
         return sorted(1.0 / w for w in self._weights.values())
 
     def add(self, r: dict[str, Any]) -> None:
-        """Fold one record (a dict of the access-log fields); raises ``ValueError``,
-        ``TypeError`` or ``AttributeError`` on a bad ``time`` or token count."""
+        """Fold one record (a dict of the access-log fields, ``time`` in the canonical form the reader
+        gives); raises ``ValueError`` or ``TypeError``, changing nothing, when a field does not have the
+        contract's type (:func:`llmroute.spec.accesslog.problem` names it)."""
         g = r.get
         when: str = r["time"]
         minute, day = self._slots.get(when[:16]) or self._slot(when[:16])
-        w = self._weights.get(g("sample_rate")) or self._weight(g("sample_rate"))
-        status = g("status")
-        tin, tout = g("input_tokens") or 0, g("output_tokens") or 0
+        rate = g("sample_rate")
+        w = self._weights.get(rate) or self._weight(rate)
+        status, tin, tout = g("status"), g("input_tokens"), g("output_tokens")
+        tier, endpoint, model, cache = g("tier"), g("endpoint"), g("model"), g("cache")
+        cid = g("client")
+        stream, latency = g("stream"), g("latency_ms")
+        if not (
+            (tin is None or (tin.__class__ is int and 0 <= tin < MAX_COUNT))
+            and (tout is None or (tout.__class__ is int and 0 <= tout < MAX_COUNT))
+            and (status is None or (status.__class__ is int and 100 <= status <= 599))
+            and (tier is None or tier.__class__ is str)
+            and (endpoint is None or endpoint.__class__ is str)
+            and (model is None or model.__class__ is str)
+            and (cache is None or cache.__class__ is str)
+            and (cid is None or cid.__class__ is str)
+            and (stream is None or stream.__class__ is bool)
+            and (latency is None or (latency.__class__ in (int, float) and 0 <= latency < 1e15))
+        ):
+            raise ValueError("a field of another type than the contract's")
+        tin, tout = tin or 0, tout or 0
         tokens = tin + tout
-        tier = g("tier") or "none"
-        key = (tier, g("endpoint") or "-", g("model") or "-", g("stream") is True,
-               BAND_BY_BITS[tin.bit_length()] if tin else "unknown", status,
-               g("cache") or "bypass")  # fmt: skip
-        tokens.bit_length()  # a float or other non-integer count raises here, before anything is changed
-        latency = float(g("latency_ms") or 0.0)
-        t = self.breakdown.get(key)  # an unhashable value raises here
+        tier = tier or "none"
+        key = (tier, endpoint or "-", model or "-", stream is True,
+               BAND_BY_BITS[tin.bit_length()] if tin else "unknown", status, cache or "bypass")  # fmt: skip
+        latency = latency or 0.0
+        t = self.breakdown.get(key)
         # nothing below raises: a bad record changes nothing
         if self.first is None or when < self.first:
             self.first = when
@@ -206,10 +225,9 @@ class LogStats:
             m = self.tier_minutes[tier, minute] = [0.0, 0.0]
         m[0] += w
         m[1] += tokens * w
-        cid: Any = g("client")
-        c = self.clients.get(cid) if cid.__class__ is str else self.anonymous
+        c = self.clients.get(cid) if cid is not None else self.anonymous
         if c is None:
-            c = self.clients[cid] = ClientStats()
+            c = self.clients[str(cid)] = ClientStats()
         c.tier = tier
         c.requests += w
         c.tokens += tokens * w
@@ -218,8 +236,14 @@ class LogStats:
         elif is_error(status):
             c.errors += w
         c.days.add(day)
-        if not c.count(minute, w, tokens * w):
-            self.late += w
+        m = c.open.get(minute)
+        if m is None:
+            m = c.start(minute, w, tokens * w)
+            if m is None:
+                self.late += w
+                return
+        m[0] += w
+        m[1] += tokens * w
 
     def finish(self) -> None:
         """Close every client's open minutes (call once, after the last record)."""

@@ -77,19 +77,32 @@ def canonical_time(value: Any) -> str | None:
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
+BAD_VERSION: Final = "v: not a format version (a whole number from 1)"
+BAD_TIME: Final = "time: not an RFC 3339 time with a UTC offset"
+
+
+def time_problem(record: dict[str, Any]) -> str | None:
+    """``None`` when ``record``'s ``time`` is the canonical form or was rewritten to it in place
+    (:func:`canonical_time`), else :data:`BAD_TIME`."""
+    t = record.get("time")
+    if t.__class__ is str and len(t) == 24 and t[23] == "Z" and t[19] == "." and t[10] == "T":
+        return None
+    t = canonical_time(t)
+    if t is None:
+        return BAD_TIME
+    record["time"] = t
+    return None
+
+
 def problem(record: dict[str, Any]) -> str | None:
     """``None`` when every field of ``record`` present and not ``null`` has the type :data:`FIELDS` gives
     it, else ``"<field>: <what it must be>"`` for the first one that has not. A ``time`` with another
     offset or precision is rewritten in place to the canonical form (:func:`canonical_time`)."""
     v = record.get("v")
     if v.__class__ is not int or v < 1:
-        return "v: not a format version (a whole number from 1)"
-    t = record.get("time")
-    if t.__class__ is not str or len(t) != 24 or t[23] != "Z" or t[19] != "." or t[10] != "T":
-        t = canonical_time(t)
-        if t is None:
-            return "time: not an RFC 3339 time with a UTC offset"
-        record["time"] = t
+        return BAD_VERSION
+    if (said := time_problem(record)) is not None:
+        return said
     get = record.get
     for name in _TEXT:
         x = get(name)
