@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from datetime import UTC, datetime
@@ -27,6 +28,7 @@ from llmroute.sim.promsource import fetch
 from llmroute.sim.report import analyse, render
 from llmroute.sim.segments import Thresholds
 from llmroute.sim.trace import default_trace, read_trace
+from llmroute.spec.accesslog import problem
 from llmroute.spec.base import check_timezone
 
 
@@ -44,19 +46,25 @@ def add_parser(sub: Any) -> None:
         "--access-log", nargs="+", metavar="FILE", help="access-log files (gzip welcome), - for stdin"
     )
     src.add_argument("--prometheus", metavar="URL", help="Prometheus URL to read the route's history from")
-    p.add_argument("--route", metavar="NAMESPACE/NAME", help="the route to read from Prometheus")
-    p.add_argument("--days", type=int, default=7, help="days of Prometheus history (default 7)")
+    p.add_argument(
+        "--route",
+        metavar="NAMESPACE/NAME",
+        help="the route to read from Prometheus, or from access logs of several (default: --route-file's)",
+    )
+    p.add_argument("--days", type=_number(int, 1), default=7, help="days of Prometheus history (default 7)")
     p.add_argument("--route-file", type=Path, help="the route's manifest (time zone, tiers, scaling target)")
     p.add_argument(
         "--timezone", help="IANA time zone for hours and weekdays (default: the route's, else UTC)"
     )
     p.add_argument("--plot", type=Path, help="save the weekday x hour heat maps as an image (matplotlib)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--top", type=int, default=10, help="top clients to list (default 10)")
-    p.add_argument("--heavy-factor", type=float, default=Thresholds.heavy_factor)
-    p.add_argument("--occasional-share", type=float, default=Thresholds.occasional_share)
+    p.add_argument("--top", type=_number(int, 0), default=10, help="top clients to list (default 10)")
+    p.add_argument("--heavy-factor", type=_number(float, 1.0), default=Thresholds.heavy_factor)
+    p.add_argument("--occasional-share", type=_number(float, 0.0, 1.0), default=Thresholds.occasional_share)
     p.add_argument(
-        "--occasional-requests-per-day", type=float, default=Thresholds.occasional_requests_per_day
+        "--occasional-requests-per-day",
+        type=_number(float, 0.0),
+        default=Thresholds.occasional_requests_per_day,
     )
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     env = os.environ.get
@@ -71,6 +79,19 @@ def add_parser(sub: Any) -> None:
         default=env("LLMROUTE_PROMETHEUS_INSECURE_SKIP_VERIFY", "false").lower() == "true",
     )
     auth.add_argument("--header", action="append", default=[], metavar="NAME=VALUE", help="extra header")
+
+
+def _number(kind: type[int] | type[float], low: float, high: float = math.inf) -> Any:
+    """An argparse type: a ``kind`` number from ``low`` to ``high`` (argparse names the option)."""
+
+    def parse(text: str) -> float:
+        value = kind(text)
+        if not low <= value <= high:  # NaN too
+            bound = f"from {low:g}" + ("" if math.isinf(high) else f" to {high:g}")
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number {bound}")
+        return value
+
+    return parse
 
 
 def _auth(args: argparse.Namespace) -> PromAuth:
@@ -115,25 +136,56 @@ def _progress(args: argparse.Namespace) -> Any:
     return None if args.quiet else (lambda line: print(f"llmroute report: {line}", file=sys.stderr))
 
 
+ANOTHER_ROUTE = "another route"
+
+
+def _route_notes(routes: list[str], want: str | None, route: dict[str, Any] | None) -> list[str]:
+    """What to say when the log mixes routes, or the route file is not a route the report read."""
+    notes = []
+    if want is None and len(routes) > 1:
+        notes.append(f"the log holds {len(routes)} routes ({', '.join(routes)}): the figures mix them; "
+                     "--route NAMESPACE/NAME reads one")  # fmt: skip
+    name = ((route or {}).get("metadata") or {}).get("name")
+    read_names = [r.rpartition("/")[2] for r in routes if want is None or r == want]
+    if name is not None and name not in read_names:
+        notes.append(f"the route file is {name}, the report read {want or ', '.join(routes)}: "
+                     "the patch is for the route file's route")  # fmt: skip
+    return notes
+
+
 def _from_log(args: argparse.Namespace, tz: str, route: dict[str, Any] | None) -> dict[str, Any]:
     read_stats = ReadStats()
     say = _progress(args)
     progress = ReadProgress(read_stats, say) if say else None
     stats = LogStats(tz)
     add = stats.add
+    want = args.route
+    routes: dict[Any, int] = {}  # records by route, before choosing one
     for record in with_progress(read(args.access_log, read_stats), progress):
+        name = record.get("route")
+        routes[name] = routes.get(name, 0) + 1
+        if want is not None and name != want:
+            read_stats.skip(ANOTHER_ROUTE, f"{name} (request_id {record.get('request_id')!r})")
+            continue
         try:
             add(record)
-        except (ValueError, TypeError, KeyError, AttributeError):
-            read_stats.skip("bad time or field", record.get("request_id") or "?")
+        except (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError) as exc:
+            said = problem(record) or f"time: {exc}"  # the fields' types are right: the time is not
+            read_stats.skip_field(said, f"request_id {record.get('request_id')!r}")
     stats.finish()
+    if not stats.requests:
+        raise ValueError(f"the access log holds no requests ({read_stats.summary()})")
     thresholds = Thresholds(args.heavy_factor, args.occasional_share, args.occasional_requests_per_day)
     report = usagereport.from_log(stats, thresholds, route, args.top)
+    report["routes"] = {str(k): n for k, n in sorted(routes.items(), key=lambda kv: -kv[1])}
+    report["notes"][:0] = _route_notes(list(report["routes"]), want, route)
     report["input"] = {
         "lines": read_stats.lines,
         "records": read_stats.records,
         "skipped": read_stats.skipped,
         "skipped_examples": read_stats.examples,
+        "skipped_fields": read_stats.fields,
+        "summary": read_stats.summary(),
         "lines_per_second": round(progress.rate()) if progress else None,
     }
     return report
@@ -169,14 +221,28 @@ def run(args: argparse.Namespace) -> int:
             print(f"llmroute report: {exc}", file=sys.stderr)
             return 2
     if args.json:
-        print(json.dumps(report, indent=2))
+        text = json.dumps(finite(report), indent=2, allow_nan=False)
     elif "source" in report:
-        print(usagereport.render(report))
+        text = usagereport.render(report)
     else:
         heat = report["profile"]["heatmap"]
-        lines = [render(report), *hourly.render_heatmap(heat["requests"], "requests")]
-        print("\n".join(lines))
+        text = "\n".join([render(report), *hourly.render_heatmap(heat["requests"], "requests")])
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:  # the reader left (`| head`): nothing more to say, and nothing to say it to
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
+
+
+def finite(value: Any) -> Any:
+    """``value`` with every float that is not finite (an overflow, 0/0) as ``None``: JSON has no NaN."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    return value
 
 
 def _tokens(trace: Any) -> Any:

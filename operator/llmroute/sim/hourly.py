@@ -18,7 +18,7 @@ import numpy as np
 from llmroute.core.series import FloatArray
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-PEAK_SHARE = 0.8  # hours at least this share of the busiest hour's mean are peak hours
+PEAK_SHARE = 0.8  # hours at least this share of the busiest hour's median are peak hours
 QUIET_SHARE = 0.5  # hours at most this share of it are quiet hours
 
 
@@ -66,17 +66,25 @@ def _means(values: FloatArray, mask: np.ndarray) -> float | None:
     return float(sel.mean()) if sel.size else None
 
 
+def _medians(values: FloatArray, mask: np.ndarray) -> float | None:
+    sel = values[mask & ~np.isnan(values)]
+    return float(np.median(sel)) if sel.size else None
+
+
 def profile(series: HourlySeries, timezone: str) -> dict[str, Any]:
     """Hour-of-day and weekday x hour means, peak and quiet hours, as a JSON-ready dict.
 
     ``hourly_mean_requests``: 24 means of requests per hour (``None`` where no day covers the hour);
+    ``hourly_median_requests``: 24 medians over the days, the typical day the peak and quiet hours are
+    read from (one burst on one day moves a mean, not a median: a daily window is for what repeats);
     ``heatmap``: ``{"requests": 7x24, "tokens": 7x24}`` means per weekday (Mon first) and hour;
     ``peak_hours`` / ``quiet_hours``: hours at least :data:`PEAK_SHARE` / at most :data:`QUIET_SHARE` of the
-    busiest hour's mean, busiest / quietest first.
+    busiest hour's median, busiest / quietest first.
     """
     tz = ZoneInfo(timezone)
     hours, days = local_keys(series, tz)
-    hourly = [_means(series.requests, hours == h) for h in range(24)]
+    hourly_means = [_means(series.requests, hours == h) for h in range(24)]
+    hourly = [_medians(series.requests, hours == h) for h in range(24)]
     hourly_tokens = [_means(series.tokens, hours == h) for h in range(24)]
     heat_req = [[_means(series.requests, (days == d) & (hours == h)) for h in range(24)] for d in range(7)]
     heat_tok = [[_means(series.tokens, (days == d) & (hours == h)) for h in range(24)] for d in range(7)]
@@ -90,13 +98,16 @@ def profile(series: HourlySeries, timezone: str) -> dict[str, Any]:
         "start": series.start.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "hours": series.hours,
         "missing_hours": int((~valid).sum()),
-        "hourly_mean_requests": hourly,
+        "hourly_mean_requests": hourly_means,
+        "hourly_median_requests": hourly,
         "hourly_mean_tokens": hourly_tokens,
         "heatmap": {"weekdays": list(WEEKDAYS), "requests": heat_req, "tokens": heat_tok},
         "peak_hours": peak,
         "quiet_hours": quiet,
-        "peak_definition": f"hours whose mean is at least {PEAK_SHARE:.0%} of the busiest hour's",
-        "quiet_definition": f"hours whose mean is at most {QUIET_SHARE:.0%} of the busiest hour's",
+        "peak_definition": f"hours whose median over the days is at least {PEAK_SHARE:.0%} of the busiest "
+        "hour's",
+        "quiet_definition": f"hours whose median over the days is at most {QUIET_SHARE:.0%} of the busiest "
+        "hour's",
         "peak_to_quiet_ratio": _ratio(hourly, peak, quiet),
     }
 

@@ -3,8 +3,10 @@
 Memory grows with the number of hours, tiers, clients and distinct (tier, endpoint, model, stream, prompt
 band) keys, never with the number of lines. Each line stands for ``1 / sample_rate`` requests. Per client
 it keeps totals, the local days it was active on and a histogram of its requests (and tokens) per active
-minute, built by folding each minute's count when the client's next minute starts (records arrive in time
-order, see :mod:`llmroute.sim.accesslog`). Hours without a line inside the log's span are zero traffic:
+minute. A client's minutes stay open until it sends a record :data:`HORIZON` minutes later, so records
+out of time order by less than that (pods' clocks, a concatenation of logs) count in their own minute; a
+record further behind is counted as a minute of its own and in ``late`` (its minute may be split, and the
+report says so). Hours without a line inside the log's span are zero traffic:
 a log has no other way to say so. Status classes: ``429`` is rate limited, ``5xx`` an error, ``499`` the
 client left first.
 """
@@ -21,9 +23,11 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from llmroute.sim.hourly import HourlySeries
+from llmroute.spec.accesslog import MAX_COUNT, MIN_SAMPLE_RATE
 
 PROMPT_BANDS = (256, 1024, 4096, 16384, 65536)  # input tokens: <256, 256-1k, 1k-4k, 4k-16k, 16k-64k, 64k+
 BAND_NAMES = ("<256", "256-1k", "1k-4k", "4k-16k", "16k-64k", ">=64k")
+HORIZON = 15  # minutes a client's minute stays open for records out of time order
 
 
 def band(tokens: Any) -> str:
@@ -59,23 +63,42 @@ class ClientStats:
     errors: float = 0.0
     ratelimited: float = 0.0
     days: set[int] = field(default_factory=set)
-    minute: int = -1
-    minute_requests: float = 0.0
-    minute_tokens: float = 0.0
+    latest: int = -1  # the latest minute it sent a record in
+    open: dict[int, list[float]] = field(default_factory=dict)  # minute -> [requests, tokens], not folded
     per_minute: dict[int, int] = field(default_factory=dict)  # requests in an active minute -> minutes
     tokens_per_minute: dict[int, int] = field(default_factory=dict)  # token_bin -> minutes
     peak_minute: float = 0.0
 
-    def fold(self) -> None:
-        """Close the current minute into the histograms."""
-        if self.minute < 0:
-            return
-        n = round(self.minute_requests)
+    def start(self, minute: int, requests: float, tokens: float) -> list[float] | None:
+        """Open ``minute`` (its figures, to add to), folding the minutes :data:`HORIZON` before it; ``None``
+        when ``minute`` was already folded: a late record, then folded as a minute of its own."""
+        if minute <= self.latest - HORIZON:
+            self._fold_one(requests, tokens)
+            return None
+        opened = self.open
+        if minute > self.latest:
+            self.latest = minute
+            if opened and next(iter(opened)) < minute - HORIZON:  # the oldest one opened (in time order)
+                if len(opened) == 1:  # a client's previous minute, the common case
+                    self._fold_one(*opened.popitem()[1])
+                else:
+                    self.fold(minute - HORIZON)
+        m = opened[minute] = [0.0, 0.0]
+        return m
+
+    def _fold_one(self, requests: float, tokens: float) -> None:
+        n = round(requests)
         self.per_minute[n] = self.per_minute.get(n, 0) + 1
-        b = token_bin(self.minute_tokens)
+        b = token_bin(tokens)
         self.tokens_per_minute[b] = self.tokens_per_minute.get(b, 0) + 1
-        self.peak_minute = max(self.peak_minute, self.minute_requests)
-        self.minute_requests = self.minute_tokens = 0.0
+        if requests > self.peak_minute:
+            self.peak_minute = requests
+
+    def fold(self, before: int | None = None) -> None:
+        """Close the open minutes before ``before`` (all of them when ``None``) into the histograms."""
+        done = [k for k in self.open if before is None or k < before]
+        for k in done:
+            self._fold_one(*self.open.pop(k))
 
 
 @dataclass(slots=True)
@@ -125,6 +148,7 @@ class LogStats:
         self.last: str | None = None
         self.requests = 0.0
         self.days: set[int] = set()  # local day ordinals the log touches
+        self.late = 0.0  # requests more than HORIZON minutes behind their client's latest
 
     def _slot(self, when: str) -> tuple[int, int]:
         """(UTC minute number, local day ordinal) of a ``YYYY-MM-DDTHH:MM`` prefix."""
@@ -136,10 +160,12 @@ class LogStats:
         return slot
 
     def _weight(self, rate: Any) -> float:
+        """``1 / rate`` (1 when not given); raises ``ValueError`` on a rate the contract does not allow."""
         w = self._weights.get(rate)
         if w is None:
-            ok = isinstance(rate, int | float) and 0 < rate <= 1
-            w = self._weights[rate] = 1.0 / rate if ok else 1.0
+            if rate is not None and (rate.__class__ not in (int, float) or not MIN_SAMPLE_RATE <= rate <= 1):
+                raise ValueError("sample_rate")
+            w = self._weights[rate] = 1.0 if rate is None else 1.0 / rate
         return w
 
     @property
@@ -148,22 +174,38 @@ class LogStats:
         return sorted(1.0 / w for w in self._weights.values())
 
     def add(self, r: dict[str, Any]) -> None:
-        """Fold one record (a dict of the access-log fields); raises ``ValueError``,
-        ``TypeError`` or ``AttributeError`` on a bad ``time`` or token count."""
+        """Fold one record (a dict of the access-log fields, ``time`` in the canonical form the reader
+        gives); raises ``ValueError`` or ``TypeError``, changing nothing, when a field does not have the
+        contract's type (:func:`llmroute.spec.accesslog.problem` names it)."""
         g = r.get
         when: str = r["time"]
         minute, day = self._slots.get(when[:16]) or self._slot(when[:16])
-        w = self._weights.get(g("sample_rate")) or self._weight(g("sample_rate"))
-        status = g("status")
-        tin, tout = g("input_tokens") or 0, g("output_tokens") or 0
+        rate = g("sample_rate")
+        w = self._weights.get(rate) or self._weight(rate)
+        status, tin, tout = g("status"), g("input_tokens"), g("output_tokens")
+        tier, endpoint, model, cache = g("tier"), g("endpoint"), g("model"), g("cache")
+        cid = g("client")
+        stream, latency = g("stream"), g("latency_ms")
+        if not (
+            (tin is None or (tin.__class__ is int and 0 <= tin < MAX_COUNT))
+            and (tout is None or (tout.__class__ is int and 0 <= tout < MAX_COUNT))
+            and (status is None or (status.__class__ is int and 100 <= status <= 599))
+            and (tier is None or tier.__class__ is str)
+            and (endpoint is None or endpoint.__class__ is str)
+            and (model is None or model.__class__ is str)
+            and (cache is None or cache.__class__ is str)
+            and (cid is None or cid.__class__ is str)
+            and (stream is None or stream.__class__ is bool)
+            and (latency is None or (latency.__class__ in (int, float) and 0 <= latency < 1e15))
+        ):
+            raise ValueError("a field of another type than the contract's")
+        tin, tout = tin or 0, tout or 0
         tokens = tin + tout
-        tier = g("tier") or "none"
-        key = (tier, g("endpoint") or "-", g("model") or "-", g("stream") is True,
-               BAND_BY_BITS[tin.bit_length()] if tin else "unknown", status,
-               g("cache") or "bypass")  # fmt: skip
-        tokens.bit_length()  # a float or other non-integer count raises here, before anything is changed
-        latency = float(g("latency_ms") or 0.0)
-        t = self.breakdown.get(key)  # an unhashable value raises here
+        tier = tier or "none"
+        key = (tier, endpoint or "-", model or "-", stream is True,
+               BAND_BY_BITS[tin.bit_length()] if tin else "unknown", status, cache or "bypass")  # fmt: skip
+        latency = latency or 0.0
+        t = self.breakdown.get(key)
         # nothing below raises: a bad record changes nothing
         if self.first is None or when < self.first:
             self.first = when
@@ -183,10 +225,9 @@ class LogStats:
             m = self.tier_minutes[tier, minute] = [0.0, 0.0]
         m[0] += w
         m[1] += tokens * w
-        cid: Any = g("client")
-        c = self.clients.get(cid) if cid.__class__ is str else self.anonymous
+        c = self.clients.get(cid) if cid is not None else self.anonymous
         if c is None:
-            c = self.clients[cid] = ClientStats()
+            c = self.clients[str(cid)] = ClientStats()
         c.tier = tier
         c.requests += w
         c.tokens += tokens * w
@@ -195,17 +236,19 @@ class LogStats:
         elif is_error(status):
             c.errors += w
         c.days.add(day)
-        if minute > c.minute:
-            c.fold()
-            c.minute = minute
-        c.minute_requests += w
-        c.minute_tokens += tokens * w
+        m = c.open.get(minute)
+        if m is None:
+            m = c.start(minute, w, tokens * w)
+            if m is None:
+                self.late += w
+                return
+        m[0] += w
+        m[1] += tokens * w
 
     def finish(self) -> None:
-        """Close every client's last minute (call once, after the last record)."""
+        """Close every client's open minutes (call once, after the last record)."""
         for c in self.clients.values():
             c.fold()
-            c.minute = -1
         self.anonymous.fold()
 
     def series(self) -> HourlySeries | None:

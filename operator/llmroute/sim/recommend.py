@@ -1,17 +1,20 @@
 """Recommendations from observed usage, as an LLMRoute patch with the reasoning for every value.
 
 * ``rateLimits.schedules`` ``off-peak``: the longest run of quiet hours gets a multiplier of the peak to
-  quiet ratio of hourly means (rounded down to a half, 1.5 to 4): the capacity sized for the peak is idle
-  then, and batch work may use it. Peak hours run at the base limits (multiplier 1).
+  quiet ratio of hourly medians over the days (rounded down to a half, 1.5 to 4; 4 when the quiet hours
+  carry nothing): the capacity sized for the peak is idle then, and batch work may use it. Peak hours run
+  at the base limits (multiplier 1).
 * per tier ``requestsPerMinute`` / ``tokensPerMinute``: 1.25 x the 99th percentile of the tier's
-  route-wide requests (tokens) per active minute, rounded up to two significant digits.
+  route-wide requests (tokens) per active minute, rounded up to two significant digits. A percentile is
+  read from at least :data:`MIN_OBSERVATIONS` minutes (hourly peaks for Prometheus), else no limit.
 * per tier ``perClient``: 1.5 x the 99th percentile of one non-heavy client's requests (tokens) per active
   minute, raised until it would have refused at most 1 % of the tier's requests (tokens) over all clients,
   heavy ones included: a guard against a runaway client, not a cap on the heavy clients the gateway
   serves today. The share it would have refused is printed.
 * ``scaling.schedules`` ``peak``: a ``minReplicas`` floor for the longest run of peak hours at the
-  peak's mean load over ``scaling.metric.targetPerReplica`` (when the metric is requests per second), so
-  the daily ramp starts warm; it is only suggested above ``proxy.minReplicas``.
+  peak's typical load (the median over days) over ``scaling.metric.targetPerReplica`` (when the metric
+  is requests per second), so the daily ramp starts warm; it is only suggested above
+  ``proxy.minReplicas``.
 
 The patch is a JSON merge patch (RFC 7386) on the route: lists are given whole, so the route's own tiers
 and schedules are carried over (the recommendation changes only limits and adds or replaces the named
@@ -29,6 +32,8 @@ from llmroute.spec.route import LLMRoute
 
 TIER_HEADROOM = 1.25
 CLIENT_HEADROOM = 1.5
+MIN_OBSERVATIONS = 30  # minutes (hourly peaks) a percentile is read from, at the least
+MAX_MULTIPLIER = 4.0  # the off-peak window's largest multiplier
 MAX_REFUSED = 0.01  # a per-client limit may refuse at most this share of what the tier's clients sent
 Histogram = dict[int, int]  # value -> minutes
 
@@ -50,6 +55,7 @@ class ObservedUsage:
     all_client_requests: dict[str, Histogram] = field(default_factory=dict)
     all_client_tokens: dict[str, Histogram] = field(default_factory=dict)
     source: str = "access log"
+    unit: str = "minute"  # what one histogram observation is
 
 
 def quantile(hist: Histogram, q: float) -> float | None:
@@ -118,23 +124,54 @@ def _hhmm(hour: int) -> str:
     return f"{hour % 24:02d}:00"
 
 
+def _short(prof: dict[str, Any]) -> str | None:
+    """Why a daily window cannot be read from ``prof`` (less than a day of hours with data), or ``None``."""
+    known = prof.get("hours", 0) - prof.get("missing_hours", 0)
+    return None if known >= 24 else f"the data covers {known} hours, less than a day"
+
+
 def _offpeak(obs: ObservedUsage, b: _Builder) -> dict[str, Any] | None:
     prof = obs.profile
+    if (short := _short(prof)) is not None:
+        b.add("spec.rateLimits.schedules[off-peak]", None, f"no off-peak window: {short}")
+        return None
     ratio, quiet = prof.get("peak_to_quiet_ratio"), windows(prof.get("quiet_hours", []))
+    idle = ratio is None and bool(prof.get("peak_hours")) and bool(quiet)  # quiet hours carry nothing
+    if idle:
+        ratio = MAX_MULTIPLIER
     if ratio is None or ratio < 1.5 or not quiet or (quiet[0][1] - quiet[0][0]) % 24 < 2:
         b.add("spec.rateLimits.schedules[off-peak]", None, "no off-peak window: the daily shape is too flat")
         return None
     start, end = quiet[0]
-    mult = min(4.0, max(1.5, math.floor(ratio * 2) / 2))
+    mult = min(MAX_MULTIPLIER, max(1.5, math.floor(ratio * 2) / 2))
+    load = (
+        "the quiet hours have no traffic on a typical day"
+        if idle
+        else f"peak hours carry {ratio:.1f}x its load"
+    )
     why = (
         f"{_hhmm(start)}-{_hhmm(end)} {prof['timezone']} is the longest run of quiet hours "
-        f"({prof['quiet_definition']}); peak hours carry {ratio:.1f}x its load, so limits can rise x{mult:g} "
-        "then (peak hours keep the base limits)"
+        f"({prof['quiet_definition']}); {load}, so limits can rise x{mult:g} then (peak hours keep the "
+        "base limits)"
     )
     path = "spec.rateLimits.schedules[off-peak]"
     b.add(f"{path}.multiplier", mult, why)
     return {"name": "off-peak", "timezone": prof["timezone"], "start": _hhmm(start), "end": _hhmm(end),
             "multiplier": mult}  # fmt: skip
+
+
+def _count(obs: ObservedUsage, hist: Histogram) -> str:
+    n = sum(hist.values())
+    return f"{n:,} {obs.unit}{'' if n == 1 else 's'}"
+
+
+def _too_few(obs: ObservedUsage, hist: Histogram, path: str, what: str, b: _Builder) -> bool:
+    """Whether ``hist`` has too few observations for a p99 (saying so in the recommendations)."""
+    if sum(hist.values()) >= MIN_OBSERVATIONS:
+        return False
+    b.add(path, None, f"no limit: only {_count(obs, hist)} of the tier's {what} in the {obs.source} "
+          f"(a p99 needs at least {MIN_OBSERVATIONS})")  # fmt: skip
+    return True
 
 
 def _tier_limits(obs: ObservedUsage, name: str, tier: dict[str, Any], b: _Builder) -> dict[str, Any]:
@@ -143,12 +180,13 @@ def _tier_limits(obs: ObservedUsage, name: str, tier: dict[str, Any], b: _Builde
     for key, hists, what in (("requestsPerMinute", obs.tier_requests, "requests"),
                              ("tokensPerMinute", obs.tier_tokens, "tokens")):  # fmt: skip
         p99 = quantile(hists.get(name, {}), 0.99)
-        if p99 is None or p99 <= 0:
+        if p99 is None or p99 <= 0 or _too_few(obs, hists.get(name, {}), f"{path}.{key}", what, b):
             continue
         out[key] = nice_up(TIER_HEADROOM * p99)
         why = (
-            f"{TIER_HEADROOM:g} x p99 of the tier's {what} per minute ({p99:,.0f}) over the {obs.source}, "
-            "route-wide (the operator divides it per replica)"
+            f"{TIER_HEADROOM:g} x p99 of the tier's {what} per minute ({p99:,.0f}) over "
+            f"{_count(obs, hists[name])} in the {obs.source}, route-wide (the operator divides it per "
+            "replica)"
         )
         b.add(f"{path}.{key}", out[key], why)
     per_client = dict(out.get("perClient") or {})
@@ -157,7 +195,8 @@ def _tier_limits(obs: ObservedUsage, name: str, tier: dict[str, Any], b: _Builde
         ("tokensPerMinute", obs.client_tokens, obs.all_client_tokens, "tokens"),
     ):
         p99 = quantile(hists.get(name, {}), 0.99)
-        if p99 is None or p99 <= 0:
+        where = f"{path}.perClient.{key}"
+        if p99 is None or p99 <= 0 or _too_few(obs, hists.get(name, {}), where, f"clients' {what}", b):
             continue
         limit = nice_up(CLIENT_HEADROOM * p99)
         why = f"{CLIENT_HEADROOM:g} x p99 of one non-heavy client's {what} per active minute ({p99:,.0f})"
@@ -180,6 +219,9 @@ def _scaling(obs: ObservedUsage, route: LLMRoute | None, timezone: str, b: _Buil
     floor = spec.proxy.min_replicas if spec else 1
     ceiling = spec.proxy.max_replicas if spec else 10
     prof, path = obs.profile, "spec.scaling.schedules[peak]"
+    if (short := _short(prof)) is not None:
+        b.add(path, None, f"no peak floor: {short}")
+        return None
     peak = windows(prof.get("peak_hours", []))
     if metric is not None and metric.type != "RequestsPerSecond":
         b.add(path, None, f"no peak floor: the scaling metric is {metric.type}, the log counts requests")
@@ -189,14 +231,16 @@ def _scaling(obs: ObservedUsage, route: LLMRoute | None, timezone: str, b: _Buil
         return None
     start, end = peak[0]
     hours = [h % 24 for h in range(start, start + (end - start) % 24)]
-    rps = sum(prof["hourly_mean_requests"][h] for h in hours) / len(hours) / 3600
+    typical = prof.get("hourly_median_requests") or prof["hourly_mean_requests"]
+    rps = sum(typical[h] for h in hours) / len(hours) / 3600
     replicas = min(ceiling, math.ceil(rps / target))
     if replicas <= floor:
         b.add(path, None, f"no peak floor: the peak's {rps:,.1f} req/s fit in proxy.minReplicas ({floor}) "
               f"at {target:g} req/s per replica")  # fmt: skip
         return None
     why = (
-        f"{_hhmm(start)}-{_hhmm(end)} {timezone} averages {rps:,.1f} req/s = {replicas} replicas at "
+        f"{_hhmm(start)}-{_hhmm(end)} {timezone} carries {rps:,.1f} req/s on a typical day (median over the "
+        f"days) = {replicas} replicas at "
         f"targetPerReplica {target:g}: start the daily ramp warm"
     )
     b.add(f"{path}.minReplicas", replicas, why)
@@ -226,7 +270,7 @@ def recommend(obs: ObservedUsage, route_doc: dict[str, Any] | None = None) -> di
     if route is not None:
         for name in sorted(set(observed) - set(known)):
             b.add(f"spec.rateLimits.tiers[{name}]", None, "seen in the log but not a tier of the route")
-    if tiers and any(t != known.get(t["name"]) for t in tiers):
+    if any(t != known.get(t["name"], {"name": t["name"]}) for t in tiers):
         rate_limits["tiers"] = tiers
     if "none" in obs.tier_requests and not names:
         b.add("spec.rateLimits.tiers", None, "the route has no tiers: per-tier and per-client limits need "

@@ -71,9 +71,11 @@ def analyse(trace: Trace, timezone: str = "UTC") -> dict[str, Any]:
     hourly = _profile(req, hours, 24)
     known = [(h, v) for h, v in enumerate(hourly) if v is not None]
     ranked = sorted(known, key=lambda x: x[1], reverse=True)
-    peak_hours = [h for h, _ in ranked[:3]]
-    trough_hours = [h for h, _ in sorted(known, key=lambda x: x[1])[:3]]
-    peak_to_trough = (ranked[0][1] / ranked[-1][1]) if known and ranked[-1][1] > 0 else None
+    shown = min(3, (len(known) + 1) // 2)  # a short trace: no hour is both a peak and a trough hour
+    peak_hours = [h for h, _ in ranked[:shown]]
+    trough_hours = [h for h, _ in ranked[::-1] if h not in peak_hours][:3]
+    low = ranked[-1][1] if len(known) > 1 else 0.0
+    peak_to_trough = ranked[0][1] / low if low > 0 else None
     covered_days = math.ceil(trace.minutes / 1440)
     weekday = _profile(req, days, 7) if trace.minutes >= 7 * 1440 else None
     mean_min = float(np.nanmean(req)) if valid.any() else 0.0

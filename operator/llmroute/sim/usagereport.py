@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from llmroute.sim import hourly, patchyaml, segments
-from llmroute.sim.logstats import KEY_FIELDS, LogStats, Totals, bin_value, is_error
+from llmroute.sim.logstats import HORIZON, KEY_FIELDS, LogStats, Totals, bin_value, is_error
 from llmroute.sim.promsource import PromUsage
 from llmroute.sim.promsource import summary as prom_summary
 from llmroute.sim.recommend import Histogram, ObservedUsage, recommend
@@ -154,7 +154,14 @@ def _log_notes(stats: LogStats) -> list[str]:
     if rates and rates[0] < 1:
         notes.append(
             f"the log is sampled (rates {', '.join(f'{r:g}' for r in rates)}): counts are scaled back up by "
-            "1/rate, and a client with few requests may be missing or undercounted"
+            "1/rate, a client with few requests may be missing or undercounted, and a client's requests per "
+            "minute move in steps of 1/rate, so per-client limits read from them are coarse"
+        )
+    if stats.late:
+        notes.append(
+            f"{stats.late:,.0f} requests came more than {HORIZON} minutes out of time order for their "
+            "client (logs concatenated?): their minutes may be split, so per-client peaks read low; give "
+            "each pod's log as its own file to have them merged by time"
         )
     notes.append("hours without a line inside the log's span count as no traffic")
     return notes
@@ -165,7 +172,7 @@ def from_prometheus(
 ) -> dict[str, Any]:
     """The report of a route's Prometheus history; raises ``ValueError`` on an invalid route."""
     profile = hourly.profile(usage.series, timezone)
-    obs = ObservedUsage(profile, source="hourly peaks in Prometheus")
+    obs = ObservedUsage(profile, source="Prometheus history", unit="hourly peak")
     for tier, peaks in usage.tier_peak_minute.items():
         obs.tier_requests[tier] = {}
         for p in peaks:
@@ -188,9 +195,12 @@ def render(report: dict[str, Any]) -> str:
     lines = [f"source: {report['source']}; {report['requests']:,.0f} requests; hours are {p['timezone']}"]
     if report["source"] == "access log":
         lines.append(f"from {report['first']} to {report['last']} ({report['days_spanned']:.2f} days)")
-    lines.append(
-        "peak hours:  " + ", ".join(f"{h:02d}:00" for h in p["peak_hours"]) + f"  ({p['peak_definition']})"
-    )
+    if report.get("input", {}).get("summary"):
+        lines.append(f"input: {report['input']['summary']}")
+    peak = ", ".join(f"{h:02d}:00" for h in p["peak_hours"])
+    if len(p["peak_hours"]) == 24:
+        peak = "none distinct (every hour is one)"
+    lines.append(f"peak hours:  {peak}  ({p['peak_definition']})")
     lines.append(
         "quiet hours: " + ", ".join(f"{h:02d}:00" for h in p["quiet_hours"]) + f"  ({p['quiet_definition']})"
     )

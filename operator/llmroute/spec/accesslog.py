@@ -7,7 +7,8 @@ stderr. Lines are never longer than a few hundred bytes and never carry a key, a
 
 Version 1 (``"v": 1``). Readers skip lines whose ``v`` is newer than they know; a new field may be added
 without a new version, a field is never renamed or given another meaning without one. ``null`` means not
-known (e.g. no usage in the answer), never zero. :data:`FIELDS` lists every field with its meaning.
+known (e.g. no usage in the answer), never zero. :data:`FIELDS` lists every field with its meaning;
+:func:`problem` says whether a record keeps to their types (readers skip and count one that does not).
 
 The pseudonymous client id is ``HMAC-SHA256(hash key, SHA-256(API key))`` (RFC 2104), its first
 :data:`CLIENT_ID_HEX` hex digits: stable across replicas and restarts while the hash key (a Secret mounted
@@ -17,7 +18,8 @@ Secret may hold. Without a hash key, or when the request presented no key, ``cli
 
 from __future__ import annotations
 
-from typing import Final
+from datetime import UTC, datetime
+from typing import Any, Final
 
 from pydantic import Field
 
@@ -50,6 +52,80 @@ FIELDS: Final[dict[str, str]] = {
     "retries": "attempts beyond the first (failover or retry to another upstream)",
     "sample_rate": "the sampling rate in force (each line stands for 1/sample_rate requests)",
 }
+
+
+MAX_COUNT: Final = 2**53  # token counts at or above this are not counts (floats lose units)
+MIN_SAMPLE_RATE: Final = 1e-12  # a line standing for more requests than this would overflow the sums
+_TEXT = ("tier", "client", "endpoint", "model", "cache", "route", "upstream")
+_COUNTS = ("input_tokens", "output_tokens")
+_MILLISECONDS = ("latency_ms", "ttfb_ms")
+
+
+def canonical_time(value: Any) -> str | None:
+    """``value`` as the contract's time (``YYYY-MM-DDTHH:MM:SS.mmmZ``, which sorts as a string), from any
+    RFC 3339 time with a UTC offset; ``None`` when it is not one (no offset included: its zone is unknown).
+    """
+    if value.__class__ is not str:
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        return None
+    utc = when.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+BAD_VERSION: Final = "v: not a format version (a whole number from 1)"
+BAD_TIME: Final = "time: not an RFC 3339 time with a UTC offset"
+
+
+def time_problem(record: dict[str, Any]) -> str | None:
+    """``None`` when ``record``'s ``time`` is the canonical form or was rewritten to it in place
+    (:func:`canonical_time`), else :data:`BAD_TIME`."""
+    t = record.get("time")
+    if t.__class__ is str and len(t) == 24 and t[23] == "Z" and t[19] == "." and t[10] == "T":
+        return None
+    t = canonical_time(t)
+    if t is None:
+        return BAD_TIME
+    record["time"] = t
+    return None
+
+
+def problem(record: dict[str, Any]) -> str | None:
+    """``None`` when every field of ``record`` present and not ``null`` has the type :data:`FIELDS` gives
+    it, else ``"<field>: <what it must be>"`` for the first one that has not. A ``time`` with another
+    offset or precision is rewritten in place to the canonical form (:func:`canonical_time`)."""
+    v = record.get("v")
+    if v.__class__ is not int or v < 1:
+        return BAD_VERSION
+    if (said := time_problem(record)) is not None:
+        return said
+    get = record.get
+    for name in _TEXT:
+        x = get(name)
+        if x is not None and x.__class__ is not str:
+            return f"{name}: not a string"
+    for name in _COUNTS:
+        x = get(name)
+        if x is not None and (x.__class__ is not int or not 0 <= x < MAX_COUNT):
+            return f"{name}: not a whole number from 0 to 2^53"
+    x = get("status")
+    if x is not None and (x.__class__ is not int or not 100 <= x <= 599):
+        return "status: not an HTTP status (100-599)"
+    x = get("stream")
+    if x is not None and x.__class__ is not bool:
+        return "stream: not true or false"
+    for name in _MILLISECONDS:
+        x = get(name)
+        if x is not None and (x.__class__ not in (int, float) or not 0 <= x < 1e15):
+            return f"{name}: not a number of milliseconds from 0"
+    x = get("sample_rate")
+    if x is not None and (x.__class__ not in (int, float) or not MIN_SAMPLE_RATE <= x <= 1):
+        return "sample_rate: not a number from 1e-12 up to 1"
+    return None
 
 
 class AccessLogSpec(Model):
