@@ -31,6 +31,7 @@ from bench.proxy_common import (
     cores,
     emit,
     llmroute_config,
+    ops_url,
     start_fake,
     start_llmroute,
     tree_cpu_seconds,
@@ -49,7 +50,7 @@ def _set_log(config: Path, base: dict[str, Any], on: bool, key_file: Path, proxy
     tmp.replace(config)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:  # the proxy reports the hash of the config it serves
-        with urllib.request.urlopen(f"{proxy}/readyz", timeout=2) as resp:
+        with urllib.request.urlopen(f"{ops_url(proxy)}/readyz", timeout=2) as resp:
             served = json.loads(resp.read()).get("config")
         if served == ProxyConfig.model_validate(body).content_hash():
             return
