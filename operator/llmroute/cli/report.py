@@ -59,12 +59,23 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--plot", type=Path, help="save the weekday x hour heat maps as an image (matplotlib)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--top", type=_number(int, 0), default=10, help="top clients to list (default 10)")
-    p.add_argument("--heavy-factor", type=_number(float, 1.0), default=Thresholds.heavy_factor)
-    p.add_argument("--occasional-share", type=_number(float, 0.0, 1.0), default=Thresholds.occasional_share)
+    p.add_argument(
+        "--heavy-factor",
+        type=_number(float, 1.0),
+        default=Thresholds.heavy_factor,
+        help="heavy: requests per active day at least this many times the median client's (default 5)",
+    )
+    p.add_argument(
+        "--occasional-share",
+        type=_number(float, 0.0, 1.0),
+        default=Thresholds.occasional_share,
+        help="occasional: active on fewer than this share of the log's days (default 0.25) ...",
+    )
     p.add_argument(
         "--occasional-requests-per-day",
         type=_number(float, 0.0),
         default=Thresholds.occasional_requests_per_day,
+        help="... or fewer requests than this per active day (default 10)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     env = os.environ.get
