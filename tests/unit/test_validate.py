@@ -130,6 +130,24 @@ def test_each_document_of_a_file_is_named(tmp_path: Path, capsys: pytest.Capture
     ]
 
 
+def test_the_items_of_a_list_are_checked_each(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``kubectl get llmr -o yaml`` writes a ``kind: List``; its LLMRoutes are checked one by one."""
+    good, bad = route("good"), route("bad", proxy={"minReplicas": 5, "maxReplicas": 2})
+    path = tmp_path / "list.yaml"
+    path.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": [good, bad]}))
+    code, out, err = validate(capsys, path)
+    assert code == 1
+    assert out == [f"{path}: document 0 item 0 (LLMRoute good): valid"]
+    assert err == [
+        f"{path}: document 0 item 1 (LLMRoute bad): spec.proxy: proxy.minReplicas must not exceed "
+        "proxy.maxReplicas"
+    ]
+    empty = tmp_path / "empty.yaml"
+    empty.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": []}))
+    code, _, err = validate(capsys, empty)
+    assert code == 1 and "no LLMRoute" in err[0]
+
+
 def _with(doc: dict[str, object], **top: object) -> bytes:
     return yaml.safe_dump({**doc, **top}).encode()
 

@@ -96,8 +96,7 @@ def check_file(path: Path) -> tuple[list[str], list[str]]:
         return found, []
     valid: list[str] = []
     routes = 0
-    for index, doc in enumerate(docs):
-        where = f"{path}: document {index}"
+    for where, doc in _manifests(path, docs):
         if doc is None:
             continue
         if not isinstance(doc, dict):
@@ -116,6 +115,19 @@ def check_file(path: Path) -> tuple[list[str], list[str]]:
     if routes == 0 and not found:
         found.append(f"{path}: no LLMRoute in the file (no document has kind: {KIND})")
     return found, valid
+
+
+def _manifests(path: Path, docs: list[Any]) -> Iterator[tuple[str, Any]]:
+    """Each document with where it is; the items of a ``kind: List`` (what ``kubectl get -o yaml``
+    writes, and ``kubectl apply`` accepts) each on their own."""
+    for index, doc in enumerate(docs):
+        where = f"{path}: document {index}"
+        items = doc.get("items") if isinstance(doc, dict) and doc.get("kind") == "List" else None
+        if isinstance(items, list):
+            for item, obj in enumerate(items):
+                yield f"{where} item {item}", obj
+        else:
+            yield where, doc
 
 
 def run(args: argparse.Namespace) -> int:
