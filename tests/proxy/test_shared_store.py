@@ -141,3 +141,91 @@ async def test_store_password_comes_from_a_file(tmp_path: Path, fake: FakeUpstre
             await server.stop()
     finally:
         redis.stop()
+
+
+class SlowRelay:
+    """A loopback TCP relay in front of Redis that holds what the proxy sends for ``delay`` seconds."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.delay = 0.0
+        self.held = 0  # chunks being held
+        self.slow_forwarded = 0  # chunks forwarded after a delay
+        self.server: asyncio.Server | None = None
+        self.port = 0
+
+    async def start(self) -> str:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    async def _serve(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        redis_r, redis_w = await asyncio.open_connection("127.0.0.1", self.target_port)
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter, slow: bool) -> None:
+            while data := await src.read(65536):
+                if slow and self.delay:
+                    self.held += 1
+                    await asyncio.sleep(self.delay)  # the relay's latency, not synchronisation
+                    self.held -= 1
+                    self.slow_forwarded += 1
+                dst.write(data)
+                await dst.drain()
+            dst.close()
+
+        await asyncio.gather(pipe(client_r, redis_w, True), pipe(redis_r, client_w, False))
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+
+async def test_a_caller_gone_during_a_shared_admission_is_not_charged(
+    tmp_path: Path, fake: FakeUpstream, redis_server: RedisServer, processes: list[ProxyProcess]
+) -> None:
+    """One request a minute for the team: a caller that leaves while the store is deciding must not use
+    it up (the store's charge, which lands after the caller left, is given back)."""
+    relay = SlowRelay(redis_server.port)
+    store_url = await relay.start()
+    keys, warm_keys = tmp_path / "keys", tmp_path / "warm-keys"
+    keys.write_text("sk-a\n")
+    warm_keys.write_text("sk-w\n")
+    team = tier("team", apiKeysFile=str(keys), requestsPerMinute=1, globalRequestsPerMinute=1)
+    warm = tier("warm", apiKeysFile=str(warm_keys), requestsPerMinute=100_000)
+    limits = {
+        "tiers": [team, warm],
+        "divisor": 1,
+        "replicas": 1,
+        "store": {"type": "Redis", "url": store_url},
+    }
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config(upstream(fake.url), limits=limits)))
+    processes.append(ProxyProcess(path, tmp_path / "proxy.log"))
+    url = await processes[0].ready()
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+
+    async def status(session: aiohttp.ClientSession, key: str) -> int:
+        headers = {"Authorization": f"Bearer {key}"}
+        async with session.post(url + "/v1/chat/completions", json=body, headers=headers) as resp:
+            await resp.read()
+            return resp.status
+
+    try:
+        async with aiohttp.ClientSession() as session:
+            assert await status(session, "sk-w") == 200  # the store's connection and script, warm
+            relay.delay = 0.2  # under the store client's 0.25 s read timeout: the store decides, slowly
+            with pytest.raises(TimeoutError):
+                async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=0.1)) as impatient:
+                    await status(impatient, "sk-a")
+            # the admission reached the store after the caller left; then the relay is quick again
+            await eventually(lambda: relay.slow_forwarded >= 1 and relay.held == 0, within=5, interval=0.02)
+            relay.delay = 0.0
+
+            async def admitted() -> bool:
+                return await status(session, "sk-a") == 200
+
+            await eventually(admitted, within=10, interval=0.2)
+            async with session.get(processes[0].metrics_url + "/metrics") as resp:
+                assert metric(await resp.text(), "llmroute_proxy_store_fallback") == 0
+    finally:
+        relay.stop()

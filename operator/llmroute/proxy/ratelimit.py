@@ -41,10 +41,26 @@ class RateLimiter:
         divisor = snap.config.limits.divisor
         shared = self.shared
         if shared is not None and shared.available(now):
-            verdict = await shared.admit(build_checks(tier, caller.client, tokens, True, divisor), now)
+            deciding = asyncio.ensure_future(
+                shared.admit(build_checks(tier, caller.client, tokens, True, divisor), now)
+            )
+            try:
+                verdict = await asyncio.shield(deciding)
+            except asyncio.CancelledError:
+                # the caller left while the store decided: whatever it charged is given back once it lands
+                deciding.add_done_callback(lambda done: self._give_back(done, tokens))
+                raise
             if verdict is not None:
                 return verdict
         return self.local.admit(build_checks(tier, caller.client, tokens, False, divisor), now)
+
+    def _give_back(self, done: asyncio.Future[Verdict | None], tokens: int) -> None:
+        """Refund the request and ``tokens`` a shared admission charged for a caller that has left."""
+        if done.cancelled() or done.exception() is not None:
+            return
+        verdict = done.result()
+        if verdict is not None and verdict.allowed:
+            self.correct(verdict, -tokens, -1.0)
 
     def correct(self, verdict: Verdict, delta: float, requests: float = 0.0) -> None:
         """Charge (or refund, if negative) ``delta`` tokens and ``requests`` requests on the limits that
