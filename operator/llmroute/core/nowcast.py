@@ -9,7 +9,7 @@ From the last two hours of per-minute load it computes
   level[t])``. Two minutes is the time a decision needs to take effect (one minute of metric lag plus a
   replica's start-up);
 * the **burst margin**: the 95th percentile of those errors, at least 1 and at most ``max_margin``
-  (the caller passes ``1 + 2 x tolerance``). Calm traffic gets a margin of a few percent, traffic with
+  (the scaler passes ``1 + 1.5 x tolerance``). Calm traffic gets a margin of a few percent, traffic with
   bursts a larger one. Until :data:`COLD_SAMPLES` errors exist the margin leans towards
   :data:`COLD_MARGIN`: with no history, be generous;
 * the **breakout floor**: a last minute above ``level x`` the 95th-percentile band of the errors is not
@@ -37,7 +37,7 @@ WARMUP_MINUTES = 30  # samples before the error window used only to settle the l
 FIRST_ERRORS_SKIPPED = 3  # the level is meaningless for the first samples of a history
 ALPHA = 0.2
 SHIFT = 2.0
-MAX_MARGIN = 1.2
+MAX_MARGIN = 1.15
 COLD_MARGIN = 1.25
 COLD_SAMPLES = 5
 _LOG_CLIP_HI = math.log(2.0)

@@ -5,7 +5,8 @@ The recommendation is built in layers, each reported in :class:`~llmroute.spec.s
 1. **reactive** - the replicas that keep the short-term load (``level x burst margin``, or the last minute
    when it broke out of the noise band; :mod:`llmroute.core.nowcast`) at ``targetPerReplica x (1 +
    tolerance)`` per replica. With steady load this is the HPA's answer; with bursty load it carries a
-   margin sized from the observed volatility, at most ``1 + 2 x tolerance``.
+   margin sized from the observed volatility, at most ``1 + 1.5 x tolerance`` (with the scale-up's half
+   tolerance, a scale-up sizes for at most about ``1 + 2 x tolerance`` over the level).
 2. **predictive** - the load the time-of-day profile expects over the lead time, sized the same way
    (:mod:`llmroute.core.predictive`); it only ever adds capacity.
 3. **stabilisation and policies** - the HPA ``behavior`` (windows, step policies, select policy;
@@ -53,6 +54,7 @@ from llmroute.spec.status import Forecast, Recommendation
 
 UP_MARGIN = 0.5  # x tolerance: how much further than needed a scale-up goes
 DOWN_BAND = 1.5  # x tolerance: how far below the current count a scale-down must be worth
+MARGIN_CAP = 1.5  # x tolerance: the largest burst margin over the level
 RECOVERY_MINUTES = 60  # known minutes whose busiest one a scale-down keeps within one scale-up step
 STATE_VERSION = 1
 
@@ -103,7 +105,7 @@ class _Params:
     spec: LLMRouteSpec
     hpa: HpaParams
     divisor: float  # load one replica is sized for: targetPerReplica x (1 + tolerance)
-    max_margin: float  # cap on the burst margin: 1 + 2 x tolerance
+    max_margin: float  # cap on the burst margin: 1 + MARGIN_CAP x tolerance
     gap_minutes: int  # a missing minute this recent blocks scale-down (the scale-down window, >= 1)
 
 
@@ -119,7 +121,7 @@ def _params(spec: LLMRouteSpec) -> _Params:
         spec,
         hpa,
         divisor=target * (1.0 + tol),
-        max_margin=1.0 + 2.0 * tol,
+        max_margin=1.0 + MARGIN_CAP * tol,
         gap_minutes=max(1, math.ceil(hpa.down.window / 60)),
     )
     _cache[:] = [params]
