@@ -75,6 +75,11 @@ DUPLICATES: list[tuple[str, str, dict[str, Any]]] = [
         f'{{"model":"m","temperature":0.50000000000000000001,"messages":[{BENIGN}],"seed":-0}}',
         {"model": "m", "temperature": 0.5, "messages": USER, "seed": 0},
     ),
+    (
+        "underflow-to-zero",  # a temperature of 0 to llmroute (cacheable) is 0 upstream too
+        f'{{"model":"m","temperature":1e-400,"messages":[{BENIGN}]}}',
+        {"model": "m", "temperature": 0.0, "messages": USER},
+    ),
 ]
 
 
