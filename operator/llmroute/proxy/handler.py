@@ -1,12 +1,13 @@
 """The request path of ``/v1/chat/completions``, ``/v1/completions`` and ``/v1/embeddings``.
 
 authenticate (401) → parse: body size (413), JSON and the fields llmroute acts on (400, naming ``param``),
-model (404) → rate limits (429) → cache (a hit answers here) → priority admission (503 when shed) →
-forward upstream with failover → settle. A step that ends the request early raises :class:`Refused` with
-its answer. Whatever the ending (a client that leaves is recorded with code 499), :meth:`ApiHandler.settle`
-runs exactly once: it charges the caller's limits what the request actually used, records the metrics
-(``llmroute_requests_total``, ``llmroute_request_duration_seconds``, ``llmroute_tokens_total``) with the
-upstream really tried, and hands the :class:`Outcome` to the observers (e.g. an access log).
+model (404) → the body to send upstream, the parsed payload written anew (:func:`outgoing`) → rate limits
+(429) → cache (a hit answers here) → priority admission (503 when shed) → forward upstream with failover
+→ settle. A step that ends the request early raises :class:`Refused` with its answer. Whatever the ending
+(a client that leaves is recorded with code 499), :meth:`ApiHandler.settle` runs exactly once: it charges
+the caller's limits what the request actually used, records the metrics (``llmroute_requests_total``,
+``llmroute_request_duration_seconds``, ``llmroute_tokens_total``) with the upstream really tried, and hands
+the :class:`Outcome` to the observers (e.g. an access log).
 
 :class:`ApiHandler` is given the collaborators it uses (the current config snapshot, the rate limiter,
 the cache, the admission gate, the forwarder and the metrics) and nothing else of the server.
@@ -85,6 +86,23 @@ def parse(snap: ConfigSnapshot, body: bytes) -> tuple[dict[str, Any], Params, li
         message = f"The model `{params.model}` does not exist."
         raise Refused(errors.not_found(message, "model_not_found"), "model_not_found")
     return payload, params, candidates
+
+
+def outgoing(payload: dict[str, Any], params: Params) -> tuple[dict[str, Any], bytes, bool]:
+    """The payload to send upstream, its bytes and whether the client's stream must be stripped of the
+    usage event llmroute asked for (:func:`ask_for_usage`); raises :class:`Refused` (400) for a body nested
+    deeper than orjson writes (254 levels).
+
+    The bytes are always the payload as llmroute parsed it, written anew by ``orjson.dumps`` — never the
+    client's bytes: a body that another JSON parser reads differently (a key given twice, of which orjson
+    keeps the last and other parsers the first; escapes in keys; number spellings) would otherwise run
+    upstream as another request than the one llmroute routed, limited, charged and cached."""
+    sent, strip = ask_for_usage(payload, params)
+    try:
+        return sent, orjson.dumps(sent), strip
+    except orjson.JSONEncodeError:  # the only payload orjson parses but cannot write: one nested too deep
+        message = "The JSON body of your request is nested too deeply."
+        raise Refused(errors.bad_request(message), "invalid_json") from None
 
 
 def queue_wait(snap: ConfigSnapshot, caller: Caller) -> float | None:
@@ -170,14 +188,15 @@ class ApiHandler:
         body = await read_body(request, snap.config.max_body_bytes)
         p.request_bytes = len(body)
         payload, params, candidates = parse(snap, body)
+        sent, sent_body, strip = outgoing(payload, params)
         path = request.path
         p.stream, p.model = params.stream, params.model
-        tokens = estimate(path, len(body), params)
+        tokens = estimate(path, len(sent_body), params)
         now = time.monotonic()
         verdict = await self.limiter.admit(snap, caller, tokens, now)
         if not verdict.allowed:
             raise self._rate_limited(snap, verdict, p.tier)
-        p.verdict, p.charged, p.prompt_estimate = verdict, tokens, prompt_estimate(len(body))
+        p.verdict, p.charged, p.prompt_estimate = verdict, tokens, prompt_estimate(len(sent_body))
         headers = verdict.headers()
         headers[REQUEST_ID] = p.request_id
         cfg = snap.config.cache
@@ -189,7 +208,6 @@ class ApiHandler:
                 return hit
         if not await self.gate.acquire(caller.priority, queue_wait(snap, caller)):
             raise self._shed(snap, p.tier)
-        sent, sent_body, strip = ask_for_usage(payload, body, params)
         auth = client_auth(snap, request.headers)
         call = Call(path, sent_body, sent, params.stream, asyncio.get_running_loop().time(),
                     p.prompt_estimate, auth, headers, p, strip)  # fmt: skip

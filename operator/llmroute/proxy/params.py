@@ -4,7 +4,7 @@ llmroute reads ``model`` (routing), ``stream`` and ``stream_options`` (relay and
 ``max_tokens`` / ``max_completion_tokens`` and ``n`` (the token estimate the limits charge), and
 ``temperature`` / ``seed`` (cache eligibility). A wrong type or value in any of them is answered as OpenAI
 answers it: ``400 invalid_request_error`` naming the field in ``param``, with OpenAI's codes
-(``invalid_type``, ``integer_below_min_value``, ...). Every other field is passed upstream untouched.
+(``invalid_type``, ``integer_below_min_value``, ...). Every other field is passed upstream as parsed.
 
 :func:`check` raises :class:`Refused`; it never changes the payload.
 """

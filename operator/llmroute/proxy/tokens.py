@@ -1,7 +1,7 @@
 """Token accounting: a cheap estimate on admission, the real figure from the upstream's ``usage``.
 
-The estimate is deliberately simple and slightly high — a quarter of the request body's bytes for the
-prompt plus the larger of ``max_completion_tokens`` and ``max_tokens`` (else :data:`DEFAULT_OUTPUT`)
+The estimate is deliberately simple and slightly high — a quarter of the bytes of the body sent upstream
+for the prompt plus the larger of ``max_completion_tokens`` and ``max_tokens`` (else :data:`DEFAULT_OUTPUT`)
 times ``n`` — and is corrected when the request settles. It is bounded by :data:`MAX_ESTIMATE`: a client
 may send any ``max_tokens`` up to 2**64, and a charge of that size (as seconds of limiter debt, a float)
 could not be corrected exactly — the settle step would leave the tier minutes in debt.
@@ -55,14 +55,13 @@ def estimate(path: str, body_len: int, params: Params) -> int:
     return min(prompt + out * params.n, MAX_ESTIMATE)
 
 
-def ask_for_usage(payload: dict[str, Any], body: bytes, params: Params) -> tuple[dict[str, Any], bytes, bool]:
-    """The payload and body to send upstream so that a stream reports its usage, and whether the client's
-    stream must then be stripped of the usage event it did not ask for. Only streams are changed."""
+def ask_for_usage(payload: dict[str, Any], params: Params) -> tuple[dict[str, Any], bool]:
+    """The payload to send upstream so that a stream reports its usage, and whether the client's stream
+    must then be stripped of the usage event it did not ask for. Only streams are changed."""
     if not params.stream or params.include_usage:
-        return payload, body, False
+        return payload, False
     options = payload.get("stream_options") or {}
-    asked = {**payload, "stream_options": {**options, "include_usage": True}}
-    return asked, orjson.dumps(asked), True
+    return {**payload, "stream_options": {**options, "include_usage": True}}, True
 
 
 def from_obj(usage: Any) -> Usage | None:

@@ -44,7 +44,7 @@ FIELDS: Final[dict[str, str]] = {
     "proxy's estimate), null when no upstream answered",
     "output_tokens": "completion tokens as accounted: the upstream's usage (a stream without usage: the "
     "events streamed), null when no upstream answered",
-    "request_bytes": "size of the request body in bytes, null when not read",
+    "request_bytes": "size of the request body in bytes as the client sent it, null when not read",
     "latency_ms": "milliseconds from the request's arrival to the end of the answer",
     "ttfb_ms": "milliseconds to the first byte of the answer, null when none was sent",
     "cache": "hit, miss or bypass (not cacheable)",

@@ -8,9 +8,10 @@ status code, streaming shape (chunks, delay between them), failures (``reset`` a
 ``openai``; ``error_body``, an error object under status 200; ``partial``, a completion cut off
 mid-generation (``finish_reason: null``); ``sse``, an event stream whatever the request asked;
 ``no_usage``, no ``usage`` anywhere; ``usage_every_chunk``, a stream whose every chunk carries
-``usage: null`` as OpenAI's do once usage is asked for). ``auth`` makes it check the bearer key as a real
-provider does (401 for any other). It counts what it saw, including requests whose client went away
-(``cancelled``), and records the last requests for assertions.
+``usage: null`` as OpenAI's do once usage is asked for; ``echo``, the last message or prompt as the answer).
+``auth`` makes it check the bearer key as a real provider does (401 for any other). It counts what it saw,
+including requests whose client went away (``cancelled``), and records the last requests (body as read, and
+raw) for assertions. ``duplicate_keys="first"`` reads a key given twice as parsers keeping the first do.
 
 Two modes make it behave like a real backend under load. Engine mode (``engine=EngineModel(slots)``): at most
 ``slots`` requests run at once, the rest queue, each request's ``latency`` (time to first token) and
@@ -29,6 +30,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import json
 import socket
 import struct
 import time
@@ -43,7 +45,7 @@ from llmroute.testing.fake_engine import EngineModel
 from llmroute.testing.fake_quota import HostedQuota
 
 Failure = Literal["none", "reset", "hang", "truncate", "stall"]
-Shape = Literal["openai", "error_body", "partial", "sse", "no_usage", "usage_every_chunk"]
+Shape = Literal["openai", "error_body", "partial", "sse", "no_usage", "usage_every_chunk", "echo"]
 
 
 @dataclass
@@ -72,6 +74,7 @@ class Recorded:
     path: str
     headers: dict[str, str]
     body: dict[str, Any]
+    raw: bytes = b""
 
 
 @dataclass
@@ -96,8 +99,10 @@ class FakeUpstream:
         record: bool = True,
         engine: EngineModel | None = None,
         quota: HostedQuota | None = None,
+        duplicate_keys: Literal["last", "first"] = "last",
     ) -> None:
         self.name = name
+        self.duplicate_keys = duplicate_keys
         self.engine = engine
         self.quota = quota
         self.default = behavior or FakeBehavior()
@@ -180,9 +185,9 @@ class FakeUpstream:
         behavior = self.script.popleft() if self.script else self.default
         try:
             raw = await request.read()
-            body: dict[str, Any] = orjson.loads(raw) if raw else {}
+            body: dict[str, Any] = self._read(raw) if raw else {}
             if self.record:
-                stats.recent.append(Recorded(request.path, dict(request.headers), body))
+                stats.recent.append(Recorded(request.path, dict(request.headers), body, raw))
             headers: dict[str, str] = {}
             if self.quota is not None:
                 admitted, headers = self.quota.charge(_cost(body, len(raw), behavior.chunks))
@@ -201,6 +206,11 @@ class FakeUpstream:
             raise
         finally:
             stats.active -= 1
+
+    def _read(self, raw: bytes) -> Any:
+        if self.duplicate_keys == "last":
+            return orjson.loads(raw)
+        return json.loads(raw, object_pairs_hook=lambda pairs: dict(reversed(pairs)))  # first one wins
 
     async def _run(
         self, request: web.Request, b: FakeBehavior, body: dict[str, Any], size: int, headers: dict[str, str]
@@ -239,10 +249,11 @@ class FakeUpstream:
         usage = _usage(prompt_tokens, b.chunks)
         finish = None if b.shape == "partial" else "stop"
         choice: dict[str, Any] = {"index": 0, "finish_reason": finish, "logprobs": None}
+        text = _echo(body) if b.shape == "echo" else b.content * max(1, b.chunks)
         if chat:
-            choice["message"] = {"role": "assistant", "content": b.content * max(1, b.chunks)}
+            choice["message"] = {"role": "assistant", "content": text}
         else:
-            choice["text"] = b.content * max(1, b.chunks)
+            choice["text"] = text
         obj = "chat.completion" if chat else "text_completion"
         answer = {"id": "fake-1", "object": obj, "created": int(time.time()), "model": model,
                   "choices": [choice], "usage": usage, "upstream": self.name}  # fmt: skip
@@ -301,6 +312,12 @@ def _prompt_tokens(body: dict[str, Any]) -> int:
     not from the rest of the request."""
     prompt = body.get("messages", body.get("prompt", body.get("input", "")))
     return max(1, len(orjson.dumps(prompt)) // 4)
+
+
+def _echo(body: dict[str, Any]) -> str:
+    """The content of the request's last message, or its prompt (``shape="echo"``)."""
+    messages = body.get("messages") or [{"content": body.get("prompt")}]
+    return str(messages[-1].get("content"))
 
 
 def _usage(prompt: int, completion: int) -> dict[str, int]:
