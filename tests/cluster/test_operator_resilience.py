@@ -224,14 +224,17 @@ def test_predictive_prescales_before_a_daily_ramp(
             },
         )
         create_route(api_client, namespace, spec)
-        eventually(
-            lambda: replicas(api_client, namespace, "pred-proxy") >= 6,
-            timeout=240,
-            what="pre-scaled for the ramp",
-        )
+
+        def prescaled() -> dict[str, Any] | None:
+            # the Deployment is written before the status of the same cycle: wait for both
+            if replicas(api_client, namespace, "pred-proxy") < 6:
+                return None
+            status: dict[str, Any] = get_route(api_client, namespace, "pred").get("status") or {}
+            forecast = status.get("forecast") or {}
+            return status if forecast.get("active") is True else None
+
+        status = eventually(prescaled, timeout=240, what="pre-scaled for the ramp, the status saying why")
         assert time.time() < ramp_at, "scaled only once the ramp had started"
-        status = get_route(api_client, namespace, "pred")["status"]
-        assert status["forecast"]["active"] is True
         assert (status["recommendation"].get("predictive") or 0) >= 6
         assert status["load"]["requestsPerSecond"] < 10  # current load alone would need one replica
         assert math.isfinite(status["forecast"]["value"])
