@@ -105,8 +105,13 @@ def test_scales_up_with_load_and_down_only_after_stabilisation(
         )
         time.sleep(1)
     eventually(lambda: replicas(api_client, namespace, "web-proxy") == 1, timeout=90, what="scale down to 1")
-    obj = get_route(api_client, namespace, "web")
-    assert [d["to"] for d in obj["status"]["history"]][-1] == 1
+
+    def recorded() -> list[int] | None:  # the replicas are written before the status of the same cycle
+        history = (get_route(api_client, namespace, "web").get("status") or {}).get("history") or []
+        tos = [d["to"] for d in history]
+        return tos if tos and tos[-1] == 1 else None
+
+    eventually(recorded, timeout=20, what="the scale-down to 1 in the status history")
     eventually(lambda: events(api_client, namespace, "ScaledDown"), timeout=20, what="ScaledDown event")
 
 

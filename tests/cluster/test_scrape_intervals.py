@@ -65,8 +65,13 @@ def _scales(
     eventually(
         lambda: replicas(api, namespace, "scrape-proxy") >= 5, timeout=5 * seconds, what="scaled for 60 req/s"
     )
-    cond = condition(get_route(api, namespace, "scrape"), "MetricsAvailable")
-    assert cond is not None and cond["status"] == "True", cond
+
+    # the replicas are written before the status of the same cycle: wait for the status to say why
+    def available() -> bool:
+        cond = condition(get_route(api, namespace, "scrape"), "MetricsAvailable") or {}
+        return cond.get("status") == "True"
+
+    eventually(available, timeout=2 * seconds, what="MetricsAvailable=True")
 
 
 def test_scales_at_a_30s_scrape_interval(
