@@ -35,51 +35,44 @@ class Rounds:
         self.spans.append((started, loop.time()))
 
 
-async def test_rounds_run_one_interval_after_the_previous_round_ended() -> None:
-    rounds = Rounds(duration=0.03)
-    ticker = Periodic("ticker", rounds, lambda: 0.05, log)
+async def run(
+    rounds: Rounds, interval: float, count: int, fixed_rate: bool = False, first: bool = False
+) -> float:
+    """Run ``rounds`` every ``interval`` seconds until it ran ``count`` times; the loop time it started."""
+    ticker = Periodic("ticker", rounds, lambda: interval, log, fixed_rate=fixed_rate, wait_first=first)
+    started = asyncio.get_running_loop().time()
     ticker.start()
     try:
-        await eventually(lambda: len(rounds.spans) >= 4)
+        await eventually(lambda: len(rounds.spans) >= count)
     finally:
         await ticker.stop()
+    return started
+
+
+async def test_rounds_run_one_interval_after_the_previous_round_ended() -> None:
+    rounds = Rounds(duration=0.03)
+    await run(rounds, 0.05, 4)
     gaps = [b[0] - a[1] for a, b in itertools.pairwise(rounds.spans)]
     assert all(gap >= 0.05 - EARLY for gap in gaps), gaps
 
 
 async def test_with_a_fixed_rate_the_interval_runs_from_each_rounds_start() -> None:
     rounds = Rounds(duration=0.03)
-    ticker = Periodic("ticker", rounds, lambda: 0.05, log, fixed_rate=True)
-    ticker.start()
-    try:
-        await eventually(lambda: len(rounds.spans) >= 4)
-    finally:
-        await ticker.stop()
+    await run(rounds, 0.05, 4, fixed_rate=True)
     starts = [span[0] for span in rounds.spans]
     assert all(b - a >= 0.05 - EARLY for a, b in itertools.pairwise(starts)), starts
 
 
 async def test_with_a_fixed_rate_a_round_longer_than_the_interval_is_followed_at_once() -> None:
     rounds = Rounds(duration=0.6)
-    ticker = Periodic("ticker", rounds, lambda: 0.5, log, fixed_rate=True)
-    ticker.start()
-    try:
-        await eventually(lambda: len(rounds.spans) >= 2)
-    finally:
-        await ticker.stop()
+    await run(rounds, 0.5, 2, fixed_rate=True)
     (_, first_end), (second_start, _) = rounds.spans[:2]
     assert second_start - first_end < 0.5  # without fixed_rate it would be 0.5 or more
 
 
 async def test_the_first_round_waits_an_interval_when_asked_to() -> None:
     rounds = Rounds()
-    ticker = Periodic("ticker", rounds, lambda: 0.1, log, wait_first=True)
-    started = asyncio.get_running_loop().time()
-    ticker.start()
-    try:
-        await eventually(lambda: rounds.spans)
-    finally:
-        await ticker.stop()
+    started = await run(rounds, 0.1, 1, first=True)
     assert rounds.spans[0][0] - started >= 0.1 - EARLY
 
 
