@@ -34,6 +34,7 @@ import orjson
 from prometheus_client import Gauge
 
 from llmroute.proxy.metrics import ProxyMetrics
+from llmroute.proxy.periodic import BackgroundTask
 from llmroute.spec.proxyconfig import CONFIG_KEY
 
 log = logging.getLogger("llmroute.proxy.kubewatch")
@@ -95,7 +96,7 @@ class ConfigMapWatch:
             "1 while the proxy's watch of its ConfigMap is open",
             registry=metrics.registry,
         )
-        self._task: asyncio.Task[None] | None = None
+        self.task = BackgroundTask(self._run, "config watch")
         self._ssl: tuple[tuple[int, int], ssl.SSLContext] | None = None
 
     def _context(self) -> ssl.SSLContext:
@@ -197,15 +198,10 @@ class ConfigMapWatch:
                 backoff = min(BACKOFF_SECONDS[1], backoff * 2)
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run())
+        self.task.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self.task.stop()
 
 
 async def _reason(resp: aiohttp.ClientResponse) -> str:

@@ -10,7 +10,6 @@ endpoint is up even if it does not list models. Busy upstreams are never probed;
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -19,13 +18,18 @@ import aiohttp
 
 from llmroute.proxy.balancer import Balancer
 from llmroute.proxy.metrics import ProxyMetrics
+from llmroute.proxy.periodic import Periodic
 from llmroute.proxy.snapshot import ConfigSnapshot
 from llmroute.spec.proxyconfig import UpstreamConfig
 
 log = logging.getLogger("llmroute.proxy.probe")
+IDLE_WAIT = 5.0  # seconds between looks at the config while probes are off or there is no config
 
 
 class Prober:
+    """The probe loop (:meth:`start`, :meth:`stop`): a round (:meth:`round`) every probe interval, from the
+    end of the previous one."""
+
     def __init__(
         self,
         current: Callable[[], ConfigSnapshot | None],
@@ -37,24 +41,23 @@ class Prober:
         self.session = session
         self.balancer = balancer
         self.metrics = metrics
-        self._task: asyncio.Task[None] | None = None
+        self.task = Periodic("health probe round", self._round, self._interval, log)
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._loop())
+        self.task.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self.task.stop()
 
-    async def _loop(self) -> None:
-        while True:
-            snap = self.current()
-            interval = snap.config.passive_health.probe_interval_seconds if snap else 5.0
-            if snap is not None and interval > 0:
-                await self.round(snap, interval)
-            await asyncio.sleep(interval if interval > 0 else 5.0)
+    async def _round(self) -> None:
+        snap = self.current()
+        if snap is not None and (interval := snap.config.passive_health.probe_interval_seconds) > 0:
+            await self.round(snap, interval)
+
+    def _interval(self) -> float:
+        snap = self.current()
+        interval = snap.config.passive_health.probe_interval_seconds if snap is not None else IDLE_WAIT
+        return interval if interval > 0 else IDLE_WAIT
 
     async def round(self, snap: ConfigSnapshot, interval: float) -> None:
         """Probe every upstream idle for at least ``interval`` seconds, concurrently."""

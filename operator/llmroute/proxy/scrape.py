@@ -12,7 +12,6 @@ are sent to a metrics endpoint.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 
@@ -21,6 +20,7 @@ import aiohttp
 from llmroute.proxy.balancer import Balancer
 from llmroute.proxy.engines import read_engine_load
 from llmroute.proxy.metrics import ProxyMetrics
+from llmroute.proxy.periodic import Periodic
 from llmroute.proxy.snapshot import ConfigSnapshot
 from llmroute.spec.proxyconfig import UpstreamConfig
 
@@ -44,29 +44,29 @@ class EngineScraper:
         self.session = session
         self.balancer = balancer
         self.metrics = metrics
-        self._task: asyncio.Task[None] | None = None
+        self.task = Periodic("engine metrics round", self._round, self._interval, log, fixed_rate=True)
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._loop())
+        self.task.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self.task.stop()
 
-    async def _loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            snap = self.current()
-            engines = [u for u in snap.config.upstreams if u.metrics_url] if snap is not None else []
-            if snap is None or not engines:
-                await asyncio.sleep(IDLE_WAIT)
-                continue
-            started = loop.time()
+    def _engines(self) -> tuple[ConfigSnapshot | None, list[UpstreamConfig]]:
+        """The current snapshot and its upstreams that have a metrics URL (none without a snapshot)."""
+        snap = self.current()
+        return snap, [u for u in snap.config.upstreams if u.metrics_url] if snap is not None else []
+
+    async def _round(self) -> None:
+        snap, engines = self._engines()
+        if snap is not None and engines:
             await self.round(snap, engines)
-            interval = snap.config.engine_metrics.scrape_interval_seconds
-            await asyncio.sleep(max(0.0, started + interval - loop.time()))
+
+    def _interval(self) -> float:
+        snap, engines = self._engines()
+        if snap is None or not engines:
+            return IDLE_WAIT
+        return snap.config.engine_metrics.scrape_interval_seconds
 
     async def round(self, snap: ConfigSnapshot, engines: list[UpstreamConfig]) -> None:
         """Read every engine of ``engines`` once, concurrently."""

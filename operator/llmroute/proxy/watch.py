@@ -9,18 +9,20 @@ snapshot they started with, so nothing is dropped by a swap.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 
 from llmroute.proxy.metrics import ProxyMetrics
+from llmroute.proxy.periodic import Periodic
 from llmroute.proxy.snapshot import ConfigError, ConfigSnapshot, load, signature
 
 log = logging.getLogger("llmroute.proxy.config")
 
 
 class ConfigWatcher:
+    """Polls ``path`` every ``interval`` seconds once started (:meth:`start`, :meth:`stop`); the first
+    :meth:`poll` is the caller's, at start-up. ``apply`` gets every valid new config."""
+
     def __init__(
         self, path: str, apply: Callable[[ConfigSnapshot], None], metrics: ProxyMetrics, interval: float = 1.0
     ) -> None:
@@ -31,7 +33,8 @@ class ConfigWatcher:
         self.current: ConfigSnapshot | None = None
         self.last_error: str | None = None
         self._seen: tuple[tuple[str, int, int, int], ...] = ()
-        self._task: asyncio.Task[None] | None = None
+        # a watcher that died silently would freeze the config forever: a failed poll is logged, the next runs
+        self.task = Periodic("config poll", self._round, lambda: self.interval, log, wait_first=True)
 
     def poll(self) -> bool:
         """Load the file if it (or a secret it names) changed; True if a new config was applied."""
@@ -68,21 +71,11 @@ class ConfigWatcher:
             log.info("config file %s holds %s for route %s", self.path, snap.hash, snap.route)
         return True
 
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                self.poll()
-            except Exception:  # a watcher that dies silently would freeze the config forever
-                log.exception("config poll failed")
+    async def _round(self) -> None:
+        self.poll()
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run())
+        self.task.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self.task.stop()
