@@ -7,6 +7,7 @@ The documented format and the blank-cell and client cases are in ``test_sim.py``
 from __future__ import annotations
 
 import gzip
+import json
 import math
 import re
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from llmroute.cli.main import main
 from llmroute.sim.trace import Trace, gaps, known_part, read_trace
 from llmroute.sim.tracecsv import TraceError
 
@@ -264,3 +266,108 @@ def test_gaps_and_no_data_at_all() -> None:
     assert gaps(trace_of([1.0])) == []
     with pytest.raises(ValueError, match="none of its 2 minutes has data"):
         known_part(trace_of([NAN, NAN]))
+
+
+def minutes_csv(requests: list[str]) -> str:
+    return body(*(f"2025-03-03T{i // 60:02d}:{i % 60:02d}:00Z,{r},," for i, r in enumerate(requests)))
+
+
+# id, files to write (name -> content), arguments after "simulate", exit code, stderr (regex), JSON checks
+CLI: list[tuple[str, dict[str, str], list[str], int, str, dict[str, object]]] = [
+    ("all blank", {"t.csv": minutes_csv(["", ""])}, [], 2, r"t\.csv: every requests cell is empty", {}),
+    (
+        "blank at both ends",
+        {"t.csv": minutes_csv(["", "", "600", "", "900", ""])},
+        [],
+        0,
+        r"the first 2 minute\(s\) .*\n.*the last 1 minute\(s\).*\n.*1 minute\(s\) in 1 gap",
+        {"minutes": 3, "start": "2025-03-03T00:02:00Z"},
+    ),
+    (
+        "--minutes inside a gap",
+        {"t.csv": minutes_csv(["", "", "600"])},
+        ["--minutes", "2"],
+        2,
+        "none of its 2",
+        {},
+    ),
+    (
+        "--minutes beyond the trace",
+        {"t.csv": minutes_csv(["600", "900"])},
+        ["--minutes", "5"],
+        0,
+        "--minutes 5: the trace has 2, all replayed",
+        {"minutes": 2},
+    ),
+    ("reader's note", {"t.csv": minutes_csv(["600", "900"]).replace("Z,", ",")}, [], 0, "read as UTC", {}),
+    ("no such trace", {}, [], 2, r"t\.csv: No such file or directory$", {}),
+    ("trace is a directory", {"t.csv/x": ""}, [], 2, r"t\.csv: Is a directory$", {}),
+    (
+        "route YAML broken",
+        {"t.csv": minutes_csv(["600"]), "r.yaml": "spec: [open\n"},
+        ["--route", "{dir}/r.yaml"],
+        2,
+        r"r\.yaml: YAML syntax error at line 2, column 1: ",
+        {},
+    ),
+    (
+        "route invalid",
+        {"t.csv": minutes_csv(["600"]), "r.yaml": "upstreams: []\n"},
+        ["--route", "{dir}/r.yaml"],
+        2,
+        r"r\.yaml: invalid LLMRoute:\n  upstreams: .*\n  rateLimits: Field required$",
+        {},
+    ),
+    (
+        "--out in no directory",
+        {"t.csv": minutes_csv(["600"])},
+        ["--out", "{dir}/no/o.csv"],
+        2,
+        "--out .*: no directory",
+        {},
+    ),
+    (
+        "--out a directory",
+        {"t.csv": minutes_csv(["600"])},
+        ["--out", "{dir}"],
+        2,
+        "--out .*: is a directory$",
+        {},
+    ),
+    (
+        "--plot in no directory",
+        {"t.csv": minutes_csv(["600"])},
+        ["--plot", "{dir}/no/p.png"],
+        2,
+        "--plot .*: no dir",
+        {},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("files", "args", "code", "err", "summary"), [c[1:] for c in CLI], ids=[c[0] for c in CLI]
+)
+def test_simulate_command_on_input_as_users_have_it(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    files: dict[str, str],
+    args: list[str],
+    code: int,
+    err: str,
+    summary: dict[str, object],
+) -> None:
+    for name, content in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(content)
+    argv = ["simulate", "--trace", str(tmp_path / "t.csv"), "--peak-replicas", "40", "--json", "--quiet"]
+    argv += ["--out", str(tmp_path / "o.csv"), *(a.replace("{dir}", str(tmp_path)) for a in args)]
+    assert main(argv) == code
+    out, stderr = capsys.readouterr()
+    assert re.search(err, stderr), stderr
+    assert all(line.startswith("llmroute simulate: ") for line in stderr.splitlines() if line[:2] != "  ")
+    if code == 0:
+        data = json.loads(out)
+        assert {k: data[k] for k in summary} == summary
+    else:
+        assert out == ""
