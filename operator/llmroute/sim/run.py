@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from llmroute.core.series import FloatArray
@@ -151,7 +151,9 @@ def simulate(
         comparison = compare(points, metrics["llmroute"], oracle, u_route)
         if not comparison.in_range:
             notes.append("llmroute's replica-minutes fall outside the HPA sweep; the comparison is clamped")
-    peak = float(max(demand)) if demand.size and not math.isnan(float(max(demand))) else 0.0
+    peak = float(np.nanmax(demand)) if np.any(~np.isnan(demand)) else 0.0
+    if peak <= 0 and (settings.peak_replicas is not None or settings.peak_rps is not None):
+        notes.append("no minute of the trace has traffic: there is no peak to scale")
     notes.append(
         f"{source}: target {spec.scaling.metric.target_per_replica:g} req/s per replica "
         f"({u_route:.0%} of {settings.capacity_rps:g}), replicas {spec.proxy.min_replicas}-"
