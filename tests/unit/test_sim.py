@@ -15,7 +15,7 @@ from llmroute.cli.main import main
 from llmroute.sim.capacity import CapacityModel, PolicyMetrics, measure, ready_replicas
 from llmroute.sim.frontier import FrontierPoint, compare, interpolate
 from llmroute.sim.policies import run_oracle, run_static
-from llmroute.sim.run import SimulationSettings, default_route, simulate
+from llmroute.sim.run import SimulationSettings, default_route, load_route, simulate
 from llmroute.sim.synthetic import SUITE, synthetic
 from llmroute.sim.trace import Trace, default_trace, demand_rps, read_trace
 
@@ -127,6 +127,30 @@ def test_blank_minutes_hold_in_every_policy(tmp_path: Path) -> None:
         assert desired[119] >= 10, name  # 400 / 40
     assert result.metrics["llmroute"].under_minutes == 0
     assert any("never scaling down without data" in r for r in result.runs["llmroute"].reasons[120:150])
+
+
+SHEDDING_ROUTE = (
+    "upstreams: [{name: a, url: 'http://a.invalid/v1', model: m}]\nproxy: {maxReplicas: 2}\n"
+    "scaling: {metric: {targetPerReplica: 40}}\nrateLimits:\n  identity: {type: Header}\n"
+    "  adaptiveShedding: {restoreAfterSeconds: 120}\n"
+    "  tiers: [{name: gold, priority: 10, requestsPerMinute: 6000}, {name: free, requestsPerMinute: 1200}]\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("after", "restored"),
+    [
+        ([np.nan] * 20, False),  # a collection gap: no utilisation, nothing restored
+        ([10.0] * 20, True),  # known calm load: restored after restoreAfterSeconds
+    ],
+)
+def test_shedding_holds_through_missing_minutes(tmp_path: Path, after: list[float], restored: bool) -> None:
+    (tmp_path / "r.yaml").write_text(SHEDDING_ROUTE)
+    spec = load_route(tmp_path / "r.yaml")
+    result = simulate(trace_of([200.0] * 20 + after), spec, SimulationSettings(policies=("llmroute",)))
+    factors = result.runs["llmroute"].columns["limit_free_shed_factor"]
+    assert factors[19] == 0.0  # shed entirely at maxReplicas with twice its capacity offered
+    assert (factors[-1] == 1.0) is restored and (set(factors[20:]) == {0.0}) is not restored, factors
 
 
 def test_cut_trace_with_blank_cells_gives_the_same_decisions() -> None:

@@ -117,8 +117,9 @@ def run_llmroute(
                 reasons.append("start: replicas for the first minute's load, all ready")
         if tiers:
             prev = int(desired[t - 1]) if t else current
-            seen = _first(demand[t - 1]) if t else _first(demand[0])
-            util = seen / (prev * model.capacity_rps) if prev > 0 else None
+            seen = float(demand[t - 1] if t else demand[0])
+            known = prev > 0 and not math.isnan(seen)  # a missing minute neither sheds nor restores
+            util = seen / (prev * model.capacity_rps) if known else None
             limits = plan(
                 spec,
                 now=now,
