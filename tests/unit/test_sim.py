@@ -61,6 +61,24 @@ def test_demand_scaling() -> None:
     assert demand_rps(t, capacity_rps=50.0).tolist() == [1.0, 2.0, 4.0]
 
 
+@pytest.mark.parametrize(
+    ("demand", "startup", "desired"),
+    [
+        ([100.0, 260.0, 40.0], 60.0, [6, 6, 1]),
+        ([100.0, 260.0, 40.0], 120.0, [6, 6, 1]),
+        ([100.0, 260.0, 40.0], 600.0, [6, 6, 1]),  # a start-up longer than the trace
+        ([40.0, 100.0], 3600.0, [2, 2]),
+        ([260.0], 600.0, [6]),
+    ],
+)
+def test_oracle_starts_replicas_ahead_on_short_traces(
+    demand: list[float], startup: float, desired: list[int]
+) -> None:
+    route = default_route(50.0, 6)
+    d = np.array(demand)
+    assert run_oracle(route, d, CapacityModel(50.0, startup)).desired.tolist() == desired
+
+
 def test_oracle_and_static_know_the_answer() -> None:
     d = np.array([100.0, 100.0, 260.0, 90.0, 40.0])
     route = default_route(50.0, 6)

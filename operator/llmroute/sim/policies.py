@@ -183,7 +183,7 @@ def run_oracle(spec: LLMRouteSpec, demand: FloatArray, model: CapacityModel) -> 
     ahead = lead_minutes(model.startup_seconds)
     n = int(need.shape[0])
     desired = need.copy()
-    for k in range(1, ahead + 1):
+    for k in range(1, min(ahead, n - 1) + 1):  # a start-up longer than the trace: every minute ahead
         desired[: n - k] = np.maximum(desired[: n - k], need[k:])
     lo, hi = spec.proxy.min_replicas, spec.proxy.max_replicas
     return PolicyRun("oracle", np.clip(desired, lo, hi).astype(np.int64))
