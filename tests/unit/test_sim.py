@@ -79,6 +79,27 @@ def test_oracle_starts_replicas_ahead_on_short_traces(
     assert run_oracle(route, d, CapacityModel(50.0, startup)).desired.tolist() == desired
 
 
+@pytest.mark.parametrize(
+    ("max_replicas", "peak_replicas", "capped"),
+    [(None, 40.0, None), (30, 40.0, 30), (None, None, 10000)],  # the raw trace needs 80,000 replicas
+)
+def test_a_peak_above_max_replicas_is_said(
+    max_replicas: int | None, peak_replicas: float | None, capped: int | None
+) -> None:
+    spec = None
+    if max_replicas is not None:
+        route = default_route(50.0, 10)
+        spec = route.model_copy(
+            update={"proxy": route.proxy.model_copy(update={"max_replicas": max_replicas})}
+        )
+    settings = SimulationSettings(peak_replicas=peak_replicas, frontier=False)
+    result = simulate(trace_of([4e6, 2e6, 1e6]), spec, settings)
+    said = [n for n in result.notes if "above the route's maxReplicas" in n]
+    assert len(said) == (capped is not None), result.notes
+    if capped is not None:
+        assert result.metrics["static"].peak_replicas == capped and f"maxReplicas {capped}:" in said[0]
+
+
 def test_oracle_and_static_know_the_answer() -> None:
     d = np.array([100.0, 100.0, 260.0, 90.0, 40.0])
     route = default_route(50.0, 6)

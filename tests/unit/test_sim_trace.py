@@ -272,6 +272,11 @@ def minutes_csv(requests: list[str]) -> str:
     return body(*(f"2025-03-03T{i // 60:02d}:{i % 60:02d}:00Z,{r},," for i, r in enumerate(requests)))
 
 
+ROUTE_30 = (
+    "upstreams: [{name: a, url: 'http://a.invalid/v1', model: m}]\nproxy: {maxReplicas: 30}\n"
+    "rateLimits: {identity: {type: Unauthenticated}}\n"
+)
+
 # id, files to write (name -> content), arguments after "simulate", exit code, stderr (regex), JSON checks
 CLI: list[tuple[str, dict[str, str], list[str], int, str, dict[str, object]]] = [
     ("all blank", {"t.csv": minutes_csv(["", ""])}, [], 2, r"t\.csv: every requests cell is empty", {}),
@@ -335,6 +340,25 @@ CLI: list[tuple[str, dict[str, str], list[str], int, str, dict[str, object]]] = 
         {},
     ),
     (
+        "a peak beyond 2**52 replicas",
+        {
+            "t.csv": minutes_csv(["600"]),
+            "r.yaml": ROUTE_30 + "scaling: {metric: {targetPerReplica: 1.0e-300}}\n",
+        },
+        ["--route", "{dir}/r.yaml"],
+        2,
+        r"the busiest minute \(2e\+03 req/s\) would need more than 2\*\*52 replicas of 1e-300 req/s",
+        {},
+    ),
+    (
+        "a route whose maxReplicas is below the peak",
+        {"t.csv": minutes_csv(["600", "900"]), "r.yaml": ROUTE_30},
+        ["--route", "{dir}/r.yaml"],
+        0,
+        "",
+        {"notes": "the busiest minute needs 40 replicas, above the route's maxReplicas 30: every policy is"},
+    ),
+    (
         "--plot in no directory",
         {"t.csv": minutes_csv(["600"])},
         ["--plot", "{dir}/no/p.png"],
@@ -368,6 +392,30 @@ def test_simulate_command_on_input_as_users_have_it(
     assert all(line.startswith("llmroute simulate: ") for line in stderr.splitlines() if line[:2] != "  ")
     if code == 0:
         data = json.loads(out)
-        assert {k: data[k] for k in summary} == summary
+        assert {k: data[k] for k in summary if k != "notes"} == {
+            k: v for k, v in summary.items() if k != "notes"
+        }
+        assert str(summary.get("notes", "")) in " ".join(data["notes"])
     else:
         assert out == ""
+
+
+# a flag's value -> argparse refuses it (exit 2) with these words
+FLAGS = [
+    (["--capacity-rps", "inf"], "--capacity-rps: must be a finite number, got inf"),
+    (["--capacity-rps", "2e9"], "--capacity-rps: at most 1e\\+09"),
+    (["--peak-replicas", "nan"], "--peak-replicas: must be a finite number"),
+    (["--peak-replicas", "20000"], "--peak-replicas: at most 10000 \\(the most replicas a route may have\\)"),
+    (["--peak-rps", "0"], "--peak-rps: must be positive"),
+    (["--startup-seconds", "inf"], "--startup-seconds: must be a finite number"),
+]
+
+
+@pytest.mark.parametrize(("flags", "err"), FLAGS, ids=[f[0][0] + " " + f[0][1] for f in FLAGS])
+def test_simulate_flags_out_of_range(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str], err: str
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["simulate", "--out", str(tmp_path / "o.csv"), *flags])
+    assert exited.value.code == 2
+    assert re.search(err, capsys.readouterr().err)

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,26 +22,44 @@ from pydantic import ValidationError
 
 from llmroute.sim.output import plot, summary_dict, summary_text, write_timeline
 from llmroute.sim.policies import stderr_progress
-from llmroute.sim.run import POLICIES, SimulationSettings, load_route, simulate
+from llmroute.sim.run import POLICIES, SimulationSettings, load_route, replicas_limit, simulate
 from llmroute.sim.trace import Trace, default_trace, known_part, read_trace
 from llmroute.spec.errors import format_error
 from llmroute.spec.route import LLMRouteSpec
 
 LONG_RUN_MINUTES = 1440
+CAPACITY_LIMIT = 1e9  # the default route's target (80 % of it) stays within targetPerReplica's bound
+
+
+def _number(value: str) -> float:
+    x = float(value)
+    if not math.isfinite(x):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {value}")
+    return x
 
 
 def _positive(value: str) -> float:
-    x = float(value)
+    x = _number(value)
     if not x > 0:
         raise argparse.ArgumentTypeError(f"must be positive, got {value}")
     return x
 
 
 def _non_negative(value: str) -> float:
-    x = float(value)
+    x = _number(value)
     if x < 0:
         raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
     return x
+
+
+def _at_most(limit: float, what: str) -> Callable[[str], float]:
+    def parse(value: str) -> float:
+        x = _positive(value)
+        if x > limit:
+            raise argparse.ArgumentTypeError(f"at most {limit:g} ({what}), got {value}")
+        return x
+
+    return parse
 
 
 def _utilisation(value: str) -> float:
@@ -71,10 +91,17 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     scale = p.add_mutually_exclusive_group()
     scale.add_argument(
-        "--peak-replicas", type=_positive, help="scale the trace so its busiest minute needs N"
+        "--peak-replicas",
+        type=_at_most(replicas_limit(), "the most replicas a route may have"),
+        help="scale the trace so its busiest minute needs N",
     )
     scale.add_argument("--peak-rps", type=_positive, help="scale the trace so its busiest minute is R req/s")
-    p.add_argument("--capacity-rps", type=_positive, default=50.0, help="req/s one replica serves (50)")
+    p.add_argument(
+        "--capacity-rps",
+        type=_at_most(CAPACITY_LIMIT, "a route's targetPerReplica is at most 1e9"),
+        default=50.0,
+        help="req/s one replica serves (50)",
+    )
     p.add_argument(
         "--startup-seconds", type=_non_negative, default=60.0, help="delay before a new replica serves (60)"
     )
@@ -158,7 +185,10 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet and trace.minutes > LONG_RUN_MINUTES:
         print(f"simulating {trace.minutes} minutes of {trace.name}", file=sys.stderr)
         progress = stderr_progress()
-    result = simulate(trace, spec, settings, progress=progress)
+    try:
+        result = simulate(trace, spec, settings, progress=progress)
+    except ValueError as exc:
+        return _error(str(exc))
     try:
         write_timeline(result, args.out)
         if args.plot:
