@@ -181,6 +181,16 @@ REFUSED: list[tuple[str, str | bytes, str]] = [
         ": the rows span 65,743 days, from 2025-03-03T00:00:00Z \\(line 2\\) to 2205-03-03.* \\(line 4\\)",
     ),
     (
+        "an unclosed quote",
+        body(ROWS[0], '2025-03-03T00:01:00Z,"6,60,6'),
+        ":3: not CSV \\(unexpected end of data\\)$",
+    ),
+    (
+        "out of range in UTC",
+        body("0001-01-01T00:00:00+01:00,5,50,5"),
+        ":2: column timestamp: .* out of range in UTC$",
+    ),
+    (
         "Latin-1",
         "timestamp,requests,note\n2025-03-03T00:00:00Z,5,café\n".encode("latin-1"),
         ": not UTF-8 text",

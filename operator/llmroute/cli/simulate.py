@@ -122,6 +122,10 @@ def _error(message: str) -> int:
     return 2
 
 
+def _os_error(exc: OSError) -> str:
+    return f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else str(exc)
+
+
 def _writable(path: Path, flag: str) -> str | None:
     """Why ``path`` cannot be written as ``flag``'s file, checked before the simulation runs."""
     if path.is_dir():
@@ -169,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
         trace = load(args)
         spec = _route(args.route) if args.route else None
     except OSError as exc:
-        return _error(f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else str(exc))
+        return _error(_os_error(exc))
     except ValueError as exc:
         return _error(str(exc))
     settings = SimulationSettings(
@@ -194,7 +198,7 @@ def run(args: argparse.Namespace) -> int:
         if args.plot:
             plot(result, args.plot)
     except OSError as exc:
-        return _error(f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else str(exc))
+        return _error(_os_error(exc))
     except RuntimeError as exc:
         return _error(str(exc))
     if args.json:

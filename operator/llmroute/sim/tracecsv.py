@@ -16,8 +16,8 @@ Everything else is refused with :class:`TraceError`, naming the line and column:
 fields than the header, a time that is not ISO-8601 or not on a minute, a cell that is not empty and not a
 finite number >= 0 (``nan``, ``NA``, ``-5``), a minute given twice with other values, three rows or more
 all a multiple of ``k > 1`` minutes apart (another resolution), a span of more than :data:`MAX_SPAN_DAYS`
-(a mistyped date), a file that is not UTF-8 text, a damaged gzip stream. An empty cell is a minute without
-data, not zero; a minute without a row is one too.
+(a mistyped date), a file that is not UTF-8 text or not CSV (an unclosed quote), a damaged gzip stream.
+An empty cell is a minute without data, not zero; a minute without a row is one too.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 COLUMNS = ("requests", "input_tokens", "output_tokens")
 KNOWN = ("timestamp", "client", *COLUMNS)
@@ -86,8 +86,6 @@ def read_rows(path: Path) -> Rows:
         raise TraceError(f"{path}: not UTF-8 text ({exc.reason}); save the trace as UTF-8 CSV") from exc
     except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
         raise TraceError(f"{path}: damaged gzip stream ({exc or 'it ends early'})") from exc
-    except csv.Error as exc:
-        raise TraceError(f"{path}: not a CSV file ({exc})") from exc
 
 
 def _header(path: Path, header: list[str] | None) -> dict[str, int]:
@@ -123,7 +121,11 @@ def _minute(cell: str) -> tuple[int, str]:
     zone = "naive" if when.tzinfo is None else "utc" if when.utcoffset() == timedelta(0) else "offset"
     if when.second or when.microsecond:
         raise ValueError(f"{text} is not the start of a minute (one row per minute bucket)")
-    return int(when.replace(tzinfo=when.tzinfo or UTC).timestamp()) // 60, zone
+    try:
+        utc = when.replace(tzinfo=when.tzinfo or UTC).astimezone(UTC)
+    except OverflowError:  # an offset that takes year 1 or 9999 out of range
+        raise ValueError(f"{text} is out of range in UTC") from None
+    return int(utc.timestamp()) // 60, zone
 
 
 def _value(cell: str) -> float:
@@ -143,7 +145,15 @@ def _value(cell: str) -> float:
 
 
 def _parse(path: Path, handle: IO[str]) -> Rows:
-    reader = csv.reader(handle)
+    reader = csv.reader(handle, strict=True)
+    try:
+        return _rows(path, reader)
+    except csv.Error as exc:
+        raise TraceError(f"{path}:{max(1, reader.line_num)}: not CSV ({exc})") from exc
+
+
+def _rows(path: Path, reader: Any) -> Rows:
+    """The rows of ``reader`` (a ``csv.reader``: its ``line_num`` names the lines) checked one by one."""
     header = next(reader, None)
     index = _header(path, header)
     width = len(header or ())
