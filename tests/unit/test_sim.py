@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,10 +12,10 @@ import numpy as np
 import pytest
 
 from llmroute.cli.main import main
-from llmroute.sim.capacity import CapacityModel, measure, ready_replicas
+from llmroute.sim.capacity import CapacityModel, PolicyMetrics, measure, ready_replicas
 from llmroute.sim.frontier import FrontierPoint, compare, interpolate
 from llmroute.sim.policies import run_oracle, run_static
-from llmroute.sim.run import SimulationSettings, default_route, simulate
+from llmroute.sim.run import SimulationSettings, default_route, load_route, simulate
 from llmroute.sim.synthetic import SUITE, synthetic
 from llmroute.sim.trace import Trace, default_trace, demand_rps, read_trace
 
@@ -58,6 +59,45 @@ def test_demand_scaling() -> None:
     assert demand_rps(t, capacity_rps=50.0, peak_replicas=10).tolist() == [125.0, 250.0, 500.0]
     assert demand_rps(t, capacity_rps=50.0, peak_rps=8.0).tolist() == [2.0, 4.0, 8.0]
     assert demand_rps(t, capacity_rps=50.0).tolist() == [1.0, 2.0, 4.0]
+
+
+@pytest.mark.parametrize(
+    ("demand", "startup", "desired"),
+    [
+        ([100.0, 260.0, 40.0], 60.0, [6, 6, 1]),
+        ([100.0, 260.0, 40.0], 120.0, [6, 6, 1]),
+        ([100.0, 260.0, 40.0], 600.0, [6, 6, 1]),  # a start-up longer than the trace
+        ([40.0, 100.0], 3600.0, [2, 2]),
+        ([260.0], 600.0, [6]),
+    ],
+)
+def test_oracle_starts_replicas_ahead_on_short_traces(
+    demand: list[float], startup: float, desired: list[int]
+) -> None:
+    route = default_route(50.0, 6)
+    d = np.array(demand)
+    assert run_oracle(route, d, CapacityModel(50.0, startup)).desired.tolist() == desired
+
+
+@pytest.mark.parametrize(
+    ("max_replicas", "peak_replicas", "capped"),
+    [(None, 40.0, None), (30, 40.0, 30), (None, None, 10000)],  # the raw trace needs 80,000 replicas
+)
+def test_a_peak_above_max_replicas_is_said(
+    max_replicas: int | None, peak_replicas: float | None, capped: int | None
+) -> None:
+    spec = None
+    if max_replicas is not None:
+        route = default_route(50.0, 10)
+        spec = route.model_copy(
+            update={"proxy": route.proxy.model_copy(update={"max_replicas": max_replicas})}
+        )
+    settings = SimulationSettings(peak_replicas=peak_replicas, frontier=False)
+    result = simulate(trace_of([4e6, 2e6, 1e6]), spec, settings)
+    said = [n for n in result.notes if "above the route's maxReplicas" in n]
+    assert len(said) == (capped is not None), result.notes
+    if capped is not None:
+        assert result.metrics["static"].peak_replicas == capped and f"maxReplicas {capped}:" in said[0]
 
 
 def test_oracle_and_static_know_the_answer() -> None:
@@ -128,6 +168,30 @@ def test_blank_minutes_hold_in_every_policy(tmp_path: Path) -> None:
     assert any("never scaling down without data" in r for r in result.runs["llmroute"].reasons[120:150])
 
 
+SHEDDING_ROUTE = (
+    "upstreams: [{name: a, url: 'http://a.invalid/v1', model: m}]\nproxy: {maxReplicas: 2}\n"
+    "scaling: {metric: {targetPerReplica: 40}}\nrateLimits:\n  identity: {type: Header}\n"
+    "  adaptiveShedding: {restoreAfterSeconds: 120}\n"
+    "  tiers: [{name: gold, priority: 10, requestsPerMinute: 6000}, {name: free, requestsPerMinute: 1200}]\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("after", "restored"),
+    [
+        ([np.nan] * 20, False),  # a collection gap: no utilisation, nothing restored
+        ([10.0] * 20, True),  # known calm load: restored after restoreAfterSeconds
+    ],
+)
+def test_shedding_holds_through_missing_minutes(tmp_path: Path, after: list[float], restored: bool) -> None:
+    (tmp_path / "r.yaml").write_text(SHEDDING_ROUTE)
+    spec = load_route(tmp_path / "r.yaml")
+    result = simulate(trace_of([200.0] * 20 + after), spec, SimulationSettings(policies=("llmroute",)))
+    factors = result.runs["llmroute"].columns["limit_free_shed_factor"]
+    assert factors[19] == 0.0  # shed entirely at maxReplicas with twice its capacity offered
+    assert (factors[-1] == 1.0) is restored and (set(factors[20:]) == {0.0}) is not restored, factors
+
+
 def test_cut_trace_with_blank_cells_gives_the_same_decisions() -> None:
     full = synthetic("blank_cells")
     cut_at = int(np.flatnonzero(np.isnan(full.requests))[0]) + 5  # inside the first gap
@@ -168,6 +232,77 @@ def test_frontier_interpolation_and_checks() -> None:
         "replica_minutes_vs_oracle": (1.316, True),
         "scale_events_vs_hpa_at_target": (1.5, True),
     }
+
+
+def _metrics(rm: float, under: int, events: int) -> PolicyMetrics:
+    return PolicyMetrics(rm, under, 0.0, events, events / 24.0, 1, 1.0)
+
+
+# llmroute's (under-provisioned minutes, scale events), HPA's on every sweep point, oracle replica-minutes
+# -> each check as (value in JSON, met, words of its note)
+NO_RATIO = [
+    (
+        (7, 3),
+        (10, 2),
+        190.0,
+        {"under": (0.7, True, None), "cost": (1.3158, True, None), "events": (1.5, True, None)},
+    ),
+    ((0, 3), (0, 2), 190.0, {"under": (None, True, "neither llmroute nor HPA at the same cost is")}),
+    ((4, 3), (0, 2), 190.0, {"under": (None, False, "never under-provisioned, llmroute is 4 minute(s)")}),
+    ((0, 0), (0, 0), 190.0, {"events": (None, True, "neither llmroute nor HPA(u=0.8) scales")}),
+    ((0, 5), (0, 0), 190.0, {"events": (None, False, "HPA(u=0.8) never scales, llmroute does 5 time(s)")}),
+    ((0, 0), (0, 0), 0.0, {"cost": (None, False, "the oracle runs no replica")}),
+]
+
+
+@pytest.mark.parametrize(("llm", "hpa", "oracle_rm", "expected"), NO_RATIO)
+def test_frontier_checks_say_when_there_is_no_ratio(
+    llm: tuple[int, int],
+    hpa: tuple[int, int],
+    oracle_rm: float,
+    expected: dict[str, tuple[object, bool, str]],
+) -> None:
+    pts = [
+        FrontierPoint(u, _metrics(rm, hpa[0], hpa[1])) for u, rm in ((0.6, 300.0), (0.8, 200.0), (0.9, 150.0))
+    ]
+    comp = compare(pts, _metrics(250.0, *llm), _metrics(oracle_rm, 0, 9), 0.8)
+    checks = comp.as_dict()["checks"]
+    names = {"under": "under_provisioned_vs_hpa_same_cost", "cost": "replica_minutes_vs_oracle"}
+    for key, (value, ok, note) in expected.items():
+        check = checks[names.get(key, "scale_events_vs_hpa_at_target")]
+        assert (check["value"], check["ok"]) == (value, ok), key
+        assert (note is None and "note" not in check) or note in check["note"], check
+    json.dumps(comp.as_dict(), allow_nan=False)  # JSON has no Infinity
+
+
+@pytest.mark.parametrize(
+    ("rps", "peak_rps", "notes"),
+    [
+        ([np.nan, 400.0, 200.0], None, ["peak demand 400.0 req/s"]),  # a blank first minute is no peak of 0
+        ([np.nan, 400.0, 200.0], 100.0, ["peak demand 100.0 req/s"]),
+        ([0.0, 0.0, np.nan], 100.0, ["no minute of the trace has traffic", "peak demand 0.0 req/s"]),
+    ],
+)
+def test_simulation_notes_give_the_peak_of_known_minutes(
+    rps: list[float], peak_rps: float | None, notes: list[str]
+) -> None:
+    result = simulate(trace_of(rps), None, SimulationSettings(peak_rps=peak_rps, frontier=False))
+    assert len(result.notes) == len(notes)
+    assert all(want in got for want, got in zip(notes, result.notes, strict=True)), result.notes
+
+
+def test_simulate_prints_no_ratio_as_such(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # a constant load: HPA never scales once started, llmroute adds its cold-start margin and drops it
+    trace = write_trace(tmp_path / "flat.csv", [24000.0] * 180)
+    argv = ["simulate", "--trace", str(trace), "--out", str(tmp_path / "o.csv"), "--quiet"]
+    assert main([*argv, "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out, parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
+    events = summary["frontier"]["checks"]["scale_events_vs_hpa_at_target"]
+    assert events["value"] is None and "HPA(u=0.8) never scales" in events["note"]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "inf" not in text and re.search(r"scale events/h vs HPA\(u=0.8\) +n/a .*never scales", text), text
+    assert "(3.0 hours)" in text
 
 
 def test_read_trace_fills_gaps_and_sums_clients(tmp_path: Path) -> None:

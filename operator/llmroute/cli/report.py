@@ -216,6 +216,8 @@ def run(args: argparse.Namespace) -> int:
             report = usagereport.from_prometheus(usage, tz, route)
         else:
             trace = read_trace(args.trace or default_trace())
+            for note in trace.notes:
+                print(f"llmroute report: {trace.name}: {note}", file=sys.stderr)
             report = analyse(trace, tz)
             report["profile"] = hourly.profile(
                 hourly.from_minutes(trace.start, trace.requests, _tokens(trace)), tz

@@ -2,38 +2,64 @@
 
 Without ``--trace`` it uses the trace shipped with the package (7 days of Alibaba ServeGen M-large).
 Without ``--route`` it uses the default LLMRoute with the scaling target at 80 % of ``--capacity-rps``.
+Minutes without data before the first and after the last known minute are not replayed; what the reader
+adjusted in the file, the cut and the gaps inside are said on stderr. Bad input is one line on stderr
+naming the file, line and column, and exit code 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import ValidationError
 
 from llmroute.sim.output import plot, summary_dict, summary_text, write_timeline
 from llmroute.sim.policies import stderr_progress
-from llmroute.sim.run import POLICIES, SimulationSettings, load_route, simulate
-from llmroute.sim.trace import default_trace, read_trace
+from llmroute.sim.run import POLICIES, SimulationSettings, load_route, replicas_limit, simulate
+from llmroute.sim.trace import Trace, default_trace, known_part, read_trace
+from llmroute.spec.errors import format_error
+from llmroute.spec.route import LLMRouteSpec
 
 LONG_RUN_MINUTES = 1440
+CAPACITY_LIMIT = 1e9  # the default route's target (80 % of it) stays within targetPerReplica's bound
+
+
+def _number(value: str) -> float:
+    x = float(value)
+    if not math.isfinite(x):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {value}")
+    return x
 
 
 def _positive(value: str) -> float:
-    x = float(value)
+    x = _number(value)
     if not x > 0:
         raise argparse.ArgumentTypeError(f"must be positive, got {value}")
     return x
 
 
 def _non_negative(value: str) -> float:
-    x = float(value)
+    x = _number(value)
     if x < 0:
         raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
     return x
+
+
+def _at_most(limit: float, what: str) -> Callable[[str], float]:
+    def parse(value: str) -> float:
+        x = _positive(value)
+        if x > limit:
+            raise argparse.ArgumentTypeError(f"at most {limit:g} ({what}), got {value}")
+        return x
+
+    return parse
 
 
 def _utilisation(value: str) -> float:
@@ -49,7 +75,11 @@ def add_parser(sub: Any) -> None:
         help="replay a traffic trace through the scaling policies",
         description=__doc__.splitlines()[0].split(": ", 1)[-1] if __doc__ else None,
     )
-    p.add_argument("--trace", type=Path, help="per-minute trace CSV (default: the packaged ServeGen M-large)")
+    p.add_argument(
+        "--trace",
+        type=Path,
+        help="per-minute trace CSV, gzip read as such (default: the packaged ServeGen M-large)",
+    )
     p.add_argument("--route", type=Path, help="LLMRoute YAML (default: the default route)")
     p.add_argument(
         "--policy", action="append", choices=POLICIES, help="policy to run (repeatable; default all)"
@@ -61,10 +91,17 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     scale = p.add_mutually_exclusive_group()
     scale.add_argument(
-        "--peak-replicas", type=_positive, help="scale the trace so its busiest minute needs N"
+        "--peak-replicas",
+        type=_at_most(replicas_limit(), "the most replicas a route may have"),
+        help="scale the trace so its busiest minute needs N",
     )
     scale.add_argument("--peak-rps", type=_positive, help="scale the trace so its busiest minute is R req/s")
-    p.add_argument("--capacity-rps", type=_positive, default=50.0, help="req/s one replica serves (50)")
+    p.add_argument(
+        "--capacity-rps",
+        type=_at_most(CAPACITY_LIMIT, "a route's targetPerReplica is at most 1e9"),
+        default=50.0,
+        help="req/s one replica serves (50)",
+    )
     p.add_argument(
         "--startup-seconds", type=_non_negative, default=60.0, help="delay before a new replica serves (60)"
     )
@@ -80,19 +117,65 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 
-def run(args: argparse.Namespace) -> int:
-    trace_path = args.trace or default_trace()
+def _error(message: str) -> int:
+    print(f"llmroute simulate: {message}", file=sys.stderr)
+    return 2
+
+
+def _os_error(exc: OSError) -> str:
+    return f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else str(exc)
+
+
+def _writable(path: Path, flag: str) -> str | None:
+    """Why ``path`` cannot be written as ``flag``'s file, checked before the simulation runs."""
+    if path.is_dir():
+        return f"{flag} {path}: is a directory"
+    if not path.parent.is_dir():
+        return f"{flag} {path}: no directory {path.parent}"
+    return None
+
+
+def _route(path: Path) -> LLMRouteSpec:
     try:
-        trace = read_trace(trace_path)
-        spec = load_route(args.route) if args.route else None
-    except (OSError, ValueError, ValidationError) as exc:
-        print(f"llmroute simulate: {exc}", file=sys.stderr)
-        return 2
+        return load_route(path)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ValueError(f"{path}: YAML syntax error{where}: {problem}") from None
+    except ValidationError as exc:
+        raise ValueError(f"{path}: invalid LLMRoute:\n{format_error(exc)}") from None
+
+
+def load(args: argparse.Namespace) -> Trace:
+    """The trace to replay: read, cut to ``--minutes`` and to its minutes with data; says on stderr what
+    the reader adjusted and where data is missing. Raises ``OSError`` and ``ValueError``."""
+    trace = read_trace(args.trace or default_trace())
+    notes = list(trace.notes)
     if args.minutes is not None:
         if args.minutes < 1:
-            print("llmroute simulate: --minutes must be at least 1", file=sys.stderr)
-            return 2
+            raise ValueError("--minutes must be at least 1")
+        if args.minutes > trace.minutes:
+            notes.append(f"--minutes {args.minutes}: the trace has {trace.minutes}, all replayed")
         trace = trace.head(args.minutes)
+    trace, more = known_part(trace)
+    for note in notes + more:
+        print(f"llmroute simulate: {trace.name}: {note}", file=sys.stderr)
+    return trace
+
+
+def run(args: argparse.Namespace) -> int:
+    for path, flag in ((args.out, "--out"), (args.plot, "--plot")):
+        problem = _writable(path, flag) if path is not None else None
+        if problem:
+            return _error(problem)
+    try:
+        trace = load(args)
+        spec = _route(args.route) if args.route else None
+    except OSError as exc:
+        return _error(_os_error(exc))
+    except ValueError as exc:
+        return _error(str(exc))
     settings = SimulationSettings(
         capacity_rps=args.capacity_rps,
         startup_seconds=args.startup_seconds,
@@ -106,14 +189,18 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet and trace.minutes > LONG_RUN_MINUTES:
         print(f"simulating {trace.minutes} minutes of {trace.name}", file=sys.stderr)
         progress = stderr_progress()
-    result = simulate(trace, spec, settings, progress=progress)
-    write_timeline(result, args.out)
-    if args.plot:
-        try:
+    try:
+        result = simulate(trace, spec, settings, progress=progress)
+    except ValueError as exc:
+        return _error(str(exc))
+    try:
+        write_timeline(result, args.out)
+        if args.plot:
             plot(result, args.plot)
-        except RuntimeError as exc:
-            print(f"llmroute simulate: {exc}", file=sys.stderr)
-            return 2
+    except OSError as exc:
+        return _error(_os_error(exc))
+    except RuntimeError as exc:
+        return _error(str(exc))
     if args.json:
         print(json.dumps(summary_dict(result), indent=2))
     else:

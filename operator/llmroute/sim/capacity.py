@@ -113,10 +113,13 @@ def measure(demand: FloatArray, desired: IntArray, model: CapacityModel) -> tupl
     return metrics, ready
 
 
+NEED_CAP = 2**52  # far beyond any replica bound; keeps an absurd demand an integer (no int64 overflow)
+
+
 def needed(demand: FloatArray, capacity_rps: float) -> IntArray:
-    """Replicas each minute's demand needs at full capacity (NaN demand needs nothing)."""
+    """Replicas each minute's demand needs at full capacity (NaN demand needs nothing; capped at 2**52)."""
     d = np.nan_to_num(demand, nan=0.0)
-    return np.ceil(d / capacity_rps - 1e-9).astype(np.int64)
+    return np.minimum(np.ceil(d / capacity_rps - 1e-9), NEED_CAP).astype(np.int64)
 
 
 def lead_minutes(startup_seconds: float) -> int:

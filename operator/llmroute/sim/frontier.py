@@ -5,10 +5,15 @@ minutes). HPA's under-provisioned minutes are interpolated linearly at llmroute'
 two are compared at the same cost. The measured targets: llmroute has at most 0.8x HPA's under-provisioned
 minutes at that cost, costs at most 1.35x the oracle's replica-minutes, and makes no more than twice the
 scale events per hour of HPA at llmroute's own target utilisation.
+
+A ratio whose denominator is 0 (HPA never under-provisioned at that cost, HPA never scaling, an oracle
+without replicas) is no ratio: its check carries a ``note`` saying so, its JSON ``value`` is ``null`` and
+the text shows ``n/a``. The check is met when llmroute's figure is 0 too, and missed otherwise.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,15 +35,20 @@ class FrontierPoint:
 
 @dataclass(frozen=True)
 class TargetCheck:
-    """One of the measured targets: ``value`` against ``limit`` (at most), and whether it is met."""
+    """One of the measured targets: ``value`` against ``limit`` (at most), and whether it is met; ``note``
+    when the value is no ratio (its denominator is 0: ``value`` is then 0 or infinite)."""
 
     name: str
     value: float
     limit: float
     ok: bool
+    note: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        return {"value": round(self.value, 4), "limit": self.limit, "ok": self.ok}
+        value = round(self.value, 4) if math.isfinite(self.value) and not self.note else None
+        return {"value": value, "limit": self.limit, "ok": self.ok} | (
+            {"note": self.note} if self.note else {}
+        )
 
 
 @dataclass(frozen=True)
@@ -89,23 +99,52 @@ def compare(
 ) -> Comparison:
     """Build the comparison; ``target_utilisation`` picks the HPA run whose scale events are the yardstick."""
     hpa_under, inside = interpolate(points, llmroute.replica_minutes)
-    at_target = min(points, key=lambda p: abs(p.utilisation - target_utilisation)).metrics
-    if hpa_under > 0:
-        under_ratio = llmroute.under_minutes / hpa_under
-    else:
-        under_ratio = 0.0 if llmroute.under_minutes == 0 else float("inf")
-    cost_ratio = llmroute.replica_minutes / oracle.replica_minutes if oracle.replica_minutes else float("inf")
-    if at_target.events_per_hour > 0:
-        events_ratio = llmroute.events_per_hour / at_target.events_per_hour
-    else:
-        events_ratio = 0.0 if llmroute.events_per_hour == 0 else float("inf")
+    nearest = min(points, key=lambda p: abs(p.utilisation - target_utilisation))
+    at_target, hpa = nearest.metrics, f"HPA(u={nearest.utilisation:g})"
+    under_ratio, under_note = _ratio(
+        llmroute.under_minutes,
+        hpa_under,
+        "neither llmroute nor HPA at the same cost is under-provisioned",
+        f"HPA at the same cost is never under-provisioned, llmroute is {llmroute.under_minutes} minute(s)",
+    )
+    cost_ratio, cost_note = _ratio(
+        llmroute.replica_minutes,
+        oracle.replica_minutes,
+        "no policy runs a replica",
+        "the oracle runs no replica",
+    )
+    events_ratio, events_note = _ratio(
+        llmroute.events_per_hour,
+        at_target.events_per_hour,
+        f"neither llmroute nor {hpa} scales",
+        f"{hpa} never scales, llmroute does {llmroute.scale_events} time(s)",
+    )
     checks = [
         TargetCheck(
-            "under_provisioned_vs_hpa_same_cost", under_ratio, UNDER_RATIO_MAX, under_ratio <= UNDER_RATIO_MAX
+            "under_provisioned_vs_hpa_same_cost",
+            under_ratio,
+            UNDER_RATIO_MAX,
+            under_ratio <= UNDER_RATIO_MAX,
+            under_note,
         ),
-        TargetCheck("replica_minutes_vs_oracle", cost_ratio, COST_RATIO_MAX, cost_ratio <= COST_RATIO_MAX),
         TargetCheck(
-            "scale_events_vs_hpa_at_target", events_ratio, EVENTS_RATIO_MAX, events_ratio <= EVENTS_RATIO_MAX
+            "replica_minutes_vs_oracle", cost_ratio, COST_RATIO_MAX, cost_ratio <= COST_RATIO_MAX, cost_note
+        ),
+        TargetCheck(
+            "scale_events_vs_hpa_at_target",
+            events_ratio,
+            EVENTS_RATIO_MAX,
+            events_ratio <= EVENTS_RATIO_MAX,
+            events_note,
         ),
     ]
     return Comparison(points, llmroute, oracle, at_target, target_utilisation, hpa_under, inside, checks)
+
+
+def _ratio(value: float, base: float, both_zero: str, base_zero: str) -> tuple[float, str]:
+    """``value / base``, or when ``base`` is 0: 0 or infinity with the note saying why there is no ratio."""
+    if base > 0:
+        return value / base, ""
+    if value == 0:
+        return 0.0, f"no ratio: {both_zero}"
+    return math.inf, f"no ratio: {base_zero}"

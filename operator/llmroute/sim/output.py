@@ -107,11 +107,16 @@ def summary_dict(result: Result) -> dict[str, Any]:
     }
 
 
+def _span(minutes: int) -> str:
+    if minutes < 120:
+        return ""
+    return f" ({minutes / 60:.1f} hours)" if minutes < 1440 else f" ({minutes / 1440:.1f} days)"
+
+
 def summary_text(result: Result) -> str:
     data = summary_dict(result)
     lines = [
-        f"trace {data['trace']}: {data['minutes']} minutes from {data['start']}"
-        f" ({data['minutes'] / 1440:.1f} days)",
+        f"trace {data['trace']}: {data['minutes']} minutes from {data['start']}{_span(data['minutes'])}",
         *result.notes,
         f"capacity: {result.settings.capacity_rps:g} req/s per replica, new replicas serve after "
         f"{result.settings.startup_seconds:g} s; each decision sees load up to the previous minute",
@@ -135,9 +140,10 @@ def summary_text(result: Result) -> str:
         ]
         for pt in sorted(comp.points, key=lambda p: p.utilisation):
             m = pt.metrics
+            base = comp.oracle.replica_minutes
             lines.append(
                 f"  {pt.utilisation:>6.3g}{m.replica_minutes:>13,.0f}"
-                f"{m.replica_minutes / comp.oracle.replica_minutes:>10.3f}x{m.under_minutes:>16}"
+                f"{f'{m.replica_minutes / base:.3f}x' if base else 'n/a':>11}{m.under_minutes:>16}"
                 f"{m.events_per_hour:>10.2f}"
             )
         lines.append(
@@ -153,8 +159,8 @@ def summary_text(result: Result) -> str:
         }
         for c in comp.checks:
             lines.append(
-                f"  {labels[c.name]:<44}{c.value:>7.3f}  (target <= {c.limit:g})  "
-                f"{'ok' if c.ok else 'MISSED'}"
+                f"  {labels[c.name]:<44}{'n/a' if c.note else f'{c.value:.3f}':>7}  (target <= {c.limit:g})  "
+                f"{'ok' if c.ok else 'MISSED'}" + (f" ({c.note})" if c.note else "")
             )
     lines.append(f"simulated in {result.seconds:.1f} s")
     return "\n".join(lines)

@@ -117,8 +117,9 @@ def run_llmroute(
                 reasons.append("start: replicas for the first minute's load, all ready")
         if tiers:
             prev = int(desired[t - 1]) if t else current
-            seen = _first(demand[t - 1]) if t else _first(demand[0])
-            util = seen / (prev * model.capacity_rps) if prev > 0 else None
+            seen = float(demand[t - 1] if t else demand[0])
+            known = prev > 0 and not math.isnan(seen)  # a missing minute neither sheds nor restores
+            util = seen / (prev * model.capacity_rps) if known else None
             limits = plan(
                 spec,
                 now=now,
@@ -182,7 +183,7 @@ def run_oracle(spec: LLMRouteSpec, demand: FloatArray, model: CapacityModel) -> 
     ahead = lead_minutes(model.startup_seconds)
     n = int(need.shape[0])
     desired = need.copy()
-    for k in range(1, ahead + 1):
+    for k in range(1, min(ahead, n - 1) + 1):  # a start-up longer than the trace: every minute ahead
         desired[: n - k] = np.maximum(desired[: n - k], need[k:])
     lo, hi = spec.proxy.min_replicas, spec.proxy.max_replicas
     return PolicyRun("oracle", np.clip(desired, lo, hi).astype(np.int64))

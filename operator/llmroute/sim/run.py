@@ -7,14 +7,16 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from llmroute.core.series import FloatArray
-from llmroute.sim.capacity import CapacityModel, PolicyMetrics, measure, needed
+from llmroute.sim.capacity import NEED_CAP, CapacityModel, PolicyMetrics, measure, needed
 from llmroute.sim.frontier import DEFAULT_SWEEP, Comparison, FrontierPoint, compare
 from llmroute.sim.policies import PolicyRun, Progress, run_hpa, run_llmroute, run_oracle, run_static
 from llmroute.sim.trace import Trace, demand_rps
 from llmroute.spec.route import LLMRoute, LLMRouteSpec
+from llmroute.spec.upstream import ProxySpec
 
 POLICIES = ("llmroute", "hpa", "static", "oracle")
 DEFAULT_TARGET_SHARE = 0.8
@@ -58,17 +60,23 @@ class Result:
         return self.spec.scaling.metric.target_per_replica / self.settings.capacity_rps
 
 
+def replicas_limit() -> int:
+    """The largest ``proxy.maxReplicas`` an LLMRoute may have (the CRD's bound)."""
+    bounds = ProxySpec.model_fields["max_replicas"].metadata
+    return min(int(b.le) for b in bounds if getattr(b, "le", None) is not None)
+
+
 def default_route(capacity_rps: float, peak_need: int) -> LLMRouteSpec:
     """The route a user gets by default, scaling on requests/s at 80 % of one replica's capacity.
 
     ``maxReplicas`` is raised from its default so the trace fits with room for the HPA sweep: three times
-    the replicas the busiest minute needs (at least the default 10).
+    the replicas the busiest minute needs (at least the default 10, at most :func:`replicas_limit`).
     """
     return LLMRouteSpec.model_validate(
         {
             "upstreams": [{"name": "primary", "url": "http://upstream.invalid/v1", "model": "model"}],
             "rateLimits": {"identity": {"type": "Unauthenticated"}},  # scaling alone is simulated
-            "proxy": {"maxReplicas": max(10, MAX_REPLICAS_HEADROOM * peak_need)},
+            "proxy": {"maxReplicas": min(replicas_limit(), max(10, MAX_REPLICAS_HEADROOM * peak_need))},
             "scaling": {"metric": {"targetPerReplica": DEFAULT_TARGET_SHARE * capacity_rps}},
         }
     )
@@ -100,7 +108,11 @@ def simulate(
     progress: Progress | None = None,
     detail: bool = True,
 ) -> Result:
-    """Run the selected policies (and, with llmroute and ``frontier``, the HPA sweep) over ``trace``."""
+    """Run the selected policies (and, with llmroute and ``frontier``, the HPA sweep) over ``trace``.
+
+    Raises ``ValueError`` when the busiest minute would need more than 2**52 replicas (of the capacity or
+    the route's target per replica): such figures overflow before any policy could be compared.
+    """
     began = time.perf_counter()
     model = settings.model
     demand = demand_rps(
@@ -109,9 +121,16 @@ def simulate(
         peak_replicas=settings.peak_replicas,
         peak_rps=settings.peak_rps,
     )
+    peak = float(np.nanmax(demand)) if np.any(~np.isnan(demand)) else 0.0
+    per_replica = min(settings.capacity_rps, spec.scaling.metric.target_per_replica if spec else math.inf)
+    if not peak / per_replica <= NEED_CAP:
+        raise ValueError(
+            f"the busiest minute ({peak:.3g} req/s) would need more than 2**52 replicas of {per_replica:g} "
+            "req/s: check the trace's volumes, the capacity, the peak scaling or the route's targetPerReplica"
+        )
     source = "route file"
+    peak_need = int(needed(demand, settings.capacity_rps).max()) if demand.size else 1
     if spec is None:
-        peak_need = int(needed(demand, settings.capacity_rps).max()) if demand.size else 1
         spec = default_route(settings.capacity_rps, max(1, peak_need))
         source = "default route"
     u_route = spec.scaling.metric.target_per_replica / settings.capacity_rps
@@ -151,7 +170,13 @@ def simulate(
         comparison = compare(points, metrics["llmroute"], oracle, u_route)
         if not comparison.in_range:
             notes.append("llmroute's replica-minutes fall outside the HPA sweep; the comparison is clamped")
-    peak = float(max(demand)) if demand.size and not math.isnan(float(max(demand))) else 0.0
+    if peak_need > spec.proxy.max_replicas:
+        notes.append(
+            f"the busiest minute needs {peak_need:,} replicas, above the route's maxReplicas "
+            f"{spec.proxy.max_replicas}: every policy is capped there"
+        )
+    if peak <= 0 and (settings.peak_replicas is not None or settings.peak_rps is not None):
+        notes.append("no minute of the trace has traffic: there is no peak to scale")
     notes.append(
         f"{source}: target {spec.scaling.metric.target_per_replica:g} req/s per replica "
         f"({u_route:.0%} of {settings.capacity_rps:g}), replicas {spec.proxy.min_replicas}-"

@@ -4,12 +4,11 @@ Format: ``timestamp,requests[,input_tokens,output_tokens]`` with one row per min
 with a ``client`` column may hold one row per client and minute; the rows of a minute are summed. Minutes
 missing from the file and minutes whose cells are empty (``2025-03-06T07:00:00Z,,,``) are missing data
 (NaN), never zero traffic: the source had a collection gap there. A minute is known when at least one of
-its rows has a value in the column.
+its rows has a value in the column. How each cell is checked and what is refused: :mod:`~.tracecsv`.
 """
 
 from __future__ import annotations
 
-import csv
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -19,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from llmroute.core.series import FloatArray
+from llmroute.sim.tracecsv import TraceError, read_rows
 
 DEFAULT_TRACE = "servegen_mlarge_days00-06.csv"
-COLUMNS = ("requests", "input_tokens", "output_tokens")
 
 
 @dataclass(frozen=True)
@@ -34,6 +33,7 @@ class Trace:
     input_tokens: FloatArray | None = None
     output_tokens: FloatArray | None = None
     clients: dict[str, FloatArray] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()  # what the reader adjusted in the file (see llmroute.sim.tracecsv)
 
     @property
     def minutes(self) -> int:
@@ -56,6 +56,7 @@ class Trace:
             None if self.input_tokens is None else self.input_tokens[cut],
             None if self.output_tokens is None else self.output_tokens[cut],
             {k: v[cut] for k, v in self.clients.items()},
+            self.notes,
         )
 
 
@@ -64,71 +65,78 @@ def default_trace() -> Path:
     return Path(str(resources.files("llmroute") / "data" / "traces" / DEFAULT_TRACE))
 
 
-def parse_time(value: str) -> datetime:
-    text = value.strip()
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
-    when = datetime.fromisoformat(text)
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.astimezone(UTC)
-
-
-def _number(value: str | None) -> float:
-    if value is None or value.strip() == "":
-        return math.nan
-    return float(value)
-
-
 def read_trace(path: str | Path) -> Trace:
-    """Read a trace file; raises ``ValueError`` with the line number on malformed input."""
+    """Read a trace file (checked as :mod:`llmroute.sim.tracecsv` says; what the reader adjusted is in
+    :attr:`Trace.notes`); raises :class:`~llmroute.sim.tracecsv.TraceError` (a ``ValueError``) naming the
+    line and column of malformed input, or when no minute has a value in ``requests``, and ``OSError``."""
     path = Path(path)
-    rows: dict[int, dict[str, float]] = {}
-    per_client: dict[str, dict[int, float]] = {}
-    with path.open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        fields = set(reader.fieldnames or ())
-        if not {"timestamp", "requests"} <= fields:
-            raise ValueError(f"{path}: needs at least the columns timestamp,requests")
-        has_client = "client" in fields
-        for line, row in enumerate(reader, start=2):
-            try:
-                minute = math.floor(parse_time(row["timestamp"]).timestamp() / 60)
-                values = {c: _number(row.get(c)) for c in COLUMNS if c in fields}
-            except (ValueError, TypeError) as exc:
-                raise ValueError(f"{path}:{line}: {exc}") from exc
-            slot = rows.setdefault(minute, {})
-            for c, v in values.items():
-                if not math.isnan(v):  # an empty cell adds nothing and keeps a minute missing
-                    slot[c] = slot.get(c, 0.0) + v
-            if has_client:
-                name = row.get("client") or "-"
-                per_client.setdefault(name, {})
-                if not math.isnan(values["requests"]):
-                    per_client[name][minute] = per_client[name].get(minute, 0.0) + values["requests"]
-    if not rows:
-        raise ValueError(f"{path}: no rows")
-    first, last = min(rows), max(rows)
+    rows = read_rows(path)
+    first, last = min(rows.minutes), max(rows.minutes)
     size = last - first + 1
 
     def column(name: str) -> FloatArray | None:
-        if name not in fields:
+        if name not in rows.fields:
             return None
         out = np.full(size, np.nan)
-        for minute, slot in rows.items():
+        for minute, slot in rows.minutes.items():
             out[minute - first] = slot.get(name, math.nan)
         return out
 
     requests = column("requests")
     assert requests is not None
+    if np.isnan(requests).all():
+        raise TraceError(f"{path}: every requests cell is empty: no minute has data")
     clients: dict[str, FloatArray] = {}
-    for name, series in per_client.items():
+    for name, series in (rows.clients or {}).items():
         arr = np.where(np.isnan(requests), np.nan, 0.0)  # a client without a row sent nothing that minute
         for minute, v in series.items():
             arr[minute - first] = v
         clients[name] = arr
     start = datetime.fromtimestamp(first * 60, UTC)
-    return Trace(path.name, start, requests, column("input_tokens"), column("output_tokens"), clients)
+    notes = tuple(rows.notes)
+    return Trace(path.name, start, requests, column("input_tokens"), column("output_tokens"), clients, notes)
+
+
+def gaps(trace: Trace) -> list[tuple[int, int]]:
+    """The runs of minutes without a ``requests`` value, as (first minute index, length)."""
+    missing = np.concatenate(([False], np.isnan(trace.requests), [False]))
+    edges = np.flatnonzero(np.diff(missing.astype(np.int8)))
+    return [(int(a), int(b - a)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+
+
+def known_part(trace: Trace) -> tuple[Trace, list[str]]:
+    """``trace`` without the minutes before its first and after its last minute with data (there is
+    nothing to replay there), and a note for each cut and for the gaps left inside; raises ``ValueError``
+    when no minute has data."""
+    runs = gaps(trace)
+    if runs and runs[0] == (0, trace.minutes):
+        raise ValueError(f"{trace.name}: none of its {trace.minutes} minutes has data")
+    first = runs[0][1] if runs and runs[0][0] == 0 else 0
+    end = runs[-1][0] if runs and sum(runs[-1]) == trace.minutes else trace.minutes
+    notes = []
+    if first:
+        notes.append(
+            f"the first {first} minute(s) have no data: replaying from {_stamp(trace.time_at(first))}"
+        )
+    if end < trace.minutes:
+        notes.append(
+            f"the last {trace.minutes - end} minute(s) have no data: replaying to "
+            f"{_stamp(trace.time_at(end - 1))}"
+        )
+    inner = [r for r in runs if r[0] > 0 and sum(r) < trace.minutes]
+    if inner:
+        at, longest = max(inner, key=lambda r: r[1])
+        notes.append(
+            f"{sum(n for _, n in inner)} minute(s) in {len(inner)} gap(s) have no data (longest: {longest} "
+            f"from {_stamp(trace.time_at(at))}): read as missing, not as zero"
+        )
+    if first or end < trace.minutes:
+        trace = trace.cut(first, end - first)
+    return trace, notes
+
+
+def _stamp(when: datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def demand_rps(

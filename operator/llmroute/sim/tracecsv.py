@@ -1,0 +1,264 @@
+"""Reading a trace file: its CSV rows checked cell by cell, with a note for everything the reader adjusted.
+
+The rows are read by the standard library's :mod:`csv` (quoted cells, CRLF line endings). What is
+accepted, and said in :attr:`Rows.notes` when it is not the documented format exactly:
+
+* UTF-8 with or without a byte-order mark; gzip, told by the file's first bytes rather than its name;
+* header names compared without surrounding spaces and case, in any order; other columns are ignored
+  (noted); a name given twice is refused;
+* empty lines and rows of separators only (``,,,``) are skipped (the latter noted);
+* an ISO-8601 ``timestamp`` at the start of a minute; one with an offset other than UTC is converted
+  (noted), one without an offset is read as UTC (noted);
+* rows out of time order are read in time order (noted); a minute (and client) given twice with the same
+  values is kept once (noted).
+
+Everything else is refused with :class:`TraceError`, naming the line and column: a row with more or fewer
+fields than the header, a time that is not ISO-8601 or not on a minute, a cell that is not empty and not a
+finite number >= 0 (``nan``, ``NA``, ``-5``), a minute given twice with other values, three rows or more
+all a multiple of ``k > 1`` minutes apart (another resolution), a span of more than :data:`MAX_SPAN_DAYS`
+(a mistyped date), a file that is not UTF-8 text or not CSV (an unclosed quote), a damaged gzip stream.
+An empty cell is a minute without data, not zero; a minute without a row is one too.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import itertools
+import math
+import zlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import IO, Any
+
+COLUMNS = ("requests", "input_tokens", "output_tokens")
+KNOWN = ("timestamp", "client", *COLUMNS)
+GZIP_MAGIC = b"\x1f\x8b"
+MAX_SPAN_DAYS = 366
+
+
+class TraceError(ValueError):
+    """A trace file that cannot be read as the format says, as one line naming the file, line and column."""
+
+
+@dataclass
+class Rows:
+    """The cells of a trace file by minute since the epoch: known values summed per minute and column.
+
+    ``fields``: the value columns present (of :data:`COLUMNS`); ``clients``: requests per client and minute
+    when the file has a ``client`` column; ``notes``: what the reader adjusted, one sentence each.
+    """
+
+    fields: tuple[str, ...]
+    minutes: dict[int, dict[str, float]] = field(default_factory=dict)
+    clients: dict[str, dict[int, float]] | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Seen:
+    """Per (minute, client): the first line and its values, to tell a repeated row from a conflicting one."""
+
+    rows: dict[tuple[int, str | None], tuple[int, tuple[float, ...]]] = field(default_factory=dict)
+    repeated: int = 0
+    first_repeat: str = ""
+
+
+def _stamp(minute: int) -> str:
+    return datetime.fromtimestamp(minute * 60, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _open(path: Path) -> IO[str]:
+    with path.open("rb") as raw:
+        head = raw.read(2)
+    if head == GZIP_MAGIC:
+        return gzip.open(path, "rt", encoding="utf-8-sig", newline="")
+    return path.open(encoding="utf-8-sig", newline="")
+
+
+def read_rows(path: Path) -> Rows:
+    """The rows of the trace file at ``path``; raises :class:`TraceError` (and ``OSError``)."""
+    try:
+        with _open(path) as handle:
+            return _parse(path, handle)
+    except UnicodeDecodeError as exc:
+        raise TraceError(f"{path}: not UTF-8 text ({exc.reason}); save the trace as UTF-8 CSV") from exc
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise TraceError(f"{path}: damaged gzip stream ({exc or 'it ends early'})") from exc
+
+
+def _header(path: Path, header: list[str] | None) -> dict[str, int]:
+    if header is None:
+        raise TraceError(f"{path}: empty file")
+    names = [h.strip().lower() for h in header]
+    for i, name in enumerate(names):
+        if name in KNOWN and name in names[:i]:
+            raise TraceError(f"{path}:1: column {name!r} appears twice in the header")
+    missing = [c for c in ("timestamp", "requests") if c not in names]
+    if missing:
+        shown = ",".join(header)
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        raise TraceError(
+            f"{path}:1: no {' or '.join(missing)} column in the header {shown!r}; a trace is comma-separated"
+            " with the header timestamp,requests[,input_tokens,output_tokens]"
+        )
+    index: dict[str, int] = {}
+    for i, name in enumerate(names):
+        index.setdefault(name, i)
+    return index
+
+
+def _minute(cell: str) -> tuple[int, str]:
+    """The minute since the epoch of a ``timestamp`` cell and how its zone was given (utc, naive, offset)."""
+    text = cell.strip()
+    if not text:
+        raise ValueError("empty")
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not an ISO-8601 time") from None
+    zone = "naive" if when.tzinfo is None else "utc" if when.utcoffset() == timedelta(0) else "offset"
+    if when.second or when.microsecond:
+        raise ValueError(f"{text} is not the start of a minute (one row per minute bucket)")
+    try:
+        utc = when.replace(tzinfo=when.tzinfo or UTC).astimezone(UTC)
+    except OverflowError:  # an offset that takes year 1 or 9999 out of range
+        raise ValueError(f"{text} is out of range in UTC") from None
+    return int(utc.timestamp()) // 60, zone
+
+
+def _value(cell: str) -> float:
+    """A value cell: NaN when empty (no data), else a finite number >= 0."""
+    text = cell.strip()
+    if not text:
+        return math.nan
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a number (an empty cell marks a minute without data)") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{text!r} is not a finite number (an empty cell marks a minute without data)")
+    if value < 0:
+        raise ValueError(f"{text} is negative")
+    return value
+
+
+def _parse(path: Path, handle: IO[str]) -> Rows:
+    reader = csv.reader(handle, strict=True)
+    try:
+        return _rows(path, reader)
+    except csv.Error as exc:
+        raise TraceError(f"{path}:{max(1, reader.line_num)}: not CSV ({exc})") from exc
+
+
+def _rows(path: Path, reader: Any) -> Rows:
+    """The rows of ``reader`` (a ``csv.reader``: its ``line_num`` names the lines) checked one by one."""
+    header = next(reader, None)
+    index = _header(path, header)
+    width = len(header or ())
+    ignored = [n for n in index if n not in KNOWN]
+    rows = Rows(tuple(c for c in COLUMNS if c in index), clients={} if "client" in index else None)
+    if ignored:
+        rows.notes.append(f"columns ignored: {', '.join(ignored)}")
+    seen = _Seen()
+    zones: dict[str, int] = {}  # how timestamps give their zone -> the first line doing so
+    separators = unordered = 0
+    first = last = (0, 0)  # (minute, line) of the earliest and the latest row
+    for row in reader:
+        line = reader.line_num
+        if not any(cell.strip() for cell in row):
+            separators += len(row) > 1
+            continue
+        if len(row) != width:
+            hint = " (an unquoted thousands separator?)" if len(row) > width else ""
+            raise TraceError(f"{path}:{line}: {len(row)} fields where the header has {width}{hint}")
+        column = "timestamp"
+        try:
+            minute, zone = _minute(row[index["timestamp"]])
+            values: dict[str, float] = {}
+            for column in rows.fields:
+                values[column] = _value(row[index[column]])
+        except ValueError as exc:
+            raise TraceError(f"{path}:{line}: column {column}: {exc}") from None
+        client = (row[index["client"]].strip() or "-") if rows.clients is not None else None
+        if _repeated(path, line, seen, (minute, client), tuple(values.values())):
+            continue
+        zones.setdefault(zone, line)
+        if not rows.minutes:
+            first = last = (minute, line)
+        elif minute < last[0] and not unordered:
+            unordered = line
+        first, last = min(first, (minute, line)), max(last, (minute, line))
+        _add(rows, minute, client, values)
+    if not rows.minutes:
+        raise TraceError(f"{path}: no data rows after the header")
+    _check_spacing(path, rows, first, last)
+    if separators:
+        rows.notes.append(f"skipped {separators} row(s) of empty cells only")
+    if "naive" in zones:
+        rows.notes.append(f"timestamps without a UTC offset (line {zones['naive']}) read as UTC")
+    if "offset" in zones:
+        rows.notes.append(
+            f"timestamps with a UTC offset other than 0 (line {zones['offset']}) converted to UTC"
+        )
+    if unordered:
+        rows.notes.append(
+            f"rows are not in time order (line {unordered} goes back in time): read in time order"
+        )
+    if seen.repeated:
+        rows.notes.append(
+            f"{seen.repeated} row(s) repeat an earlier row exactly ({seen.first_repeat}): kept once"
+        )
+    return rows
+
+
+def _repeated(
+    path: Path, line: int, seen: _Seen, key: tuple[int, str | None], values: tuple[float, ...]
+) -> bool:
+    """Whether the row at ``line`` repeats an earlier one exactly; raises if it conflicts with one."""
+    earlier = seen.rows.get(key)
+    if earlier is None:
+        seen.rows[key] = (line, values)
+        return False
+    first, before = earlier
+    same = all(a == b or (math.isnan(a) and math.isnan(b)) for a, b in zip(before, values, strict=True))
+    who = "" if key[1] is None else f" for client {key[1]!r}"
+    if not same:
+        raise TraceError(
+            f"{path}:{line}: minute {_stamp(key[0])}{who} is already on line {first} with other values"
+        )
+    seen.repeated += 1
+    seen.first_repeat = seen.first_repeat or f"line {line} repeats line {first}"
+    return True
+
+
+def _add(rows: Rows, minute: int, client: str | None, values: dict[str, float]) -> None:
+    slot = rows.minutes.setdefault(minute, {})
+    for c, v in values.items():
+        if not math.isnan(v):  # an empty cell adds nothing and keeps a minute missing
+            slot[c] = slot.get(c, 0.0) + v
+    if rows.clients is not None and client is not None:
+        series = rows.clients.setdefault(client, {})
+        if not math.isnan(values["requests"]):
+            series[minute] = series.get(minute, 0.0) + values["requests"]
+
+
+def _check_spacing(path: Path, rows: Rows, earliest: tuple[int, int], latest: tuple[int, int]) -> None:
+    """Refuse rows on a coarser grid than minutes (three rows or more, all a multiple of ``k > 1`` minutes
+    apart: another resolution) and a span beyond MAX_SPAN_DAYS."""
+    (first, first_line), (last, last_line) = earliest, latest
+    if last - first + 1 > MAX_SPAN_DAYS * 1440:
+        raise TraceError(
+            f"{path}: the rows span {(last - first) / 1440:,.0f} days, from {_stamp(first)} (line "
+            f"{first_line}) to {_stamp(last)} (line {last_line}); a trace spans at most {MAX_SPAN_DAYS} days"
+            " (a mistyped date?)"
+        )
+    minutes = sorted(rows.minutes)
+    if len(minutes) > 2:
+        step = math.gcd(*(b - a for a, b in itertools.pairwise(minutes)))
+        if step > 1:
+            raise TraceError(
+                f"{path}: the rows are {step} minutes apart (or a multiple of it): the format has one row per"
+                " minute; a minute without data is a row with empty cells, or no row"
+            )

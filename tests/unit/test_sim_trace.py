@@ -1,0 +1,431 @@
+"""The trace reader on files as users have them: what it accepts (saying what it adjusted), what it refuses
+(one line naming the file, line and column), and how `llmroute simulate` treats minutes without data.
+
+The documented format and the blank-cell and client cases are in ``test_sim.py``; these are the others.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from llmroute.cli.main import main
+from llmroute.sim.trace import Trace, gaps, known_part, read_trace
+from llmroute.sim.tracecsv import TraceError
+
+H = "timestamp,requests,input_tokens,output_tokens"
+NAN = math.nan
+
+
+def body(*cells: str, eol: str = "\n") -> str:
+    """A header and rows (``None`` in a row's place: the line is left out)."""
+    return eol.join((H, *cells)) + eol
+
+
+ROWS = ("2025-03-03T00:00:00Z,5,50,5", "2025-03-03T00:01:00Z,6,60,6", "2025-03-03T00:02:00Z,7,70,7")
+PLAIN = body(*ROWS)
+QUOTED = '"timestamp","requests","input_tokens","output_tokens"\n' + "".join(
+    '"' + r.replace(",", '","') + '"\n' for r in ROWS
+)
+
+# id, file content, requests read, a note the reader must give (None: no note at all)
+ACCEPTED: list[tuple[str, str | bytes, list[float], str | None]] = [
+    ("documented", PLAIN, [5, 6, 7], None),
+    ("CRLF line endings", body(*ROWS, eol="\r\n"), [5, 6, 7], None),
+    ("UTF-8 byte-order mark", "\ufeff" + PLAIN, [5, 6, 7], None),
+    ("BOM and CRLF", "\ufeff" + body(*ROWS, eol="\r\n"), [5, 6, 7], None),
+    ("trailing empty lines", PLAIN + "\n\n", [5, 6, 7], None),
+    ("a row of separators only", PLAIN + ",,,\n", [5, 6, 7], "skipped 1 row"),
+    (
+        "extra columns",
+        "timestamp,requests,model,region\n2025-03-03T00:00:00Z,5,m,eu\n2025-03-03T00:01:00Z,6,m,eu\n",
+        [5, 6],
+        "columns ignored: model, region",
+    ),
+    (
+        "columns in another order",
+        "requests,output_tokens,timestamp,input_tokens\n5,5,2025-03-03T00:00:00Z,50\n6,6,2025-03-03T00:01:00Z,60\n",
+        [5, 6],
+        None,
+    ),
+    ("quoted cells", QUOTED, [5, 6, 7], None),
+    (
+        "header names with spaces and capitals",
+        "Timestamp, Requests ,INPUT_TOKENS,output_tokens\n" + "\n".join(ROWS) + "\n",
+        [5, 6, 7],
+        None,
+    ),
+    ("+00:00 offset", body(*(r.replace("Z", "+00:00") for r in ROWS)), [5, 6, 7], None),
+    ("fractional seconds of zero", body(*(r.replace(":00Z", ":00.000Z") for r in ROWS)), [5, 6, 7], None),
+    (
+        "another offset, converted to UTC",
+        body(*(r.replace("T00:", "T02:").replace("Z", "+02:00") for r in ROWS)),
+        [5, 6, 7],
+        "UTC offset other than 0 (line 2) converted to UTC",
+    ),
+    ("no offset, read as UTC", body(*(r.replace("Z", "") for r in ROWS)), [5, 6, 7], "(line 2) read as UTC"),
+    (
+        "space instead of T, no offset",
+        body(*(r.replace("T", " ").replace("Z", "") for r in ROWS)),
+        [5, 6, 7],
+        "read as UTC",
+    ),
+    ("a missing row in the middle is a gap", body(ROWS[0], ROWS[2]), [5, NAN, 7], None),
+    (
+        "whitespace-only cell is empty",
+        body(ROWS[0], "2025-03-03T00:01:00Z, ,60,6", ROWS[2]),
+        [5, NAN, 7],
+        None,
+    ),
+    ("unsorted rows", body(ROWS[1], ROWS[2], ROWS[0]), [5, 6, 7], "line 4 goes back in time"),
+    ("an exact duplicate row", body(ROWS[0], ROWS[1], ROWS[1], ROWS[2]), [5, 6, 7], "line 4 repeats line 3"),
+    (
+        "a duplicated blank row",
+        body(ROWS[0], "2025-03-03T00:01:00Z,,,", "2025-03-03T00:01:00Z,,,"),
+        [5, NAN],
+        "kept",
+    ),
+    ("fractional counts (a scaled trace)", body("2025-03-03T00:00:00Z,2.5,,", ROWS[1]), [2.5, 6], None),
+    ("gzip, told by its bytes", gzip.compress(PLAIN.encode()), [5, 6, 7], None),
+]
+
+
+@pytest.mark.parametrize(
+    ("content", "requests", "note"), [a[1:] for a in ACCEPTED], ids=[a[0] for a in ACCEPTED]
+)
+def test_accepted(tmp_path: Path, content: str | bytes, requests: list[float], note: str | None) -> None:
+    path = tmp_path / "t.csv"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    trace = read_trace(path)
+    assert trace.start == datetime(2025, 3, 3, tzinfo=UTC)
+    assert np.array_equal(trace.requests, np.array(requests, dtype=float), equal_nan=True)
+    if note is None:
+        assert trace.notes == ()
+    else:
+        assert len(trace.notes) == 1 and note in trace.notes[0], trace.notes
+
+
+# id, file content, the error (a regex, after the file's path)
+REFUSED: list[tuple[str, str | bytes, str]] = [
+    ("empty file", "", ": empty file$"),
+    ("header only", H + "\n", ": no data rows after the header$"),
+    ("header only, no newline", H, ": no data rows after the header$"),
+    (
+        "every requests cell blank",
+        body("2025-03-03T00:00:00Z,,,", "2025-03-03T00:01:00Z,,1,"),
+        "no minute has data",
+    ),
+    ("no requests column", "timestamp,input_tokens\n2025-03-03T00:00:00Z,5\n", ":1: no requests column"),
+    ("semicolons", PLAIN.replace(",", ";"), ":1: no timestamp or requests column .* comma-separated"),
+    ("no header", "\n".join(ROWS) + "\n", ":1: no timestamp or requests column"),
+    ("JSON", '{"timestamp": "2025-03-03T00:00:00Z", "requests": 5}\n', ":1: no timestamp or requests"),
+    (
+        "a column twice",
+        "timestamp,requests,requests\n2025-03-03T00:00:00Z,5,5\n",
+        ":1: column 'requests' appears twice",
+    ),
+    ("a short row", body(ROWS[0], "2025-03-03T00:01:00Z,6"), ":3: 2 fields where the header has 4$"),
+    ("a long row", body(ROWS[0], "2025-03-03T00:01:00Z,1,234,60,6"), ":3: 5 fields .* thousands separator"),
+    (
+        "non-numeric",
+        body(ROWS[0], "2025-03-03T00:01:00Z,abc,60,6"),
+        ":3: column requests: 'abc' is not a number",
+    ),
+    ("NA", body(ROWS[0], "2025-03-03T00:01:00Z,5,NA,6"), ":3: column input_tokens: 'NA' is not a number"),
+    ("nan", body(ROWS[0], "2025-03-03T00:01:00Z,nan,60,6"), ":3: column requests: 'nan' is not a finite"),
+    ("inf", body(ROWS[0], "2025-03-03T00:01:00Z,inf,60,6"), ":3: column requests: 'inf' is not a finite"),
+    (
+        "overflow",
+        body(ROWS[0], "2025-03-03T00:01:00Z,1e400,60,6"),
+        ":3: column requests: '1e400' is not a fin",
+    ),
+    ("negative", body(ROWS[0], "2025-03-03T00:01:00Z,6,60,-6"), ":3: column output_tokens: -6 is negative$"),
+    ("quoted thousands", body(ROWS[0], '2025-03-03T00:01:00Z,"1,234",60,6'), ":3: column requests: '1,234'"),
+    ("empty timestamp", body(ROWS[0], ",6,60,6"), ":3: column timestamp: empty$"),
+    (
+        "epoch seconds",
+        body("1740960000,5,50,5"),
+        ":2: column timestamp: '1740960000' is not an ISO-8601 time$",
+    ),
+    (
+        "not on a minute",
+        body("2025-03-03T00:00:30Z,5,50,5"),
+        ":2: column timestamp: .* not the start of a minute",
+    ),
+    (
+        "a minute twice with other values",
+        body(ROWS[0], ROWS[1], "2025-03-03T00:01:00Z,9,90,9"),
+        ":4: minute 2025-03-03T00:01:00Z is already on line 3 with other values$",
+    ),
+    (
+        "a minute twice across offsets",
+        body("2025-03-03T01:00:00+01:00,5,50,5", "2025-03-03T00:00:00Z,6,60,6"),
+        ":3: minute 2025-03-03T00:00:00Z is already on line 2",
+    ),
+    (
+        "five-minute buckets",
+        body(*(f"2025-03-03T00:{m:02d}:00Z,5,50,5" for m in (0, 5, 10, 20))),
+        ": the rows are 5 minutes apart .* one row per minute",
+    ),
+    ("daily rows", body(*(f"2025-03-0{d}T00:00:00Z,5,50,5" for d in (3, 4, 5))), "1440 minutes apart"),
+    (
+        "a mistyped year",
+        body(ROWS[0], ROWS[1], "2205-03-03T00:02:00Z,7,70,7"),
+        ": the rows span 65,743 days, from 2025-03-03T00:00:00Z \\(line 2\\) to 2205-03-03.* \\(line 4\\)",
+    ),
+    (
+        "an unclosed quote",
+        body(ROWS[0], '2025-03-03T00:01:00Z,"6,60,6'),
+        ":3: not CSV \\(unexpected end of data\\)$",
+    ),
+    (
+        "out of range in UTC",
+        body("0001-01-01T00:00:00+01:00,5,50,5"),
+        ":2: column timestamp: .* out of range in UTC$",
+    ),
+    (
+        "Latin-1",
+        "timestamp,requests,note\n2025-03-03T00:00:00Z,5,café\n".encode("latin-1"),
+        ": not UTF-8 text",
+    ),
+    ("UTF-16", PLAIN.encode("utf-16"), ": not UTF-8 text"),
+    ("binary", bytes(range(256)) * 4, ": not UTF-8 text"),
+    ("damaged gzip", gzip.compress(PLAIN.encode())[:-12], ": damaged gzip stream"),
+]
+
+
+@pytest.mark.parametrize(("content", "error"), [r[1:] for r in REFUSED], ids=[r[0] for r in REFUSED])
+def test_refused(tmp_path: Path, content: str | bytes, error: str) -> None:
+    path = tmp_path / "t.csv"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(TraceError) as caught:
+        read_trace(path)
+    message = str(caught.value)
+    assert message.startswith(str(path)) and "\n" not in message
+    assert re.search(error, message[len(str(path)) :]), message
+
+
+def test_client_rows_repeated_or_conflicting(tmp_path: Path) -> None:
+    path = tmp_path / "c.csv"
+    head = "timestamp,client,requests\n2025-03-03T00:00:00Z,a,5\n2025-03-03T00:00:00Z,b,2\n"
+    path.write_text(head + "2025-03-03T00:00:00Z,a,5\n")
+    trace = read_trace(path)
+    assert trace.requests.tolist() == [7.0] and "kept once" in trace.notes[0]
+    path.write_text(head + "2025-03-03T00:00:00Z,b,3\n")
+    with pytest.raises(
+        TraceError, match=":4: minute 2025-03-03T00:00:00Z for client 'b' is already on line 3"
+    ):
+        read_trace(path)
+
+
+def trace_of(requests: list[float]) -> Trace:
+    return Trace("t.csv", datetime(2025, 3, 3, tzinfo=UTC), np.array(requests, dtype=float))
+
+
+# requests per minute -> the part replayed, and the notes (regexes, in order)
+KNOWN_PART: list[tuple[str, list[float], list[float], list[str]]] = [
+    ("no gap", [1, 2, 3], [1, 2, 3], []),
+    (
+        "gap at the start",
+        [NAN, NAN, 1, 2],
+        [1, 2],
+        ["the first 2 minute\\(s\\) .* from 2025-03-03T00:02:00Z$"],
+    ),
+    (
+        "gap at the end",
+        [1, 2, NAN],
+        [1, 2],
+        ["the last 1 minute\\(s\\) .* replaying to 2025-03-03T00:01:00Z$"],
+    ),
+    (
+        "gaps inside",
+        [1, NAN, 2, NAN, NAN, NAN, 3],
+        [1, NAN, 2, NAN, NAN, NAN, 3],
+        ["^4 minute\\(s\\) in 2 gap\\(s\\) .* \\(longest: 3 from 2025-03-03T00:03:00Z\\): read as missing"],
+    ),
+    (
+        "all three",
+        [NAN, 1, NAN, 2, NAN],
+        [1, NAN, 2],
+        ["the first 1", "the last 1", "^1 minute\\(s\\) in 1 gap"],
+    ),
+    ("zeros are data", [0, 0, NAN, 0], [0, 0, NAN, 0], ["^1 minute"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("requests", "kept", "notes"), [k[1:] for k in KNOWN_PART], ids=[k[0] for k in KNOWN_PART]
+)
+def test_known_part(requests: list[float], kept: list[float], notes: list[str]) -> None:
+    trace, said = known_part(trace_of(requests))
+    assert np.array_equal(trace.requests, np.array(kept), equal_nan=True)
+    first = next(i for i, r in enumerate(requests) if not math.isnan(r))
+    assert trace.start == trace_of(requests).time_at(first)
+    assert len(said) == len(notes) and all(re.search(n, s) for n, s in zip(notes, said, strict=True)), said
+
+
+def test_gaps_and_no_data_at_all() -> None:
+    assert gaps(trace_of([NAN, 1, NAN, NAN, 2, NAN])) == [(0, 1), (2, 2), (5, 1)]
+    assert gaps(trace_of([1.0])) == []
+    with pytest.raises(ValueError, match="none of its 2 minutes has data"):
+        known_part(trace_of([NAN, NAN]))
+
+
+def minutes_csv(requests: list[str]) -> str:
+    return body(*(f"2025-03-03T{i // 60:02d}:{i % 60:02d}:00Z,{r},," for i, r in enumerate(requests)))
+
+
+ROUTE_30 = (
+    "upstreams: [{name: a, url: 'http://a.invalid/v1', model: m}]\nproxy: {maxReplicas: 30}\n"
+    "rateLimits: {identity: {type: Unauthenticated}}\n"
+)
+
+# id, files to write (name -> content), arguments after "simulate", exit code, stderr (regex), JSON checks
+CLI: list[tuple[str, dict[str, str], list[str], int, str, dict[str, object]]] = [
+    ("all blank", {"t.csv": minutes_csv(["", ""])}, [], 2, r"t\.csv: every requests cell is empty", {}),
+    (
+        "blank at both ends",
+        {"t.csv": minutes_csv(["", "", "600", "", "900", ""])},
+        [],
+        0,
+        r"the first 2 minute\(s\) .*\n.*the last 1 minute\(s\).*\n.*1 minute\(s\) in 1 gap",
+        {"minutes": 3, "start": "2025-03-03T00:02:00Z"},
+    ),
+    (
+        "--minutes inside a gap",
+        {"t.csv": minutes_csv(["", "", "600"])},
+        ["--minutes", "2"],
+        2,
+        "none of its 2",
+        {},
+    ),
+    (
+        "--minutes beyond the trace",
+        {"t.csv": minutes_csv(["600", "900"])},
+        ["--minutes", "5"],
+        0,
+        "--minutes 5: the trace has 2, all replayed",
+        {"minutes": 2},
+    ),
+    ("reader's note", {"t.csv": minutes_csv(["600", "900"]).replace("Z,", ",")}, [], 0, "read as UTC", {}),
+    ("no such trace", {}, [], 2, r"t\.csv: No such file or directory$", {}),
+    ("trace is a directory", {"t.csv/x": ""}, [], 2, r"t\.csv: Is a directory$", {}),
+    (
+        "route YAML broken",
+        {"t.csv": minutes_csv(["600"]), "r.yaml": "spec: [open\n"},
+        ["--route", "{dir}/r.yaml"],
+        2,
+        r"r\.yaml: YAML syntax error at line 2, column 1: ",
+        {},
+    ),
+    (
+        "route invalid",
+        {"t.csv": minutes_csv(["600"]), "r.yaml": "upstreams: []\n"},
+        ["--route", "{dir}/r.yaml"],
+        2,
+        r"r\.yaml: invalid LLMRoute:\n  upstreams: .*\n  rateLimits: Field required$",
+        {},
+    ),
+    (
+        "--out in no directory",
+        {"t.csv": minutes_csv(["600"])},
+        ["--out", "{dir}/no/o.csv"],
+        2,
+        "--out .*: no directory",
+        {},
+    ),
+    (
+        "--out a directory",
+        {"t.csv": minutes_csv(["600"])},
+        ["--out", "{dir}"],
+        2,
+        "--out .*: is a directory$",
+        {},
+    ),
+    (
+        "a peak beyond 2**52 replicas",
+        {
+            "t.csv": minutes_csv(["600"]),
+            "r.yaml": ROUTE_30 + "scaling: {metric: {targetPerReplica: 1.0e-300}}\n",
+        },
+        ["--route", "{dir}/r.yaml"],
+        2,
+        r"the busiest minute \(2e\+03 req/s\) would need more than 2\*\*52 replicas of 1e-300 req/s",
+        {},
+    ),
+    (
+        "a route whose maxReplicas is below the peak",
+        {"t.csv": minutes_csv(["600", "900"]), "r.yaml": ROUTE_30},
+        ["--route", "{dir}/r.yaml"],
+        0,
+        "",
+        {"notes": "the busiest minute needs 40 replicas, above the route's maxReplicas 30: every policy is"},
+    ),
+    (
+        "--plot in no directory",
+        {"t.csv": minutes_csv(["600"])},
+        ["--plot", "{dir}/no/p.png"],
+        2,
+        "--plot .*: no dir",
+        {},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("files", "args", "code", "err", "summary"), [c[1:] for c in CLI], ids=[c[0] for c in CLI]
+)
+def test_simulate_command_on_input_as_users_have_it(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    files: dict[str, str],
+    args: list[str],
+    code: int,
+    err: str,
+    summary: dict[str, object],
+) -> None:
+    for name, content in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(content)
+    argv = ["simulate", "--trace", str(tmp_path / "t.csv"), "--peak-replicas", "40", "--json", "--quiet"]
+    argv += ["--out", str(tmp_path / "o.csv"), *(a.replace("{dir}", str(tmp_path)) for a in args)]
+    assert main(argv) == code
+    out, stderr = capsys.readouterr()
+    assert re.search(err, stderr), stderr
+    assert all(line.startswith("llmroute simulate: ") for line in stderr.splitlines() if line[:2] != "  ")
+    if code == 0:
+        data = json.loads(out)
+        assert {k: data[k] for k in summary if k != "notes"} == {
+            k: v for k, v in summary.items() if k != "notes"
+        }
+        assert str(summary.get("notes", "")) in " ".join(data["notes"])
+    else:
+        assert out == ""
+
+
+# a flag's value -> argparse refuses it (exit 2) with these words
+FLAGS = [
+    (["--capacity-rps", "inf"], "--capacity-rps: must be a finite number, got inf"),
+    (["--capacity-rps", "2e9"], "--capacity-rps: at most 1e\\+09"),
+    (["--peak-replicas", "nan"], "--peak-replicas: must be a finite number"),
+    (["--peak-replicas", "20000"], "--peak-replicas: at most 10000 \\(the most replicas a route may have\\)"),
+    (["--peak-rps", "0"], "--peak-rps: must be positive"),
+    (["--startup-seconds", "inf"], "--startup-seconds: must be a finite number"),
+]
+
+
+@pytest.mark.parametrize(("flags", "err"), FLAGS, ids=[f[0][0] + " " + f[0][1] for f in FLAGS])
+def test_simulate_flags_out_of_range(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str], err: str
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["simulate", "--out", str(tmp_path / "o.csv"), *flags])
+    assert exited.value.code == 2
+    assert re.search(err, capsys.readouterr().err)
