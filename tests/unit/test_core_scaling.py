@@ -154,6 +154,8 @@ def test_overlapping_schedules_minimum_wins() -> None:
             "never scaling down",
         ),
         ([float("nan")] * 20, 20, {}, 7, 7, "no load data yet"),
+        ([float("inf")] * 20, 20, {}, 7, 7, "no load data yet"),  # not a measurement: missing
+        ([-5.0] * 20, 20, {}, 7, 7, "no load data yet"),
         ([10.0] * 20, 22, {"staleAfterSeconds": 180}, 7, 1, "reactive"),  # 120 s old: fresh enough
     ],
 )
@@ -294,6 +296,22 @@ def test_breakout_is_covered_in_full_but_noise_is_not_chased() -> None:
     calm = 500 * rng.normal(1.0, 0.01, 200)
     jump = nowcast(np.concatenate([calm, [800.0]]))
     assert jump is not None and jump.burst_load == 800.0  # a breakout: covered in full
+
+
+@pytest.mark.parametrize("bad", [float("inf"), -1.0])
+def test_an_infinite_or_negative_minute_is_missing_data(bad: float) -> None:
+    # 400 req/s needs 10; a bad sample among the last minutes blocks scale-down, never reads as a load
+    history = [400.0] * (STEADY - 3) + [bad, 100.0, 100.0]
+    result = recommend(
+        scaling_spec(),
+        now=T0 + minutes(STEADY),
+        current_replicas=10,
+        history=series(history),
+        state=ScalerState(),
+    )
+    assert result.recommendation.final == 10
+    assert "metricsGap" in result.recommendation.limited_by
+    assert np.isnan(series(history).values[STEADY - 3])
 
 
 def test_finer_history_is_read_per_minute() -> None:

@@ -29,7 +29,8 @@ def _utc(value: datetime) -> datetime:
 
 @dataclass(frozen=True, eq=False)
 class LoadSeries:
-    """Per-step load samples: ``start`` (UTC), ``step_seconds`` and one float per step (``NaN`` = missing)."""
+    """Per-step load samples: ``start`` (UTC), ``step_seconds`` and one float per step (``NaN`` = missing;
+    an infinite or negative value is read as missing too)."""
 
     start: datetime
     step_seconds: int
@@ -45,6 +46,10 @@ class LoadSeries:
             or self.values.ndim != 1
         ):
             object.__setattr__(self, "values", np.asarray(self.values, dtype=np.float64).reshape(-1))
+        with np.errstate(invalid="ignore"):
+            bad = np.isinf(self.values) | (self.values < 0)
+        if bad.any():  # an infinite or negative load is not a measurement: missing, like NaN
+            object.__setattr__(self, "values", np.where(bad, np.nan, self.values))
 
     # construction -------------------------------------------------------------------------------------
     @classmethod
