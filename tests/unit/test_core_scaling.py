@@ -76,6 +76,29 @@ def test_scale_up_is_immediate_and_step_limited() -> None:
 
 
 @pytest.mark.parametrize(
+    ("load", "current", "final", "limited_by"),
+    [
+        (400.0, 10, 10, ["coldStart"]),  # fits 10 at 44/replica: the cold margin (x1.25 -> 12) waits
+        (400.0, 9, 12, []),  # 10 needed: scale up, sized with the cold margin, 400 x 1.25 / 44 -> 12
+        (300.0, 10, 10, ["tolerance"]),  # a scale-down is never hurried by the cold start either
+    ],
+)
+def test_with_no_history_the_margin_never_scales_up_on_its_own(
+    load: float, current: int, final: int, limited_by: list[str]
+) -> None:
+    result = recommend(
+        scaling_spec(),
+        now=T0 + minutes(3),
+        current_replicas=current,
+        history=series([load] * 3),
+        state=ScalerState(),
+    )
+    assert result.nowcast is not None and result.nowcast.margin == pytest.approx(COLD_MARGIN)
+    assert result.recommendation.final == final
+    assert result.recommendation.limited_by == limited_by
+
+
+@pytest.mark.parametrize(
     ("now", "final", "schedule_min", "schedule_max", "limited"),
     [
         # night window 22:00-06:00 UTC (crossing midnight, starts Sunday: open Monday 00:00-06:00)

@@ -6,7 +6,8 @@ The recommendation is built in layers, each reported in :class:`~llmroute.spec.s
    when it broke out of the noise band; :mod:`llmroute.core.nowcast`) at ``targetPerReplica x (1 +
    tolerance)`` per replica. With steady load this is the HPA's answer; with bursty load it carries a
    margin sized from the observed volatility, at most ``1 + 1.5 x tolerance`` (with the scale-up's half
-   tolerance, a scale-up sizes for at most about ``1 + 2 x tolerance`` over the level).
+   tolerance, a scale-up sizes for at most about ``1 + 2 x tolerance`` over the level). With no history
+   the margin is generous, but a scale-up the load alone does not call for waits (:func:`cold_hold`).
 2. **predictive** - the load the time-of-day profile expects over the lead time, sized the same way
    (:mod:`llmroute.core.predictive`); it only ever adds capacity.
 3. **stabilisation and policies** - the HPA ``behavior`` (windows, step policies, select policy;
@@ -45,7 +46,7 @@ from llmroute.core.hpa import (
     stabilize,
 )
 from llmroute.core.jsonstate import number
-from llmroute.core.nowcast import Nowcast, nowcast
+from llmroute.core.nowcast import COLD_SAMPLES, Nowcast, nowcast
 from llmroute.core.predictive import Accuracy, Prediction, predict
 from llmroute.core.schedule import Bounds, bounds
 from llmroute.core.series import FloatArray, LoadSeries
@@ -169,6 +170,15 @@ def recovery_floor(values: FloatArray, divisor: float, up: Rules, lo: int, hi: i
     return low
 
 
+def cold_hold(nc: Nowcast, divisor: float, current: int) -> bool:
+    """Whether a scale-up would come from the cold-start margin alone: the margin has fewer than
+    :data:`~llmroute.core.nowcast.COLD_SAMPLES` errors behind it and the load itself (the larger of the
+    last minute and the level, at ``divisor`` per replica) fits the ``current`` count. With no history
+    the margin is generous when the load makes llmroute scale up, but it never scales up only to be
+    generous: steady traffic keeps its count instead of a scale-up and a scale-down a few minutes later."""
+    return nc.samples < COLD_SAMPLES and math.ceil(max(nc.last, nc.level) / divisor - 1e-9) <= current
+
+
 def _bound_reasons(reasons: list[str], b: Bounds) -> list[str]:
     out: list[str] = []
     for r in reasons:
@@ -283,6 +293,10 @@ def recommend(
     notes: list[str] = []
     limited_by: list[str] = []
     candidate = stabilized
+    if candidate > current and driver == "reactive" and cold_hold(nc, p.divisor, current):
+        limited_by.append("coldStart")
+        notes.append(f"no history yet: the load alone fits {current}, not scaling up only for the margin")
+        candidate = current
     if candidate > current:
         candidate = max(candidate, math.ceil(need * (1.0 + UP_MARGIN * tol) - 1e-9))
         # remember what was decided, margin included, so the scale-down window protects all of it
