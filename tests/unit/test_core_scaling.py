@@ -352,15 +352,19 @@ def test_finer_history_is_read_per_minute() -> None:
     assert a.recommendation == b.recommendation
 
 
-def test_a_drop_to_nothing_stays_one_scale_up_step_from_the_last_hours_peak() -> None:
+def test_a_drop_to_nothing_stays_one_scale_up_step_from_the_recent_peak() -> None:
     # 1600/s needs 37 at 40 x 1.1; the default scale-up reaches max(16 c, c + 16) in a minute: 3 -> 48
     pause = np.concatenate([steady(1600.0), np.zeros(15), np.full(3, 1600.0)])
     replicas, results = drive(scaling_spec(), pause, current=39)
     assert min(replicas[STEADY : STEADY + 15]) == 3
     assert "recoveryFloor" in results[STEADY + 10].recommendation.limited_by
     assert replicas[STEADY + 15] >= 37  # back in one step, not 1 -> 17 -> 37
-    # after an hour of nothing the peak is no longer recent: down to minReplicas
-    idle = np.concatenate([steady(1600.0), np.zeros(70)])
+    # an outage longer than an hour is met in one step too: the floor holds for three hours of nothing
+    outage = np.concatenate([steady(1600.0), np.zeros(150), np.full(3, 1600.0)])
+    replicas, _ = drive(scaling_spec(), outage, current=39)
+    assert replicas[STEADY + 149] == 3 and replicas[STEADY + 150] >= 37
+    # after three hours of nothing the peak is no longer recent: down to minReplicas
+    idle = np.concatenate([steady(1600.0), np.zeros(190)])
     replicas, _ = drive(scaling_spec(), idle, current=39)
     assert replicas[-1] == 1
 

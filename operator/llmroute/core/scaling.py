@@ -56,7 +56,7 @@ from llmroute.spec.status import Forecast, Recommendation
 UP_MARGIN = 0.5  # x tolerance: how much further than needed a scale-up goes
 DOWN_BAND = 1.5  # x tolerance: how far below the current count a scale-down must be worth
 MARGIN_CAP = 1.5  # x tolerance: the largest burst margin over the level
-RECOVERY_MINUTES = 60  # known minutes whose busiest one a scale-down keeps within one scale-up step
+RECOVERY_MINUTES = 180  # known minutes whose busiest one a scale-down keeps within one scale-up step
 STATE_VERSION = 1
 
 
@@ -153,7 +153,7 @@ def recovery_floor(values: FloatArray, divisor: float, up: Rules, lo: int, hi: i
     replica. A scale-down never goes below this floor, so load that comes back at once after a drop to
     (near) nothing - an outage, a pause, a partial collection bucket - finds replicas one scale-up away
     from what it needs, not two. It binds only when the count falls by more than one step can undo (x16
-    within the hour with the default policies); with scale-up ``Disabled`` it is ``lo``.
+    within three hours with the default policies); with scale-up ``Disabled`` it is ``lo``.
     """
     known = values[~np.isnan(values)][-RECOVERY_MINUTES:]
     if not known.size or up.select == "Disabled":
@@ -314,7 +314,9 @@ def recommend(
             floor = recovery_floor(minutes.values, p.divisor, p.hpa.up, b.lo, b.hi)
             if candidate < floor:
                 limited_by.append("recoveryFloor")
-                notes.append(f"recovery floor {floor}: one scale-up step from the last hour's busiest minute")
+                notes.append(
+                    f"recovery floor {floor}: one scale-up step from the last 3 hours' busiest minute"
+                )
                 candidate = min(current, floor)
         if candidate < current and recent_gap(minutes.values, p.gap_minutes):
             limited_by.append("metricsGap")
