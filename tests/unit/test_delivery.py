@@ -3,6 +3,7 @@ the generation stamp, and which config a proxy serves when the file and the API 
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import yaml
 from llmroute.proxy.delivery import Delivery
 from llmroute.proxy.metrics import ProxyMetrics
 from llmroute.proxy.snapshot import ConfigSnapshot, load, parse
+from llmroute.proxy.watch import ConfigWatcher
 from llmroute.render import build_children
 from llmroute.render.delivery import (
     API_ACCESS_DIR,
@@ -214,3 +216,24 @@ def test_a_secret_change_reloads_the_api_config_even_while_the_file_lags(tmp_pat
 @pytest.mark.parametrize("generation", [0, 3])
 def test_parse_reads_the_generation(generation: int) -> None:
     assert parse(_config(1, generation).dumps()).config.generation == generation
+
+
+def test_a_config_that_cannot_be_applied_is_logged_without_its_secrets(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    def refuse(snap: ConfigSnapshot) -> None:
+        raise ValueError("cannot connect to redis://:hunter2@store:6379/0")
+
+    metrics = ProxyMetrics()
+    delivery = Delivery(refuse, metrics)
+    path = tmp_path / "config.json"
+    path.write_text(_config(2, 2).dumps())
+    watcher = ConfigWatcher(str(path), delivery.offer_file, metrics)
+    with caplog.at_level(logging.ERROR, logger="llmroute.proxy"):
+        assert not delivery.offer_api(_config(1, 1).dumps(), "uid-a")  # from the API
+        assert not watcher.poll()  # from the mounted file
+    assert delivery.served is None and delivery.api_error is not None
+    assert watcher.last_error == "could not apply: ValueError"
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 2 and all("ValueError at test_delivery.py" in m for m in messages), messages
+    assert not any("hunter2" in m or r.exc_info for m, r in zip(messages, caplog.records, strict=True))

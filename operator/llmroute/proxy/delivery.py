@@ -27,6 +27,7 @@ from typing import Literal
 from prometheus_client import Counter
 
 from llmroute.proxy.metrics import ProxyMetrics
+from llmroute.proxy.periodic import described
 from llmroute.proxy.snapshot import ConfigError, ConfigSnapshot, parse
 
 log = logging.getLogger("llmroute.proxy.config")
@@ -125,8 +126,9 @@ class Delivery:
             return False
         try:
             self._serve(snap, "api")
-        except Exception:  # e.g. a store URL the client library refuses: keep serving the last one
-            log.exception("could not apply config %s from the API", snap.hash)
+        except Exception as exc:  # e.g. a store URL the client library refuses: keep serving the last one
+            # by type and place, never the message: it may quote the store URL with its password
+            log.error("could not apply config %s from the API: %s", snap.hash, described(exc))
             self.updates.labels("api", "error").inc()
             self.api_error = "could not apply the API's config"
             return False

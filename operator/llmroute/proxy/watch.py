@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 
 from llmroute.proxy.metrics import ProxyMetrics
-from llmroute.proxy.periodic import Periodic
+from llmroute.proxy.periodic import Periodic, described
 from llmroute.proxy.snapshot import ConfigError, ConfigSnapshot, load, signature
 
 log = logging.getLogger("llmroute.proxy.config")
@@ -57,7 +57,8 @@ class ConfigWatcher:
         try:
             self.apply(snap)
         except Exception as exc:  # e.g. a store URL the client library refuses: keep serving the last one
-            log.exception("could not apply config %s", snap.hash)
+            # by type and place, never the message: it may quote the store URL with its password
+            log.error("could not apply config %s: %s", snap.hash, described(exc))
             self.metrics.reloads.labels("error").inc()
             self.metrics.config_error.set(1)
             self.last_error = f"could not apply: {type(exc).__name__}"
