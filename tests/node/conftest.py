@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,6 +81,43 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = rest[:first] + ordered + rest[first:]
 
 
+_RUNNING: list[Node] = []  # the session's node while it runs, for the failure report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failed node test reports what the operator saw and did: its log, the routes' status, the events."""
+    report = yield
+    if report.failed and _RUNNING and item.path.is_relative_to(HERE):
+        for title, text in _node_state(_RUNNING[0]).items():
+            report.sections.append((title, text))
+    return report
+
+
+def _node_state(node: Node) -> dict[str, str]:
+    def run(*args: str) -> str:
+        try:
+            return node.kubectl(*args, check=False)
+        except (OSError, subprocess.SubprocessError) as exc:
+            return f"kubectl {' '.join(args)}: {type(exc).__name__}"
+
+    routes = run("get", "llmroute", "-A", "-o", "json")
+    try:
+        status = json.dumps([r.get("status") for r in json.loads(routes)["items"]], indent=1)
+    except (ValueError, KeyError):
+        status = routes
+    selector = "app.kubernetes.io/name=llmroute"
+    events = run("get", "events", "-A", "--sort-by=.lastTimestamp").splitlines()
+    return {
+        "operator log (tail)": run("-n", RELEASE_NAMESPACE, "logs", "-l", selector, "--tail=60", "--prefix"),
+        "LLMRoute status": status,
+        "deployments": run("get", "deployment", "-A", "-o", "wide"),
+        "events (last 40)": "\n".join(events[-40:]),
+    }
+
+
 @pytest.fixture(scope="session")
 def node_image() -> BuiltImage:
     if os.geteuid() != 0:
@@ -101,9 +138,11 @@ def node(node_image: BuiltImage) -> Iterator[Node]:
     before = chains()
     running = Node((node_image,)).start()
     FIGURES["node_start_seconds"] = round(running.timings["start_seconds"], 1)
+    _RUNNING.append(running)
     try:
         yield running
     finally:
+        _RUNNING.clear()
         undone = running.stop()
         FIGURES["teardown_seconds"] = round(running.timings["stop_seconds"], 1)
         FIGURES["teardown"] = undone
@@ -185,6 +224,8 @@ def chart(node: Node, node_prometheus: NodePrometheus) -> Installed:
         f"prometheusUrl={node_prometheus.url}",
         "--set",
         "metricsIntervalSeconds=5",
+        "--set",  # as a user must: the Prometheus' own scrape interval sets the operator's rate window
+        f"scrapeIntervalSeconds={node_prometheus.interval_seconds}",
         "--wait",
         "--timeout=3m",
     )

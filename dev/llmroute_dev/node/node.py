@@ -125,7 +125,13 @@ class Node:
         """Tear everything down (each step runs even if an earlier one failed); returns what was undone."""
         t0 = time.monotonic()
         done: list[str] = []
-        steps = (self._delete_pods, self._stop_agents, self._stop_runtime, self._stop_control_plane)
+        steps = (
+            self._keep_pod_logs,
+            self._delete_pods,
+            self._stop_agents,
+            self._stop_runtime,
+            self._stop_control_plane,
+        )
         for step in steps:
             try:
                 step()
@@ -141,6 +147,14 @@ class Node:
         self.timings["stop_seconds"] = time.monotonic() - t0
         (self.log_dir / "teardown.log").write_text("\n".join(done) + "\n")
         return done
+
+    def _keep_pod_logs(self) -> None:
+        """Copy the containers' logs into :attr:`log_dir` (pods/) before their pods are deleted with them."""
+        pod_logs = self.workdir / "kubelet" / "pod-logs"
+        if pod_logs.is_dir():
+            shutil.copytree(
+                pod_logs, self.log_dir / "pods", dirs_exist_ok=True, ignore_dangling_symlinks=True
+            )
 
     def _delete_pods(self) -> None:
         if self.control_plane is None or self.containerd is None:

@@ -52,14 +52,15 @@ def scrape_config(api_url: str, ca_file: Path, token_file: Path, interval: str) 
 
 class NodePrometheus:
     def __init__(
-        self, binary: Path, workdir: Path, api_url: str, ca_file: Path, token: str, interval: str = "2s"
+        self, binary: Path, workdir: Path, api_url: str, ca_file: Path, token: str, interval_seconds: int = 2
     ) -> None:
         self.binary = binary
         self.workdir = workdir
         self.api_url = api_url
         self.ca_file = ca_file
         self.token = token
-        self.interval = interval
+        self.interval_seconds = interval_seconds  # the operator is told it (chart: scrapeIntervalSeconds)
+        self.interval = f"{interval_seconds}s"
         self.port = 0
         self.process: Process | None = None
 
