@@ -11,6 +11,12 @@ the Lease when it is free or its holder has not renewed it for ``lease_seconds``
 - after release, or once the Lease is lost, this process never writes the Lease again;
 - **fencing** by exit: a holder that loses the Lease calls ``on_lost`` (the operator exits at once, as
   client-go's users do), so two operators never act together;
+- **an unreachable API is a failed attempt, never the end of the campaign**: the library catches only
+  ``ApiException``, so a refused connection or a timeout would end its thread silently — a standby that
+  can never take over, or a holder that stops renewing but goes on acting. Here every Lease call has a
+  timeout of one retry period and a network failure counts as a failed attempt (a standby tries again, a
+  holder gives up at its renew deadline and calls ``on_lost``); should the campaign thread end any other
+  way, ``on_lost`` is called too;
 - the library's per-attempt INFO lines are kept out of the log; acquisition and loss are logged once.
 """
 
@@ -24,11 +30,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import urllib3
 from kubernetes import client
 from kubernetes.leaderelection import electionconfig, leaderelection
 from kubernetes.leaderelection.resourcelock.leaselock import LeaseLock
 
 log = logging.getLogger("llmroute.leader")
+NETWORK_ERRORS = (OSError, urllib3.exceptions.HTTPError)  # what the client raises when the API is unreachable
 logging.getLogger("leaderelection").setLevel(logging.WARNING)
 
 
@@ -62,29 +70,61 @@ def identity(pod_name: str) -> str:
 
 
 class _Lock(LeaseLock):  # type: ignore[misc]
-    """The library's LeaseLock on llmroute's API client, that stops writing once released or lost."""
+    """The library's LeaseLock on llmroute's API client, that stops writing once released or lost, and
+    whose every call has a ``timeout`` (seconds) and reports an unreachable API as a failed attempt."""
 
-    def __init__(self, api: client.ApiClient, name: str, namespace: str, who: str) -> None:
+    def __init__(self, api: client.ApiClient, name: str, namespace: str, who: str, timeout: float) -> None:
         super().__init__(name, namespace, who)
         self.api_instance = client.CoordinationV1Api(api)
         self.mutex = threading.Lock()
         self.closed = False
+        self.timeout = timeout
+
+    def get(self, name: str, namespace: str) -> tuple[bool, Any]:
+        try:
+            lease = self.api_instance.read_namespaced_lease(name, namespace, _request_timeout=self.timeout)
+        except client.ApiException as exc:
+            return False, exc
+        except NETWORK_ERRORS as exc:  # the library reads the error's body and reason: give it an API error
+            return False, client.ApiException(status=0, reason=f"API unreachable ({type(exc).__name__})")
+        self.lease_reference = lease
+        return True, self.get_lock_object(lease)
 
     def create(self, name: str, namespace: str, election_record: Any) -> bool:
         with self.mutex:
-            return not self.closed and bool(super().create(name, namespace, election_record))
+            if self.closed:
+                return False
+            body = client.V1Lease(metadata={"name": name}, spec=self.get_lease_spec(election_record))
+            try:
+                self.lease_reference = self.api_instance.create_namespaced_lease(
+                    namespace, body, _request_timeout=self.timeout
+                )
+            except (client.ApiException, *NETWORK_ERRORS):
+                return False
+            return True
 
     def update(self, name: str, namespace: str, updated_record: Any) -> bool:
         with self.mutex:
-            return not self.closed and bool(super().update(name, namespace, updated_record))
+            if self.closed or self.lease_reference is None:
+                return False
+            self.lease_reference.spec = self.get_lease_spec(updated_record, self.lease_reference.spec)
+            try:
+                self.api_instance.replace_namespaced_lease(
+                    name, namespace, self.lease_reference, _request_timeout=self.timeout
+                )
+            except (client.ApiException, *NETWORK_ERRORS):
+                return False
+            return True
 
     def release(self) -> bool:
         """Write the Lease free if this process holds it (guarded by its resourceVersion); close the lock."""
         with self.mutex:
             self.closed = True
             try:
-                lease = self.api_instance.read_namespaced_lease(self.name, self.namespace)
-            except client.ApiException:
+                lease = self.api_instance.read_namespaced_lease(
+                    self.name, self.namespace, _request_timeout=self.timeout
+                )
+            except (client.ApiException, *NETWORK_ERRORS):
                 return False
             if lease.spec is None or lease.spec.holder_identity != self.identity:
                 return False
@@ -94,9 +134,12 @@ class _Lock(LeaseLock):  # type: ignore[misc]
             lease.spec.acquire_time = now
             lease.spec.renew_time = now
             try:
-                self.api_instance.replace_namespaced_lease(self.name, self.namespace, lease)
-            except client.ApiException as exc:
-                log.warning("could not release Lease %s/%s: %s", self.namespace, self.name, exc.reason)
+                self.api_instance.replace_namespaced_lease(
+                    self.name, self.namespace, lease, _request_timeout=self.timeout
+                )
+            except (client.ApiException, *NETWORK_ERRORS) as exc:
+                why = exc.reason if isinstance(exc, client.ApiException) else type(exc).__name__
+                log.warning("could not release Lease %s/%s: %s", self.namespace, self.name, why)
                 return False
             return True
 
@@ -111,7 +154,7 @@ class LeaderElector:
         self.identity = who
         self.leading = threading.Event()
         self._on_lost = on_lost
-        self._lock = _Lock(api, settings.lease_name, settings.namespace, who)
+        self._lock = _Lock(api, settings.lease_name, settings.namespace, who, settings.retry_seconds)
         config = electionconfig.Config(
             self._lock,
             lease_duration=settings.lease_seconds,
@@ -121,7 +164,7 @@ class LeaderElector:
             onstopped_leading=self._stopped,
         )
         self._election = leaderelection.LeaderElection(config)
-        self._thread = threading.Thread(target=self._election.run, name="leader-election", daemon=True)
+        self._thread = threading.Thread(target=self._campaign, name="leader-election", daemon=True)
 
     def start(self) -> LeaderElector:
         log.info(
@@ -144,6 +187,15 @@ class LeaderElector:
         """Hand the Lease over (a standby takes it at its next attempt) and stop campaigning."""
         if self._lock.release():
             log.info("released Lease %s/%s", self.settings.namespace, self.settings.lease_name)
+
+    def _campaign(self) -> None:
+        """The library's election loop; it returns only once leading has ended (and has then called
+        :meth:`_stopped`). Should it end any other way, this process is no longer a candidate: the same."""
+        try:
+            self._election.run()
+        except Exception as exc:  # the loop's own failure, reported by type: it may quote a URL
+            log.error("leader election ended by %s", type(exc).__name__)
+        self._stopped()
 
     def _started(self) -> None:
         log.info(
