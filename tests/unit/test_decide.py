@@ -150,6 +150,23 @@ def test_a_rate_window_shorter_than_two_scrapes_is_named_once_it_lasts() -> None
     assert available(cycle(150, 1.0)) == ("False", "NoData")  # the count starts again
 
 
+def test_a_rate_window_much_longer_than_four_scrapes_is_named_on_the_available_condition() -> None:
+    def message(window: str, samples: float | None) -> str:
+        metrics = RouteMetrics(NOW.timestamp() - 1, {"rps": 40.0}, {}, window, samples_in_window=samples)
+        out = decide(_route(), replace(_observed(40.0), metrics=metrics))
+        cond = {c.type: c for c in out.status.conditions}["MetricsAvailable"]
+        assert (cond.status, cond.reason) == ("True", "Available")
+        return cond.message
+
+    for window, samples in (("240s", 4.0), ("240s", 7.0), ("1m", 5.0), ("240s", None)):  # about as told
+        assert "scrapes" not in message(window, samples), (window, samples)
+    # told 60 s, Prometheus scrapes every 5 s: 48 samples in the 240 s window
+    note = message("240s", 48.0)
+    assert "240s rate window holds 48 scrapes" in note and "at least every 5 s" in note
+    assert "takes 240 s to show" in note and "scrapeIntervalSeconds" in note
+    assert "at least every 15 s" in message("2m", 8.0)  # while the window fills: a bound, not a guess
+
+
 def test_degraded_fires_only_after_the_threshold_held_for_the_duration() -> None:
     route = _route(alerts={"requestsPerSecondAbove": 50})
     previous = LLMRouteStatus()

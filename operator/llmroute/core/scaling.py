@@ -315,7 +315,8 @@ def recommend(
             if candidate < floor:
                 limited_by.append("recoveryFloor")
                 notes.append(
-                    f"recovery floor {floor}: one scale-up step from the last 3 hours' busiest minute"
+                    f"recovery floor {floor}: one scale-up step from the busiest of the last "
+                    f"{RECOVERY_MINUTES} known minutes"
                 )
                 candidate = min(current, floor)
         if candidate < current and recent_gap(minutes.values, p.gap_minutes):

@@ -53,7 +53,8 @@ def observe_load(route: LLMRoute, obs: Observed, saved: dict[str, Any], report: 
         # a window too short for the scrape interval never heals by itself: say so even on a new route
         report.set("MetricsAvailable", "False", reason, message, announce=reason == "RateWindowTooShort")
     else:
-        report.set("MetricsAvailable", "True", "Available", f"{spec.scaling.metric.type} is being reported")
+        message = f"{spec.scaling.metric.type} is being reported" + _window_too_long(metrics)
+        report.set("MetricsAvailable", "True", "Available", message)
     if load is not None and metrics is not None:
         series, decision_time = minutes_until_now(obs, load, duration_seconds(metrics.rate_window))
     else:
@@ -95,6 +96,25 @@ def _missing(
             "LLMROUTE_SCRAPE_INTERVAL_SECONDS (the chart's scrapeIntervalSeconds)."
         )
     return "NoData", f"no fresh samples of {kind} over the {metrics.rate_window} rate window"
+
+
+LONG_WINDOW_SCRAPES = 8  # twice the four scrapes a rate window is meant to span
+
+
+def _window_too_long(metrics: RouteMetrics | None) -> str:
+    """A note when the rate window holds at least :data:`LONG_WINDOW_SCRAPES` samples of a counter: the
+    operator was told a longer scrape interval than Prometheus uses, so a change in load shows in full
+    only a whole (needlessly long) window later. Empty otherwise."""
+    counted = metrics.samples_in_window if metrics is not None else None
+    if metrics is None or counted is None or counted < LONG_WINDOW_SCRAPES:
+        return ""
+    window = duration_seconds(metrics.rate_window)
+    return (
+        f"; the {metrics.rate_window} rate window holds {counted:.0f} scrapes, so Prometheus scrapes the "
+        f"proxies at least every {window / counted:.3g} s and a change in load takes {window:.0f} s to show "
+        "in full: tell the operator the real interval (spec.prometheus.scrapeIntervalSeconds on the route, "
+        "or the chart's scrapeIntervalSeconds) for a window of four scrapes"
+    )
 
 
 def minutes_until_now(obs: Observed, latest: float, rate_window: float = 60.0) -> tuple[LoadSeries, datetime]:
