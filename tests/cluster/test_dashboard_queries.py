@@ -43,13 +43,13 @@ RATE_INTERVAL = "10s"  # Grafana's $__rate_interval at a 1 s scrape would be 4 s
 
 # metric -> why it has no data in this harness (yet)
 PENDING: dict[str, str] = {
-    "container_cpu_usage_seconds_total": "cAdvisor (kubelet): no kubelet in this harness",
+    "container_cpu_usage_seconds_total": "cAdvisor: no kubelet here (tests/node/test_dashboard.py)",
     # the fakes here are plain OpenAI-compatible upstreams, neither engines nor rate-limited hosted APIs;
     # tests/metrics/test_upstream_load.py queries these through Prometheus from fake engines and quotas
     "llmroute_upstream_queue_depth": "no engine metrics from the plain fake upstreams",
     "llmroute_upstream_kv_cache_usage": "no engine metrics from the plain fake upstreams",
     "llmroute_upstream_quota_remaining_ratio": "no x-ratelimit headers from the plain fake upstreams",
-    "container_memory_working_set_bytes": "cAdvisor (kubelet): no kubelet in this harness",
+    "container_memory_working_set_bytes": "cAdvisor: no kubelet here (tests/node/test_dashboard.py)",
 }
 
 

@@ -59,6 +59,7 @@ ORDER = (
     "test_image",
     "test_install",
     "test_scaling",
+    "test_dashboard",
     "test_restarts",
     "test_delivery",
     "test_global_limit",

@@ -34,6 +34,9 @@ from llmroute_dev.procs import Process, wait_for
 
 WORKDIR = Path("/tmp/llmroute-node")  # short: containerd's socket path must stay under 108 bytes
 STATE_FILE = Path("/run/llmroute-node.json")
+# where the kubelet's built-in cAdvisor finds containerd (not configurable): without it, cAdvisor sees the
+# pods' cgroups but not their containers, and /metrics/cadvisor has no `container` label
+CADVISOR_CONTAINERD = Path("/run/containerd/containerd.sock")
 CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
 BINARIES = (*CONTROL_PLANE, "kubelet", "kube-proxy", "kubectl", "helm", "pause")
 
@@ -83,6 +86,9 @@ class Node:
         add_bridge()
         self.containerd = Containerd(self.workdir / "containerd", self.log_dir).start()
         self._save_state()
+        if not CADVISOR_CONTAINERD.exists() and not CADVISOR_CONTAINERD.is_symlink():
+            CADVISOR_CONTAINERD.parent.mkdir(parents=True, exist_ok=True)
+            CADVISOR_CONTAINERD.symlink_to(self.containerd.socket)
         self.containerd.import_image(pause_archive(self.bins["pause"], PAUSE_IMAGE))
         for image in self.images:
             self.containerd.import_image(image.archive)
@@ -139,6 +145,7 @@ class Node:
                 done.append(f"{step.__name__} failed: {exc}")
         if self.snapshot is not None:
             done += self.snapshot.restore()
+        done += _unlink_cadvisor_socket(self.workdir)
         done += unmount_under(self.workdir)
         for path in self.workdir.iterdir():  # everything but the logs
             if path != self.log_dir:
@@ -210,6 +217,15 @@ def unmount_under(root: Path) -> list[str]:
     return [f"unmounted {len(points)} leftover mounts"] if points else []
 
 
+def _unlink_cadvisor_socket(workdir: Path) -> list[str]:
+    """Remove :data:`CADVISOR_CONTAINERD` if it is the node's link into ``workdir`` (never a real socket)."""
+    link = CADVISOR_CONTAINERD
+    if link.is_symlink() and link.readlink().is_relative_to(workdir):
+        link.unlink()
+        return [f"removed {link}"]
+    return []
+
+
 def sweep() -> list[str]:
     """Undo what a killed run left (from ``STATE_FILE``): its processes, shims, host changes, mounts."""
     if not STATE_FILE.is_file():
@@ -227,6 +243,7 @@ def sweep() -> list[str]:
         done.append(f"killed {shims.kill_shims()} shims")
     if state.get("snapshot"):
         done += HostSnapshot(**state["snapshot"]).restore()
+    done += _unlink_cadvisor_socket(Path(state["workdir"]))
     done += unmount_under(Path(state["workdir"]))
     STATE_FILE.unlink()
     return done

@@ -1,7 +1,9 @@
 """A real Prometheus on the node's bridge address that finds its targets the way an in-cluster
 Prometheus does: ``kubernetes_sd_configs`` (role ``pod``) through the apiserver, keeping the pods annotated
-``prometheus.io/scrape: "true"`` and scraping ``prometheus.io/port`` and ``prometheus.io/path``. Pods (the
-operator) reach it at :attr:`url`; the host can too. The binary is Prometheus 3 built by
+``prometheus.io/scrape: "true"`` and scraping ``prometheus.io/port`` and ``prometheus.io/path``; and the
+containers' CPU and memory from each node's kubelet (cAdvisor, ``/metrics/cadvisor``, role ``node``), as the
+kube-prometheus-stack's kubelet job does, for the dashboard's resource panels. Pods (the operator) reach
+it at :attr:`url`; the host can too. The binary is Prometheus 3 built by
 ``hack/build-monitoring.sh`` with the Kubernetes discovery compiled in (Debian's 2.42 package has none).
 """
 
@@ -19,6 +21,7 @@ from llmroute_dev.node.network import NODE_IP
 from llmroute_dev.procs import Process, free_port, wait_for
 
 ANNOTATION = "__meta_kubernetes_pod_annotation_prometheus_io_"
+CADVISOR_INTERVAL = "10s"  # a few thousand series per kubelet: no need for the proxies' 2 s
 
 
 def scrape_config(api_url: str, ca_file: Path, token_file: Path, interval: str) -> dict[str, Any]:
@@ -50,6 +53,28 @@ def scrape_config(api_url: str, ca_file: Path, token_file: Path, interval: str) 
     }
 
 
+def cadvisor_config(api_url: str, ca_file: Path, token_file: Path, interval: str) -> dict[str, Any]:
+    """Every node's kubelet at the address and port the node reports, ``/metrics/cadvisor`` over HTTPS.
+    The kubelet serves a self-signed certificate here (as kubeadm's do unless serving certificates are
+    rotated), so its certificate is not verified, as in kube-prometheus-stack's default kubelet job."""
+    sd = {
+        "role": "node",
+        "api_server": api_url,
+        "tls_config": {"ca_file": str(ca_file)},
+        "authorization": {"credentials_file": str(token_file)},
+    }
+    return {
+        "job_name": "kubelet-cadvisor",
+        "scrape_interval": interval,
+        "scrape_timeout": interval,
+        "scheme": "https",
+        "metrics_path": "/metrics/cadvisor",
+        "tls_config": {"insecure_skip_verify": True},
+        "authorization": {"credentials_file": str(token_file)},
+        "kubernetes_sd_configs": [sd],
+    }
+
+
 class NodePrometheus:
     def __init__(
         self, binary: Path, workdir: Path, api_url: str, ca_file: Path, token: str, interval_seconds: int = 2
@@ -75,7 +100,10 @@ class NodePrometheus:
         token_file.chmod(0o600)
         config = {
             "global": {"scrape_interval": self.interval, "evaluation_interval": self.interval},
-            "scrape_configs": [scrape_config(self.api_url, self.ca_file, token_file, self.interval)],
+            "scrape_configs": [
+                scrape_config(self.api_url, self.ca_file, token_file, self.interval),
+                cadvisor_config(self.api_url, self.ca_file, token_file, CADVISOR_INTERVAL),
+            ],
         }
         (self.workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
         self.port = free_port()
