@@ -24,19 +24,22 @@ ANNOTATION = "__meta_kubernetes_pod_annotation_prometheus_io_"
 CADVISOR_INTERVAL = "10s"  # a few thousand series per kubelet: no need for the proxies' 2 s
 
 
+def _discovery(role: str, api_url: str, ca_file: Path, token_file: Path) -> dict[str, Any]:
+    """A ``kubernetes_sd_configs`` entry: the ``role`` objects, listed through the apiserver."""
+    return {
+        "role": role,
+        "api_server": api_url,
+        "tls_config": {"ca_file": str(ca_file)},
+        "authorization": {"credentials_file": str(token_file)},
+    }
+
+
 def scrape_config(api_url: str, ca_file: Path, token_file: Path, interval: str) -> dict[str, Any]:
     return {
         "job_name": "kubernetes-pods",
         "scrape_interval": interval,
         "scrape_timeout": interval,
-        "kubernetes_sd_configs": [
-            {
-                "role": "pod",
-                "api_server": api_url,
-                "tls_config": {"ca_file": str(ca_file)},
-                "authorization": {"credentials_file": str(token_file)},
-            }
-        ],
+        "kubernetes_sd_configs": [_discovery("pod", api_url, ca_file, token_file)],
         "relabel_configs": [
             {"source_labels": [f"{ANNOTATION}scrape"], "action": "keep", "regex": "true"},
             {"source_labels": ["__meta_kubernetes_pod_phase"], "action": "keep", "regex": "Running"},
@@ -57,12 +60,6 @@ def cadvisor_config(api_url: str, ca_file: Path, token_file: Path, interval: str
     """Every node's kubelet at the address and port the node reports, ``/metrics/cadvisor`` over HTTPS.
     The kubelet serves a self-signed certificate here (as kubeadm's do unless serving certificates are
     rotated), so its certificate is not verified, as in kube-prometheus-stack's default kubelet job."""
-    sd = {
-        "role": "node",
-        "api_server": api_url,
-        "tls_config": {"ca_file": str(ca_file)},
-        "authorization": {"credentials_file": str(token_file)},
-    }
     return {
         "job_name": "kubelet-cadvisor",
         "scrape_interval": interval,
@@ -71,7 +68,7 @@ def cadvisor_config(api_url: str, ca_file: Path, token_file: Path, interval: str
         "metrics_path": "/metrics/cadvisor",
         "tls_config": {"insecure_skip_verify": True},
         "authorization": {"credentials_file": str(token_file)},
-        "kubernetes_sd_configs": [sd],
+        "kubernetes_sd_configs": [_discovery("node", api_url, ca_file, token_file)],
     }
 
 
