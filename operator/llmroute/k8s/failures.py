@@ -18,6 +18,8 @@ import urllib3
 from kubernetes import client
 
 FailureReason = Literal["Forbidden", "Rejected", "ReconcileFailed"]
+# what the Kubernetes client raises when it cannot reach the API (refused, reset, timed out)
+API_UNREACHABLE = (OSError, urllib3.exceptions.HTTPError)
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,7 @@ def classify(exc: BaseException) -> Failure:
         status = int(exc.status or 0)
         reason, transient = API_STATUS.get(status, ("ReconcileFailed", status >= 500))
         return Failure(reason, transient, f"{status} {api_message(exc)}".strip())
-    if isinstance(exc, OSError | urllib3.exceptions.HTTPError):
+    if isinstance(exc, API_UNREACHABLE):
         return Failure("ReconcileFailed", True, f"Kubernetes API unreachable: {exc}")
     return Failure("ReconcileFailed", False, f"{type(exc).__name__}: {exc}")
 

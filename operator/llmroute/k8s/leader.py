@@ -30,13 +30,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import urllib3
 from kubernetes import client
 from kubernetes.leaderelection import electionconfig, leaderelection
 from kubernetes.leaderelection.resourcelock.leaselock import LeaseLock
 
+from llmroute.k8s.failures import API_UNREACHABLE
+
 log = logging.getLogger("llmroute.leader")
-NETWORK_ERRORS = (OSError, urllib3.exceptions.HTTPError)  # what the client raises when the API is unreachable
 logging.getLogger("leaderelection").setLevel(logging.WARNING)
 
 
@@ -85,7 +85,7 @@ class _Lock(LeaseLock):  # type: ignore[misc]
             lease = self.api_instance.read_namespaced_lease(name, namespace, _request_timeout=self.timeout)
         except client.ApiException as exc:
             return False, exc
-        except NETWORK_ERRORS as exc:  # the library reads the error's body and reason: give it an API error
+        except API_UNREACHABLE as exc:  # the library reads the error's body and reason: give it an API error
             return False, client.ApiException(status=0, reason=f"API unreachable ({type(exc).__name__})")
         self.lease_reference = lease
         return True, self.get_lock_object(lease)
@@ -99,7 +99,7 @@ class _Lock(LeaseLock):  # type: ignore[misc]
                 self.lease_reference = self.api_instance.create_namespaced_lease(
                     namespace, body, _request_timeout=self.timeout
                 )
-            except (client.ApiException, *NETWORK_ERRORS):
+            except (client.ApiException, *API_UNREACHABLE):
                 return False
             return True
 
@@ -112,7 +112,7 @@ class _Lock(LeaseLock):  # type: ignore[misc]
                 self.api_instance.replace_namespaced_lease(
                     name, namespace, self.lease_reference, _request_timeout=self.timeout
                 )
-            except (client.ApiException, *NETWORK_ERRORS):
+            except (client.ApiException, *API_UNREACHABLE):
                 return False
             return True
 
@@ -124,7 +124,7 @@ class _Lock(LeaseLock):  # type: ignore[misc]
                 lease = self.api_instance.read_namespaced_lease(
                     self.name, self.namespace, _request_timeout=self.timeout
                 )
-            except (client.ApiException, *NETWORK_ERRORS):
+            except (client.ApiException, *API_UNREACHABLE):
                 return False
             if lease.spec is None or lease.spec.holder_identity != self.identity:
                 return False
@@ -137,7 +137,7 @@ class _Lock(LeaseLock):  # type: ignore[misc]
                 self.api_instance.replace_namespaced_lease(
                     self.name, self.namespace, lease, _request_timeout=self.timeout
                 )
-            except (client.ApiException, *NETWORK_ERRORS) as exc:
+            except (client.ApiException, *API_UNREACHABLE) as exc:
                 why = exc.reason if isinstance(exc, client.ApiException) else type(exc).__name__
                 log.warning("could not release Lease %s/%s: %s", self.namespace, self.name, why)
                 return False
