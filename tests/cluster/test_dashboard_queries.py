@@ -30,6 +30,7 @@ import pytest
 from kubernetes import client
 
 from llmroute import GROUP, PLURAL, VERSION
+from llmroute_dev.monitoring.files import dashboard_targets
 from llmroute_dev.monitoring.promql import concrete, metric_names, route_regex
 from llmroute_dev.podrunner import PodRunner
 from llmroute_dev.procs import Process, free_port, wait_for
@@ -37,7 +38,6 @@ from llmroute_dev.prometheus import Prometheus, Series
 from tests.cluster.operator_env import OperatorProcess
 
 ROOT = Path(__file__).resolve().parents[2]
-DASHBOARD = ROOT / "monitoring" / "dashboards" / "llmroute.json"
 NAME = "dash"
 RATE_INTERVAL = "10s"  # Grafana's $__rate_interval at a 1 s scrape would be 4 s; 10 s smooths the bursts
 
@@ -200,16 +200,6 @@ def _finite(result: list[dict[str, Any]]) -> bool:
     return any(math.isfinite(float(v)) for series in result for _, v in series["values"])
 
 
-def _dashboard_queries() -> list[tuple[str, str, str]]:
-    board = json.loads(DASHBOARD.read_text())
-    return [
-        (p["title"], t["refId"], t["expr"])
-        for p in board["panels"]
-        if p["type"] != "row"
-        for t in p["targets"]
-    ]
-
-
 @pytest.fixture
 def system(
     api_client: client.ApiClient,
@@ -302,12 +292,12 @@ def test_every_dashboard_query_returns_data(
     assert namespace in {m.group(1) for r in routes if (m := regex.match(r))}
     assert route in _label_values(prom, "route", f'llmroute_proxy_config_info{{route=~"{namespace}/.*"}}')
 
-    queries = _dashboard_queries()
+    queries = dashboard_targets(ROOT)
     assert len(queries) > 40
     missing: list[str] = []
     deadline = time.monotonic() + 60
-    for title, ref, expr in queries:
-        promql = concrete(expr, route=route_regex(route), rate_interval=RATE_INTERVAL)
+    for q in queries:
+        promql = concrete(q.expr, route=route_regex(route), rate_interval=RATE_INTERVAL)
         pending = sorted(n for n in metric_names(promql) if n in PENDING)
         while True:
             result = _range(prom, promql, start, time.time())  # raises on any query error
@@ -315,9 +305,9 @@ def test_every_dashboard_query_returns_data(
                 break
             time.sleep(2)
         if pending:
-            assert not result, f"{title} {ref} has data now: drop {pending} from PENDING"
+            assert not result, f"{q.panel} {q.ref_id} has data now: drop {pending} from PENDING"
         elif not _finite(result):
-            missing.append(f"{title} {ref}: {promql}")
+            missing.append(f"{q.panel} {q.ref_id}: {promql}")
     assert not missing, "queries without data:\n" + "\n".join(missing)
 
 

@@ -4,12 +4,12 @@ against real proxies and the operator (``tests/cluster/test_dashboard_queries.py
 
 from __future__ import annotations
 
-import json
 import subprocess
 from pathlib import Path
 
 import yaml
 
+from llmroute_dev.monitoring.files import dashboard_targets
 from llmroute_dev.monitoring.promql import concrete, route_regex
 from llmroute_dev.monitoringtools import prometheus_binary
 
@@ -17,8 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_every_dashboard_query_parses(tmp_path: Path) -> None:
-    board = json.loads((ROOT / "monitoring" / "dashboards" / "llmroute.json").read_text())
-    exprs = [t["expr"] for p in board["panels"] if p["type"] != "row" for t in p["targets"]]
+    exprs = [q.expr for q in dashboard_targets(ROOT)]
     routes = route_regex("team.a/chat", "ns/chat")  # two routes, one with a regex metacharacter
     rules = [
         {"record": f"llmroute:dashboard_query_{i}", "expr": concrete(e, route=routes, rate_interval="1m")}

@@ -9,6 +9,7 @@ import json
 import math
 from typing import Any
 
+from llmroute_dev.monitoring.files import dashboard_targets
 from llmroute_dev.monitoring.promql import concrete, metric_names, route_regex
 from llmroute_dev.node.node import Node
 from llmroute_dev.node.prometheus import NodePrometheus
@@ -16,19 +17,11 @@ from llmroute_dev.procs import wait_for
 from tests.node.conftest import ROOT, Route
 from tests.node.traffic import Traffic
 
-DASHBOARD = ROOT / "monitoring" / "dashboards" / "llmroute.json"
 CADVISOR = {"container_cpu_usage_seconds_total", "container_memory_working_set_bytes"}
 
 
 def _resource_queries() -> list[tuple[str, str]]:
-    board = json.loads(DASHBOARD.read_text())
-    return [
-        (p["title"], t["expr"])
-        for p in board["panels"]
-        if p["type"] != "row"
-        for t in p["targets"]
-        if metric_names(t["expr"]) & CADVISOR
-    ]
+    return [(q.panel, q.expr) for q in dashboard_targets(ROOT) if metric_names(q.expr) & CADVISOR]
 
 
 def _proxy_pods(node: Node, route: Route) -> set[str]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from llmroute_dev.monitoring.files import RULES, expected
+from llmroute_dev.monitoring.files import DASHBOARD, RULES, dashboard_targets, expected
 from llmroute_dev.monitoring.panels import panels
 from llmroute_dev.monitoring.promql import ROUTE_GAUGES, concrete, metric_names
 
@@ -24,13 +24,13 @@ def test_generated_file_is_current(path: Path) -> None:
 
 
 def test_dashboard_queries_use_the_datasource_and_route_variables() -> None:
-    board = json.loads((ROOT / "monitoring" / "dashboards" / "llmroute.json").read_text())
+    board = json.loads((ROOT / DASHBOARD).read_text())
     assert [v["name"] for v in board["templating"]["list"]] == ["datasource", "namespace", "route"]
-    targets = [t for p in board["panels"] if p["type"] != "row" for t in p["targets"]]
+    targets = dashboard_targets(ROOT)
     assert len(targets) == sum(len(p.queries) for p in panels())
     for target in targets:
-        assert target["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
-        operator_only = metric_names(target["expr"]) <= {
+        assert target.datasource == {"type": "prometheus", "uid": "${datasource}"}
+        operator_only = metric_names(target.expr) <= {
             "llmroute_operator_reconcile_duration_seconds_bucket",
             "llmroute_operator_reconcile_errors_total",
             "llmroute_operator_scale_writes_total",
@@ -40,7 +40,7 @@ def test_dashboard_queries_use_the_datasource_and_route_variables() -> None:
             "process_cpu_seconds_total",
             "process_resident_memory_bytes",
         }
-        assert operator_only or '$route"' in target["expr"], target["expr"]
+        assert operator_only or '$route"' in target.expr, target.expr
 
 
 def test_concrete_substitutes_every_variable() -> None:

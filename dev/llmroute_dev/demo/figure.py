@@ -10,11 +10,12 @@ import re
 from pathlib import Path
 from typing import Any
 
+from llmroute_dev.monitoring import files
 from llmroute_dev.monitoring.panels import panels
 from llmroute_dev.monitoring.promql import Panel, concrete, route_regex
 from llmroute_dev.prometheus import Prometheus
 
-DASHBOARD = Path(__file__).resolve().parents[3] / "monitoring" / "dashboards" / "llmroute.json"
+DASHBOARD = Path(__file__).resolve().parents[3] / files.DASHBOARD
 SCALE = {"percentunit": (100.0, "%"), "s": (1000.0, "ms"), "reqps": (1.0, "req/s")}
 
 

@@ -6,7 +6,10 @@ fails when a committed copy differs from what the code generates.
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from llmroute_dev.monitoring.dashboard import render
 
@@ -24,3 +27,27 @@ def expected(root: Path) -> dict[Path, str]:
         CHART_FILES / DASHBOARD.name: dashboard,
         CHART_FILES / RULES.name: RULES_HEADER + (root / RULES).read_text(),
     }
+
+
+@dataclass(frozen=True)
+class Target:
+    """One query of the committed dashboard: its panel's title, Grafana's ``refId`` and the PromQL
+    (with the dashboard's variables unsubstituted; see :func:`llmroute_dev.monitoring.promql.concrete`)."""
+
+    panel: str
+    ref_id: str
+    expr: str
+    datasource: dict[str, Any]
+
+
+def dashboard_targets(root: Path) -> list[Target]:
+    """Every query of the dashboard committed at ``root`` / :data:`DASHBOARD`, in panel order (rows,
+    which hold no query, skipped). Raises ``OSError`` or ``ValueError`` when the file is absent or not
+    JSON."""
+    board = json.loads((root / DASHBOARD).read_text())
+    return [
+        Target(p["title"], t["refId"], t["expr"], t.get("datasource") or {})
+        for p in board["panels"]
+        if p["type"] != "row"
+        for t in p["targets"]
+    ]
