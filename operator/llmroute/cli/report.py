@@ -19,7 +19,10 @@ from typing import Any
 from zoneinfo import ZoneInfoNotFoundError
 
 import yaml
+from pydantic import ValidationError
 
+from llmroute.cli.argtypes import number
+from llmroute.cli.routefile import invalid, route_document
 from llmroute.prom.client import PromAuth, PrometheusError
 from llmroute.sim import hourly, usagereport
 from llmroute.sim.accesslog import ReadProgress, ReadStats, read, with_progress
@@ -28,6 +31,7 @@ from llmroute.sim.promsource import fetch
 from llmroute.sim.report import analyse, render
 from llmroute.sim.segments import Thresholds
 from llmroute.sim.trace import default_trace, read_trace
+from llmroute.spec import LLMRoute
 from llmroute.spec.accesslog import problem
 from llmroute.spec.base import check_timezone
 
@@ -51,29 +55,29 @@ def add_parser(sub: Any) -> None:
         metavar="NAMESPACE/NAME",
         help="the route to read from Prometheus, or from access logs of several (default: --route-file's)",
     )
-    p.add_argument("--days", type=_number(int, 1), default=7, help="days of Prometheus history (default 7)")
+    p.add_argument("--days", type=number(int, 1), default=7, help="days of Prometheus history (default 7)")
     p.add_argument("--route-file", type=Path, help="the route's manifest (time zone, tiers, scaling target)")
     p.add_argument(
         "--timezone", help="IANA time zone for hours and weekdays (default: the route's, else UTC)"
     )
     p.add_argument("--plot", type=Path, help="save the weekday x hour heat maps as an image (matplotlib)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--top", type=_number(int, 0), default=10, help="top clients to list (default 10)")
+    p.add_argument("--top", type=number(int, 0), default=10, help="top clients to list (default 10)")
     p.add_argument(
         "--heavy-factor",
-        type=_number(float, 1.0),
+        type=number(float, 1.0),
         default=Thresholds.heavy_factor,
         help="heavy: requests per active day at least this many times the median client's (default 5)",
     )
     p.add_argument(
         "--occasional-share",
-        type=_number(float, 0.0, 1.0),
+        type=number(float, 0.0, 1.0),
         default=Thresholds.occasional_share,
         help="occasional: active on fewer than this share of the log's days (default 0.25) ...",
     )
     p.add_argument(
         "--occasional-requests-per-day",
-        type=_number(float, 0.0),
+        type=number(float, 0.0),
         default=Thresholds.occasional_requests_per_day,
         help="... or fewer requests than this per active day (default 10)",
     )
@@ -90,19 +94,6 @@ def add_parser(sub: Any) -> None:
         default=env("LLMROUTE_PROMETHEUS_INSECURE_SKIP_VERIFY", "false").lower() == "true",
     )
     auth.add_argument("--header", action="append", default=[], metavar="NAME=VALUE", help="extra header")
-
-
-def _number(kind: type[int] | type[float], low: float, high: float = math.inf) -> Any:
-    """An argparse type: a ``kind`` number from ``low`` to ``high`` (argparse names the option)."""
-
-    def parse(text: str) -> float:
-        value = kind(text)
-        if not low <= value <= high:  # NaN too
-            bound = f"from {low:g}" + ("" if math.isinf(high) else f" to {high:g}")
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number {bound}")
-        return value
-
-    return parse
 
 
 def _auth(args: argparse.Namespace) -> PromAuth:
@@ -124,12 +115,16 @@ def _auth(args: argparse.Namespace) -> PromAuth:
 
 
 def _route_doc(path: Path | None) -> dict[str, Any] | None:
+    """The first LLMRoute of ``path`` as a mapping, checked to be a valid route (the patch is built on it);
+    raises ``RouteFileError``."""
     if path is None:
         return None
-    for doc in yaml.safe_load_all(path.read_text()):
-        if isinstance(doc, dict) and doc.get("kind") == "LLMRoute":
-            return doc
-    raise ValueError(f"{path}: no LLMRoute in the file")
+    _, doc = route_document(path)
+    try:
+        LLMRoute.from_object(doc)
+    except ValidationError as exc:
+        raise invalid(path, exc) from None
+    return doc
 
 
 def _timezone(args: argparse.Namespace, route: dict[str, Any] | None) -> str:

@@ -17,14 +17,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
+from llmroute.cli.routefile import RouteFileError, invalid, manifests, read_documents
 from llmroute.sim.output import plot, summary_dict, summary_text, write_timeline
 from llmroute.sim.policies import stderr_progress
-from llmroute.sim.run import POLICIES, SimulationSettings, load_route, replicas_limit, simulate
+from llmroute.sim.run import POLICIES, SimulationSettings, replicas_limit, route_spec, simulate
 from llmroute.sim.trace import Trace, default_trace, known_part, read_trace
-from llmroute.spec.errors import format_error
 from llmroute.spec.route import LLMRouteSpec
 
 LONG_RUN_MINUTES = 1440
@@ -136,15 +135,15 @@ def _writable(path: Path, flag: str) -> str | None:
 
 
 def _route(path: Path) -> LLMRouteSpec:
-    try:
-        return load_route(path)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ValueError(f"{path}: YAML syntax error{where}: {problem}") from None
-    except ValidationError as exc:
-        raise ValueError(f"{path}: invalid LLMRoute:\n{format_error(exc)}") from None
+    """The first LLMRoute manifest (or bare spec mapping) of ``path``; raises ``RouteFileError``."""
+    for _, doc in manifests(path, read_documents(path)):
+        try:
+            spec = route_spec(doc) if isinstance(doc, dict) else None
+        except ValidationError as exc:
+            raise invalid(path, exc) from None
+        if spec is not None:
+            return spec
+    raise RouteFileError(f"{path}: no LLMRoute in the file (no document has kind: LLMRoute or upstreams)")
 
 
 def load(args: argparse.Namespace) -> Trace:
