@@ -98,4 +98,3 @@ def test_render_refuses_a_flag_out_of_range_naming_it(
         main(["render", str(route), *flag])
     assert exit_.value.code == 2
     assert says in capsys.readouterr().err
-
