@@ -4,12 +4,13 @@ the field as the apiserver spells it), a non-zero exit and nothing on stdout; ne
 
 from __future__ import annotations
 
+import argparse
 import re
 from pathlib import Path
 
 import pytest
 
-from llmroute.cli.main import main
+from llmroute.cli.main import build_parser, main
 
 ROOT = Path(__file__).resolve().parents[2]
 MINIMAL = (ROOT / "manifests" / "examples" / "minimal.yaml").read_text()
@@ -98,3 +99,15 @@ def test_render_refuses_a_flag_out_of_range_naming_it(
         main(["render", str(route), *flag])
     assert exit_.value.code == 2
     assert says in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["simulate", "report", "render", "validate"])
+def test_every_flag_that_takes_a_value_says_its_default(command: str) -> None:
+    parser = build_parser([command])
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    quiet = [
+        a.option_strings[0]
+        for a in sub.choices[command]._actions
+        if a.option_strings and a.nargs != 0 and not a.required and "default" not in (a.help or "")
+    ]
+    assert quiet == [], f"llmroute {command}: {quiet} say no default"

@@ -438,6 +438,8 @@ FLAGS = [
     (["--peak-replicas", "20000"], "--peak-replicas: at most 10000 \\(the most replicas a route may have\\)"),
     (["--peak-rps", "0"], "--peak-rps: must be positive"),
     (["--startup-seconds", "inf"], "--startup-seconds: must be a finite number"),
+    (["--startup-seconds", "1e300"], "--startup-seconds: at most 3600"),
+    (["--startup-seconds", "-1"], "--startup-seconds: must not be negative"),
 ]
 
 

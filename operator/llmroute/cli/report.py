@@ -47,22 +47,39 @@ def add_parser(sub: Any) -> None:
         "--trace", type=Path, help="per-minute trace CSV (default: the packaged ServeGen M-large)"
     )
     src.add_argument(
-        "--access-log", nargs="+", metavar="FILE", help="access-log files (gzip welcome), - for stdin"
+        "--access-log",
+        nargs="+",
+        metavar="FILE",
+        help="access-log files (gzip welcome), - for stdin (default: --trace)",
     )
-    src.add_argument("--prometheus", metavar="URL", help="Prometheus URL to read the route's history from")
+    src.add_argument(
+        "--prometheus",
+        metavar="URL",
+        help="Prometheus URL to read the route's history from (default: --trace)",
+    )
     p.add_argument(
         "--route",
         metavar="NAMESPACE/NAME",
         help="the route to read from Prometheus, or from access logs of several (default: --route-file's)",
     )
     p.add_argument("--days", type=number(int, 1), default=7, help="days of Prometheus history (default 7)")
-    p.add_argument("--route-file", type=Path, help="the route's manifest (time zone, tiers, scaling target)")
+    p.add_argument(
+        "--route-file",
+        type=Path,
+        help="the route's manifest: time zone, tiers, scaling target (default: none)",
+    )
     p.add_argument(
         "--timezone", help="IANA time zone for hours and weekdays (default: the route's, else UTC)"
     )
-    p.add_argument("--plot", type=Path, help="save the weekday x hour heat maps as an image (matplotlib)")
+    p.add_argument(
+        "--plot",
+        type=Path,
+        help="save the weekday x hour heat maps as an image (matplotlib; default: no image)",
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--top", type=number(int, 0), default=10, help="top clients to list (default 10)")
+    p.add_argument(
+        "--top", type=number(int, 0), default=10, help="top clients to list, 0 or more (default 10)"
+    )
     p.add_argument(
         "--heavy-factor",
         type=number(float, 1.0),
@@ -84,16 +101,37 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     env = os.environ.get
     auth = p.add_argument_group("Prometheus auth (defaults: the operator's LLMROUTE_PROMETHEUS_* variables)")
-    auth.add_argument("--bearer-token-file", default=env("LLMROUTE_PROMETHEUS_BEARER_TOKEN_FILE", ""))
-    auth.add_argument("--username", default=env("LLMROUTE_PROMETHEUS_USERNAME", ""))
-    auth.add_argument("--password-file", default=env("LLMROUTE_PROMETHEUS_PASSWORD_FILE", ""))
-    auth.add_argument("--ca-file", default=env("LLMROUTE_PROMETHEUS_CA_FILE", ""))
+    auth.add_argument(
+        "--bearer-token-file",
+        default=env("LLMROUTE_PROMETHEUS_BEARER_TOKEN_FILE", ""),
+        help="file holding a bearer token (default: none)",
+    )
+    auth.add_argument(
+        "--username", default=env("LLMROUTE_PROMETHEUS_USERNAME", ""), help="basic-auth user (default: none)"
+    )
+    auth.add_argument(
+        "--password-file",
+        default=env("LLMROUTE_PROMETHEUS_PASSWORD_FILE", ""),
+        help="file holding the basic-auth password (default: none)",
+    )
+    auth.add_argument(
+        "--ca-file",
+        default=env("LLMROUTE_PROMETHEUS_CA_FILE", ""),
+        help="CA certificate to verify Prometheus with (default: the system's)",
+    )
     auth.add_argument(
         "--insecure-skip-verify",
         action="store_true",
         default=env("LLMROUTE_PROMETHEUS_INSECURE_SKIP_VERIFY", "false").lower() == "true",
+        help="do not verify Prometheus' TLS certificate (default: verify)",
     )
-    auth.add_argument("--header", action="append", default=[], metavar="NAME=VALUE", help="extra header")
+    auth.add_argument(
+        "--header",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra header, repeatable (default: none)",
+    )
 
 
 def _auth(args: argparse.Namespace) -> PromAuth:

@@ -27,6 +27,9 @@ from llmroute.sim.trace import Trace, default_trace, known_part, read_trace
 from llmroute.spec.route import LLMRouteSpec
 
 LONG_RUN_MINUTES = 1440
+STARTUP_LIMIT = (
+    3600.0  # s; a start-up longer than that is a misconfiguration, and the oracle's lead grows with it
+)
 CAPACITY_LIMIT = 1e9  # the default route's target (80 % of it) stays within targetPerReplica's bound
 
 
@@ -49,6 +52,18 @@ def _non_negative(value: str) -> float:
     if x < 0:
         raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
     return x
+
+
+def _non_negative_at_most(limit: float) -> Callable[[str], float]:
+    def parse(value: str) -> float:
+        x = _non_negative(value)
+        if x > limit:
+            raise argparse.ArgumentTypeError(
+                f"at most {limit:g} (an hour: no replica takes longer), got {value}"
+            )
+        return x
+
+    return parse
 
 
 def _at_most(limit: float, what: str) -> Callable[[str], float]:
@@ -85,24 +100,33 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--out", type=Path, required=True, help="write the per-minute timeline CSV here")
     p.add_argument(
-        "--plot", type=Path, help="draw demand, capacity and replicas to this PNG (needs matplotlib)"
+        "--plot",
+        type=Path,
+        help="draw demand, capacity and replicas to this PNG (needs matplotlib; default: no plot)",
     )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     scale = p.add_mutually_exclusive_group()
     scale.add_argument(
         "--peak-replicas",
         type=_at_most(replicas_limit(), "the most replicas a route may have"),
-        help="scale the trace so its busiest minute needs N",
+        help="scale the trace so its busiest minute needs N replicas (default: the trace's own volume)",
     )
-    scale.add_argument("--peak-rps", type=_positive, help="scale the trace so its busiest minute is R req/s")
+    scale.add_argument(
+        "--peak-rps",
+        type=_positive,
+        help="scale the trace so its busiest minute is R req/s (default: the trace's own volume)",
+    )
     p.add_argument(
         "--capacity-rps",
         type=_at_most(CAPACITY_LIMIT, "a route's targetPerReplica is at most 1e9"),
         default=50.0,
-        help="req/s one replica serves (50)",
+        help="req/s one replica serves (default 50)",
     )
     p.add_argument(
-        "--startup-seconds", type=_non_negative, default=60.0, help="delay before a new replica serves (60)"
+        "--startup-seconds",
+        type=_non_negative_at_most(STARTUP_LIMIT),
+        default=60.0,
+        help=f"seconds before a new replica serves, 0 to {STARTUP_LIMIT:g} (default 60)",
     )
     p.add_argument(
         "--hpa-target",
@@ -112,7 +136,9 @@ def add_parser(sub: Any) -> None:
         help="HPA target utilisation(s) of capacity (default: the route's target); several run side by side",
     )
     p.add_argument("--no-frontier", action="store_true", help="skip the HPA cost-frontier sweep")
-    p.add_argument("--minutes", type=int, help="simulate only the first N minutes of the trace")
+    p.add_argument(
+        "--minutes", type=int, help="simulate only the first N minutes of the trace (default: all)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 
