@@ -50,6 +50,15 @@ ACCEPTED: list[tuple[str, str | bytes, list[float], str | None]] = [
         "columns ignored: model, region",
     ),
     (
+        "many extra columns",
+        "timestamp,requests,"
+        + ",".join(f"c{i}" for i in range(500))
+        + "\n"
+        + "".join(f"2025-03-03T00:0{m}:00Z,{m + 5}" + ",1" * 500 + "\n" for m in range(2)),
+        [5, 6],
+        "columns ignored: c0, c1, c2, c3, c4 and 495 more",
+    ),
+    (
         "columns in another order",
         "requests,output_tokens,timestamp,input_tokens\n5,5,2025-03-03T00:00:00Z,50\n6,6,2025-03-03T00:01:00Z,60\n",
         [5, 6],
@@ -173,6 +182,17 @@ REFUSED: list[tuple[str, str | bytes, str]] = [
         "five-minute buckets",
         body(*(f"2025-03-03T00:{m:02d}:00Z,5,50,5" for m in (0, 5, 10, 20))),
         ": the rows are 5 minutes apart .* one row per minute",
+    ),
+    ("a date alone", body("2025-03-03,5,50,5"), ":2: column timestamp: 2025-03-03 is a date without a time"),
+    (
+        "two dates alone (too few rows to see the spacing)",
+        body("2025-03-03,5,50,5", "2025-03-04,5,50,5"),
+        ":2: column timestamp: 2025-03-03 is a date without a time of day",
+    ),
+    (
+        "an enormous value",
+        body(ROWS[0], "2025-03-03T00:01:00Z,1e300,60,6"),
+        ":3: column requests: 1e300 is more than 1e\\+15 in one minute",
     ),
     ("daily rows", body(*(f"2025-03-0{d}T00:00:00Z,5,50,5" for d in (3, 4, 5))), "1440 minutes apart"),
     (
@@ -418,6 +438,8 @@ FLAGS = [
     (["--peak-replicas", "20000"], "--peak-replicas: at most 10000 \\(the most replicas a route may have\\)"),
     (["--peak-rps", "0"], "--peak-rps: must be positive"),
     (["--startup-seconds", "inf"], "--startup-seconds: must be a finite number"),
+    (["--startup-seconds", "1e300"], "--startup-seconds: at most 3600"),
+    (["--startup-seconds", "-1"], "--startup-seconds: must not be negative"),
 ]
 
 

@@ -20,7 +20,7 @@ from llmroute.sim import hourly
 from llmroute.sim.accesslog import ReadStats, read
 from llmroute.sim.logstats import LogStats
 from llmroute.sim.recommend import ObservedUsage, recommend
-from llmroute.sim.report import analyse
+from llmroute.sim.report import analyse, render
 from llmroute.sim.trace import Trace
 from llmroute.spec.accesslog import problem
 from tests.unit.test_usage_report import MONDAY, ROOT, rec, segment_log, write_log
@@ -209,8 +209,37 @@ def test_a_short_trace_never_calls_an_hour_both_peak_and_trough() -> None:
     minutes = np.array([350.0] * 45 + [250.0] * 15)
     report = analyse(Trace("short", start, minutes), "UTC")
     assert report["peak_hours"] == [18] and report["trough_hours"] == [19]
-    one = analyse(Trace("one", MONDAY, np.full(30, 5.0)), "UTC")
-    assert one["peak_hours"] == [0] and one["trough_hours"] == [] and one["peak_to_trough_ratio"] is None
+    one = analyse(Trace("one", MONDAY, np.full(30, 5.0)), "UTC")  # half an hour: no hour is a peak yet
+    assert one["peak_hours"] == [] and one["trough_hours"] == [] and one["peak_to_trough_ratio"] is None
+
+
+@pytest.mark.parametrize(
+    ("minutes", "note"),
+    [
+        (np.full(3, 12_000.0), "fewer than 60 minutes with data: no peak or trough hours"),
+        (np.array([5.0] * 20 + [np.nan] * 200 + [5.0] * 20), "fewer than 60 minutes with data"),
+        (np.zeros(600), "no requests in the minutes with data: no peak or trough hours"),
+    ],
+    ids=["3 minutes", "40 known minutes in 240", "all zero"],
+)
+def test_no_peak_hour_is_claimed_from_too_little_or_no_traffic(minutes: np.ndarray, note: str) -> None:
+    report = analyse(Trace("t", MONDAY, minutes), "UTC")
+    assert report["peak_hours"] == [] and report["trough_hours"] == [], report
+    assert report["peak_to_trough_ratio"] is None and any(note in n for n in report["notes"])
+    text = render(report)
+    assert "peak hours:   none" in text and "trough hours: none" in text
+
+
+def test_a_gap_is_not_read_as_a_quiet_hour_around_a_minute() -> None:
+    # a flat 100 a minute with two hours missing in the middle: no minute stands above its hour
+    flat = np.array([100.0] * 120 + [np.nan] * 120 + [100.0] * 120)
+    ratio = analyse(Trace("gap", MONDAY, flat), "UTC")["minute_vs_centred_hour"]
+    assert ratio == {"p99": pytest.approx(1.0), "max": pytest.approx(1.0)}
+
+
+def test_a_heat_map_without_a_full_hour_says_so() -> None:
+    lines = hourly.render_heatmap([[None] * 24 for _ in range(7)], "requests")
+    assert lines == ["requests per hour, weekday x local hour: no full clock hour of data, no heat map"]
 
 
 @pytest.mark.parametrize(

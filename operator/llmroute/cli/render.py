@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
 
+from llmroute.cli.argtypes import iso_time, number
+from llmroute.cli.routefile import RouteFileError, load_route
 from llmroute.core.ratelimit import ShedState, plan
 from llmroute.render import build_children, build_proxy_config
-from llmroute.spec.errors import format_error
+from llmroute.sim.run import replicas_limit
 from llmroute.spec.proxyconfig import ProxyConfig
 from llmroute.spec.route import LLMRoute
 
@@ -28,25 +29,20 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("render", help="print what the operator would write for an LLMRoute")
     p.add_argument("route", type=Path, help="LLMRoute YAML file (the first LLMRoute in it is used)")
     p.add_argument(
-        "--replicas", type=int, default=None, help="replica count to divide limits by (default: min)"
+        "--replicas",
+        type=number(int, 1, replicas_limit()),
+        default=None,
+        help=f"replica count to divide limits by, 1 to {replicas_limit()} (default: the route's minReplicas)",
     )
     p.add_argument("--namespace", default=None, help="namespace when the file sets none (default: default)")
     p.add_argument("--config-only", action="store_true", help="print only the proxy config (config.json)")
     p.add_argument(
         "--at",
+        type=iso_time,
         default=None,
-        help="ISO time for time-of-day limit schedules (default: now), e.g. 2026-03-02T09:30:00Z",
+        help="ISO-8601 time for time-of-day limit schedules, UTC without an offset (default: now), e.g. "
+        "2026-03-02T09:30:00Z",
     )
-
-
-def load_route(path: Path, namespace: str | None) -> LLMRoute:
-    for doc in yaml.safe_load_all(path.read_text()):
-        if doc and doc.get("kind") == "LLMRoute":
-            meta = doc.setdefault("metadata", {})
-            if namespace or "namespace" not in meta:
-                meta["namespace"] = namespace or "default"
-            return LLMRoute.from_object(doc)
-    raise ValueError(f"{path}: no LLMRoute in the file")
 
 
 def steady_config(route: LLMRoute, replicas: int, now: datetime) -> ProxyConfig:
@@ -66,17 +62,11 @@ def steady_config(route: LLMRoute, replicas: int, now: datetime) -> ProxyConfig:
 def run(args: argparse.Namespace) -> int:
     try:
         route = load_route(args.route, args.namespace)
-    except ValidationError as exc:
-        print(f"{args.route}: invalid LLMRoute:\n{format_error(exc)}", file=sys.stderr)
-        return 1
-    except (OSError, ValueError, yaml.YAMLError) as exc:
+    except RouteFileError as exc:
         print(f"llmroute render: {exc}", file=sys.stderr)
         return 1
     replicas = args.replicas if args.replicas is not None else max(1, route.spec.proxy.min_replicas)
-    if replicas < 1:
-        print("llmroute render: --replicas must be at least 1", file=sys.stderr)
-        return 2
-    now = datetime.fromisoformat(args.at.replace("Z", "+00:00")) if args.at else datetime.now(UTC)
+    now = args.at or datetime.now(UTC)
     config = steady_config(route, replicas, now)
     if args.config_only:
         sys.stdout.write(config.dumps())

@@ -19,7 +19,10 @@ from typing import Any
 from zoneinfo import ZoneInfoNotFoundError
 
 import yaml
+from pydantic import ValidationError
 
+from llmroute.cli.argtypes import number
+from llmroute.cli.routefile import invalid, route_document
 from llmroute.prom.client import PromAuth, PrometheusError
 from llmroute.sim import hourly, usagereport
 from llmroute.sim.accesslog import ReadProgress, ReadStats, read, with_progress
@@ -28,6 +31,7 @@ from llmroute.sim.promsource import fetch
 from llmroute.sim.report import analyse, render
 from llmroute.sim.segments import Thresholds
 from llmroute.sim.trace import default_trace, read_trace
+from llmroute.spec import LLMRoute
 from llmroute.spec.accesslog import problem
 from llmroute.spec.base import check_timezone
 
@@ -43,66 +47,91 @@ def add_parser(sub: Any) -> None:
         "--trace", type=Path, help="per-minute trace CSV (default: the packaged ServeGen M-large)"
     )
     src.add_argument(
-        "--access-log", nargs="+", metavar="FILE", help="access-log files (gzip welcome), - for stdin"
+        "--access-log",
+        nargs="+",
+        metavar="FILE",
+        help="access-log files (gzip welcome), - for stdin (default: --trace)",
     )
-    src.add_argument("--prometheus", metavar="URL", help="Prometheus URL to read the route's history from")
+    src.add_argument(
+        "--prometheus",
+        metavar="URL",
+        help="Prometheus URL to read the route's history from (default: --trace)",
+    )
     p.add_argument(
         "--route",
         metavar="NAMESPACE/NAME",
         help="the route to read from Prometheus, or from access logs of several (default: --route-file's)",
     )
-    p.add_argument("--days", type=_number(int, 1), default=7, help="days of Prometheus history (default 7)")
-    p.add_argument("--route-file", type=Path, help="the route's manifest (time zone, tiers, scaling target)")
+    p.add_argument("--days", type=number(int, 1), default=7, help="days of Prometheus history (default 7)")
+    p.add_argument(
+        "--route-file",
+        type=Path,
+        help="the route's manifest: time zone, tiers, scaling target (default: none)",
+    )
     p.add_argument(
         "--timezone", help="IANA time zone for hours and weekdays (default: the route's, else UTC)"
     )
-    p.add_argument("--plot", type=Path, help="save the weekday x hour heat maps as an image (matplotlib)")
+    p.add_argument(
+        "--plot",
+        type=Path,
+        help="save the weekday x hour heat maps as an image (matplotlib; default: no image)",
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--top", type=_number(int, 0), default=10, help="top clients to list (default 10)")
+    p.add_argument(
+        "--top", type=number(int, 0), default=10, help="top clients to list, 0 or more (default 10)"
+    )
     p.add_argument(
         "--heavy-factor",
-        type=_number(float, 1.0),
+        type=number(float, 1.0),
         default=Thresholds.heavy_factor,
         help="heavy: requests per active day at least this many times the median client's (default 5)",
     )
     p.add_argument(
         "--occasional-share",
-        type=_number(float, 0.0, 1.0),
+        type=number(float, 0.0, 1.0),
         default=Thresholds.occasional_share,
         help="occasional: active on fewer than this share of the log's days (default 0.25) ...",
     )
     p.add_argument(
         "--occasional-requests-per-day",
-        type=_number(float, 0.0),
+        type=number(float, 0.0),
         default=Thresholds.occasional_requests_per_day,
         help="... or fewer requests than this per active day (default 10)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     env = os.environ.get
     auth = p.add_argument_group("Prometheus auth (defaults: the operator's LLMROUTE_PROMETHEUS_* variables)")
-    auth.add_argument("--bearer-token-file", default=env("LLMROUTE_PROMETHEUS_BEARER_TOKEN_FILE", ""))
-    auth.add_argument("--username", default=env("LLMROUTE_PROMETHEUS_USERNAME", ""))
-    auth.add_argument("--password-file", default=env("LLMROUTE_PROMETHEUS_PASSWORD_FILE", ""))
-    auth.add_argument("--ca-file", default=env("LLMROUTE_PROMETHEUS_CA_FILE", ""))
+    auth.add_argument(
+        "--bearer-token-file",
+        default=env("LLMROUTE_PROMETHEUS_BEARER_TOKEN_FILE", ""),
+        help="file holding a bearer token (default: none)",
+    )
+    auth.add_argument(
+        "--username", default=env("LLMROUTE_PROMETHEUS_USERNAME", ""), help="basic-auth user (default: none)"
+    )
+    auth.add_argument(
+        "--password-file",
+        default=env("LLMROUTE_PROMETHEUS_PASSWORD_FILE", ""),
+        help="file holding the basic-auth password (default: none)",
+    )
+    auth.add_argument(
+        "--ca-file",
+        default=env("LLMROUTE_PROMETHEUS_CA_FILE", ""),
+        help="CA certificate to verify Prometheus with (default: the system's)",
+    )
     auth.add_argument(
         "--insecure-skip-verify",
         action="store_true",
         default=env("LLMROUTE_PROMETHEUS_INSECURE_SKIP_VERIFY", "false").lower() == "true",
+        help="do not verify Prometheus' TLS certificate (default: verify)",
     )
-    auth.add_argument("--header", action="append", default=[], metavar="NAME=VALUE", help="extra header")
-
-
-def _number(kind: type[int] | type[float], low: float, high: float = math.inf) -> Any:
-    """An argparse type: a ``kind`` number from ``low`` to ``high`` (argparse names the option)."""
-
-    def parse(text: str) -> float:
-        value = kind(text)
-        if not low <= value <= high:  # NaN too
-            bound = f"from {low:g}" + ("" if math.isinf(high) else f" to {high:g}")
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number {bound}")
-        return value
-
-    return parse
+    auth.add_argument(
+        "--header",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra header, repeatable (default: none)",
+    )
 
 
 def _auth(args: argparse.Namespace) -> PromAuth:
@@ -124,12 +153,16 @@ def _auth(args: argparse.Namespace) -> PromAuth:
 
 
 def _route_doc(path: Path | None) -> dict[str, Any] | None:
+    """The first LLMRoute of ``path`` as a mapping, checked to be a valid route (the patch is built on it);
+    raises ``RouteFileError``."""
     if path is None:
         return None
-    for doc in yaml.safe_load_all(path.read_text()):
-        if isinstance(doc, dict) and doc.get("kind") == "LLMRoute":
-            return doc
-    raise ValueError(f"{path}: no LLMRoute in the file")
+    _, doc = route_document(path)
+    try:
+        LLMRoute.from_object(doc)
+    except ValidationError as exc:
+        raise invalid(path, exc) from None
+    return doc
 
 
 def _timezone(args: argparse.Namespace, route: dict[str, Any] | None) -> str:

@@ -17,17 +17,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
+from llmroute.cli.routefile import RouteFileError, invalid, manifests, read_documents
 from llmroute.sim.output import plot, summary_dict, summary_text, write_timeline
 from llmroute.sim.policies import stderr_progress
-from llmroute.sim.run import POLICIES, SimulationSettings, load_route, replicas_limit, simulate
+from llmroute.sim.run import POLICIES, SimulationSettings, replicas_limit, route_spec, simulate
 from llmroute.sim.trace import Trace, default_trace, known_part, read_trace
-from llmroute.spec.errors import format_error
 from llmroute.spec.route import LLMRouteSpec
 
 LONG_RUN_MINUTES = 1440
+STARTUP_LIMIT = (
+    3600.0  # s; a start-up longer than that is a misconfiguration, and the oracle's lead grows with it
+)
 CAPACITY_LIMIT = 1e9  # the default route's target (80 % of it) stays within targetPerReplica's bound
 
 
@@ -50,6 +52,18 @@ def _non_negative(value: str) -> float:
     if x < 0:
         raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
     return x
+
+
+def _non_negative_at_most(limit: float) -> Callable[[str], float]:
+    def parse(value: str) -> float:
+        x = _non_negative(value)
+        if x > limit:
+            raise argparse.ArgumentTypeError(
+                f"at most {limit:g} (an hour: no replica takes longer), got {value}"
+            )
+        return x
+
+    return parse
 
 
 def _at_most(limit: float, what: str) -> Callable[[str], float]:
@@ -86,24 +100,33 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--out", type=Path, required=True, help="write the per-minute timeline CSV here")
     p.add_argument(
-        "--plot", type=Path, help="draw demand, capacity and replicas to this PNG (needs matplotlib)"
+        "--plot",
+        type=Path,
+        help="draw demand, capacity and replicas to this PNG (needs matplotlib; default: no plot)",
     )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     scale = p.add_mutually_exclusive_group()
     scale.add_argument(
         "--peak-replicas",
         type=_at_most(replicas_limit(), "the most replicas a route may have"),
-        help="scale the trace so its busiest minute needs N",
+        help="scale the trace so its busiest minute needs N replicas (default: the trace's own volume)",
     )
-    scale.add_argument("--peak-rps", type=_positive, help="scale the trace so its busiest minute is R req/s")
+    scale.add_argument(
+        "--peak-rps",
+        type=_positive,
+        help="scale the trace so its busiest minute is R req/s (default: the trace's own volume)",
+    )
     p.add_argument(
         "--capacity-rps",
         type=_at_most(CAPACITY_LIMIT, "a route's targetPerReplica is at most 1e9"),
         default=50.0,
-        help="req/s one replica serves (50)",
+        help="req/s one replica serves (default 50)",
     )
     p.add_argument(
-        "--startup-seconds", type=_non_negative, default=60.0, help="delay before a new replica serves (60)"
+        "--startup-seconds",
+        type=_non_negative_at_most(STARTUP_LIMIT),
+        default=60.0,
+        help=f"seconds before a new replica serves, 0 to {STARTUP_LIMIT:g} (default 60)",
     )
     p.add_argument(
         "--hpa-target",
@@ -113,7 +136,9 @@ def add_parser(sub: Any) -> None:
         help="HPA target utilisation(s) of capacity (default: the route's target); several run side by side",
     )
     p.add_argument("--no-frontier", action="store_true", help="skip the HPA cost-frontier sweep")
-    p.add_argument("--minutes", type=int, help="simulate only the first N minutes of the trace")
+    p.add_argument(
+        "--minutes", type=int, help="simulate only the first N minutes of the trace (default: all)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 
@@ -136,15 +161,15 @@ def _writable(path: Path, flag: str) -> str | None:
 
 
 def _route(path: Path) -> LLMRouteSpec:
-    try:
-        return load_route(path)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ValueError(f"{path}: YAML syntax error{where}: {problem}") from None
-    except ValidationError as exc:
-        raise ValueError(f"{path}: invalid LLMRoute:\n{format_error(exc)}") from None
+    """The first LLMRoute manifest (or bare spec mapping) of ``path``; raises ``RouteFileError``."""
+    for _, doc in manifests(path, read_documents(path)):
+        try:
+            spec = route_spec(doc) if isinstance(doc, dict) else None
+        except ValidationError as exc:
+            raise invalid(path, exc) from None
+        if spec is not None:
+            return spec
+    raise RouteFileError(f"{path}: no LLMRoute in the file (no document has kind: LLMRoute or upstreams)")
 
 
 def load(args: argparse.Namespace) -> Trace:

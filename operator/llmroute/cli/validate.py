@@ -18,11 +18,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from llmroute import GROUP, KIND, VERSION
-from llmroute.cli.kubemeta import StrictLoader, metadata_problems, unknown_fields
+from llmroute.cli.kubemeta import metadata_problems, unknown_fields
+from llmroute.cli.routefile import RouteFileError, error_lines, manifests, read_documents
 from llmroute.spec import LLMRoute
 
 API_VERSION = f"{GROUP}/{VERSION}"
@@ -33,31 +33,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument("files", nargs="+", type=Path, help="YAML files (multi-document allowed)")
 
 
-def field_path(loc: tuple[int | str, ...]) -> str:
-    """A pydantic error location as the apiserver names the field: ``spec.upstreams[0].url``."""
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "<root>"
-
-
 def read(path: Path) -> tuple[list[Any], list[str]]:
-    """The documents of ``path``, or the problems that stop it being read (one line each)."""
+    """The documents of ``path``, or the problem that stops it being read (one line)."""
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        return [], [f"{path}: cannot read the file: {exc.strerror or exc}"]
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return [], [f"{path}: not UTF-8 text (byte {exc.start} is {raw[exc.start : exc.start + 1]!r})"]
-    try:
-        return list(yaml.load_all(text, Loader=StrictLoader)), []
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        return [], [f"{path}: YAML syntax error{where}: {problem}"]
+        return read_documents(path), []
+    except RouteFileError as exc:
+        return [], [str(exc)]
 
 
 def problems(doc: dict[str, Any]) -> Iterator[str]:
@@ -76,9 +57,7 @@ def problems(doc: dict[str, Any]) -> Iterator[str]:
     try:
         LLMRoute.from_object(doc)
     except ValidationError as exc:
-        for err in exc.errors():
-            message = str(err["msg"]).removeprefix("Value error, ")
-            yield f"{field_path(tuple(err['loc']))}: {message}"
+        yield from error_lines(exc)
 
 
 def _kind(value: Any) -> str:
@@ -96,7 +75,7 @@ def check_file(path: Path) -> tuple[list[str], list[str]]:
         return found, []
     valid: list[str] = []
     routes = 0
-    for where, doc in _manifests(path, docs):
+    for where, doc in manifests(path, docs):
         if doc is None:
             continue
         if not isinstance(doc, dict):
@@ -115,19 +94,6 @@ def check_file(path: Path) -> tuple[list[str], list[str]]:
     if routes == 0 and not found:
         found.append(f"{path}: no LLMRoute in the file (no document has kind: {KIND})")
     return found, valid
-
-
-def _manifests(path: Path, docs: list[Any]) -> Iterator[tuple[str, Any]]:
-    """Each document with where it is; the items of a ``kind: List`` (what ``kubectl get -o yaml``
-    writes, and ``kubectl apply`` accepts) each on their own."""
-    for index, doc in enumerate(docs):
-        where = f"{path}: document {index}"
-        items = doc.get("items") if isinstance(doc, dict) and doc.get("kind") == "List" else None
-        if isinstance(items, list):
-            for item, obj in enumerate(items):
-                yield f"{where} item {item}", obj
-        else:
-            yield where, doc
 
 
 def run(args: argparse.Namespace) -> int:

@@ -140,9 +140,13 @@ SHADES = " .:-=+*#%@"
 
 
 def render_heatmap(grid: list[list[float | None]], what: str) -> list[str]:
-    """A weekday x hour grid as text lines: one character per hour, darker is busier, blank no data."""
-    top = max((v for row in grid for v in row if v is not None), default=0.0)
-    lines = [f"{what} per hour, weekday x local hour (darker is busier; max {top:,.0f}):"]
+    """A weekday x hour grid as text lines: one character per hour, darker is busier (blank: the least),
+    ``?`` no data; one line saying so when no cell has data (no full clock hour)."""
+    known = [v for row in grid for v in row if v is not None]
+    if not known:
+        return [f"{what} per hour, weekday x local hour: no full clock hour of data, no heat map"]
+    top = max(known)
+    lines = [f"{what} per hour, weekday x local hour (darker is busier, ? no data; max {top:,.0f}):"]
     lines.append("      " + "".join(f"{h:<3d}" for h in range(0, 24, 3)).rstrip())
     for day, row in zip(WEEKDAYS, grid, strict=True):
         cells = []

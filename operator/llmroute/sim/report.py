@@ -1,5 +1,8 @@
 """Usage patterns of a trace: daily shape, peaks and troughs, surges, weekdays, clients (when present).
 
+Peak and trough hours are named only from at least :data:`MIN_PEAK_MINUTES` minutes with data and some
+traffic; minutes without data are left out of every figure, never read as zero.
+
 Everything is computed from the per-minute request counts; hours and weekdays are on the wall clock of the
 chosen time zone. An aggregate trace (no ``client`` column) cannot tell heavy from occasional clients, and
 the report says so rather than guessing.
@@ -21,6 +24,7 @@ WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 SURGE_BLOCK = 10  # minutes
 SURGE_CONTEXT = 120  # minutes around a block it is compared with
 SURGE_RATIO = 1.5
+MIN_PEAK_MINUTES = 60  # minutes with data before an hour is called a peak or a trough
 
 
 def _local_hours_and_days(trace: Trace, tz: ZoneInfo) -> tuple[np.ndarray, np.ndarray]:
@@ -70,11 +74,12 @@ def analyse(trace: Trace, timezone: str = "UTC") -> dict[str, Any]:
     hours, days = _local_hours_and_days(trace, tz)
     hourly = _profile(req, hours, 24)
     known = [(h, v) for h, v in enumerate(hourly) if v is not None]
-    ranked = sorted(known, key=lambda x: x[1], reverse=True)
+    enough = int(valid.sum()) >= MIN_PEAK_MINUTES and float(np.nansum(req)) > 0
+    ranked = sorted(known, key=lambda x: x[1], reverse=True) if enough else []
     shown = min(3, (len(known) + 1) // 2)  # a short trace: no hour is both a peak and a trough hour
     peak_hours = [h for h, _ in ranked[:shown]]
     trough_hours = [h for h, _ in ranked[::-1] if h not in peak_hours][:3]
-    low = ranked[-1][1] if len(known) > 1 else 0.0
+    low = ranked[-1][1] if len(ranked) > 1 else 0.0
     peak_to_trough = ranked[0][1] / low if low > 0 else None
     covered_days = math.ceil(trace.minutes / 1440)
     weekday = _profile(req, days, 7) if trace.minutes >= 7 * 1440 else None
@@ -118,6 +123,13 @@ def analyse(trace: Trace, timezone: str = "UTC") -> dict[str, Any]:
             "output": float(np.nansum(trace.output_tokens) / np.nansum(req)),
         }
     notes = []
+    if not enough:
+        why = (
+            "no requests in the minutes"
+            if valid.sum() >= MIN_PEAK_MINUTES
+            else f"fewer than {MIN_PEAK_MINUTES} minutes"
+        )
+        notes.append(f"{why} with data: no peak or trough hours")
     if trace.minutes < 1440:
         notes.append("less than a day of data: the hourly profile covers only part of the day")
     if weekday is None:
@@ -129,10 +141,13 @@ def analyse(trace: Trace, timezone: str = "UTC") -> dict[str, Any]:
 def _centred_ratio(values: FloatArray) -> dict[str, float] | None:
     if values.shape[0] < 60:
         return None
-    clean = np.nan_to_num(values, nan=0.0)
-    centred = np.convolve(clean, np.ones(60) / 60.0, mode="valid")  # the hour starting 30 minutes before
+    known = ~np.isnan(values)
+    clean = np.where(known, values, 0.0)
+    window = np.ones(60)
+    centred = np.convolve(clean, window / 60.0, mode="valid")  # the hour starting 30 minutes before
+    whole = np.convolve(known.astype(float), window, mode="valid") == 60  # a gap is missing, not zero
     minute = clean[30 : 30 + centred.shape[0]]
-    ok = centred > 0
+    ok = (centred > 0) & whole
     if not ok.any():
         return None
     ratio = minute[ok] / centred[ok]
@@ -171,8 +186,8 @@ def render(report: dict[str, Any]) -> str:
         f"({report['minutes'] / 1440:.1f} days); {report['requests_total']:,.0f} requests; "
         f"mean {rpm['mean']:,.1f} / max {rpm['max']:,.0f} req/min",
         f"hours are {report['timezone']} wall-clock time",
-        "peak hours:   " + ", ".join(f"{h:02d}:00" for h in report["peak_hours"]),
-        "trough hours: " + ", ".join(f"{h:02d}:00" for h in report["trough_hours"]),
+        "peak hours:   " + (", ".join(f"{h:02d}:00" for h in report["peak_hours"]) or "none"),
+        "trough hours: " + (", ".join(f"{h:02d}:00" for h in report["trough_hours"]) or "none"),
     ]
     if report["peak_to_trough_ratio"] is not None:
         lines.append(f"peak-to-trough ratio of hourly means: {report['peak_to_trough_ratio']:.2f}")

@@ -6,6 +6,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import yaml
@@ -82,15 +83,22 @@ def default_route(capacity_rps: float, peak_need: int) -> LLMRouteSpec:
     )
 
 
+def route_spec(doc: dict[str, Any]) -> LLMRouteSpec | None:
+    """The spec of an LLMRoute manifest, or of a bare spec mapping (one with ``upstreams``); ``None`` for
+    any other document. Raises pydantic's ``ValidationError``."""
+    if doc.get("kind") == "LLMRoute":
+        return LLMRoute.from_object(doc).spec
+    if "upstreams" in doc:
+        return LLMRouteSpec.model_validate(doc)
+    return None
+
+
 def load_route(path: str | Path) -> LLMRouteSpec:
     """An LLMRoute manifest (the first LLMRoute document) or a bare spec mapping from a YAML file."""
     for doc in yaml.safe_load_all(Path(path).read_text()):
-        if not isinstance(doc, dict):
-            continue
-        if doc.get("kind") == "LLMRoute":
-            return LLMRoute.from_object(doc).spec
-        if "upstreams" in doc:
-            return LLMRouteSpec.model_validate(doc)
+        spec = route_spec(doc) if isinstance(doc, dict) else None
+        if spec is not None:
+            return spec
     raise ValueError(f"{path}: no LLMRoute found")
 
 

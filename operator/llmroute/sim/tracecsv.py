@@ -14,7 +14,8 @@ accepted, and said in :attr:`Rows.notes` when it is not the documented format ex
 
 Everything else is refused with :class:`TraceError`, naming the line and column: a row with more or fewer
 fields than the header, a time that is not ISO-8601 or not on a minute, a cell that is not empty and not a
-finite number >= 0 (``nan``, ``NA``, ``-5``), a minute given twice with other values, three rows or more
+finite number from 0 to :data:`MAX_CELL` (``nan``, ``NA``, ``-5``, ``1e300``), a date without a time
+of day, a minute given twice with other values, three rows or more
 all a multiple of ``k > 1`` minutes apart (another resolution), a span of more than :data:`MAX_SPAN_DAYS`
 (a mistyped date), a file that is not UTF-8 text or not CSV (an unclosed quote), a damaged gzip stream.
 An empty cell is a minute without data, not zero; a minute without a row is one too.
@@ -36,6 +37,8 @@ COLUMNS = ("requests", "input_tokens", "output_tokens")
 KNOWN = ("timestamp", "client", *COLUMNS)
 GZIP_MAGIC = b"\x1f\x8b"
 MAX_SPAN_DAYS = 366
+MAX_CELL = 1e15  # per minute: ~1.7e13 a second is no real service; a year of such minutes still sums finite
+SHOWN_IGNORED = 5  # ignored columns named in the note; the rest counted
 
 
 class TraceError(ValueError):
@@ -118,6 +121,8 @@ def _minute(cell: str) -> tuple[int, str]:
         when = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(f"{text!r} is not an ISO-8601 time") from None
+    if len(text) <= len("YYYY-MM-DD") or text[10] not in "Tt ":  # a date alone: a day, not a minute
+        raise ValueError(f"{text} is a date without a time of day (one row per minute bucket)")
     zone = "naive" if when.tzinfo is None else "utc" if when.utcoffset() == timedelta(0) else "offset"
     if when.second or when.microsecond:
         raise ValueError(f"{text} is not the start of a minute (one row per minute bucket)")
@@ -141,6 +146,8 @@ def _value(cell: str) -> float:
         raise ValueError(f"{text!r} is not a finite number (an empty cell marks a minute without data)")
     if value < 0:
         raise ValueError(f"{text} is negative")
+    if value > MAX_CELL:
+        raise ValueError(f"{text} is more than {MAX_CELL:g} in one minute (a mistyped value?)")
     return value
 
 
@@ -160,7 +167,9 @@ def _rows(path: Path, reader: Any) -> Rows:
     ignored = [n for n in index if n not in KNOWN]
     rows = Rows(tuple(c for c in COLUMNS if c in index), clients={} if "client" in index else None)
     if ignored:
-        rows.notes.append(f"columns ignored: {', '.join(ignored)}")
+        more = len(ignored) - SHOWN_IGNORED
+        named = ", ".join(ignored[:SHOWN_IGNORED]) + (f" and {more} more" if more > 0 else "")
+        rows.notes.append(f"columns ignored: {named}")
     seen = _Seen()
     zones: dict[str, int] = {}  # how timestamps give their zone -> the first line doing so
     separators = unordered = 0

@@ -1,0 +1,38 @@
+"""Argument types for the commands' flags: a value out of range is refused by argparse, which names the
+flag (``argument --days: '0' is not a number from 1``), rather than failing later or being used as given."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+
+def number(kind: type[int] | type[float], low: float, high: float = math.inf) -> Callable[[str], Any]:
+    """An argparse type: a ``kind`` number from ``low`` to ``high`` (NaN refused)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = math.nan
+        if not low <= value <= high:  # NaN too
+            bound = f"from {low:g}" + ("" if math.isinf(high) else f" to {high:g}")
+            what = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what} {bound}")
+        return value
+
+    return parse
+
+
+def iso_time(text: str) -> datetime:
+    """An argparse type: an ISO-8601 time (``2026-03-02T09:30:00Z``); one without an offset is UTC."""
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO-8601 time such as 2026-03-02T09:30:00Z"
+        ) from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
