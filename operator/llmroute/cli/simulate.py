@@ -27,9 +27,7 @@ from llmroute.sim.trace import Trace, default_trace, known_part, read_trace
 from llmroute.spec.route import LLMRouteSpec
 
 LONG_RUN_MINUTES = 1440
-STARTUP_LIMIT = (
-    3600.0  # s; a start-up longer than that is a misconfiguration, and the oracle's lead grows with it
-)
+STARTUP_LIMIT = 3600.0  # s: a longer start-up is a misconfiguration (the oracle's lead grows with it)
 CAPACITY_LIMIT = 1e9  # the default route's target (80 % of it) stays within targetPerReplica's bound
 
 
