@@ -71,7 +71,7 @@ def test_missing_data_never_flips_state() -> None:
 
 
 def test_failover_recovery_hysteresis_and_failback() -> None:
-    r = route(cooldownSeconds=60, failbackAfterSeconds=300, minDwellSeconds=120)
+    r = route(cooldownSeconds=60, failbackAfterSeconds=300, minDwellSeconds=120, windowSeconds=30)
     script: list[dict[str, UpstreamObservation | None]] = [{"a": OK, "b": OK}, {"a": BAD, "b": OK}]
     script += [{"a": OK, "b": OK}] * 3  # the 60 s cooldown ends at t=120: recovering
     script += [{"a": MEH, "b": OK}]  # not bad, but above threshold x recoveryFactor: the clock restarts
@@ -106,8 +106,32 @@ def test_relapse_doubles_the_cooldown_up_to_the_maximum() -> None:
     assert [states(x)[0] for x in results[3:7]] == ["Unhealthy", "Unhealthy", "Recovering", "Healthy"]
 
 
+def test_the_failure_that_marked_an_upstream_never_decides_its_recovery() -> None:
+    # window 30 s, cooldown 10 s, a decision every 5 s: a is marked unhealthy at t=5 on a window that
+    # held its first errors. Until t=35 its window still holds them: diluted by the traffic before the
+    # failure (t=20: 1 % errors) it would look recovered; with that traffic gone and only the errors left
+    # (t=30: 50 %) it would look failing again - a second failure, a doubled cooldown - though the
+    # upstream was mended at t=10 and has served without error since.
+    r = route(cooldownSeconds=10, windowSeconds=30, failbackAfterSeconds=10, minDwellSeconds=0)
+    diluted = UpstreamObservation(error_rate=0.012, latency_p95_seconds=0.1, requests=400)
+    stale = UpstreamObservation(error_rate=0.5, latency_p95_seconds=0.1, requests=12)
+    clean = UpstreamObservation(error_rate=0.0, latency_p95_seconds=0.1, requests=30)
+    script: list[dict[str, UpstreamObservation | None]] = [{"a": OK, "b": OK}, {"a": BAD, "b": OK}]
+    later: list[dict[str, UpstreamObservation | None]] = [{"a": diluted, "b": OK}] * 3
+    script += later + [{"a": stale, "b": OK}] * 2 + [{"a": clean, "b": OK}] * 6
+    results = run(r, script, step=5)
+    trail = [states(x)[0] for x in results]
+    assert trail[:7] == ["Healthy"] + ["Unhealthy"] * 6, trail  # t=5..30: its window overlaps t=5
+    assert trail[7] == "Recovering"  # t=35: the first window wholly after the mark, and it is clean
+    assert trail.index("Healthy", 1) == 9  # t=45: failbackAfterSeconds of clean figures
+    assert results[9].active_group == 0
+    events = [e.message for x in results for e in x.events if x is not results[1]]
+    assert not any("unhealthy again" in m for m in events), events  # one failure, counted once
+    assert results[-1].state.upstreams["a"].failures == 1
+
+
 def test_min_dwell_delays_failback() -> None:
-    r = route(cooldownSeconds=0, failbackAfterSeconds=0, minDwellSeconds=600)
+    r = route(cooldownSeconds=0, failbackAfterSeconds=0, minDwellSeconds=600, windowSeconds=30)
     script: Sequence[Mapping[str, UpstreamObservation | None]] = [{"a": BAD, "b": OK}] + [
         {"a": OK, "b": OK}
     ] * 12

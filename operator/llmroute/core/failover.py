@@ -7,8 +7,10 @@ p95 latency, request count):
 * ``Healthy`` -> ``Unhealthy`` when the error rate is above ``errorRateThreshold`` or the p95 latency above
   ``latencyThresholdSeconds``. It then stays out for a cooldown of ``cooldownSeconds`` doubled for each
   failure in a row, at most ``maxCooldownSeconds``.
-* ``Unhealthy`` -> ``Recovering`` after the cooldown, once both figures are below threshold x
-  ``recoveryFactor``.
+* ``Unhealthy`` -> ``Recovering`` after the cooldown and once the window holds only what happened after
+  the upstream was marked unhealthy (so at least ``windowSeconds`` later), when both figures are below
+  threshold x ``recoveryFactor``. The figures that made it unhealthy never decide its recovery, nor count
+  as a second failure.
 * ``Recovering`` -> ``Healthy`` after ``failbackAfterSeconds`` continuously below those stricter figures;
   back to ``Unhealthy`` (longer cooldown) if it crosses the failure threshold again. After a
   ``maxCooldownSeconds`` of health the failure count is forgotten.
@@ -23,6 +25,7 @@ have passed since the last switch. With no usable upstream anywhere it fails ope
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -163,6 +166,16 @@ def _cooldown(cfg: Failover, failures: int) -> float:
     return float(min(cfg.max_cooldown_seconds, cfg.cooldown_seconds * 2 ** max(0, failures - 1)))
 
 
+def _judged_again(h: Health, cfg: Failover) -> float:
+    """When an unhealthy upstream's figures may next decide anything (unix s): after its cooldown, and once
+    its window (``windowSeconds``) lies wholly after the moment it was marked unhealthy. Before that the
+    window still holds the failure that was already acted on, diluted by the traffic served before it: a
+    figure from it would call the upstream recovering too early and then, as the window slides onto the
+    errors alone, unhealthy again, doubling its cooldown for a failure counted twice."""
+    since = h.since if h.since is not None else -math.inf
+    return max(h.cooldown_until if h.cooldown_until is not None else -math.inf, since + cfg.window_seconds)
+
+
 def step(
     name: str, h: Health, obs: UpstreamObservation | None, cfg: Failover, now: float
 ) -> tuple[Health, FailoverEvent | None]:
@@ -192,7 +205,7 @@ def step(
             return replace(h, state="Healthy", since=now, failures=failures), None
         return replace(h, failures=failures), None
     if h.state == "Unhealthy":
-        if h.cooldown_until is not None and now < h.cooldown_until:
+        if now < _judged_again(h, cfg):
             return h, None
         if not not_good:
             new = replace(h, state="Recovering", since=now, good_since=now)

@@ -339,7 +339,8 @@ class Failover(Model):
         ge=0,
         le=86400,
         description="Seconds an unhealthy upstream stays out before it may recover; doubles for each failure "
-        "in a row.",
+        "in a row. It may recover only once windowSeconds have passed too, so that the figures that made it "
+        "unhealthy never decide its recovery.",
     )
     max_cooldown_seconds: int = Field(
         900,
