@@ -299,15 +299,17 @@ class Forwarder:
             await response.write(scan.feed(first))
             progress.first_byte_at = time.perf_counter()
             problem = await self._pump(resp, response, scan, deadline, snap.config.timeouts.idle_seconds)
-            if rest := scan.rest():
-                await response.write(rest)
-            if problem is None and not scan.done:
-                problem = "upstream stream ended without [DONE]"
+            if problem is None:
+                rest = scan.rest()  # a last line without its newline: sent only if it completes the stream
+                if not scan.done:
+                    problem = "upstream stream ended without [DONE]"
+                elif rest:
+                    await response.write(rest)
             if problem is not None:
                 result.status = 502
                 self.balancer.failure(up.name, loop.time(), snap.config.passive_health)
                 log.info("request %s: upstream %s stream failed: %s", progress.request_id, up.name, problem)
-                await response.write(_error_event(problem))
+                await response.write(scan.break_off() + _error_event(problem))
             await response.write_eof()
         except ConnectionResetError:
             result.status = CLIENT_GONE  # client left: the finally in forward() closes the upstream
