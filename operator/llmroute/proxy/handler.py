@@ -35,6 +35,7 @@ from llmroute.proxy.cache import ResponseCache
 from llmroute.proxy.errors import Refused
 from llmroute.proxy.forward import CLIENT_GONE, Call, Forwarder
 from llmroute.proxy.identity import Caller, Unauthorized, presented_key, resolve
+from llmroute.proxy.inputs import check_input
 from llmroute.proxy.limits import Verdict
 from llmroute.proxy.metrics import ProxyMetrics
 from llmroute.proxy.outcome import REPORTED, Outcome, Progress, consumed, refunds_request
@@ -57,7 +58,9 @@ def authenticate(snap: ConfigSnapshot, headers: CIMultiDictProxy[str]) -> Caller
         raise Refused(errors.unauthorized(str(exc)), "invalid_api_key") from None
 
 
-def parse(snap: ConfigSnapshot, body: bytes) -> tuple[dict[str, Any], Params, list[UpstreamConfig]]:
+def parse(
+    snap: ConfigSnapshot, path: str, body: bytes
+) -> tuple[dict[str, Any], Params, list[UpstreamConfig]]:
     """The JSON object, the fields llmroute acts on and the upstreams serving its ``model``; raises
     :class:`Refused` (400, 404)."""
     try:
@@ -72,6 +75,7 @@ def parse(snap: ConfigSnapshot, body: bytes) -> tuple[dict[str, Any], Params, li
     if candidates is None:
         message = f"The model `{params.model}` does not exist."
         raise Refused(errors.not_found(message, "model_not_found"), "model_not_found")
+    check_input(path, payload)
     return payload, params, candidates
 
 
@@ -177,7 +181,7 @@ class ApiHandler:
             request, snap.config.max_body_bytes, timeouts.idle_seconds, timeouts.total_seconds
         )
         p.request_bytes = len(body)
-        payload, params, candidates = parse(snap, body)
+        payload, params, candidates = parse(snap, request.path, body)
         sent, sent_body, strip = outgoing(payload, params)
         path = request.path
         p.stream, p.model = params.stream, params.model
