@@ -140,7 +140,8 @@ async def test_slow_upstream_and_slow_client_do_not_block_others(
     # a client that asks for a big stream and never reads it; paced so that the stream is still running
     # (active at the upstream) while we look, whatever the socket buffers on this machine absorb
     fake.push(FakeBehavior(chunks=2000, content="x" * 4000, chunk_delay=0.005))
-    payload = json.dumps({"model": "m", "stream": True, "messages": []}).encode()
+    messages = [{"role": "user", "content": "hi"}]
+    payload = json.dumps({"model": "m", "stream": True, "messages": messages}).encode()
     _reader, writer = await asyncio.open_connection("127.0.0.1", harness.server.port if harness.server else 0)
     request = b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
     writer.write(request + f"Content-Length: {len(payload)}\r\n\r\n".encode() + payload)

@@ -155,7 +155,11 @@ REFUSED: list[tuple[str, bytes, str | None]] = [
     ("encoded-surrogate", b'{"model":"m","messages":[{"role":"user","content":"\xed\xa0\x80"}]}', None),
     ("nan", b'{"model":"m","temperature":NaN,"messages":[]}', None),
     ("infinite-number", b'{"model":"m","messages":[],"top_p":1e400}', None),
-    ("nested-too-deep", b'{"model":"m","messages":[],"x":' + b"[" * 300 + b"]" * 300 + b"}", None),
+    (
+        "nested-too-deep",
+        b'{"model":"m","messages":[{"role":"user","content":"hi"}],"x":' + b"[" * 300 + b"]" * 300 + b"}",
+        None,
+    ),
     (
         "max-tokens-past-64-bits",
         b'{"model":"m","messages":[],"max_tokens":18446744073709551617}',

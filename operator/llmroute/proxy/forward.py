@@ -16,7 +16,8 @@ the upstream connection is closed at once, which cancels the upstream request.
 Every attempt is noted on the request's :class:`Progress` as it starts (the upstream tried, whether it
 received the request, the stream relayed so far), so the settle step knows them however the request ends.
 The upstream's own ``x-request-id`` reaches the client as ``x-upstream-request-id``; llmroute's request id
-is sent upstream as ``X-Request-Id``.
+is sent upstream as ``X-Request-Id``. An error answered to llmroute's own key is shown to the client as
+:mod:`~llmroute.proxy.upstreamerror` says (a refusal of llmroute's credentials is a 502, never the key).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from llmroute.proxy.outcome import Progress
 from llmroute.proxy.requestid import HEADER as REQUEST_ID
 from llmroute.proxy.snapshot import ConfigSnapshot
 from llmroute.proxy.tokens import StreamScan, Usage, from_body
+from llmroute.proxy.upstreamerror import client_view
 from llmroute.spec.proxyconfig import UpstreamConfig
 
 log = logging.getLogger("llmroute.proxy.forward")
@@ -261,6 +263,9 @@ class Forwarder:
             self.balancer.success(up.name, time.perf_counter() - started)
             self._attempt_metric(snap, up.name, "ok")
         content_type = resp.headers.get("Content-Type", errors.JSON)
+        key = snap.upstream_keys.get(up.name)
+        if status >= 400 and key:  # the error speaks of llmroute's account: show the client its part only
+            status, data, content_type = client_view(status, data, content_type, key)
         response = web.Response(body=data, status=status, headers=call.headers)
         response.headers["Content-Type"] = content_type
         _pass_headers(resp, response)
@@ -294,15 +299,17 @@ class Forwarder:
             await response.write(scan.feed(first))
             progress.first_byte_at = time.perf_counter()
             problem = await self._pump(resp, response, scan, deadline, snap.config.timeouts.idle_seconds)
-            if rest := scan.rest():
-                await response.write(rest)
-            if problem is None and not scan.done:
-                problem = "upstream stream ended without [DONE]"
+            if problem is None:
+                rest = scan.rest()  # a last line without its newline: sent only if it completes the stream
+                if not scan.done:
+                    problem = "upstream stream ended without [DONE]"
+                elif rest:
+                    await response.write(rest)
             if problem is not None:
                 result.status = 502
                 self.balancer.failure(up.name, loop.time(), snap.config.passive_health)
                 log.info("request %s: upstream %s stream failed: %s", progress.request_id, up.name, problem)
-                await response.write(_error_event(problem))
+                await response.write(scan.break_off() + _error_event(problem))
             await response.write_eof()
         except ConnectionResetError:
             result.status = CLIENT_GONE  # client left: the finally in forward() closes the upstream

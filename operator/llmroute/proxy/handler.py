@@ -1,6 +1,7 @@
 """The request path of ``/v1/chat/completions``, ``/v1/completions`` and ``/v1/embeddings``.
 
-authenticate (401) → parse: body size (413), JSON and the fields llmroute acts on (400, naming ``param``),
+authenticate (401) → read the body (:mod:`~llmroute.proxy.body`: 413 too large, 400 unreadable, 408 too
+slow) → parse: JSON and the fields llmroute acts on (400, naming ``param``),
 model (404) → the body to send upstream, the parsed payload written anew (:func:`outgoing`) → rate limits
 (429) → cache (a hit answers here) → priority admission (503 when shed) → forward upstream with failover
 → settle. A step that ends the request early raises :class:`Refused` with its answer. Whatever the ending
@@ -29,10 +30,12 @@ from llmroute.proxy import cache as cachemod
 from llmroute.proxy import errors
 from llmroute.proxy.accesslog import AccessLogWriter
 from llmroute.proxy.admission import PriorityGate
+from llmroute.proxy.body import read_body
 from llmroute.proxy.cache import ResponseCache
 from llmroute.proxy.errors import Refused
 from llmroute.proxy.forward import CLIENT_GONE, Call, Forwarder
 from llmroute.proxy.identity import Caller, Unauthorized, presented_key, resolve
+from llmroute.proxy.inputs import check_input
 from llmroute.proxy.limits import Verdict
 from llmroute.proxy.metrics import ProxyMetrics
 from llmroute.proxy.outcome import REPORTED, Outcome, Progress, consumed, refunds_request
@@ -55,22 +58,9 @@ def authenticate(snap: ConfigSnapshot, headers: CIMultiDictProxy[str]) -> Caller
         raise Refused(errors.unauthorized(str(exc)), "invalid_api_key") from None
 
 
-async def read_body(request: web.Request, limit: int) -> bytes:
-    """The body; raises :class:`Refused` (413) past ``limit`` bytes (checked before reading when possible)."""
-    length = request.content_length
-    if length is not None and length > limit:
-        raise Refused(errors.too_large(limit), "request_too_large")
-    parts: list[bytes] = []
-    size = 0
-    while chunk := await request.content.readany():
-        size += len(chunk)
-        if size > limit:
-            raise Refused(errors.too_large(limit), "request_too_large")
-        parts.append(chunk)
-    return parts[0] if len(parts) == 1 else b"".join(parts)
-
-
-def parse(snap: ConfigSnapshot, body: bytes) -> tuple[dict[str, Any], Params, list[UpstreamConfig]]:
+def parse(
+    snap: ConfigSnapshot, path: str, body: bytes
+) -> tuple[dict[str, Any], Params, list[UpstreamConfig]]:
     """The JSON object, the fields llmroute acts on and the upstreams serving its ``model``; raises
     :class:`Refused` (400, 404)."""
     try:
@@ -85,6 +75,7 @@ def parse(snap: ConfigSnapshot, body: bytes) -> tuple[dict[str, Any], Params, li
     if candidates is None:
         message = f"The model `{params.model}` does not exist."
         raise Refused(errors.not_found(message, "model_not_found"), "model_not_found")
+    check_input(path, payload)
     return payload, params, candidates
 
 
@@ -185,9 +176,12 @@ class ApiHandler:
     async def _serve(self, request: web.Request, snap: ConfigSnapshot, p: Progress) -> web.StreamResponse:
         caller = authenticate(snap, request.headers)
         p.tier, p.client = caller.tier_label, caller.client
-        body = await read_body(request, snap.config.max_body_bytes)
+        timeouts = snap.config.timeouts
+        body = await read_body(
+            request, snap.config.max_body_bytes, timeouts.idle_seconds, timeouts.total_seconds
+        )
         p.request_bytes = len(body)
-        payload, params, candidates = parse(snap, body)
+        payload, params, candidates = parse(snap, request.path, body)
         sent, sent_body, strip = outgoing(payload, params)
         path = request.path
         p.stream, p.model = params.stream, params.model

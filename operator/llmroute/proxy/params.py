@@ -33,16 +33,18 @@ class Params(NamedTuple):
     temperature: float | None
 
 
-def _invalid(param: str, message: str, code: str) -> Refused:
+def invalid(param: str, message: str, code: str) -> Refused:
+    """The 400 naming ``param`` with OpenAI's ``code``."""
     return Refused(errors.bad_request(message, param=param, code=code), code)
 
 
-def _wrong_type(param: str, expected: str, value: object) -> Refused:
+def wrong_type(param: str, expected: str, value: object) -> Refused:
+    """The 400 ``invalid_type`` for ``param``, saying what was ``expected`` and what ``value`` is."""
     got = {bool: "a boolean", str: "a string", int: "an integer", float: "a number"}
     kind = "an array" if isinstance(value, list) else "an object"
     kind = got.get(type(value), kind)
     message = f"Invalid type for '{param}': expected {expected}, but got {kind} instead."
-    return _invalid(param, message, "invalid_type")
+    return invalid(param, message, "invalid_type")
 
 
 def _integer(payload: dict[str, Any], param: str, low: int, high: int | None = None) -> int | None:
@@ -50,13 +52,13 @@ def _integer(payload: dict[str, Any], param: str, low: int, high: int | None = N
     if value is None:
         return None
     if type(value) is not int:
-        raise _wrong_type(param, "an integer", value)
+        raise wrong_type(param, "an integer", value)
     if value < low:
         message = f"Invalid '{param}': integer below minimum value. Expected a value >= {low}, got {value}."
-        raise _invalid(param, message, "integer_below_min_value")
+        raise invalid(param, message, "integer_below_min_value")
     if high is not None and value > high:
         message = f"Invalid '{param}': integer above maximum value. Expected a value <= {high}, got {value}."
-        raise _invalid(param, message, "integer_above_max_value")
+        raise invalid(param, message, "integer_above_max_value")
     return value
 
 
@@ -65,28 +67,28 @@ def _temperature(payload: dict[str, Any]) -> float | None:
     if value is None:
         return None
     if type(value) not in (int, float):
-        raise _wrong_type("temperature", "a decimal", value)
+        raise wrong_type("temperature", "a decimal", value)
     if not 0.0 <= value <= MAX_TEMPERATURE:
         message = f"Invalid 'temperature': expected a value between 0 and 2, got {value}."
-        raise _invalid("temperature", message, "decimal_out_of_range")
+        raise invalid("temperature", message, "decimal_out_of_range")
     return float(value)
 
 
 def _stream(payload: dict[str, Any]) -> tuple[bool, bool]:
     stream = payload.get("stream")
     if stream is not None and type(stream) is not bool:
-        raise _wrong_type("stream", "a boolean", stream)
+        raise wrong_type("stream", "a boolean", stream)
     options = payload.get("stream_options")
     if options is None:
         return stream is True, False
     if type(options) is not dict:
-        raise _wrong_type("stream_options", "an object", options)
+        raise wrong_type("stream_options", "an object", options)
     if stream is not True:
         message = "The 'stream_options' parameter is only allowed when 'stream' is enabled."
-        raise _invalid("stream_options", message, "invalid_value")
+        raise invalid("stream_options", message, "invalid_value")
     include = options.get("include_usage")
     if include is not None and type(include) is not bool:
-        raise _wrong_type("stream_options.include_usage", "a boolean", include)
+        raise wrong_type("stream_options.include_usage", "a boolean", include)
     return True, include is True
 
 
@@ -130,11 +132,11 @@ def _checked(payload: dict[str, Any]) -> Params:
     """:func:`check`, field by field, raising on the first wrong one."""
     model = payload.get("model")
     if model is None:
-        raise _invalid("model", "you must provide a model parameter", "missing_required_parameter")
+        raise invalid("model", "you must provide a model parameter", "missing_required_parameter")
     if type(model) is not str:
-        raise _wrong_type("model", "a string", model)
+        raise wrong_type("model", "a string", model)
     if not model:
-        raise _invalid("model", "Invalid 'model': empty string.", "empty_string")
+        raise invalid("model", "Invalid 'model': empty string.", "empty_string")
     stream, include_usage = _stream(payload)
     completion = _integer(payload, "max_completion_tokens", 1)
     max_tokens = _integer(payload, "max_tokens", 1)

@@ -103,10 +103,12 @@ def _usage_event(payload: bytes) -> tuple[Usage | None, bool]:
 class StreamScan:
     """Follows an SSE stream as it passes: counts events, spots ``[DONE]`` and the ``usage`` object.
 
-    With ``strip_usage`` the usage-only event (``"choices": []`` and a ``usage``) is taken out of what
-    :meth:`feed` returns, and a partial last line is held back until it is complete."""
+    What :meth:`feed` returns always ends at a line's end: a partial last line is held back until it is
+    complete, so that an upstream that breaks off mid-line leaves the client no half line for llmroute's
+    error event to be glued onto (:meth:`break_off`). With ``strip_usage`` the usage-only event
+    (``"choices": []`` and a ``usage``) is taken out of what :meth:`feed` returns."""
 
-    __slots__ = ("_partial", "_skip_blank", "done", "events", "strip_usage", "usage")
+    __slots__ = ("_open", "_partial", "_skip_blank", "done", "events", "strip_usage", "usage")
 
     def __init__(self, strip_usage: bool = False) -> None:
         self.strip_usage = strip_usage
@@ -115,6 +117,7 @@ class StreamScan:
         self.usage: Usage | None = None
         self._partial = b""
         self._skip_blank = False
+        self._open = False  # the client has lines of an event not yet ended by a blank line
 
     @property
     def output(self) -> int:
@@ -123,14 +126,17 @@ class StreamScan:
         return max(0, self.events - 1)
 
     def feed(self, chunk: bytes) -> bytes:
-        """Take in ``chunk``; return the bytes to send the client."""
+        """Take in ``chunk``; return the bytes to send the client (whole lines only)."""
         data = self._partial + chunk if self._partial else chunk
         lines = data.split(b"\n")
         self._partial = lines.pop()
+        if not lines:
+            return b""
         if not self.strip_usage:
             for line in lines:
                 self._line(line)
-            return chunk
+            self._open = bool(lines[-1].strip())
+            return data[: len(data) - len(self._partial)]
         kept: list[bytes] = []
         dropped = False
         for line in lines:
@@ -143,6 +149,8 @@ class StreamScan:
                 self._skip_blank = dropped = True
                 continue
             kept.append(line)
+        if kept:
+            self._open = bool(kept[-1].strip())
         if not dropped:
             return data[: len(data) - len(self._partial)]
         return b"".join(line + b"\n" for line in kept)
@@ -165,9 +173,15 @@ class StreamScan:
 
     def rest(self) -> bytes:
         """At the end of the stream: account for a last line without its newline; the bytes still to send
-        (held back only when stripping)."""
+        (none when that line is the usage-only event being stripped)."""
         rest, self._partial = self._partial, b""
         if not rest:
             return b""
         usage_only = self._line(rest)
-        return rest if self.strip_usage and not usage_only else b""
+        return b"" if self.strip_usage and usage_only else rest
+
+    def break_off(self) -> bytes:
+        """When the upstream failed: drop the partial line held back and return what ends the event the
+        client is in the middle of, so that an event appended next is read as an event of its own."""
+        self._partial = b""
+        return b"\n" if self._open else b""

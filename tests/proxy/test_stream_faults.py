@@ -1,0 +1,101 @@
+"""An upstream stream that breaks off anywhere — mid-line, between an event's lines and its blank line,
+after bytes that are not SSE at all — reaches the client (the official ``openai`` SDK) as the events it
+completed and then an ``APIError``: never as a stream that ended well, never as a JSON decoding error
+of llmroute's error event glued onto the upstream's half line."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+import openai
+import pytest
+from aiohttp import web
+
+from tests.proxy.conftest import Harness
+from tests.proxy.support import config, metric, upstream
+
+MESSAGES: list[openai.types.chat.ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
+
+
+def event(content: str) -> bytes:
+    chunk = {"id": "c1", "object": "chat.completion.chunk", "created": 0, "model": "m",
+             "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": None}]}  # fmt: skip
+    return b"data: " + json.dumps(chunk).encode()
+
+
+class Broken:
+    """An upstream whose streams are ``pieces`` written one by one, then an end without ``[DONE]``."""
+
+    def __init__(self) -> None:
+        self.pieces: list[bytes] = []
+        self.url = ""
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        await request.read()
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        for piece in self.pieces:
+            await response.write(piece)
+        await response.write_eof()
+        return response
+
+
+@pytest.fixture
+async def broken() -> AsyncIterator[Broken]:
+    up = Broken()
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", up.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    up.url = f"http://127.0.0.1:{port}/v1"
+    try:
+        yield up
+    finally:
+        await runner.cleanup()
+
+
+ENDINGS = [
+    pytest.param([b"<html><body>502 Bad Gateway</body></html>"], "", id="not-sse-no-newline"),
+    pytest.param([event("a") + b"\n\n", event("b")[:25]], "a", id="mid-line"),
+    pytest.param([event("a") + b"\n\n", event("b") + b"\n"], "ab", id="before-the-blank-line"),
+    pytest.param(
+        [event("a") + b"\n\n" + event("b")[:25], b"more of the half line"], "a", id="split-half-line"
+    ),
+    pytest.param([b": keep-alive comment\n"], "", id="comment-only"),
+]
+
+
+@pytest.mark.parametrize(("pieces", "seen"), ENDINGS)
+async def test_a_broken_stream_ends_in_an_api_error(
+    harness: Harness, broken: Broken, pieces: list[bytes], seen: str
+) -> None:
+    broken.pieces = pieces
+    await harness.start(config(upstream(broken.url), passiveHealth={"retries": 0}))
+    client = openai.AsyncOpenAI(base_url=harness.url + "/v1", api_key="sk-x", max_retries=0, timeout=10)
+    text = ""
+    stream = await client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+    with pytest.raises(openai.APIError) as info:
+        async for chunk in stream:
+            text += chunk.choices[0].delta.content or "" if chunk.choices else ""
+    assert "without [DONE]" in info.value.message
+    assert text == seen  # every event the upstream completed, and nothing of the half one
+    await client.close()
+    metrics = await harness.metrics()
+    assert metric(metrics, "llmroute_requests_total", code="502") == 1
+    assert metric(metrics, "llmroute_inflight_requests") == 0
+
+
+async def test_a_last_line_without_its_newline_still_completes_the_stream(
+    harness: Harness, broken: Broken
+) -> None:
+    broken.pieces = [event("a") + b"\n\n", b"data: [DONE]"]
+    await harness.start(config(upstream(broken.url)))
+    client = openai.AsyncOpenAI(base_url=harness.url + "/v1", api_key="sk-x", max_retries=0, timeout=10)
+    stream = await client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+    assert [c.choices[0].delta.content async for c in stream] == ["a"]
+    await client.close()
+    assert metric(await harness.metrics(), "llmroute_requests_total", code="200") == 1

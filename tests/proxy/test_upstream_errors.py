@@ -1,0 +1,171 @@
+"""An upstream's error answered to llmroute's own key speaks of llmroute's account: the client (the
+official ``openai`` SDK) never sees the key, a part of it, the organisation's id or the upstream's
+cookies, and a refusal of llmroute's credentials is not reported as the client's key being wrong."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import openai
+import pytest
+from aiohttp import web
+
+from tests.proxy.conftest import Harness
+from tests.proxy.support import config, tier, upstream
+
+UPSTREAM_KEY = "sk-proj-UpStReAmKeY0123456789abcdef"
+MASKED = "sk-proj-*********************cdef"  # how OpenAI quotes a wrong key back
+ORG = "org-AbCdEf0123456789"
+MESSAGES: list[openai.types.chat.ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
+NO_RETRY = {"retries": 0, "retryOnStatus": []}
+
+
+@dataclass
+class Scripted:
+    """An upstream that answers every request with ``status``, ``body`` and ``headers``; records the
+    Authorization header it received."""
+
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+    seen: list[str | None] = field(default_factory=list)
+    url: str = ""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        await request.read()
+        self.seen.append(request.headers.get("Authorization"))
+        headers = {"Content-Type": self.content_type, **self.headers}
+        return web.Response(status=self.status, body=self.body, headers=headers)
+
+
+def openai_error(message: str, type_: str, code: str | None, param: str | None = None) -> bytes:
+    return json.dumps({"error": {"message": message, "type": type_, "param": param, "code": code}}).encode()
+
+
+@pytest.fixture
+async def scripted() -> AsyncIterator[Scripted]:
+    up = Scripted()
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", up.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    up.url = f"http://127.0.0.1:{port}/v1"
+    try:
+        yield up
+    finally:
+        await runner.cleanup()
+
+
+async def keyed_route(harness: Harness, up: Scripted) -> openai.AsyncOpenAI:
+    """A route whose clients llmroute verifies, sending the upstream llmroute's own key."""
+    keys, upstream_key = harness.dir / "keys", harness.dir / "upstream-key"
+    keys.write_text("sk-client\n")
+    upstream_key.write_text(UPSTREAM_KEY)
+    limits = {"tiers": [tier("team", apiKeysFile=str(keys))]}
+    up_cfg = upstream(up.url, apiKeyFile=str(upstream_key))
+    await harness.start(config(up_cfg, limits=limits, passiveHealth=NO_RETRY))
+    return openai.AsyncOpenAI(base_url=harness.url + "/v1", api_key="sk-client", max_retries=0, timeout=10)
+
+
+def leaks(text: str) -> list[str]:
+    return [s for s in (UPSTREAM_KEY, MASKED, "cdef", ORG, "UpStReAm") if s in text]
+
+
+async def test_a_refused_upstream_key_is_a_502_that_quotes_nothing(
+    harness: Harness, scripted: Scripted
+) -> None:
+    client = await keyed_route(harness, scripted)
+    scripted.status = 401
+    scripted.body = openai_error(
+        f"Incorrect API key provided: {MASKED}. You can find your API key at "
+        "https://platform.openai.com/account/api-keys.",
+        "invalid_request_error",
+        "invalid_api_key",
+    )
+    scripted.headers = {"Set-Cookie": "__cf_bm=abc; path=/", "openai-organization": ORG}
+    with pytest.raises(openai.APIStatusError) as info:
+        await client.chat.completions.create(model="m", messages=MESSAGES)
+    error = info.value
+    assert not isinstance(error, openai.AuthenticationError)  # the client's key was fine
+    assert error.status_code == 502 and error.code == "upstream_error"
+    assert not leaks(error.response.text) and not leaks(str(error.response.headers))
+    assert "set-cookie" not in error.response.headers
+    assert scripted.seen == [f"Bearer {UPSTREAM_KEY}"]  # the client's own key never went upstream
+    await client.close()
+
+
+async def test_an_upstream_rate_limit_keeps_its_meaning_but_not_the_organisation(
+    harness: Harness, scripted: Scripted
+) -> None:
+    client = await keyed_route(harness, scripted)
+    scripted.status = 429
+    scripted.headers = {"Retry-After": "2"}
+    scripted.body = openai_error(
+        f"Rate limit reached for gpt-4o in organization {ORG} on tokens per min (TPM): Limit 30000, "
+        "Used 29000, Requested 2000. Please try again in 2s.",
+        "tokens",
+        "rate_limit_exceeded",
+    )
+    with pytest.raises(openai.RateLimitError) as info:
+        await client.chat.completions.create(model="m", messages=MESSAGES)
+    error = info.value
+    assert error.code == "rate_limit_exceeded" and error.type == "tokens"
+    assert error.response.headers["retry-after"] == "2"
+    assert not leaks(error.response.text) and "Please try again in 2s" in error.message
+    await client.close()
+
+
+async def test_an_error_about_the_request_keeps_its_param_without_the_key(
+    harness: Harness, scripted: Scripted
+) -> None:
+    client = await keyed_route(harness, scripted)
+    scripted.status = 400
+    scripted.body = openai_error(
+        f"Invalid 'messages[0].content': unsupported (request by {UPSTREAM_KEY}).",
+        "invalid_request_error",
+        "invalid_value",
+        "messages[0].content",
+    )
+    with pytest.raises(openai.BadRequestError) as info:
+        await client.chat.completions.create(model="m", messages=MESSAGES)
+    body: Any = info.value.body
+    assert body["param"] == "messages[0].content" and body["code"] == "invalid_value"
+    assert "Invalid 'messages[0].content'" in body["message"] and not leaks(info.value.response.text)
+    await client.close()
+
+
+async def test_an_error_page_becomes_an_openai_error(harness: Harness, scripted: Scripted) -> None:
+    client = await keyed_route(harness, scripted)
+    scripted.status, scripted.content_type = 503, "text/html"
+    scripted.body = f"<html><body>503 Service Unavailable ({ORG})</body></html>".encode()
+    with pytest.raises(openai.InternalServerError) as info:
+        await client.chat.completions.create(model="m", messages=MESSAGES)
+    assert info.value.status_code == 503 and info.value.code == "upstream_error"
+    assert info.value.response.headers["content-type"].startswith("application/json")
+    assert not leaks(info.value.response.text)
+    await client.close()
+
+
+async def test_errors_about_the_clients_own_key_reach_the_client(
+    harness: Harness, scripted: Scripted
+) -> None:
+    """A route that does not verify keys sends the client's key upstream: its refusal is the client's."""
+    await harness.start(config(upstream(scripted.url), passiveHealth=NO_RETRY))
+    client = openai.AsyncOpenAI(base_url=harness.url + "/v1", api_key="sk-mine", max_retries=0)
+    scripted.status = 401
+    scripted.body = openai_error(
+        "Incorrect API key provided: sk-mine.", "invalid_request_error", "invalid_api_key"
+    )
+    with pytest.raises(openai.AuthenticationError) as info:
+        await client.chat.completions.create(model="m", messages=MESSAGES)
+    body: Any = info.value.body
+    assert body["message"] == "Incorrect API key provided: sk-mine."
+    assert scripted.seen == ["Bearer sk-mine"]
+    await client.close()
