@@ -291,6 +291,15 @@ def test_simulation_notes_give_the_peak_of_known_minutes(
     assert all(want in got for want, got in zip(notes, result.notes, strict=True)), result.notes
 
 
+@pytest.mark.parametrize(("known", "said"), [(3, True), (59, True), (60, False), (600, False)])
+def test_a_comparison_on_under_an_hour_of_data_says_it_means_little(known: int, said: bool) -> None:
+    rps = [100.0 + 50.0 * (i % 7) for i in range(known)] + [np.nan] * 30  # blank minutes are no data
+    result = simulate(trace_of(rps), None, SimulationSettings())
+    short = [n for n in result.notes if "too few minutes" in n]
+    assert bool(short) is said, result.notes
+    assert not short or f"only {known} minute(s) with data" in short[0]
+
+
 def test_simulate_prints_no_ratio_as_such(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # a constant load: neither HPA nor llmroute (its cold-start margin never scales up on its own) scales
     trace = write_trace(tmp_path / "flat.csv", [24000.0] * 180)

@@ -21,6 +21,7 @@ from llmroute.spec.upstream import ProxySpec
 
 POLICIES = ("llmroute", "hpa", "static", "oracle")
 DEFAULT_TARGET_SHARE = 0.8
+SHORT_TRACE_MINUTES = 60  # fewer minutes with data than this: the comparison is said to mean little
 MAX_REPLICAS_HEADROOM = 3
 
 
@@ -178,6 +179,12 @@ def simulate(
         comparison = compare(points, metrics["llmroute"], oracle, u_route)
         if not comparison.in_range:
             notes.append("llmroute's replica-minutes fall outside the HPA sweep; the comparison is clamped")
+        known = int(np.count_nonzero(~np.isnan(demand)))
+        if known < SHORT_TRACE_MINUTES:
+            notes.append(
+                f"only {known} minute(s) with data: the targets' verdicts rest on too few minutes to say "
+                f"anything about the policies (events per hour, in particular, extrapolate them)"
+            )
     if peak_need > spec.proxy.max_replicas:
         notes.append(
             f"the busiest minute needs {peak_need:,} replicas, above the route's maxReplicas "
