@@ -5,6 +5,7 @@ cookies, and a refusal of llmroute's credentials is not reported as the client's
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import openai
 import pytest
 from aiohttp import web
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.proxy.conftest import Harness
 from tests.proxy.support import config, tier, upstream
@@ -48,7 +50,17 @@ def openai_error(message: str, type_: str, code: str | None, param: str | None =
 
 @pytest.fixture
 async def scripted() -> AsyncIterator[Scripted]:
-    up = Scripted()
+    async for up in _serve(Scripted()):
+        yield up
+
+
+@pytest.fixture
+async def scripted_b() -> AsyncIterator[Scripted]:
+    async for up in _serve(Scripted()):
+        yield up
+
+
+async def _serve(up: Scripted) -> AsyncIterator[Scripted]:
     app = web.Application()
     app.router.add_post("/v1/chat/completions", up.handle)
     runner = web.AppRunner(app)
@@ -169,3 +181,52 @@ async def test_errors_about_the_clients_own_key_reach_the_client(
     assert body["message"] == "Incorrect API key provided: sk-mine."
     assert scripted.seen == ["Bearer sk-mine"]
     await client.close()
+
+
+COMPLETION = json.dumps(
+    {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "m",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
+    }
+).encode()
+
+
+async def test_an_upstream_refusing_the_gateways_key_is_a_failure_retried_elsewhere(
+    harness: Harness, scripted: Scripted, scripted_b: Scripted, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An upstream that refuses llmroute's own key can serve no one: its 401 is retried on the next
+    upstream, counts against it (passive health, the attempts metric) and is logged, without the key."""
+    keys, upstream_key = harness.dir / "keys", harness.dir / "upstream-key"
+    keys.write_text("sk-client\n")
+    upstream_key.write_text(UPSTREAM_KEY)
+    scripted.status = 401
+    scripted.body = openai_error(f"Incorrect API key provided: {MASKED}.", "invalid_request_error", "x")
+    scripted_b.body = COMPLETION
+    ups = [
+        upstream(scripted.url, name="revoked", apiKeyFile=str(upstream_key)),
+        upstream(scripted_b.url, name="fine", apiKeyFile=str(upstream_key)),
+    ]
+    limits = {"tiers": [tier("team", apiKeysFile=str(keys))]}
+    await harness.start(config(*ups, limits=limits))
+    client = openai.AsyncOpenAI(base_url=harness.url + "/v1", api_key="sk-client", max_retries=0, timeout=10)
+    with caplog.at_level(logging.INFO, logger="llmroute.proxy"):
+        for _ in range(4):  # round robin: the revoked upstream comes first at least once
+            answer = await client.chat.completions.create(model="m", messages=MESSAGES)
+            assert answer.choices[0].message.content == "ok"
+    await client.close()
+    assert scripted.seen, "the revoked upstream was never tried"
+    refused = [
+        sample.value
+        for family in text_string_to_metric_families(await harness.metrics())
+        for sample in family.samples
+        if sample.name == "llmroute_proxy_upstream_attempts_total"
+        and sample.labels.get("upstream") == "revoked"
+        and sample.labels.get("outcome") == "status_401"
+    ]
+    assert refused and refused[0] == len(scripted.seen)  # every refusal counted as a failed attempt
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("revoked refused the gateway's credentials (HTTP 401)" in m for m in warned), warned
+    assert not any(leaks(r.getMessage()) for r in caplog.records)

@@ -1,10 +1,12 @@
 """Send one admitted request upstream: failover plan, timeouts, retries, streaming relay.
 
 Retries go to the next upstream of the plan (same group first, then the next groups) on connection
-errors, timeouts and the statuses in ``passive_health.retry_on_status`` — but only while nothing has been
-sent to the client: a non-streaming answer is read whole before it is relayed, and a stream's response
-headers are sent only once its first chunk has arrived. Timeouts: ``connect_seconds`` for the TCP
-connect, ``first_byte_seconds`` until the response headers (and a stream's first chunk),
+errors, timeouts, the statuses in ``passive_health.retry_on_status`` and an upstream's refusal of
+llmroute's own credentials (401/403 to the key of its ``apiKeySecretRef``: that upstream can serve no one,
+so it counts as a failure for passive health and is logged as a warning naming it) — but only while
+nothing has been sent to the client: a non-streaming answer is read whole before it is relayed, and a
+stream's response headers are sent only once its first chunk has arrived. Timeouts: ``connect_seconds``
+for the TCP connect, ``first_byte_seconds`` until the response headers (and a stream's first chunk),
 ``idle_seconds`` between a stream's chunks, ``total_seconds`` for the whole request including the stream.
 
 An answer the upstream sends as ``text/event-stream`` is relayed as a stream chunk by chunk as it arrives,
@@ -40,10 +42,24 @@ from llmroute.proxy.outcome import Progress
 from llmroute.proxy.requestid import HEADER as REQUEST_ID
 from llmroute.proxy.snapshot import ConfigSnapshot
 from llmroute.proxy.tokens import StreamScan, Usage, from_body
-from llmroute.proxy.upstreamerror import client_view
+from llmroute.proxy.upstreamerror import REFUSED_CREDENTIALS, client_view
 from llmroute.spec.proxyconfig import UpstreamConfig
 
 log = logging.getLogger("llmroute.proxy.forward")
+
+
+def _refuses_gateway(snap: ConfigSnapshot, up: UpstreamConfig, resp: aiohttp.ClientResponse) -> bool:
+    """Whether ``up`` refused llmroute's own credentials (401/403 to the key llmroute sent it)."""
+    return resp.status in REFUSED_CREDENTIALS and bool(snap.upstream_keys.get(up.name))
+
+
+def _log_refusal(up: UpstreamConfig, status: int) -> None:
+    log.warning(
+        "upstream %s refused the gateway's credentials (HTTP %d): check the key in its apiKeySecretRef",
+        up.name,
+        status,
+    )
+
 
 PASS_HEADERS = ("Retry-After", "retry-after-ms", "openai-processing-ms")
 UPSTREAM_REQUEST_ID = "x-upstream-request-id"
@@ -199,7 +215,10 @@ class Forwarder:
                 ctype = resp.headers.get("Content-Type", "")
                 streaming = resp.status == 200 and ctype.startswith("text/event-stream")
                 first = await _first_chunk(resp) if streaming else b""
-            if resp.status in snap.config.passive_health.retry_on_status and not last:
+            retry = resp.status in snap.config.passive_health.retry_on_status or _refuses_gateway(
+                snap, up, resp
+            )
+            if retry and not last:
                 await self._retry_status(snap, up, resp, deadline)
                 return None
             if streaming:
@@ -229,6 +248,8 @@ class Forwarder:
             await resp.read()
         self.balancer.failure(up.name, loop.time(), snap.config.passive_health)
         self._attempt_metric(snap, up.name, f"status_{resp.status}")
+        if _refuses_gateway(snap, up, resp):
+            _log_refusal(up, resp.status)
 
     def _failed(
         self, snap: ConfigSnapshot, up: UpstreamConfig, call: Call, exc: BaseException, last: bool
@@ -256,9 +277,12 @@ class Forwarder:
         loop = asyncio.get_running_loop()
         status = call.progress.answer_status = resp.status
         call.progress.answer_bytes = len(data)
-        if status >= 500 or status in snap.config.passive_health.retry_on_status:
+        refused = _refuses_gateway(snap, up, resp)
+        if status >= 500 or status in snap.config.passive_health.retry_on_status or refused:
             self.balancer.failure(up.name, loop.time(), snap.config.passive_health)
             self._attempt_metric(snap, up.name, f"status_{status}")
+            if refused:
+                _log_refusal(up, status)
         else:
             self.balancer.success(up.name, time.perf_counter() - started)
             self._attempt_metric(snap, up.name, "ok")
