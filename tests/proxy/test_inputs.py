@@ -63,6 +63,9 @@ GOOD: list[tuple[str, dict[str, Any]]] = [
     (COMPLETIONS, {"prompt": [[1, 2], [3]]}),
     (EMBEDDINGS, {"input": "hi"}),
     (EMBEDDINGS, {"input": [[1, 2, 3]]}),
+    # vLLM's extensions: prompt embeddings in place of a prompt, chat messages in place of an input
+    (COMPLETIONS, {"prompt_embeds": "AAAA"}),
+    (EMBEDDINGS, {"messages": [USER]}),
 ]  # fmt: skip
 
 

@@ -8,8 +8,10 @@ call and a request of the caller's rate limit on an error. So llmroute answers i
 - ``/v1/chat/completions``: ``messages``, a non-empty array of objects, each with a string ``role``;
   a message's ``content`` is a string, an array of content parts (objects with a string ``type``) or null;
   a ``tool`` message names its ``tool_call_id``;
-- ``/v1/completions``: ``prompt``, a string or an array (of strings, of token ids, of token-id arrays);
-- ``/v1/embeddings``: ``input``, a string or a non-empty array.
+- ``/v1/completions``: ``prompt``, a string or an array (of strings, of token ids, of token-id arrays),
+  unless the request gives ``prompt_embeds`` instead (vLLM's prompt embedding inputs);
+- ``/v1/embeddings``: ``input``, a string or a non-empty array, unless the request gives ``messages``
+  instead (vLLM's chat embeddings API).
 
 Only the shape is checked: role names, part types and the rest are the upstream's to judge (self-hosted
 engines accept more than OpenAI does). :func:`check_input` raises :class:`Refused`; it never changes the
@@ -29,9 +31,9 @@ def check_input(path: str, payload: dict[str, Any]) -> None:
     gives it in a shape no upstream accepts."""
     if path == "/v1/chat/completions":
         _messages(payload.get("messages"))
-    elif path == "/v1/completions":
+    elif path == "/v1/completions" and "prompt_embeds" not in payload:  # vLLM: embeddings for a prompt
         _prompt(payload.get("prompt"))
-    elif path == "/v1/embeddings":
+    elif path == "/v1/embeddings" and "messages" not in payload:  # vLLM's chat embeddings: no input
         _input(payload.get("input"))
 
 
