@@ -1,8 +1,11 @@
 """High availability: with ``replicaCount: 2`` one operator pod acts (the Lease holder), the other stands by;
 when the active pod is deleted (SIGTERM: it hands the Lease over) or its process is killed (SIGKILL: the
-Lease expires), the standby takes over under traffic and applies a spec change made at the moment of the
-kill, and no two operator pods ever write at the same time (the apiserver's audit log names the pod of
-every write).
+Lease expires), a live candidate takes over under traffic and applies a spec change made at the moment of
+the kill, and no two operator pods ever write at the same time (the apiserver's audit log names the pod of
+every write). After a delete that is the standby; after a SIGKILL the Lease is free for whichever candidate
+looks first once it has expired: the standby, or the killed pod's restarted container (a new process with
+a new identity, which started watching the Lease within a second of the kill) - client-go's algorithm
+does not choose between them, and either keeps the route served.
 """
 
 from __future__ import annotations
@@ -36,11 +39,16 @@ def _json(node: Node, *args: str) -> Any:
     return json.loads(node.kubectl(*args, "-o", "json"))
 
 
-def _holder(node: Node) -> str:
-    """The pod holding the Lease ('' when free): identities are ``<pod>_<process>``."""
-    who = node.kubectl(
+def _identity(node: Node) -> str:
+    """The Lease holder's identity, ``<pod>_<process>`` ('' when free)."""
+    return node.kubectl(
         "-n", RELEASE_NAMESPACE, "get", "lease", LEASE, "-o", "jsonpath={.spec.holderIdentity}", check=False
     )
+
+
+def _holder(node: Node) -> str:
+    """The pod holding the Lease ('' when free)."""
+    who = _identity(node)
     return who.rsplit("_", 1)[0] if who else ""
 
 
@@ -144,7 +152,8 @@ def _replicas(node: Node, route: Route) -> tuple[int, int]:
 def _fail_over(node: Node, route: Route, how: str) -> dict[str, Any]:
     """Kill the active operator ``how`` ("delete": the pod, SIGTERM; "kill": its process, SIGKILL), raise
     minReplicas by one at the same moment, and time the standby's takeover and its write of the change."""
-    active = _holder(node)
+    killed = _identity(node)
+    active = killed.rsplit("_", 1)[0]
     standby = next(p for p in _ready_operators(node) if p != active)
     before, generation = _replicas(node, route)
     want = max(_min_replicas(node, route), before) + 1
@@ -156,8 +165,11 @@ def _fail_over(node: Node, route: Route, how: str) -> dict[str, Any]:
         _kill_process(node, active)
     patch = json.dumps({"spec": {"proxy": {"minReplicas": want}}})
     node.kubectl("-n", route.namespace, "patch", "llmroute", route.name, "--type=merge", "-p", patch)
-    wait_for(lambda: _holder(node) == standby, timeout=60, what="the standby holding the Lease", interval=0.1)
+    # any other live candidate may take the Lease: the standby, or after a SIGKILL the killed pod's
+    # restarted container (a new process, a new identity) when its first look at the Lease was as early
+    wait_for(lambda: _identity(node) not in ("", killed), timeout=60, what="a new Lease holder", interval=0.1)
     took_lease = time.monotonic() - started
+    holder = _holder(node)
     wait_for(lambda: _replicas(node, route)[0] == want, timeout=60, what="the change applied", interval=0.1)
     applied = time.monotonic() - started
     # watch two more reconcile intervals: the replicas stay where they were written (nothing undoes or
@@ -174,6 +186,8 @@ def _fail_over(node: Node, route: Route, how: str) -> dict[str, Any]:
         "how": how,
         "active": active,
         "standby": standby,
+        "holder": holder,
+        "taken_by": "standby" if holder == standby else "restarted container" if holder == active else holder,
         "lease_taken_seconds": round(took_lease, 2),
         "change_applied_seconds": round(applied, 2),
         "replicas": [before, after],
@@ -215,13 +229,16 @@ def test_standby_takes_over_under_traffic_within_the_bound_and_never_writes_alon
     ] + [{"traffic": dict(traffic.counts())}]
     for r in results:
         writes: list[Write] = r["writes"]
-        old = [w for w in writes if w.pod == r["active"]]
-        new = [w for w in writes if w.pod == r["standby"]]
-        others = [w for w in writes if w.pod not in (r["active"], r["standby"])]
+        assert r["taken_by"] in ("standby", "restarted container"), r
+        assert r["how"] == "kill" or r["taken_by"] == "standby", r  # a deleted pod hands over to the standby
+        new = [w for w in writes if w.pod == r["holder"]]
+        others = [w for w in writes if w.pod not in (r["active"], r["holder"])]
         assert new, f"{r['how']}: the new holder wrote nothing"
-        # never two writers: everything the old pod wrote after the kill precedes the new holder's first write
-        assert not old or old[-1].at <= new[0].at, (r["how"], old[-1], new[0])
-        assert not others, others  # the restarted (killed) container stood by and wrote nothing
+        if r["holder"] != r["active"]:
+            # never two writers: all the old pod wrote after the kill precedes the new holder's first write
+            old = [w for w in writes if w.pod == r["active"]]
+            assert not old or old[-1].at <= new[0].at, (r["how"], old[-1], new[0])
+        assert not others, others  # the candidate that did not take the Lease stood by and wrote nothing
         # the change was written once: one scale write, one new Deployment generation
         assert _scale_writes(writes) == 1, [w.what for w in writes]
         assert r["generation_delta"] == 1
