@@ -18,10 +18,18 @@ def _rate(metric: str, selector: str = "", window: str = RATE_WINDOW) -> str:
     return f"rate({metric}{{{selector}}}[{window}])"
 
 
+def any_of(values: Sequence[str]) -> str:
+    r"""The body of a PromQL regex matcher's double-quoted string that matches exactly one of ``values``:
+    regex metacharacters escaped for RE2 (``re.escape``), then every backslash doubled, since the string
+    is read with Go's escapes first (``re.escape`` writes ``llm\-prod``, and ``"\-"`` is not a valid
+    PromQL string: the query would be a 400)."""
+    return "|".join(re.escape(v) for v in values).replace("\\", "\\\\")
+
+
 def load_query(metric: LoadKey, rate_window: str = RATE_WINDOW, routes: Sequence[str] | None = None) -> str:
     """The per-route load series of ``metric`` (``rps``, ``inflight`` or ``tokens``), for every route or
     only ``routes`` (``namespace/name`` keys)."""
-    selector = f'route=~"{"|".join(re.escape(r) for r in routes)}"' if routes else ""
+    selector = f'route=~"{any_of(routes)}"' if routes else ""
     if metric == "rps":
         return f"sum by (route) ({_rate('llmroute_requests_total', selector, rate_window)})"
     if metric == "inflight":
