@@ -24,6 +24,7 @@ from llmroute.decide import Event, Observed, RouteActions, decide
 from llmroute.decide.conditions import get, set_condition
 from llmroute.k8s.access import apply_access
 from llmroute.k8s.failures import Failure
+from llmroute.k8s.ownership import NotOwnedError
 from llmroute.k8s.routes import RouteStatusWriter
 from llmroute.k8s.workload import Workload
 from llmroute.prom.queries import overrides, route_key
@@ -210,13 +211,17 @@ class Reconciler:
     async def _write_access(self, route: LLMRoute) -> Exception | None:
         """Write the config watch's access (first, so the pods' ServiceAccount exists when they are
         created). A failure (e.g. an operator RBAC without it) is returned, not raised: the other children
-        are still written, then the cycle fails with it, visible on the route."""
+        are still written, then the cycle fails with it, visible on the route. A name taken by an object
+        the route does not control is raised at once: no Deployment may run as someone else's
+        ServiceAccount."""
         access, now = build_route_access(route), time.monotonic()
         last, checked = self._access.get(route_key(route), (None, 0.0))
         if last == access and now - checked <= ACCESS_RECHECK_SECONDS:
             return None
         try:
             written = await asyncio.to_thread(apply_access, self.workload.api, access)
+        except NotOwnedError:
+            raise
         except Exception as exc:
             return exc
         self._access[route_key(route)] = (access, now)

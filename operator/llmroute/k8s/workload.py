@@ -11,6 +11,7 @@ from typing import Any
 from kubernetes import client
 
 from llmroute.core.observed import Scale
+from llmroute.k8s.ownership import check_owned
 from llmroute.render.delivery import generation_of, stamp_generation
 from llmroute.render.workload import CONFIG_HASH_ANNOTATION
 
@@ -60,6 +61,7 @@ class Workload:
                 raise
             self.core.create_namespaced_config_map(meta["namespace"], stamp_generation(obj, 1))
             return True
+        check_owned("ConfigMap", obj, current.metadata)
         annotations = current.metadata.annotations or {}
         generation = generation_of(annotations)
         want = meta["annotations"][CONFIG_HASH_ANNOTATION]
@@ -94,6 +96,7 @@ class Workload:
                 raise
             self.apps.create_namespaced_deployment(meta["namespace"], obj)
             return "created"
+        check_owned("Deployment", obj, current.metadata)
         if (current.metadata.annotations or {}).get(TEMPLATE_HASH_ANNOTATION) == digest:
             return None
         spec = {k: v for k, v in obj["spec"].items() if k not in ("replicas", "selector")}
@@ -105,12 +108,13 @@ class Workload:
     def apply_service(self, obj: dict[str, Any]) -> bool:
         meta = obj["metadata"]
         try:
-            self.core.read_namespaced_service(meta["name"], meta["namespace"])
+            current = self.core.read_namespaced_service(meta["name"], meta["namespace"])
         except client.ApiException as exc:
             if exc.status != 404:
                 raise
             self.core.create_namespaced_service(meta["namespace"], obj)
             return True
+        check_owned("Service", obj, current.metadata)
         return False
 
     def apply_network_policy(self, obj: dict[str, Any]) -> bool:
@@ -128,6 +132,7 @@ class Workload:
                 raise
             api.create_namespaced_network_policy(meta["namespace"], obj)
             return True
+        check_owned("NetworkPolicy", obj, current.metadata)
         if (current.metadata.annotations or {}).get(TEMPLATE_HASH_ANNOTATION) == digest:
             return False
         patch = {
@@ -149,6 +154,7 @@ class Workload:
                 raise
             policy.create_namespaced_pod_disruption_budget(meta["namespace"], obj)
             return True
+        check_owned("PodDisruptionBudget", obj, current.metadata)
         have = self.api.sanitize_for_serialization(current.spec) or {}
         keys = ("minAvailable", "maxUnavailable", "selector", "unhealthyPodEvictionPolicy")
         if all(have.get(k) == obj["spec"].get(k) for k in keys):
