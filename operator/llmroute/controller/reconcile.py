@@ -11,7 +11,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -79,11 +79,14 @@ class Reconciler:
         # hundreds of routes start (or wake) together; a few cycles at a time keep memory and API load flat
         self._slots = asyncio.Semaphore(self.settings.max_concurrent_reconciles)
 
-    async def reconcile(self, body: Mapping[str, Any]) -> RouteActions:
+    async def reconcile(self, body: Mapping[str, Any], rivals: Sequence[str] = ()) -> RouteActions:
+        """One cycle for the LLMRoute object ``body``. ``rivals`` names (``LLMRoute/<name>``) another
+        route that holds the Deployment (:mod:`llmroute.controller.claims`): then no replicas are
+        written, as with another autoscaler."""
         async with self._slots:
-            return await self._timed(body)
+            return await self._timed(body, list(rivals))
 
-    async def _timed(self, body: Mapping[str, Any]) -> RouteActions:
+    async def _timed(self, body: Mapping[str, Any], rivals: list[str]) -> RouteActions:
         started = time.monotonic()
         route = LLMRoute.from_object(dict(body))
         key = route_key(route)
@@ -95,7 +98,7 @@ class Reconciler:
             async with asyncio.timeout(wait):
                 await self.hub.wait_observed(key)
         try:
-            actions = await self._cycle(route, body)
+            actions = await self._cycle(route, body, rivals)
         except Exception:
             opmetrics.RECONCILE_ERRORS.inc()
             raise
@@ -105,7 +108,7 @@ class Reconciler:
             await self.emit(body, Event("Normal", "Reconciled", "reconciled again after a failure"))
         return actions
 
-    async def _cycle(self, route: LLMRoute, body: Mapping[str, Any]) -> RouteActions:
+    async def _cycle(self, route: LLMRoute, body: Mapping[str, Any], rivals: list[str]) -> RouteActions:
         ns, names = route.metadata.namespace, child_names(route)
         now = datetime.fromtimestamp(self.clock(), UTC)
         key = route_key(route)
@@ -121,7 +124,7 @@ class Reconciler:
             history=history,
             history_step=self.hub.step,
             scale=scale,
-            conflicts=conflicts,
+            conflicts=[*rivals, *conflicts],
             previous=LLMRouteStatus.model_validate(body.get("status") or {}),
             dry_run=self.settings.dry_run,
             alert_for_seconds=self.settings.alert_for_seconds,
