@@ -204,7 +204,12 @@ class Reconciler:
             await self.emit(body, Event("Normal", "Created", f"Deployment {name} with {replicas} replicas"))
         elif result == "updated":
             await self.emit(body, Event("Normal", "Updated", f"Deployment {name} pod template"))
-        await asyncio.to_thread(self.workload.apply_service, service)
+        elif result == "restored":
+            await self.emit(body, Event("Warning", "Restored", _restored("Deployment", name, "pod template")))
+        if await asyncio.to_thread(self.workload.apply_service, service) == "restored":
+            service_name = service["metadata"]["name"]
+            message = _restored("Service", service_name, "type, selector and ports")
+            await self.emit(body, Event("Warning", "Restored", message))
         await asyncio.to_thread(self.workload.apply_pdb, build_disruption_budget(route))
         if route.spec.proxy.network_policy.enabled:
             await asyncio.to_thread(self.workload.apply_network_policy, build_network_policy(route))
@@ -237,3 +242,10 @@ class Reconciler:
         await asyncio.to_thread(
             self.statuses.patch_status, route.metadata.namespace, route.metadata.name, status
         )
+
+
+def _restored(kind: str, name: str, what: str) -> str:
+    return (
+        f"{kind} {name}: {what} changed outside the route, put back; change them in the LLMRoute "
+        "(spec.proxy.template), or name your own Deployment in spec.proxy.deploymentName"
+    )

@@ -16,6 +16,7 @@ from llmroute.render.delivery import generation_of, stamp_generation
 from llmroute.render.workload import CONFIG_HASH_ANNOTATION
 
 TEMPLATE_HASH_ANNOTATION = "llmroute.io/template-hash"
+LIVE_TEMPLATE_ANNOTATION = "llmroute.io/live-template-hash"
 MERGE = "application/merge-patch+json"
 
 
@@ -84,8 +85,14 @@ class Workload:
         return True
 
     def apply_deployment(self, obj: dict[str, Any]) -> str | None:
-        """Create the Deployment, or patch its pod template when the rendered one changed (never its
-        replicas, which only move through the scale subresource). Returns "created", "updated" or None."""
+        """Create the Deployment, or patch its pod template when the rendered one changed or the stored
+        one was changed by hand (never its replicas, which only move through the scale subresource).
+        Returns "created", "updated" (the route changed), "restored" (a hand edit put back) or None.
+
+        A hand edit is told by :data:`LIVE_TEMPLATE_ANNOTATION`, the digest of the stored template (as the
+        apiserver defaulted it) recorded after each write: a template that no longer has it was changed
+        since. Every ``apply_*`` raises :class:`~llmroute.k8s.ownership.NotOwnedError` (writing nothing)
+        when an object of the name exists that the route does not control."""
         meta = obj["metadata"]
         digest = _digest({k: v for k, v in obj["spec"].items() if k != "replicas"})
         meta.setdefault("annotations", {})[TEMPLATE_HASH_ANNOTATION] = digest
@@ -94,28 +101,62 @@ class Workload:
         except client.ApiException as exc:
             if exc.status != 404:
                 raise
-            self.apps.create_namespaced_deployment(meta["namespace"], obj)
+            created = self.apps.create_namespaced_deployment(meta["namespace"], obj)
+            self._record_live_template(created)
             return "created"
         check_owned("Deployment", obj, current.metadata)
-        if (current.metadata.annotations or {}).get(TEMPLATE_HASH_ANNOTATION) == digest:
+        annotations = current.metadata.annotations or {}
+        ours = annotations.get(TEMPLATE_HASH_ANNOTATION) == digest
+        if ours and annotations.get(LIVE_TEMPLATE_ANNOTATION) == self._live_digest(current):
             return None
         spec = {k: v for k, v in obj["spec"].items() if k not in ("replicas", "selector")}
         null_removed(spec["template"], self.api.sanitize_for_serialization(current.spec.template))
         patch = {"metadata": {"annotations": meta["annotations"], "labels": meta["labels"]}, "spec": spec}
-        self.apps.patch_namespaced_deployment(meta["name"], meta["namespace"], patch, _content_type=MERGE)
-        return "updated"
+        patched = self.apps.patch_namespaced_deployment(
+            meta["name"], meta["namespace"], patch, _content_type=MERGE
+        )
+        self._record_live_template(patched)
+        if patched.metadata.resource_version == current.metadata.resource_version:
+            return None  # nothing llmroute sets had changed (e.g. only kubectl's restartedAt)
+        return "updated" if not ours else "restored"
 
-    def apply_service(self, obj: dict[str, Any]) -> bool:
-        meta = obj["metadata"]
+    def _live_digest(self, deployment: Any) -> str:
+        return _digest(self.api.sanitize_for_serialization(deployment.spec.template))
+
+    def _record_live_template(self, deployment: Any) -> None:
+        meta = deployment.metadata
+        live = self._live_digest(deployment)
+        if (meta.annotations or {}).get(LIVE_TEMPLATE_ANNOTATION) == live:
+            return
+        patch = {"metadata": {"annotations": {LIVE_TEMPLATE_ANNOTATION: live}}}
+        self.apps.patch_namespaced_deployment(meta.name, meta.namespace, patch, _content_type=MERGE)
+
+    def apply_service(self, obj: dict[str, Any]) -> str | None:
+        """Create the Service, or put back its type, selector and ports when they differ from the
+        rendered ones (a hand edit that would send the route's traffic elsewhere or nowhere). Returns
+        "created", "restored" or None."""
+        meta, want = obj["metadata"], obj["spec"]
         try:
             current = self.core.read_namespaced_service(meta["name"], meta["namespace"])
         except client.ApiException as exc:
             if exc.status != 404:
                 raise
             self.core.create_namespaced_service(meta["namespace"], obj)
-            return True
+            return "created"
         check_owned("Service", obj, current.metadata)
-        return False
+        have = self.api.sanitize_for_serialization(current.spec) or {}
+        keys = ("name", "port", "targetPort", "protocol")
+        ports = [{k: p.get(k) for k in keys} for p in have.get("ports") or []]
+        selector = have.get("selector") or {}
+        if (have.get("type"), selector, ports) == (want["type"], want["selector"], want["ports"]):
+            return None
+        # a merge patch merges maps: a selector key llmroute does not set is removed explicitly
+        unwanted = {k: None for k in selector if k not in want["selector"]}
+        patch = {
+            "spec": {"type": want["type"], "selector": unwanted | want["selector"], "ports": want["ports"]}
+        }
+        self.core.patch_namespaced_service(meta["name"], meta["namespace"], patch, _content_type=MERGE)
+        return "restored"
 
     def apply_network_policy(self, obj: dict[str, Any]) -> bool:
         """Create the proxy's NetworkPolicy, or patch its spec when the rendered one changed. True if
