@@ -16,7 +16,9 @@ from llmroute.render.delivery import generation_of, stamp_generation
 from llmroute.render.workload import CONFIG_HASH_ANNOTATION
 
 TEMPLATE_HASH_ANNOTATION = "llmroute.io/template-hash"
-LIVE_TEMPLATE_ANNOTATION = "llmroute.io/live-template-hash"
+# digest of what llmroute sets as the apiserver stored it (a Deployment's pod template, a NetworkPolicy's
+# spec), recorded after each write: a stored object without it was changed by hand since
+LIVE_HASH_ANNOTATION = "llmroute.io/live-hash"
 MERGE = "application/merge-patch+json"
 
 
@@ -89,10 +91,9 @@ class Workload:
         one was changed by hand (never its replicas, which only move through the scale subresource).
         Returns "created", "updated" (the route changed), "restored" (a hand edit put back) or None.
 
-        A hand edit is told by :data:`LIVE_TEMPLATE_ANNOTATION`, the digest of the stored template (as the
-        apiserver defaulted it) recorded after each write: a template that no longer has it was changed
-        since. Every ``apply_*`` raises :class:`~llmroute.k8s.ownership.NotOwnedError` (writing nothing)
-        when an object of the name exists that the route does not control."""
+        A hand edit is told by :data:`LIVE_HASH_ANNOTATION`. Every ``apply_*`` raises
+        :class:`~llmroute.k8s.ownership.NotOwnedError` (writing nothing) when an object of the name exists
+        that the route does not control."""
         meta = obj["metadata"]
         digest = _digest({k: v for k, v in obj["spec"].items() if k != "replicas"})
         meta.setdefault("annotations", {})[TEMPLATE_HASH_ANNOTATION] = digest
@@ -102,12 +103,12 @@ class Workload:
             if exc.status != 404:
                 raise
             created = self.apps.create_namespaced_deployment(meta["namespace"], obj)
-            self._record_live_template(created)
+            self._record_live(created, self.apps.patch_namespaced_deployment)
             return "created"
         check_owned("Deployment", obj, current.metadata)
         annotations = current.metadata.annotations or {}
         ours = annotations.get(TEMPLATE_HASH_ANNOTATION) == digest
-        if ours and annotations.get(LIVE_TEMPLATE_ANNOTATION) == self._live_digest(current):
+        if ours and annotations.get(LIVE_HASH_ANNOTATION) == self._live_digest(current):
             return None
         spec = {k: v for k, v in obj["spec"].items() if k not in ("replicas", "selector")}
         null_removed(spec["template"], self.api.sanitize_for_serialization(current.spec.template))
@@ -115,21 +116,23 @@ class Workload:
         patched = self.apps.patch_namespaced_deployment(
             meta["name"], meta["namespace"], patch, _content_type=MERGE
         )
-        self._record_live_template(patched)
+        self._record_live(patched, self.apps.patch_namespaced_deployment)
         if patched.metadata.resource_version == current.metadata.resource_version:
             return None  # nothing llmroute sets had changed (e.g. only kubectl's restartedAt)
         return "updated" if not ours else "restored"
 
-    def _live_digest(self, deployment: Any) -> str:
-        return _digest(self.api.sanitize_for_serialization(deployment.spec.template))
+    def _live_digest(self, stored: Any) -> str:
+        """The digest of what llmroute sets in ``stored`` (a V1Deployment or V1NetworkPolicy)."""
+        part = stored.spec.template if isinstance(stored, client.V1Deployment) else stored.spec
+        return _digest(self.api.sanitize_for_serialization(part))
 
-    def _record_live_template(self, deployment: Any) -> None:
-        meta = deployment.metadata
-        live = self._live_digest(deployment)
-        if (meta.annotations or {}).get(LIVE_TEMPLATE_ANNOTATION) == live:
+    def _record_live(self, stored: Any, patch_fn: Any) -> None:
+        meta = stored.metadata
+        live = self._live_digest(stored)
+        if (meta.annotations or {}).get(LIVE_HASH_ANNOTATION) == live:
             return
-        patch = {"metadata": {"annotations": {LIVE_TEMPLATE_ANNOTATION: live}}}
-        self.apps.patch_namespaced_deployment(meta.name, meta.namespace, patch, _content_type=MERGE)
+        patch = {"metadata": {"annotations": {LIVE_HASH_ANNOTATION: live}}}
+        patch_fn(meta.name, meta.namespace, patch, _content_type=MERGE)
 
     def apply_service(self, obj: dict[str, Any]) -> str | None:
         """Create the Service, or put back its type, selector and ports when they differ from the
@@ -159,9 +162,10 @@ class Workload:
         return "restored"
 
     def apply_network_policy(self, obj: dict[str, Any]) -> bool:
-        """Create the proxy's NetworkPolicy, or patch its spec when the rendered one changed. True if
-        anything was written. (A policy later disabled in the route is left as it is: llmroute deletes
-        nothing; it goes with the route, or by hand.)"""
+        """Create the proxy's NetworkPolicy, or patch its spec when the rendered one changed or the stored
+        one was changed by hand (:data:`LIVE_HASH_ANNOTATION`). True if anything was written. (A policy
+        later disabled in the route is left as it is: llmroute deletes nothing; it goes with the route,
+        or by hand.)"""
         meta = obj["metadata"]
         digest = _digest(obj["spec"])
         meta.setdefault("annotations", {})[TEMPLATE_HASH_ANNOTATION] = digest
@@ -171,17 +175,26 @@ class Workload:
         except client.ApiException as exc:
             if exc.status != 404:
                 raise
-            api.create_namespaced_network_policy(meta["namespace"], obj)
+            self._record_live(
+                api.create_namespaced_network_policy(meta["namespace"], obj),
+                api.patch_namespaced_network_policy,
+            )
             return True
         check_owned("NetworkPolicy", obj, current.metadata)
-        if (current.metadata.annotations or {}).get(TEMPLATE_HASH_ANNOTATION) == digest:
+        annotations = current.metadata.annotations or {}
+        if annotations.get(TEMPLATE_HASH_ANNOTATION) == digest and annotations.get(
+            LIVE_HASH_ANNOTATION
+        ) == self._live_digest(current):
             return False
         patch = {
             "metadata": {"annotations": meta["annotations"], "labels": meta["labels"]},
             "spec": obj["spec"],
         }
-        api.patch_namespaced_network_policy(meta["name"], meta["namespace"], patch, _content_type=MERGE)
-        return True
+        patched = api.patch_namespaced_network_policy(
+            meta["name"], meta["namespace"], patch, _content_type=MERGE
+        )
+        self._record_live(patched, api.patch_namespaced_network_policy)
+        return bool(patched.metadata.resource_version != current.metadata.resource_version)
 
     def apply_pdb(self, obj: dict[str, Any]) -> bool:
         """Create the PodDisruptionBudget, or patch its budget when it differs. True if anything was
