@@ -167,6 +167,23 @@ def test_misspelt_values_fail_naming_the_key(tmp_path: Path) -> None:
     assert wrong_type.returncode != 0 and "replicaCount" in wrong_type.stderr
 
 
+def test_a_namespace_listed_twice_fails_naming_the_key(tmp_path: Path) -> None:
+    """Each watched namespace gets a Role and RoleBinding of the release's name: a repeat would render two
+    objects of one name, which the apiserver refuses halfway through the install."""
+    helm = ensure(("helm",))["helm"]
+    argv = [str(helm), "template", "llmroute", str(CHART), "--set", "watchNamespaces={team-a,team-a}"]
+    out = _run(*argv, check=False)
+    assert out.returncode != 0 and "/watchNamespaces" in out.stderr and "equal" in out.stderr, out.stderr
+    distinct = _run(str(helm), "template", "llmroute", str(CHART), "--set", "watchNamespaces={team-a,team-b}")
+    docs = _docs(distinct.stdout)
+    roles = [
+        (d["kind"], d["metadata"].get("namespace"), d["metadata"]["name"])
+        for d in docs
+        if "Role" in d["kind"]
+    ]
+    assert len(roles) == len(set(roles)), roles
+
+
 def test_ha_needs_leader_election(tmp_path: Path) -> None:
     helm = ensure(("helm",))["helm"]
     out = _run(

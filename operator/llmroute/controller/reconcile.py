@@ -11,7 +11,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -24,6 +24,7 @@ from llmroute.decide import Event, Observed, RouteActions, decide
 from llmroute.decide.conditions import get, set_condition
 from llmroute.k8s.access import apply_access
 from llmroute.k8s.failures import Failure
+from llmroute.k8s.ownership import NotOwnedError
 from llmroute.k8s.routes import RouteStatusWriter
 from llmroute.k8s.workload import Workload
 from llmroute.prom.queries import overrides, route_key
@@ -78,11 +79,14 @@ class Reconciler:
         # hundreds of routes start (or wake) together; a few cycles at a time keep memory and API load flat
         self._slots = asyncio.Semaphore(self.settings.max_concurrent_reconciles)
 
-    async def reconcile(self, body: Mapping[str, Any]) -> RouteActions:
+    async def reconcile(self, body: Mapping[str, Any], rivals: Sequence[str] = ()) -> RouteActions:
+        """One cycle for the LLMRoute object ``body``. ``rivals`` names (``LLMRoute/<name>``) another
+        route that holds the Deployment (:mod:`llmroute.controller.claims`): then no replicas are
+        written, as with another autoscaler."""
         async with self._slots:
-            return await self._timed(body)
+            return await self._timed(body, list(rivals))
 
-    async def _timed(self, body: Mapping[str, Any]) -> RouteActions:
+    async def _timed(self, body: Mapping[str, Any], rivals: list[str]) -> RouteActions:
         started = time.monotonic()
         route = LLMRoute.from_object(dict(body))
         key = route_key(route)
@@ -94,7 +98,7 @@ class Reconciler:
             async with asyncio.timeout(wait):
                 await self.hub.wait_observed(key)
         try:
-            actions = await self._cycle(route, body)
+            actions = await self._cycle(route, body, rivals)
         except Exception:
             opmetrics.RECONCILE_ERRORS.inc()
             raise
@@ -104,7 +108,7 @@ class Reconciler:
             await self.emit(body, Event("Normal", "Reconciled", "reconciled again after a failure"))
         return actions
 
-    async def _cycle(self, route: LLMRoute, body: Mapping[str, Any]) -> RouteActions:
+    async def _cycle(self, route: LLMRoute, body: Mapping[str, Any], rivals: list[str]) -> RouteActions:
         ns, names = route.metadata.namespace, child_names(route)
         now = datetime.fromtimestamp(self.clock(), UTC)
         key = route_key(route)
@@ -120,7 +124,7 @@ class Reconciler:
             history=history,
             history_step=self.hub.step,
             scale=scale,
-            conflicts=conflicts,
+            conflicts=[*rivals, *conflicts],
             previous=LLMRouteStatus.model_validate(body.get("status") or {}),
             dry_run=self.settings.dry_run,
             alert_for_seconds=self.settings.alert_for_seconds,
@@ -200,7 +204,12 @@ class Reconciler:
             await self.emit(body, Event("Normal", "Created", f"Deployment {name} with {replicas} replicas"))
         elif result == "updated":
             await self.emit(body, Event("Normal", "Updated", f"Deployment {name} pod template"))
-        await asyncio.to_thread(self.workload.apply_service, service)
+        elif result == "restored":
+            await self.emit(body, Event("Warning", "Restored", _restored("Deployment", name, "pod template")))
+        if await asyncio.to_thread(self.workload.apply_service, service) == "restored":
+            service_name = service["metadata"]["name"]
+            message = _restored("Service", service_name, "type, selector and ports")
+            await self.emit(body, Event("Warning", "Restored", message))
         await asyncio.to_thread(self.workload.apply_pdb, build_disruption_budget(route))
         if route.spec.proxy.network_policy.enabled:
             await asyncio.to_thread(self.workload.apply_network_policy, build_network_policy(route))
@@ -210,13 +219,17 @@ class Reconciler:
     async def _write_access(self, route: LLMRoute) -> Exception | None:
         """Write the config watch's access (first, so the pods' ServiceAccount exists when they are
         created). A failure (e.g. an operator RBAC without it) is returned, not raised: the other children
-        are still written, then the cycle fails with it, visible on the route."""
+        are still written, then the cycle fails with it, visible on the route. A name taken by an object
+        the route does not control is raised at once: no Deployment may run as someone else's
+        ServiceAccount."""
         access, now = build_route_access(route), time.monotonic()
         last, checked = self._access.get(route_key(route), (None, 0.0))
         if last == access and now - checked <= ACCESS_RECHECK_SECONDS:
             return None
         try:
             written = await asyncio.to_thread(apply_access, self.workload.api, access)
+        except NotOwnedError:
+            raise
         except Exception as exc:
             return exc
         self._access[route_key(route)] = (access, now)
@@ -229,3 +242,10 @@ class Reconciler:
         await asyncio.to_thread(
             self.statuses.patch_status, route.metadata.namespace, route.metadata.name, status
         )
+
+
+def _restored(kind: str, name: str, what: str) -> str:
+    return (
+        f"{kind} {name}: {what} changed outside the route, put back; change them in the LLMRoute "
+        "(spec.proxy.template), or name your own Deployment in spec.proxy.deploymentName"
+    )

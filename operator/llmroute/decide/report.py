@@ -33,6 +33,7 @@ ACTIONS: dict[str, str] = {
     "AlertResolved": "EvaluateAlerts",
     "Created": "Create",
     "Updated": "Update",
+    "Restored": "Update",
     "InvalidSpec": "Validate",
     "Unauthenticated": "Validate",
 }

@@ -3,6 +3,8 @@
 
 Each LLMRoute gets a daemon that reconciles it every ``reconcileIntervalSeconds`` and at once when its
 spec changes (woken by a watch-event handler). One shared metrics hub queries Prometheus for all routes.
+An index of every route's Deployment tells a daemon when another route holds the one it would scale
+(:mod:`llmroute.controller.claims`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pydantic import ValidationError
 
 from llmroute import GROUP, PLURAL, VERSION
 from llmroute.controller import opmetrics, routegauges
+from llmroute.controller.claims import Claim, claim, rivals, scale_target
 from llmroute.controller.hub import MetricsHub
 from llmroute.controller.reconcile import Reconciler
 from llmroute.controller.settings import OperatorSettings
@@ -162,10 +165,17 @@ async def on_event(body: kopf.Body, type: str | None, **_: Any) -> None:
             wake.set()
 
 
+@kopf.index(GROUP, VERSION, PLURAL)
+async def scale_targets(body: kopf.Body, **_: Any) -> dict[tuple[str, str], Claim]:
+    """Every route's claim on the Deployment it scales, kept by kopf from the watch (no API calls)."""
+    return {scale_target(body): claim(body)}
+
+
 @kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10)
-async def run_route(stopped: kopf.DaemonStopped, body: kopf.Body, **_: Any) -> None:
+async def run_route(stopped: kopf.DaemonStopped, body: kopf.Body, **kwargs: Any) -> None:
     """Reconcile one route until it is deleted or the operator stops."""
     assert RUNTIME is not None
+    claims: kopf.Index[tuple[str, str], Claim] = kwargs["scale_targets"]  # kopf passes every index
     rt, key = RUNTIME, _key(body)
     wake = rt.wake.setdefault(key, asyncio.Event())
     opmetrics.ROUTES.set(len(rt.wake))
@@ -178,7 +188,8 @@ async def run_route(stopped: kopf.DaemonStopped, body: kopf.Body, **_: Any) -> N
             delay: float = _interval(body)
             if invalid_generation != generation:
                 try:
-                    await rt.reconciler.reconcile(body)
+                    held = rivals(claims.get(scale_target(body), []), body["metadata"]["name"])
+                    await rt.reconciler.reconcile(body, held)
                     failures = 0
                 except ValidationError as exc:
                     invalid_generation = generation

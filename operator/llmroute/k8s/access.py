@@ -9,6 +9,8 @@ from typing import Any
 
 from kubernetes import client
 
+from llmroute.k8s.ownership import check_owned
+
 MERGE = "application/merge-patch+json"
 
 
@@ -50,7 +52,9 @@ def _drift(api: client.ApiClient, obj: dict[str, Any], current: Any) -> dict[str
 
 
 def apply_access(api: client.ApiClient, objects: list[dict[str, Any]]) -> list[str]:
-    """Create or repair each object; returns ``Kind/name`` of those written."""
+    """Create or repair each object; returns ``Kind/name`` of those written. Raises
+    :class:`~llmroute.k8s.ownership.NotOwnedError` at the first one that exists and is not the route's
+    (a user's ServiceAccount, Role or RoleBinding of the name is never used, changed or rebound)."""
     written = []
     rbac = client.RbacAuthorizationV1Api(api)
     for obj in objects:
@@ -59,6 +63,7 @@ def apply_access(api: client.ApiClient, objects: list[dict[str, Any]]) -> list[s
         if current is None:
             _create(api, obj)
         else:
+            check_owned(obj["kind"], obj, current.metadata)
             patch = _drift(api, obj, current)
             if patch is None:
                 continue

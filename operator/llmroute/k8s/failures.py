@@ -2,9 +2,11 @@
 is reported under, whether retrying soon can help, and the API's own message.
 
 Reasons: ``Forbidden`` (403: the operator's RBAC does not allow the call), ``Rejected`` (400/422: the API
-refused what was sent), ``ReconcileFailed`` for everything else. Transient (retried with a short backoff):
-conflicts, throttling, timeouts, server errors and connection failures. Permanent (retried at the route's
-interval until a person fixes the cause): the rest, including any exception that is not an API error (a
+refused what was sent), ``NotOwned`` (a child's name is taken by an object the route does not control,
+:mod:`llmroute.k8s.ownership`), ``ReconcileFailed`` for everything else. Transient (retried with a short
+backoff): conflicts, throttling, timeouts, server errors and connection failures, and a name held by an
+earlier route of the same name. Permanent (retried at the route's interval until a person fixes the
+cause): the rest, including any exception that is not an API error (a
 bug in llmroute).
 """
 
@@ -17,7 +19,9 @@ from typing import Literal
 import urllib3
 from kubernetes import client
 
-FailureReason = Literal["Forbidden", "Rejected", "ReconcileFailed"]
+from llmroute.k8s.ownership import NotOwnedError
+
+FailureReason = Literal["Forbidden", "Rejected", "NotOwned", "ReconcileFailed"]
 # what the Kubernetes client raises when it cannot reach the API (refused, reset, timed out)
 API_UNREACHABLE = (OSError, urllib3.exceptions.HTTPError)
 
@@ -53,6 +57,8 @@ def classify(exc: BaseException) -> Failure:
         status = int(exc.status or 0)
         reason, transient = API_STATUS.get(status, ("ReconcileFailed", status >= 500))
         return Failure(reason, transient, f"{status} {api_message(exc)}".strip())
+    if isinstance(exc, NotOwnedError):
+        return Failure("NotOwned", exc.transient, str(exc))
     if isinstance(exc, API_UNREACHABLE):
         return Failure("ReconcileFailed", True, f"Kubernetes API unreachable: {exc}")
     return Failure("ReconcileFailed", False, f"{type(exc).__name__}: {exc}")

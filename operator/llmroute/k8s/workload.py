@@ -11,10 +11,14 @@ from typing import Any
 from kubernetes import client
 
 from llmroute.core.observed import Scale
+from llmroute.k8s.ownership import check_owned
 from llmroute.render.delivery import generation_of, stamp_generation
 from llmroute.render.workload import CONFIG_HASH_ANNOTATION
 
 TEMPLATE_HASH_ANNOTATION = "llmroute.io/template-hash"
+# digest of what llmroute sets as the apiserver stored it (a Deployment's pod template, a NetworkPolicy's
+# spec), recorded after each write: a stored object without it was changed by hand since
+LIVE_HASH_ANNOTATION = "llmroute.io/live-hash"
 MERGE = "application/merge-patch+json"
 
 
@@ -60,6 +64,7 @@ class Workload:
                 raise
             self.core.create_namespaced_config_map(meta["namespace"], stamp_generation(obj, 1))
             return True
+        check_owned("ConfigMap", obj, current.metadata)
         annotations = current.metadata.annotations or {}
         generation = generation_of(annotations)
         want = meta["annotations"][CONFIG_HASH_ANNOTATION]
@@ -82,8 +87,13 @@ class Workload:
         return True
 
     def apply_deployment(self, obj: dict[str, Any]) -> str | None:
-        """Create the Deployment, or patch its pod template when the rendered one changed (never its
-        replicas, which only move through the scale subresource). Returns "created", "updated" or None."""
+        """Create the Deployment, or patch its pod template when the rendered one changed or the stored
+        one was changed by hand (never its replicas, which only move through the scale subresource).
+        Returns "created", "updated" (the route changed), "restored" (a hand edit put back) or None.
+
+        A hand edit is told by :data:`LIVE_HASH_ANNOTATION`. Every ``apply_*`` raises
+        :class:`~llmroute.k8s.ownership.NotOwnedError` (writing nothing) when an object of the name exists
+        that the route does not control."""
         meta = obj["metadata"]
         digest = _digest({k: v for k, v in obj["spec"].items() if k != "replicas"})
         meta.setdefault("annotations", {})[TEMPLATE_HASH_ANNOTATION] = digest
@@ -92,31 +102,70 @@ class Workload:
         except client.ApiException as exc:
             if exc.status != 404:
                 raise
-            self.apps.create_namespaced_deployment(meta["namespace"], obj)
+            created = self.apps.create_namespaced_deployment(meta["namespace"], obj)
+            self._record_live(created, self.apps.patch_namespaced_deployment)
             return "created"
-        if (current.metadata.annotations or {}).get(TEMPLATE_HASH_ANNOTATION) == digest:
+        check_owned("Deployment", obj, current.metadata)
+        annotations = current.metadata.annotations or {}
+        ours = annotations.get(TEMPLATE_HASH_ANNOTATION) == digest
+        if ours and annotations.get(LIVE_HASH_ANNOTATION) == self._live_digest(current):
             return None
         spec = {k: v for k, v in obj["spec"].items() if k not in ("replicas", "selector")}
         null_removed(spec["template"], self.api.sanitize_for_serialization(current.spec.template))
         patch = {"metadata": {"annotations": meta["annotations"], "labels": meta["labels"]}, "spec": spec}
-        self.apps.patch_namespaced_deployment(meta["name"], meta["namespace"], patch, _content_type=MERGE)
-        return "updated"
+        patched = self.apps.patch_namespaced_deployment(
+            meta["name"], meta["namespace"], patch, _content_type=MERGE
+        )
+        self._record_live(patched, self.apps.patch_namespaced_deployment)
+        if patched.metadata.resource_version == current.metadata.resource_version:
+            return None  # nothing llmroute sets had changed (e.g. only kubectl's restartedAt)
+        return "updated" if not ours else "restored"
 
-    def apply_service(self, obj: dict[str, Any]) -> bool:
-        meta = obj["metadata"]
+    def _live_digest(self, stored: Any) -> str:
+        """The digest of what llmroute sets in ``stored`` (a V1Deployment or V1NetworkPolicy)."""
+        part = stored.spec.template if isinstance(stored, client.V1Deployment) else stored.spec
+        return _digest(self.api.sanitize_for_serialization(part))
+
+    def _record_live(self, stored: Any, patch_fn: Any) -> None:
+        meta = stored.metadata
+        live = self._live_digest(stored)
+        if (meta.annotations or {}).get(LIVE_HASH_ANNOTATION) == live:
+            return
+        patch = {"metadata": {"annotations": {LIVE_HASH_ANNOTATION: live}}}
+        patch_fn(meta.name, meta.namespace, patch, _content_type=MERGE)
+
+    def apply_service(self, obj: dict[str, Any]) -> str | None:
+        """Create the Service, or put back its type, selector and ports when they differ from the
+        rendered ones (a hand edit that would send the route's traffic elsewhere or nowhere). Returns
+        "created", "restored" or None."""
+        meta, want = obj["metadata"], obj["spec"]
         try:
-            self.core.read_namespaced_service(meta["name"], meta["namespace"])
+            current = self.core.read_namespaced_service(meta["name"], meta["namespace"])
         except client.ApiException as exc:
             if exc.status != 404:
                 raise
             self.core.create_namespaced_service(meta["namespace"], obj)
-            return True
-        return False
+            return "created"
+        check_owned("Service", obj, current.metadata)
+        have = self.api.sanitize_for_serialization(current.spec) or {}
+        keys = ("name", "port", "targetPort", "protocol")
+        ports = [{k: p.get(k) for k in keys} for p in have.get("ports") or []]
+        selector = have.get("selector") or {}
+        if (have.get("type"), selector, ports) == (want["type"], want["selector"], want["ports"]):
+            return None
+        # a merge patch merges maps: a selector key llmroute does not set is removed explicitly
+        unwanted = {k: None for k in selector if k not in want["selector"]}
+        patch = {
+            "spec": {"type": want["type"], "selector": unwanted | want["selector"], "ports": want["ports"]}
+        }
+        self.core.patch_namespaced_service(meta["name"], meta["namespace"], patch, _content_type=MERGE)
+        return "restored"
 
     def apply_network_policy(self, obj: dict[str, Any]) -> bool:
-        """Create the proxy's NetworkPolicy, or patch its spec when the rendered one changed. True if
-        anything was written. (A policy later disabled in the route is left as it is: llmroute deletes
-        nothing; it goes with the route, or by hand.)"""
+        """Create the proxy's NetworkPolicy, or patch its spec when the rendered one changed or the stored
+        one was changed by hand (:data:`LIVE_HASH_ANNOTATION`). True if anything was written. (A policy
+        later disabled in the route is left as it is: llmroute deletes nothing; it goes with the route,
+        or by hand.)"""
         meta = obj["metadata"]
         digest = _digest(obj["spec"])
         meta.setdefault("annotations", {})[TEMPLATE_HASH_ANNOTATION] = digest
@@ -126,16 +175,26 @@ class Workload:
         except client.ApiException as exc:
             if exc.status != 404:
                 raise
-            api.create_namespaced_network_policy(meta["namespace"], obj)
+            self._record_live(
+                api.create_namespaced_network_policy(meta["namespace"], obj),
+                api.patch_namespaced_network_policy,
+            )
             return True
-        if (current.metadata.annotations or {}).get(TEMPLATE_HASH_ANNOTATION) == digest:
+        check_owned("NetworkPolicy", obj, current.metadata)
+        annotations = current.metadata.annotations or {}
+        if annotations.get(TEMPLATE_HASH_ANNOTATION) == digest and annotations.get(
+            LIVE_HASH_ANNOTATION
+        ) == self._live_digest(current):
             return False
         patch = {
             "metadata": {"annotations": meta["annotations"], "labels": meta["labels"]},
             "spec": obj["spec"],
         }
-        api.patch_namespaced_network_policy(meta["name"], meta["namespace"], patch, _content_type=MERGE)
-        return True
+        patched = api.patch_namespaced_network_policy(
+            meta["name"], meta["namespace"], patch, _content_type=MERGE
+        )
+        self._record_live(patched, api.patch_namespaced_network_policy)
+        return bool(patched.metadata.resource_version != current.metadata.resource_version)
 
     def apply_pdb(self, obj: dict[str, Any]) -> bool:
         """Create the PodDisruptionBudget, or patch its budget when it differs. True if anything was
@@ -149,6 +208,7 @@ class Workload:
                 raise
             policy.create_namespaced_pod_disruption_budget(meta["namespace"], obj)
             return True
+        check_owned("PodDisruptionBudget", obj, current.metadata)
         have = self.api.sanitize_for_serialization(current.spec) or {}
         keys = ("minAvailable", "maxUnavailable", "selector", "unhealthyPodEvictionPolicy")
         if all(have.get(k) == obj["spec"].get(k) for k in keys):
