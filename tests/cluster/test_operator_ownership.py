@@ -6,10 +6,8 @@ is scaled by one of them."""
 
 from __future__ import annotations
 
-import contextlib
 import urllib.request
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -124,28 +122,12 @@ def _failed_cycles(port: int) -> float:
     return 0.0
 
 
-@pytest.fixture
-def plain_namespace(api_client: client.ApiClient) -> Iterator[str]:
-    """A namespace without a dash. A route registered after the operator's first metrics cycle is
-    backfilled with a ``route=~"..."`` query that llmroute.prom.queries escapes with ``re.escape``, and
-    ``\\-`` is not a valid escape in a PromQL string: every query of that cycle fails for every route
-    (reported to be fixed in llmroute.prom, outside this test's subject)."""
-    name = f"t{uuid.uuid4().hex[:10]}"
-    core = client.CoreV1Api(api_client)
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-    try:
-        yield name
-    finally:
-        with contextlib.suppress(client.ApiException):
-            core.delete_namespace(name)
-
-
 def test_two_routes_naming_one_deployment_do_not_fight_over_its_replicas(
-    api_client: client.ApiClient, plain_namespace: str, start_operator: StartOperator, emitter: LoadEmitter
+    api_client: client.ApiClient, namespace: str, start_operator: StartOperator, emitter: LoadEmitter
 ) -> None:
     """The older route scales it; the other reports the conflict, writes nothing, and takes over by
-    itself when the first route is deleted."""
-    namespace = plain_namespace
+    itself when the first route is deleted. The second route registers after the first metrics cycle,
+    in a namespace with a dash: its history backfill names it in a regex matcher (llmroute.prom.any_of)."""
     apps = client.AppsV1Api(api_client)
     apps.create_namespaced_deployment(namespace, deployment("gateway", replicas=1))
     emitter.set(f"{namespace}/first", rps=30)
