@@ -102,6 +102,19 @@ def test_prometheus_error_holds_and_reports_once() -> None:
     assert "MetricsRecovered" in _reasons(back)
 
 
+def test_a_refused_route_query_holds_and_names_the_field() -> None:
+    first = decide(_route(), _observed(5.0, replicas=8))
+    obs = _observed(5.0, replicas=8, previous=first.status)
+    assert obs.metrics is not None
+    refused = "spec.prometheus.queries.errorRate: Prometheus refused the query (HTTP 400): parse error"
+    obs = replace(obs, metrics=replace(obs.metrics, query_errors=(refused,)))
+    out = decide(_route(), obs)
+    assert out.replicas is None and out.status.replicas.desired == 8  # load 5 would mean 1: held
+    cond = {c.type: c for c in out.status.conditions}["MetricsAvailable"]
+    assert (cond.status, cond.reason, cond.message) == ("False", "QueryRefused", refused)
+    assert _reasons(out).count("MetricsUnavailable") == 1
+
+
 def test_an_outage_whose_reason_changes_posts_one_warning() -> None:
     first = decide(_route(), _observed(5.0, replicas=8))
     down = decide(_route(), _observed(5.0, replicas=8, error="connection refused", previous=first.status))

@@ -22,7 +22,7 @@ import numpy.typing as npt
 from llmroute.controller import opmetrics
 from llmroute.controller.history import HistoryBuffer
 from llmroute.core.observed import LoadKey, MetricKey, RouteMetrics, UpstreamMetrics, upstream_loads
-from llmroute.prom.client import PromAuth, PromClient, PrometheusError
+from llmroute.prom.client import PromAuth, PromClient, PrometheusError, PrometheusQueryError
 from llmroute.prom.queries import RouteQueries, batched, load_query
 
 log = logging.getLogger("llmroute.hub")
@@ -218,9 +218,11 @@ class MetricsHub:
                 upstreams[key][upstream] = UpstreamMetrics(
                     count, rate, latency.get((key, upstream)), healthy.get((key, upstream))
                 )
+        refused: dict[str, list[str]] = {r.key: [] for r in routes}
         for reg in routes:
             if reg.overrides.any():
-                self._apply_overrides(prom, reg, values[reg.key], upstreams[reg.key])
+                self._apply_overrides(prom, reg, values[reg.key], upstreams[reg.key], refused[reg.key])
+        self._refresh_history(source, routes, now, refused)
         for reg in routes:
             counted = samples.get((reg.key,))
             source.metrics[reg.key] = RouteMetrics(
@@ -230,8 +232,8 @@ class MetricsHub:
                 source.rate_window,
                 counted,
                 loads.get(reg.key, {}),
+                tuple(refused[reg.key]),
             )
-        self._refresh_history(source, routes, now)
 
     def _apply_overrides(
         self,
@@ -239,7 +241,10 @@ class MetricsHub:
         reg: Registration,
         values: dict[MetricKey, float],
         ups: dict[str, UpstreamMetrics],
+        refused: list[str],
     ) -> None:
+        """The route's own PromQL, each query on its own: one Prometheus refuses (a typo, a query that
+        cannot be evaluated) is named in ``refused`` as ``field: reason`` and the rest still count."""
         q = reg.overrides
         # ``load`` replaces requests/s, or is the load itself for a Custom metric (InFlight and
         # TokensPerSecond routes override their figure with ``inflight`` / ``tokens``)
@@ -253,25 +258,33 @@ class MetricsHub:
         )
         for name, query in overrides:
             if name is not None and query is not None:
-                value = prom.scalar(query)
+                try:
+                    value = prom.scalar(query)
+                except PrometheusQueryError as exc:
+                    refused.append(f"{_field(reg, name)}: {exc}")
+                    continue
                 if value is not None:
                     values[name] = value
         if q.upstream_error_rate is not None:
-            rates = {u: v for (u,), v in prom.instant(q.upstream_error_rate, ("upstream",)).items()}
-            lat = (
-                {u: v for (u,), v in prom.instant(q.upstream_latency, ("upstream",)).items()}
-                if q.upstream_latency
-                else {}
-            )
-            counts = (
-                {u: v for (u,), v in prom.instant(q.upstream_requests, ("upstream",)).items()}
-                if q.upstream_requests
-                else {}
-            )
-            for upstream, rate in rates.items():
+            per_upstream: dict[str, dict[str, float]] = {}
+            for kind, per in (
+                ("upstream_error_rate", q.upstream_error_rate),
+                ("upstream_latency", q.upstream_latency),
+                ("upstream_requests", q.upstream_requests),
+            ):
+                if per is None:
+                    continue
+                try:
+                    per_upstream[kind] = {u: v for (u,), v in prom.instant(per, ("upstream",)).items()}
+                except PrometheusQueryError as exc:
+                    refused.append(f"{_field(reg, kind)}: {exc}")
+            counts, lat = per_upstream.get("upstream_requests", {}), per_upstream.get("upstream_latency", {})
+            for upstream, rate in per_upstream.get("upstream_error_rate", {}).items():
                 ups[upstream] = UpstreamMetrics(counts.get(upstream, float("inf")), rate, lat.get(upstream))
 
-    def _refresh_history(self, source: _Source, routes: list[Registration], now: float) -> None:
+    def _refresh_history(
+        self, source: _Source, routes: list[Registration], now: float, refused: dict[str, list[str]]
+    ) -> None:
         lookback = max(r.lookback_days for r in routes) * 86400
         for metric in sorted({r.metric for r in routes if r.metric != "custom"}):
             keys = {(metric, r.key) for r in routes if r.metric == metric}
@@ -295,8 +308,11 @@ class MetricsHub:
                 buf = source.histories.setdefault(
                     (reg.metric, reg.key), HistoryBuffer(self.step, days // self.step)
                 )
-                for _, samples in self._range(source, f"custom:{reg.key}", reg.overrides.load, now, days):
-                    buf.extend(_bucketed(samples, self.step))
+                try:
+                    for _, samples in self._range(source, f"custom:{reg.key}", reg.overrides.load, now, days):
+                        buf.extend(_bucketed(samples, self.step))
+                except PrometheusQueryError as exc:
+                    refused[reg.key].append(f"{_field(reg, 'custom')}: {exc} (history)")
 
     def _range(
         self, source: _Source, tag: str, query: str, now: float, lookback: int
@@ -343,3 +359,22 @@ def release_memory() -> None:
 
 def _dt(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, tz=UTC)
+
+
+_FIELDS = {
+    "rps": "spec.prometheus.queries.load",
+    "inflight": "spec.prometheus.queries.inflight",
+    "tokens": "spec.prometheus.queries.tokens",
+    "error_rate": "spec.prometheus.queries.errorRate",
+    "latency_p95": "spec.prometheus.queries.latencyP95",
+    "upstream_error_rate": "spec.prometheus.queries.upstreamErrorRate",
+    "upstream_latency": "spec.prometheus.queries.upstreamLatency",
+    "upstream_requests": "spec.prometheus.queries.upstreamRequests",
+}
+
+
+def _field(reg: Registration, name: str) -> str:
+    """The route's field holding the query behind ``name`` (a Custom metric's load is its own query)."""
+    if name == "custom":
+        return "spec.scaling.metric.query"
+    return _FIELDS.get(name, f"spec.prometheus.queries.{name}")

@@ -91,7 +91,8 @@ class RouteMetrics:
     (only the keys Prometheus answered) and ``upstreams`` by upstream name. ``rate_window`` is the PromQL
     range the rates were taken over and ``samples_in_window`` the most samples any of the route's request
     counters has in that range (``None``: no counter at all); fewer than two means the window is shorter
-    than the scrape interval allows. ``upstream_load``: the proxies' load signals by upstream name."""
+    than the scrape interval allows. ``upstream_load``: the proxies' load signals by upstream name.
+    ``query_errors``: the route's own queries Prometheus refused, as ``field: reason``."""
 
     time: float
     values: dict[MetricKey, float]
@@ -99,6 +100,7 @@ class RouteMetrics:
     rate_window: str = "1m"
     samples_in_window: float | None = None
     upstream_load: dict[str, UpstreamLoad] = field(default_factory=dict)
+    query_errors: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

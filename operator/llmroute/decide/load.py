@@ -43,11 +43,14 @@ def observe_load(route: LLMRoute, obs: Observed, saved: dict[str, Any], report: 
     key = load_key(spec.scaling.metric.type)
     stale_after = timedelta(seconds=spec.scaling.fallback.stale_after_seconds)
     fresh = metrics is not None and now - datetime.fromtimestamp(metrics.time, UTC) <= stale_after
-    usable = fresh and not obs.metrics_error
+    refused = metrics.query_errors if (fresh and metrics is not None) else ()
+    usable = fresh and not obs.metrics_error and not refused
     load = metrics.values.get(key) if (usable and metrics is not None) else None
     short_since = _short_since(route, metrics if fresh else None, saved, now.timestamp())
     if obs.metrics_error:
         report.set("MetricsAvailable", "False", "PrometheusUnavailable", obs.metrics_error)
+    elif refused:  # the route's own PromQL: hold (never scale on part of the figures) and name the field
+        report.set("MetricsAvailable", "False", "QueryRefused", "; ".join(refused), announce=True)
     elif load is None:
         reason, message = _missing(route, metrics if fresh else None, short_since, now.timestamp())
         # a window too short for the scrape interval never heals by itself: say so even on a new route

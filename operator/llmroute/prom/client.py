@@ -9,7 +9,10 @@ so a rotating projected ServiceAccount token keeps working), basic auth with the
 
 from __future__ import annotations
 
+import ast
+import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,6 +29,30 @@ Samples = list[tuple[float, float]]
 
 class PrometheusError(RuntimeError):
     """Prometheus unreachable, or it refused the query."""
+
+
+class PrometheusQueryError(PrometheusError):
+    """Prometheus answered and refused the query itself (HTTP 400 ``bad_data``: it does not parse; 422
+    ``execution``: it cannot be evaluated). The query's fault, not the server's: one route's wrong
+    override must not cost every other route on that Prometheus its metrics."""
+
+
+_REFUSAL = re.compile(r"HTTP Status Code (\d{3}) \((b'.*'|b\".*\")\)\Z", re.DOTALL)
+REFUSED_QUERY = frozenset({400, 422})
+
+
+def _refused(exc: Exception) -> PrometheusQueryError | None:
+    """The query refusal ``exc`` reports, with Prometheus' own reason (prometheus_api_client writes the
+    status and the body's ``repr`` into its message: read back with ``ast.literal_eval`` and ``json``);
+    ``None`` for any other failure."""
+    match = _REFUSAL.match(str(exc))
+    if match is None or int(match.group(1)) not in REFUSED_QUERY:
+        return None
+    try:
+        reason = str(json.loads(ast.literal_eval(match.group(2)))["error"])
+    except (ValueError, SyntaxError, KeyError, TypeError):
+        reason = "no reason given"
+    return PrometheusQueryError(f"Prometheus refused the query (HTTP {match.group(1)}): {reason}")
 
 
 @dataclass(frozen=True)
@@ -107,6 +134,9 @@ class PromClient:
             params = {"timeout": f"{self.timeout:g}s"}
             result: list[dict[str, Any]] = fn(*args, params=params, timeout=self.timeout, **kwargs)
         except Exception as exc:  # requests errors, PrometheusApiClientException, bad JSON
+            refused = _refused(exc)
+            if refused is not None:
+                raise refused from exc
             raise PrometheusError(f"{type(exc).__name__}: {exc}") from exc
         return result
 
