@@ -190,8 +190,8 @@ def markdown(rows: list[dict[str, Any]], summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.sim_frontier", description=__doc__)
+def add_case_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--traces-dir`` and ``--group``: which cases a benchmark over :func:`cases` runs."""
     parser.add_argument(
         "--traces-dir",
         type=Path,
@@ -199,6 +199,11 @@ def main(argv: list[str]) -> int:
         help="folder of per-minute trace CSVs (default $LLMROUTE_TRACES or /work/shared/traces)",
     )
     parser.add_argument("--group", action="append", choices=GROUPS, help="run only these groups")
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.sim_frontier", description=__doc__)
+    add_case_arguments(parser)
     parser.add_argument("--jobs", type=int, default=1, help="cases simulated in parallel (default 1)")
     parser.add_argument("--markdown", action="store_true", help="print a markdown table instead of JSON")
     args = parser.parse_args(argv)

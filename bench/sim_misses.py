@@ -17,15 +17,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bench.sim_frontier import GROUPS, SETTINGS, Case, cases, load
+from bench.sim_frontier import GROUPS, SETTINGS, Case, add_case_arguments, cases, load
 from llmroute.sim.run import simulate
 
 
@@ -54,13 +52,7 @@ def misses(case: Case, period: int, after_down: int) -> dict[str, Any]:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.sim_misses", description=__doc__)
-    parser.add_argument(
-        "--traces-dir",
-        type=Path,
-        default=Path(os.environ.get("LLMROUTE_TRACES", "/work/shared/traces")),
-        help="folder of per-minute trace CSVs (default $LLMROUTE_TRACES or /work/shared/traces)",
-    )
-    parser.add_argument("--group", action="append", choices=GROUPS, help="run only these groups")
+    add_case_arguments(parser)
     parser.add_argument("--period", type=int, default=10, help="cycle length in minutes (default 10)")
     parser.add_argument(
         "--after-down",
