@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
+
+from aiohttp import web
 
 from llmroute.spec.proxyconfig import ProxyConfig
 
@@ -110,3 +113,20 @@ class ProxyProcess:
                 self.process.wait(5)
         self._log.close()
         return self.process.returncode
+
+
+@contextlib.asynccontextmanager
+async def serve_chat(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> AsyncIterator[str]:
+    """A scripted upstream on loopback answering ``POST /v1/chat/completions`` with ``handler``; yields its
+    base URL (``http://127.0.0.1:<port>/v1``) and stops it on exit."""
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        await runner.cleanup()

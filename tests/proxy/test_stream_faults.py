@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 
 from tests.proxy.conftest import Harness
-from tests.proxy.support import config, metric, upstream
+from tests.proxy.support import config, metric, serve_chat, upstream
 
 MESSAGES: list[openai.types.chat.ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
 
@@ -44,18 +44,9 @@ class Broken:
 @pytest.fixture
 async def broken() -> AsyncIterator[Broken]:
     up = Broken()
-    app = web.Application()
-    app.router.add_post("/v1/chat/completions", up.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    up.url = f"http://127.0.0.1:{port}/v1"
-    try:
+    async with serve_chat(up.handle) as url:
+        up.url = url
         yield up
-    finally:
-        await runner.cleanup()
 
 
 ENDINGS = [

@@ -16,7 +16,7 @@ from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.proxy.conftest import Harness
-from tests.proxy.support import config, tier, upstream
+from tests.proxy.support import config, serve_chat, tier, upstream
 
 UPSTREAM_KEY = "sk-proj-UpStReAmKeY0123456789abcdef"
 MASKED = "sk-proj-*********************cdef"  # how OpenAI quotes a wrong key back
@@ -61,18 +61,9 @@ async def scripted_b() -> AsyncIterator[Scripted]:
 
 
 async def _serve(up: Scripted) -> AsyncIterator[Scripted]:
-    app = web.Application()
-    app.router.add_post("/v1/chat/completions", up.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    up.url = f"http://127.0.0.1:{port}/v1"
-    try:
+    async with serve_chat(up.handle) as url:
+        up.url = url
         yield up
-    finally:
-        await runner.cleanup()
 
 
 async def keyed_route(harness: Harness, up: Scripted) -> openai.AsyncOpenAI:
