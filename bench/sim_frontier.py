@@ -72,14 +72,15 @@ class Case:
 def cases(folder: Path, groups: tuple[str, ...] = GROUPS) -> list[Case]:
     """Every case of the selected ``groups`` (the folder is only read for ``trace`` and ``day``)."""
     out: list[Case] = []
-    files = sorted(folder.glob("*.csv")) if {"trace", "day"} & set(groups) else []
-    for path in files:
+    found = [*folder.glob("*.csv"), *folder.glob("*.csv.gz")] if {"trace", "day"} & set(groups) else []
+    for path in sorted(found):
         if "trace" in groups:
             out.append(Case("trace", path.name, str(path)))
         if "day" in groups:
             days = read_trace(path).minutes // DAY
+            stem = path.name.removesuffix(".gz").removesuffix(".csv")
             for k in range(days if days > 1 else 0):
-                out.append(Case("day", f"{path.stem}[day {k}]", str(path), k * DAY, DAY))
+                out.append(Case("day", f"{stem}[day {k}]", str(path), k * DAY, DAY))
     if "synthetic" in groups:
         out += [Case("synthetic", name, f"synthetic:{name}") for name in SUITE]
     return out
