@@ -2,7 +2,8 @@
 
     .venv/bin/python -m bench.run_all [--only NAME ...]
 
-Each benchmark also runs on its own (``python -m bench.<name>``). They take a few minutes each and
+Each benchmark also runs on its own (``python -m bench.<name>``; ``sim_frontier_heldout`` is
+``python -m bench.sim_frontier --traces-dir bench/traces/heldout --group trace --group day``). They take a few minutes each and
 expect an otherwise quiet machine: numbers from a loaded machine are not comparable.
 """
 
@@ -13,9 +14,16 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
+HELDOUT_DIR = Path(__file__).parent / "traces" / "heldout"  # traces the scaling policy was not tuned on
+HELDOUT = ["--traces-dir", str(HELDOUT_DIR), "--group", "trace", "--group", "day"]
+RUNS: dict[str, tuple[str, list[str]]] = {  # a run's name -> its module under bench/ and its arguments
+    "sim_frontier_heldout": ("sim_frontier", HELDOUT),
+}
 BENCHMARKS = (
     "sim_frontier",
+    "sim_frontier_heldout",
     "operator_latency",
     "operator_scale",
     "proxy_latency",
@@ -38,7 +46,9 @@ def main() -> int:
     for name in args.only or BENCHMARKS:
         started = time.monotonic()
         print(f"running bench.{name} ...", file=sys.stderr, flush=True)
-        proc = subprocess.run([sys.executable, "-m", f"bench.{name}"], capture_output=True, text=True)
+        module, extra = RUNS.get(name, (name, []))
+        argv = [sys.executable, "-m", f"bench.{module}", *extra]
+        proc = subprocess.run(argv, capture_output=True, text=True)
         seconds = round(time.monotonic() - started, 1)
         try:
             results[name] = {"seconds": seconds, "result": json.loads(proc.stdout)}
