@@ -379,3 +379,39 @@ def test_the_recovery_floor_skips_missing_minutes_and_needs_a_scale_up_policy() 
         scaling_spec(behavior={"scaleUp": {**up.model_dump(by_alias=True), "selectPolicy": "Disabled"}})
     ).up
     assert recovery_floor(values, 44.0, disabled, 1, 100) == 1
+
+
+def _short_spikes(n: int = STEADY, base: float = 330.0, every: int = 25, factor: float = 1.12) -> np.ndarray:
+    """Calm load with a one-minute spike every ``every`` minutes, ending just before the next spike."""
+    rng = np.random.default_rng(13)
+    load = base * rng.normal(1.0, 0.005, n)
+    load[np.arange(n) % every == every - 1] *= factor
+    return load[: n - n % every - 1]
+
+
+def test_peak_errors_cover_the_busiest_minute_of_the_horizon() -> None:
+    load = _short_spikes()
+    point, peak = nowcast(load, horizon=3), nowcast(load, horizon=3, peak=True)
+    assert point is not None and peak is not None
+    # a spike lands on one minute in 25 (under the 5 % quantile), in one 3-minute horizon in 8 (over it)
+    assert point.margin < 1.03
+    assert peak.margin == pytest.approx(1.12, abs=0.02)
+    with pytest.raises(ValueError, match="horizon"):
+        nowcast(load, horizon=0)
+
+
+def test_a_scale_down_keeps_what_the_busiest_minute_of_the_removal_horizon_needs() -> None:
+    load = _short_spikes()
+    result = recommend(
+        scaling_spec(),
+        now=T0 + minutes(len(load)),
+        current_replicas=10,
+        history=series(load),
+        state=ScalerState(),
+    )
+    # the level (~330/s) alone needs 8 at 44/replica; a spike (x1.12) within the next three minutes
+    # needs 9, which is within the scale-down band of 10: hold instead of dropping 2 to buy 1 back
+    assert result.recommendation.reactive == 8
+    assert result.recommendation.final == 10
+    assert result.recommendation.limited_by == ["removalHorizon", "tolerance"]
+    assert "busiest of the next 3 minutes may need 9" in result.recommendation.reason

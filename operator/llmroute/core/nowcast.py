@@ -15,6 +15,10 @@ From the last two hours of per-minute load it computes
 * the **breakout floor**: a last minute above ``level x`` the 95th-percentile band of the errors is not
   noise but the start of a surge or ramp, and is covered in full.
 
+With ``peak=True`` the error of minute ``t`` is taken over the whole horizon instead, ``log(max(load[t+1],
+..., load[t+h]) / level[t])``: the load a replica removed now must cover, since it may peak at any minute
+before a replica bought back is ready (the scaler sizes its scale-downs this way).
+
 Missing minutes (NaN) keep the level and give no error. This is conformal-style sizing (an empirical
 quantile of the recent out-of-sample errors of a simple forecaster): it needs no model of the traffic and
 adapts as the volatility changes. HPA uses the same fixed headroom whatever the traffic does; sizing the
@@ -87,14 +91,19 @@ def levels(values: list[float]) -> list[float]:
     return out
 
 
-def nowcast(values: FloatArray, max_margin: float = MAX_MARGIN) -> Nowcast | None:
+def nowcast(
+    values: FloatArray, max_margin: float = MAX_MARGIN, horizon: int = HORIZON_MINUTES, peak: bool = False
+) -> Nowcast | None:
     """Nowcast from per-minute ``values`` (most recent last, NaN = missing); ``None`` without any data.
 
-    ``max_margin`` (>= 1) caps the burst margin. The first few errors after the first valid sample are
-    skipped: the level has not settled yet.
+    ``max_margin`` (>= 1) caps the burst margin. ``horizon`` (minutes, >= 1) is how far ahead of the level
+    the errors are measured; with ``peak`` an error is the busiest minute of the horizon, not its last. The
+    first few errors after the first valid sample are skipped: the level has not settled yet.
     """
+    if horizon < 1:
+        raise ValueError(f"horizon must be at least 1 minute, got {horizon}")
     n = int(values.shape[0])
-    begin = max(0, n - (WINDOW_MINUTES + HORIZON_MINUTES + WARMUP_MINUTES))
+    begin = max(0, n - (WINDOW_MINUTES + horizon + WARMUP_MINUTES))
     window = values[begin:]
     lv = levels(window.tolist())
     if not lv or lv[-1] != lv[-1]:
@@ -102,9 +111,12 @@ def nowcast(values: FloatArray, max_margin: float = MAX_MARGIN) -> Nowcast | Non
     ok = ~np.isnan(window)
     last = float(window[np.flatnonzero(ok)[-1]])
     first_valid = int(np.argmax(ok))
-    first_ok = max(first_valid + FIRST_ERRORS_SKIPPED + HORIZON_MINUTES, len(lv) - WINDOW_MINUTES)
+    first_ok = max(first_valid + FIRST_ERRORS_SKIPPED + horizon, len(lv) - WINDOW_MINUTES)
     x = window[first_ok:]
-    base = np.asarray(lv, dtype=np.float64)[first_ok - HORIZON_MINUTES : len(lv) - HORIZON_MINUTES]
+    if peak:  # the busiest known minute of load[t+1..t+h] (np.fmax skips a NaN unless both are NaN)
+        ahead = [window[first_ok - horizon + j : len(lv) - horizon + j] for j in range(1, horizon)]
+        x = np.fmax.reduce(np.vstack([*ahead, x]), axis=0)
+    base = np.asarray(lv, dtype=np.float64)[first_ok - horizon : len(lv) - horizon]
     good = ~(np.isnan(x) | np.isnan(base))
     x, base = x[good], base[good]
     with np.errstate(divide="ignore", invalid="ignore"):

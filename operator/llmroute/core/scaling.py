@@ -8,6 +8,7 @@ The recommendation is built in layers, each reported in :class:`~llmroute.spec.s
    margin sized from the observed volatility, at most ``1 + 1.5 x tolerance`` (with the scale-up's half
    tolerance, a scale-up sizes for at most about ``1 + 2 x tolerance`` over the level). With no history
    the margin is generous, but a scale-up the load alone does not call for waits (:func:`cold_hold`).
+   A scale-down is sized over a longer horizon than a scale-up (:func:`removal_need`).
 2. **predictive** - the load the time-of-day profile expects over the lead time, sized the same way
    (:mod:`llmroute.core.predictive`); it only ever adds capacity.
 3. **stabilisation and policies** - the HPA ``behavior`` (windows, step policies, select policy;
@@ -57,6 +58,7 @@ UP_MARGIN = 0.5  # x tolerance: how much further than needed a scale-up goes
 DOWN_BAND = 1.5  # x tolerance: how far below the current count a scale-down must be worth
 MARGIN_CAP = 1.5  # x tolerance: the largest burst margin over the level
 RECOVERY_MINUTES = 180  # known minutes whose busiest one a scale-down keeps within one scale-up step
+REMOVAL_HORIZON_MINUTES = 3  # minutes a scale-down must cover: until a replica bought back is serving
 STATE_VERSION = 1
 
 
@@ -168,6 +170,24 @@ def recovery_floor(values: FloatArray, divisor: float, up: Rules, lo: int, hi: i
         else:
             low = mid + 1
     return low
+
+
+def removal_need(values: FloatArray, divisor: float, max_margin: float) -> int | None:
+    """The replicas a scale-down keeps: the burst load over :data:`REMOVAL_HORIZON_MINUTES`, at ``divisor``
+    per replica, with the errors taken as the *busiest* minute of the horizon (``peak``), at most
+    ``max_margin`` over the level; ``None`` without data.
+
+    A replica added now serves from the next minute on and is sized for the load two minutes ahead (metric
+    lag plus start-up). A replica removed now is gone at once and comes back only after the rise that needs
+    it has shown in the metrics, been acted on and the new replica has started: one minute of lag, one of
+    start-up and one decision period for a rise below the breakout band to lift the level, so the load may
+    peak at any of the next three minutes. Capacity is handed back more carefully than it is bought: the
+    hysteresis comes from the horizon of the decision rather than from a longer hold (the HPA's own
+    ``behavior``, KEP-853, is asymmetric the same way: scale-ups act at once, scale-downs take the highest
+    recommendation of a window).
+    """
+    nc = nowcast(values, max_margin, horizon=REMOVAL_HORIZON_MINUTES, peak=True)
+    return None if nc is None else math.ceil(nc.burst_load / divisor - 1e-9)
 
 
 def cold_hold(nc: Nowcast, divisor: float, current: int) -> bool:
@@ -286,12 +306,18 @@ def recommend(
     if pred.active and pred_replicas is not None and pred_replicas > reactive:
         need, driver = pred.load / p.divisor if pred.load is not None else need, "predictive"
     proposal = math.ceil(need - 1e-9)
+    notes: list[str] = []
+    limited_by: list[str] = []
+    if proposal < current:
+        kept = removal_need(minutes.values, p.divisor, p.max_margin)
+        if kept is not None and kept > proposal:
+            proposal = min(current, kept)
+            limited_by.append("removalHorizon")
+            notes.append(f"the busiest of the next {REMOVAL_HORIZON_MINUTES} minutes may need {kept}")
 
     tol = scaling.tolerance
     keep = p.hpa.memory_seconds
     stabilized, memory = stabilize(state.memory, t, current, proposal, p.hpa.up, p.hpa.down, keep)
-    notes: list[str] = []
-    limited_by: list[str] = []
     candidate = stabilized
     if candidate > current and driver == "reactive" and cold_hold(nc, p.divisor, current):
         limited_by.append("coldStart")
