@@ -1,0 +1,176 @@
+"""Property tests: generated LLMRoute manifests (the shipped examples with one or a few fields mutated)
+either validate, or are refused with pydantic's ``ValidationError`` whose every line names the field as the
+apiserver does (``spec.upstreams[0].weight``); and a route that validates can be rendered and decided on
+without an exception (the operator takes every route the models accept)."""
+
+from __future__ import annotations
+
+import copy
+import math
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from llmroute.cli.render import steady_config
+from llmroute.cli.routefile import error_lines, field_path
+from llmroute.cli.validate import problems
+from llmroute.decide import Observed, decide
+from llmroute.render import build_children
+from llmroute.spec import LLMRoute
+from llmroute.spec.status import LLMRouteStatus
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted((ROOT / "manifests" / "examples").glob("*.yaml"))
+BASES = [doc for path in EXAMPLES for doc in yaml.safe_load_all(path.read_text()) if doc]
+SETTINGS = settings(
+    max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
+
+Path_ = tuple[str | int, ...]
+
+
+def leaves(obj: Any, at: Path_ = ()) -> list[Path_]:
+    """Every path in ``obj`` (objects and lists included), the root excluded."""
+    out: list[Path_] = [at] if at else []
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            out += leaves(v, (*at, k))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            out += leaves(v, (*at, i))
+    return out
+
+
+def get(obj: Any, at: Path_) -> Any:
+    for part in at:
+        obj = obj[part]
+    return obj
+
+
+ODD = st.one_of(
+    st.sampled_from(
+        [
+            None,
+            0,
+            -1,
+            1,
+            2**31,
+            2**63,
+            2**64 + 1,
+            10**30,
+            0.0,
+            -0.0,
+            0.5,
+            1e-300,
+            1e308,
+            math.nan,
+            math.inf,
+            -math.inf,
+            "",
+            " ",
+            "0",
+            "1",
+            "true",
+            "NaN",
+            "Infinity",
+            "1e400",
+            "ü\u200b",
+            "a" * 300,
+            "\x00",
+            True,
+            False,
+            [],
+            {},
+            [None],
+            {"": None},
+        ]
+    ),
+    st.integers(),
+    st.floats(),
+    st.text(max_size=20),
+    st.lists(st.integers(), max_size=3),
+)
+
+
+@st.composite
+def mutated(draw: st.DrawFn) -> dict[str, Any]:
+    """An example route with one to three changes: a value replaced, a key removed, an unknown key added,
+    or a list item repeated (a duplicated name)."""
+    doc: dict[str, Any] = copy.deepcopy(draw(st.sampled_from(BASES)))
+    for _ in range(draw(st.integers(1, 3))):
+        paths = [p for p in leaves(doc) if p[0] == "spec" or p[:2] == ("metadata", "name")]
+        if not paths:
+            break
+        at = draw(st.sampled_from(paths))
+        parent = get(doc, at[:-1])
+        op = draw(st.sampled_from(["replace", "replace", "replace", "delete", "extra", "repeat"]))
+        if op == "replace":
+            parent[at[-1]] = copy.deepcopy(draw(ODD))  # the sampled [] and {} are shared
+        elif op == "delete":
+            del parent[at[-1]]
+        elif op == "extra" and isinstance(get(doc, at), dict):
+            key = draw(st.sampled_from(["unknownField", "weight", "", "ümlaut"]))
+            get(doc, at)[key] = copy.deepcopy(draw(ODD))
+        elif op == "repeat" and isinstance(parent, list):
+            parent.append(copy.deepcopy(get(doc, at)))
+    return doc
+
+
+NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+
+
+def operate(route: LLMRoute) -> None:
+    """What the operator and ``llmroute render`` do with a valid route, once, at a fixed time."""
+    replicas = max(1, route.spec.proxy.min_replicas)
+    config = steady_config(route, replicas, NOW)
+    config.dumps()
+    build_children(route, config, replicas)
+    minutes = 30
+    obs = Observed(
+        now=NOW,
+        metrics=None,
+        metrics_error=None,
+        history_start=NOW.timestamp() - minutes * 60,
+        history=np.full(minutes, 5.0),
+        history_step=60,
+        scale=None,
+        conflicts=[],
+        previous=LLMRouteStatus(),
+    )
+    decide(route, obs)
+
+
+@SETTINGS
+@given(mutated())
+def test_a_mutated_route_validates_or_names_each_bad_field(doc: dict[str, Any]) -> None:
+    try:
+        route = LLMRoute.from_object(doc)
+    except ValidationError as exc:
+        lines = error_lines(exc)
+        assert len(lines) == len(exc.errors()) > 0
+        for line, err in zip(lines, exc.errors(), strict=True):
+            assert err["loc"] and err["loc"][0] in {"metadata", "spec", "apiVersion", "kind"}, line
+            assert line.startswith(field_path(tuple(err["loc"])) + ": "), line
+            assert "Traceback" not in line
+    else:
+        operate(route)
+    for line in problems(doc):  # what `llmroute validate` prints: never a traceback
+        assert isinstance(line, str) and line
+
+
+@SETTINGS
+@given(mutated())
+def test_a_valid_route_survives_its_own_wire_form(doc: dict[str, Any]) -> None:
+    """What the operator writes back (``to_wire``) is read again as the same route."""
+    try:
+        route = LLMRoute.from_object(doc)
+    except ValidationError:
+        return
+    again = LLMRoute.from_object(route.to_wire())
+    assert again == route
