@@ -132,8 +132,8 @@ def test_a_generated_csv_is_read_cell_for_cell_or_refused_at_its_line(
     by_minute: dict[int, list[float]] = {}
     for m, values in parsed:
         by_minute.setdefault(m, [v for v in values if v is not None])  # a repeated row is kept once
-    for m, values in by_minute.items():
-        for column, expected in zip((out.requests, out.input_tokens, out.output_tokens), values, strict=True):
+    for m, known in by_minute.items():
+        for column, expected in zip((out.requests, out.input_tokens, out.output_tokens), known, strict=True):
             assert column is not None
             got = column[m - first]
             if math.isnan(expected):
