@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llmroute.core.ratelimit import ShedState, plan
@@ -22,9 +22,7 @@ from llmroute.render import build_proxy_config
 from llmroute.spec.route import LLMRoute, LLMRouteSpec, ObjectMeta
 from tests.unit.core_helpers import T0, series, spec
 
-SETTINGS = settings(
-    max_examples=200, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
-)
+SETTINGS = settings(max_examples=200)  # the rest: the llmroute profile (tests/unit/conftest.py)
 MAX_REPLICAS = 10000  # the schema's bound on proxy.maxReplicas
 
 # targetPerReplica down to 1e-6: below it a load / target of more than 1.8e308 crashes (see the xfail below)

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
@@ -28,9 +28,7 @@ from llmroute.spec.status import LLMRouteStatus
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "manifests" / "examples").glob("*.yaml"))
 BASES = [doc for path in EXAMPLES for doc in yaml.safe_load_all(path.read_text()) if doc]
-SETTINGS = settings(
-    max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
-)
+SETTINGS = settings(max_examples=150)  # the rest: the llmroute profile (tests/unit/conftest.py)
 
 Path_ = tuple[str | int, ...]
 
@@ -174,3 +172,34 @@ def test_a_valid_route_survives_its_own_wire_form(doc: dict[str, Any]) -> None:
         return
     again = LLMRoute.from_object(route.to_wire())
     assert again == route
+
+
+def typed_leaves(doc: dict[str, Any]) -> list[Path_]:
+    """The paths of the spec's numbers and booleans."""
+    return [p for p in leaves(doc) if p[0] == "spec" and isinstance(get(doc, p), int | float | bool)]
+
+
+@SETTINGS
+@given(
+    st.sampled_from([b for b in BASES if typed_leaves(b)]).flatmap(
+        lambda d: st.tuples(st.just(d), st.sampled_from(typed_leaves(d)))
+    )
+)
+def test_a_number_or_boolean_spelled_as_a_string_is_refused_at_its_path(
+    case: tuple[dict[str, Any], Path_],
+) -> None:
+    """As the apiserver's schema: ``"5"`` is not an integer nor ``"true"`` a boolean (pydantic's lax mode
+    reads them as such); and ``5.0`` is an integer, as the apiserver's JSON decoder reads it."""
+    base, at = case
+    value = get(base, at)
+    doc = copy.deepcopy(base)
+    get(doc, at[:-1])[at[-1]] = str(value).lower()
+    try:
+        LLMRoute.from_object(doc)
+    except ValidationError as exc:
+        assert field_path(at) in [field_path(tuple(e["loc"])) for e in exc.errors()], error_lines(exc)
+    else:
+        raise AssertionError(f"{field_path(at)}: {str(value).lower()!r} was accepted")
+    if isinstance(value, int) and not isinstance(value, bool):
+        get(doc, at[:-1])[at[-1]] = float(value)
+        assert LLMRoute.from_object(doc) == LLMRoute.from_object(base)

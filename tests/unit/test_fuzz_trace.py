@@ -13,15 +13,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llmroute.sim.trace import Trace, read_trace
 from llmroute.sim.tracecsv import TraceError
 
-SETTINGS = settings(
-    max_examples=200, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
-)
+SETTINGS = settings(max_examples=200)  # the rest: the llmroute profile (tests/unit/conftest.py)
 HEADER = "timestamp,requests,input_tokens,output_tokens"
 LINE = re.compile(r":(\d+): ")
 
@@ -146,7 +144,7 @@ def test_a_generated_csv_is_read_cell_for_cell_or_refused_at_its_line(
             assert math.isnan(out.requests[m - first])  # a minute without a row is missing too
 
 
-@settings(max_examples=5, deadline=None, derandomize=True)
+@settings(max_examples=5)
 @given(st.integers(10_000, 200_000), st.sampled_from(["\n", "\r\n", ",,,\n"]))
 def test_a_file_of_blank_lines_is_read_past(blank: int, line: str) -> None:
     content = (HEADER + "\n" + line * blank + "2025-03-03T00:00:00Z,5,,\n").encode()
