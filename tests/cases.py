@@ -254,8 +254,9 @@ VALID_EDGES: dict[str, dict[str, Any]] = {
     "name-of-57-characters": {},
     # a total below the default first-byte and idle timeouts: those never fire, the total bounds all
     "total-below-the-other-timeouts": {"proxy": {"timeouts": {"totalSeconds": 30}}},
-    # a number without a fractional part is an integer to the apiserver's JSON decoder
-    "integral-float-for-an-integer": {"proxy": {"maxReplicas": 5.0}},
+    # a number without a fractional part is an integer to the apiserver's schema (but not to a CEL rule
+    # that reads the field: maxReplicas 5.0 is refused with "expected int, got float64 evaluating rule")
+    "integral-float-for-an-integer": {"reconcileIntervalSeconds": 30.0},
 }
 
 INVALID: list[Invalid] = [

@@ -315,7 +315,8 @@ def json_numbers(value: Any) -> Any:
     apiserver's JSON decoder reads numbers. Validated strictly then, the models take what the schema
     takes: ``5.0`` where an integer goes, ``5`` where a number goes, but not ``"5"`` nor ``"true"``
     (pydantic's lax mode reads those as 5 and True: ``llmroute validate`` passed routes the apiserver
-    refuses)."""
+    refuses). The apiserver's CEL rules alone refuse ``5.0`` in a field they read ("expected int, got
+    float64"); the models read it as 5 there too."""
     if isinstance(value, dict):
         return {k: json_numbers(v) for k, v in value.items()}
     if isinstance(value, list):
