@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import math
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from pydantic import ValidationError
 
 from llmroute.cli.render import steady_config
 from llmroute.cli.routefile import error_lines, field_path
-from llmroute.cli.validate import problems
+from llmroute.cli.validate import check_file, problems
 from llmroute.decide import Observed, decide
 from llmroute.render import build_children
 from llmroute.spec import LLMRoute
@@ -28,7 +29,7 @@ from llmroute.spec.status import LLMRouteStatus
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "manifests" / "examples").glob("*.yaml"))
 BASES = [doc for path in EXAMPLES for doc in yaml.safe_load_all(path.read_text()) if doc]
-SETTINGS = settings(max_examples=150)  # the rest: the llmroute profile (tests/unit/conftest.py)
+SETTINGS = settings(max_examples=400)  # the rest: the llmroute profile (tests/unit/conftest.py)
 
 Path_ = tuple[str | int, ...]
 
@@ -203,3 +204,47 @@ def test_a_number_or_boolean_spelled_as_a_string_is_refused_at_its_path(
     if isinstance(value, int) and not isinstance(value, bool):
         get(doc, at[:-1])[at[-1]] = float(value)
         assert LLMRoute.from_object(doc) == LLMRoute.from_object(base)
+
+
+YAML_SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=10), st.binary(max_size=5)
+)
+YAML_VALUES = st.recursive(
+    YAML_SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.one_of(st.text(max_size=8), st.integers(), st.booleans()), inner, max_size=3)
+    ),
+    max_leaves=15,
+)
+
+
+@st.composite
+def route_files(draw: st.DrawFn) -> bytes:
+    """A YAML file: generated LLMRoute-looking documents (any metadata and spec), a ``kind: List`` of them,
+    or generated text."""
+    doc: dict[Any, Any] = {
+        "apiVersion": draw(st.sampled_from(["llmroute.io/v1alpha1", "v1"]) | YAML_VALUES),
+        "kind": "LLMRoute",
+        "metadata": draw(st.fixed_dictionaries({"name": st.just("r")}) | YAML_VALUES),
+        "spec": draw(st.just(copy.deepcopy(BASES[1]["spec"])) | YAML_VALUES),
+    }
+    doc.update(draw(st.dictionaries(st.text(max_size=5), YAML_VALUES, max_size=2)))
+    shape = draw(st.sampled_from(["doc", "list", "text"]))
+    if shape == "text":
+        return draw(st.text(max_size=200)).encode()
+    body = {"apiVersion": "v1", "kind": "List", "items": [doc, draw(YAML_VALUES)]} if shape == "list" else doc
+    return yaml.safe_dump_all([body, draw(YAML_VALUES)], allow_unicode=True).encode()
+
+
+@settings(max_examples=150)
+@given(route_files())
+def test_validate_reports_any_file_as_lines_never_a_traceback(content: bytes) -> None:
+    """``llmroute validate`` on a generated file: problem lines naming the file, or routes found valid."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "r.yaml"
+        path.write_bytes(content)
+        found, valid = check_file(path)
+    assert found or valid
+    for line in [*found, *valid]:
+        assert isinstance(line, str) and line.startswith(str(path)), line
