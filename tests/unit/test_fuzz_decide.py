@@ -14,7 +14,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmroute.core.observed import RouteMetrics, Scale, UpstreamMetrics
+from llmroute.core.observed import MetricKey, RouteMetrics, Scale, UpstreamMetrics
 from llmroute.core.schedule import bounds
 from llmroute.decide import Observed, decide
 from llmroute.spec.route import LLMRoute
@@ -50,7 +50,9 @@ ROUTE = LLMRoute.from_object(
 def cycles(draw: st.DrawFn) -> tuple[RouteMetrics | None, np.ndarray, Scale | None]:
     metrics = None
     if draw(st.booleans()):
-        keys = st.sampled_from(["rps", "inflight", "tokens", "error_rate", "latency_p95", "ratelimited"])
+        keys: st.SearchStrategy[MetricKey] = st.sampled_from(
+            ["rps", "inflight", "tokens", "error_rate", "latency_p95", "ratelimited"]
+        )
         upstream = st.builds(UpstreamMetrics, st.none() | VALUE, FRACTION, st.none() | VALUE, FRACTION)
         metrics = RouteMetrics(
             NOW.timestamp() - draw(st.sampled_from([1, 600])),
