@@ -266,3 +266,42 @@ def test_a_load_series_holds_measurements_or_nan(values: list[float]) -> None:
             assert value == given_value
         else:
             assert math.isnan(value)
+
+
+@pytest.mark.parametrize(
+    ("multiplier", "shedding"),
+    [
+        (5e-324, {"stepFactor": 0.5}),  # multiplier x shed factor underflows to 0.0
+        (1.0, {"stepFactor": 0.01, "minFactor": 1e-9}),  # shed to 1e-9, which rounded to 6 places is 0
+    ],
+)
+def test_a_tier_shed_to_a_positive_factor_keeps_a_positive_limit(
+    multiplier: float, shedding: dict[str, float]
+) -> None:
+    """Found by the property above: a positive multiplier and shed factor whose product underflows, or a
+    shed factor below 1e-6, gave a tier (or its clients) a limit of 0, refusing every request."""
+    tier = {"name": "free", "requestsPerMinute": 1, "perClient": {"requestsPerMinute": 1}}
+    route = spec(
+        rateLimits={
+            "tiers": [tier, {"name": "gold", "priority": 10}],
+            "schedules": [{"name": "w", "start": "00:00", "end": "23:59", "multiplier": multiplier}],
+            "adaptiveShedding": shedding,
+        }
+    )
+    result = plan(
+        route,
+        now=T0,
+        current_replicas=1,
+        desired_replicas=1,
+        utilisation=1.0,
+        at_max=True,
+        state=ShedState(),
+    )
+    free = result.limits[0]
+    assert 0 < free.shed_factor < 1
+    assert free.requests_per_minute == free.per_replica_requests_per_minute == 1
+    config = build_proxy_config(
+        LLMRoute(metadata=ObjectMeta(name="r"), spec=route), limits=result.limits, divisor=1, replicas=1
+    )
+    assert config.limits.tiers[0].client_requests_per_minute == 1
+    assert config.limits.tiers[0].global_client_requests_per_minute == 1

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -186,3 +187,19 @@ def test_any_timestamp_gives_a_trace_or_an_error_at_its_line(stamps: list[str]) 
         assert LINE.search(message) or re.search(r"t\.csv: (the rows|no data|every)", message), message
     else:
         assert out.minutes >= 1 and out.minutes <= 367 * 1440
+
+
+@pytest.mark.parametrize("cell", ["1_000", "١٢", "\uff11\uff12", "0x10", "1e5_0"])
+def test_a_value_cell_is_an_ascii_decimal_number(cell: str) -> None:
+    """Found by the properties above: Python's float() also reads digit-group underscores and non-ASCII
+    digits, which no CSV tool writes as a number."""
+    out = read((HEADER + f"\n2025-03-03T00:00:00Z,{cell},,\n").encode())
+    assert isinstance(out, TraceError)
+    assert ":2: column requests:" in str(out) and "is not a number" in str(out), out
+
+
+def test_a_truncated_gzip_stream_is_reported_as_one() -> None:
+    """Found by the properties above: the garbage of a damaged stream was refused as non-UTF-8 text."""
+    whole = gzip.compress((HEADER + "\n" + "2025-03-03T00:00:00Z,1,2,3\n" * 50).encode())
+    out = read(whole[: len(whole) // 2] + b"\x0e\x00")
+    assert isinstance(out, TraceError) and "damaged gzip stream" in str(out), out
