@@ -3,8 +3,8 @@
     .venv/bin/python -m bench.run_all [--only NAME ...]
 
 Each benchmark also runs on its own (``python -m bench.<name>``; ``sim_frontier_heldout`` is
-``python -m bench.sim_frontier --traces-dir bench/traces/heldout --group trace --group day``). They take a few minutes each and
-expect an otherwise quiet machine: numbers from a loaded machine are not comparable.
+``python -m bench.sim_frontier --traces-dir bench/traces/heldout --group trace --group day``). They take a
+few minutes each and expect an otherwise quiet machine: numbers from a loaded machine are not comparable.
 """
 
 from __future__ import annotations

@@ -254,6 +254,9 @@ VALID_EDGES: dict[str, dict[str, Any]] = {
     "name-of-57-characters": {},
     # a total below the default first-byte and idle timeouts: those never fire, the total bounds all
     "total-below-the-other-timeouts": {"proxy": {"timeouts": {"totalSeconds": 30}}},
+    # a number without a fractional part is an integer to the apiserver's schema (but not to a CEL rule
+    # that reads the field: maxReplicas 5.0 is refused with "expected int, got float64 evaluating rule")
+    "integral-float-for-an-integer": {"reconcileIntervalSeconds": 30.0},
 }
 
 INVALID: list[Invalid] = [
@@ -569,6 +572,22 @@ INVALID: list[Invalid] = [
         "spec.accessLog.sampleRate",
         "accessLog.sampleRate",
     ),
+    # the schema's types: a string is not a number or a boolean (pydantic's lax mode would read it as one)
+    Invalid(
+        "string-for-an-integer",
+        {"proxy": {"maxReplicas": "5"}},
+        "spec.proxy.maxReplicas",
+        "proxy.maxReplicas",
+        field="spec.proxy.maxReplicas",
+    ),
+    Invalid(
+        "string-for-a-number",
+        {"scaling": {"tolerance": "0.2"}},
+        "spec.scaling.tolerance",
+        "scaling.tolerance",
+        field="spec.scaling.tolerance",
+    ),
+    Invalid("string-for-a-boolean", {"paused": "true"}, "spec.paused", "paused", field="spec.paused"),
 ]
 
 

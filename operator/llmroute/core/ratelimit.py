@@ -123,17 +123,24 @@ def share(total: int, divisor: int) -> int:
     return max(1, total // max(1, divisor)) if total > 0 else 0
 
 
-def scaled(value: int, factor: float) -> int:
-    """``value`` times ``factor`` (time-of-day multiplier x shed factor), rounded down but never from a
-    positive product to zero; a factor of 0 (a tier shed entirely) gives 0."""
-    product = value * factor
-    return max(1, math.floor(product + 1e-9)) if product > 0 else 0
+def scaled(value: int, *factors: float) -> int:
+    """``value`` times ``factors`` (time-of-day multiplier, shed factor), rounded down but never a positive
+    value to zero while every factor is positive, however small their product (which may underflow to 0.0);
+    a factor of 0 (a tier shed entirely) gives 0."""
+    if value <= 0 or any(f <= 0 for f in factors):
+        return 0
+    return max(1, math.floor(math.prod(factors, start=value) + 1e-9))
 
 
-def _share(value: int | None, factor: float, divisor: int) -> tuple[int | None, int | None]:
+def significant(factor: float) -> float:
+    """``factor`` to six significant digits (as status shows it): a positive factor stays positive."""
+    return float(f"{factor:.6g}")
+
+
+def _share(value: int | None, factors: tuple[float, float], divisor: int) -> tuple[int | None, int | None]:
     if value is None:
         return None, None
-    total = scaled(value, factor)
+    total = scaled(value, *factors)
     return total, share(total, divisor)
 
 
@@ -209,8 +216,8 @@ def plan(
             where = f"window {window}" if window else "no window"
             events.append(f"tier {tier.name} limits x{mult:g} (was x{before:g}): {where}")
         factor = shed_factor(state.levels.get(tier.name, 0), sh)
-        rpm, rpm_share = _share(tier.requests_per_minute, mult * factor, divisor)
-        tpm, tpm_share = _share(tier.tokens_per_minute, mult * factor, divisor)
+        rpm, rpm_share = _share(tier.requests_per_minute, (mult, factor), divisor)
+        tpm, tpm_share = _share(tier.tokens_per_minute, (mult, factor), divisor)
         limits.append(
             EffectiveLimit(
                 tier=tier.name,
@@ -219,7 +226,7 @@ def plan(
                 per_replica_requests_per_minute=rpm_share,
                 per_replica_tokens_per_minute=tpm_share,
                 multiplier=mult,
-                shed_factor=round(factor, 6),
+                shed_factor=significant(factor),
             )
         )
     state = replace(state, multipliers={k: v for k, v in multipliers.items() if v != 1.0})

@@ -19,6 +19,7 @@ import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
 MINUTE = 60
+MAX_LOAD = 1e15  # per second: no real service; above it a figure is a broken query, not a measurement
 
 
 def _utc(value: datetime) -> datetime:
@@ -30,7 +31,8 @@ def _utc(value: datetime) -> datetime:
 @dataclass(frozen=True, eq=False)
 class LoadSeries:
     """Per-step load samples: ``start`` (UTC), ``step_seconds`` and one float per step (``NaN`` = missing;
-    an infinite or negative value is read as missing too)."""
+    an infinite or negative value, or one above :data:`MAX_LOAD`, is read as missing too: such a figure
+    comes from a broken query, and sizing replicas on it would overflow)."""
 
     start: datetime
     step_seconds: int
@@ -47,8 +49,8 @@ class LoadSeries:
         ):
             object.__setattr__(self, "values", np.asarray(self.values, dtype=np.float64).reshape(-1))
         with np.errstate(invalid="ignore"):
-            bad = np.isinf(self.values) | (self.values < 0)
-        if bad.any():  # an infinite or negative load is not a measurement: missing, like NaN
+            bad = (self.values > MAX_LOAD) | (self.values < 0)
+        if bad.any():  # an infinite, absurdly large or negative load is not a measurement: missing, like NaN
             object.__setattr__(self, "values", np.where(bad, np.nan, self.values))
 
     # construction -------------------------------------------------------------------------------------

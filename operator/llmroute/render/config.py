@@ -61,15 +61,15 @@ def default_metrics_url(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, "/metrics", "", ""))
 
 
-def _scaled(value: int | None, factor: float, divisor: int = 1) -> int | None:
-    """A per-client figure times ``factor``, divided per replica (never a positive figure to zero)."""
+def _scaled(value: int | None, factors: tuple[float, float], divisor: int = 1) -> int | None:
+    """A per-client figure times ``factors``, divided per replica (never a positive figure to zero)."""
     if value is None:
         return None
-    return share(scaled(value, factor), divisor)
+    return share(scaled(value, *factors), divisor)
 
 
 def _tier_config(tier: Tier, limit: EffectiveLimit | None, divisor: int) -> TierConfig:
-    factor = (limit.multiplier * limit.shed_factor) if limit else 1.0
+    factors = (limit.multiplier, limit.shed_factor) if limit else (1.0, 1.0)
     client = tier.per_client
     client_rpm = client.requests_per_minute if client else None
     client_tpm = client.tokens_per_minute if client else None
@@ -82,10 +82,10 @@ def _tier_config(tier: Tier, limit: EffectiveLimit | None, divisor: int) -> Tier
         tokens_per_minute=limit.per_replica_tokens_per_minute if limit else None,
         global_requests_per_minute=limit.requests_per_minute if limit else None,
         global_tokens_per_minute=limit.tokens_per_minute if limit else None,
-        client_requests_per_minute=_scaled(client_rpm, factor, divisor),
-        client_tokens_per_minute=_scaled(client_tpm, factor, divisor),
-        global_client_requests_per_minute=_scaled(client_rpm, factor),
-        global_client_tokens_per_minute=_scaled(client_tpm, factor),
+        client_requests_per_minute=_scaled(client_rpm, factors, divisor),
+        client_tokens_per_minute=_scaled(client_tpm, factors, divisor),
+        global_client_requests_per_minute=_scaled(client_rpm, factors),
+        global_client_tokens_per_minute=_scaled(client_tpm, factors),
         api_keys_file=f"{CLIENT_KEYS_DIR}/{keys.name}/{keys.key}" if keys else None,
     )
 

@@ -16,7 +16,7 @@ from llmroute.sim.capacity import NEED_CAP, CapacityModel, PolicyMetrics, measur
 from llmroute.sim.frontier import DEFAULT_SWEEP, Comparison, FrontierPoint, compare
 from llmroute.sim.policies import PolicyRun, Progress, run_hpa, run_llmroute, run_oracle, run_static
 from llmroute.sim.trace import Trace, demand_rps
-from llmroute.spec.route import LLMRoute, LLMRouteSpec
+from llmroute.spec.route import LLMRoute, LLMRouteSpec, json_numbers
 from llmroute.spec.upstream import ProxySpec
 
 POLICIES = ("llmroute", "hpa", "static", "oracle")
@@ -90,7 +90,7 @@ def route_spec(doc: dict[str, Any]) -> LLMRouteSpec | None:
     if doc.get("kind") == "LLMRoute":
         return LLMRoute.from_object(doc).spec
     if "upstreams" in doc:
-        return LLMRouteSpec.model_validate(doc)
+        return LLMRouteSpec.model_validate(json_numbers(doc), strict=True)  # as LLMRoute.from_object
     return None
 
 

@@ -14,10 +14,11 @@ accepted, and said in :attr:`Rows.notes` when it is not the documented format ex
 
 Everything else is refused with :class:`TraceError`, naming the line and column: a row with more or fewer
 fields than the header, a time that is not ISO-8601 or not on a minute, a cell that is not empty and not a
-finite number from 0 to :data:`MAX_CELL` (``nan``, ``NA``, ``-5``, ``1e300``), a date without a time
-of day, a minute given twice with other values, three rows or more
-all a multiple of ``k > 1`` minutes apart (another resolution), a span of more than :data:`MAX_SPAN_DAYS`
-(a mistyped date), a file that is not UTF-8 text or not CSV (an unclosed quote), a damaged gzip stream.
+finite decimal number from 0 to :data:`MAX_CELL` (``nan``, ``NA``, ``-5``, ``1e300``, ``1_000``), a date
+without a time of day, a minute given twice with other values, three rows or more all a multiple of
+``k > 1`` minutes apart (another resolution), a span of more than :data:`MAX_SPAN_DAYS` (a mistyped date),
+a file that is not UTF-8 text or not CSV (an unclosed quote), a damaged gzip stream (checked to its end
+before any row is read, so that its garbage is not refused as something else).
 An empty cell is a minute without data, not zero; a minute without a row is one too.
 """
 
@@ -27,6 +28,7 @@ import csv
 import gzip
 import itertools
 import math
+import re
 import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -38,6 +40,7 @@ KNOWN = ("timestamp", "client", *COLUMNS)
 GZIP_MAGIC = b"\x1f\x8b"
 MAX_SPAN_DAYS = 366
 MAX_CELL = 1e15  # per minute: ~1.7e13 a second is no real service; a year of such minutes still sums finite
+DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")  # a number as CSV tools write it
 SHOWN_IGNORED = 5  # ignored columns named in the note; the rest counted
 
 
@@ -76,8 +79,19 @@ def _open(path: Path) -> IO[str]:
     with path.open("rb") as raw:
         head = raw.read(2)
     if head == GZIP_MAGIC:
+        _check_gzip(path)
         return gzip.open(path, "rt", encoding="utf-8-sig", newline="")
     return path.open(encoding="utf-8-sig", newline="")
+
+
+def _check_gzip(path: Path) -> None:
+    """Decompress ``path`` once to its end (in bounded chunks), so that a damaged stream is reported as
+    one: read as it goes, its garbage bytes would reach the CSV reader before the CRC check and be
+    refused as whatever they look like (not UTF-8, a line of the wrong width). Raises what :mod:`gzip`
+    raises for a damaged stream."""
+    with gzip.open(path, "rb") as stream:
+        while stream.read(1 << 20):
+            pass
 
 
 def read_rows(path: Path) -> Rows:
@@ -141,9 +155,11 @@ def _value(cell: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise ValueError(f"{text!r} is not a number (an empty cell marks a minute without data)") from None
-    if not math.isfinite(value):
+        value = None
+    if value is not None and not math.isfinite(value):
         raise ValueError(f"{text!r} is not a finite number (an empty cell marks a minute without data)")
+    if value is None or not DECIMAL.fullmatch(text):  # Python's float() also reads 1_000 and non-ASCII digits
+        raise ValueError(f"{text!r} is not a number (an empty cell marks a minute without data)")
     if value < 0:
         raise ValueError(f"{text} is negative")
     if value > MAX_CELL:

@@ -305,4 +305,22 @@ class LLMRoute(Model):
 
     @classmethod
     def from_object(cls, obj: dict[str, Any]) -> LLMRoute:
-        return cls.model_validate(obj)
+        """``obj`` (a manifest or what the apiserver returns) validated as the CRD's schema types it
+        (:func:`json_numbers`, strict); raises pydantic's ``ValidationError``."""
+        return cls.model_validate(json_numbers(obj), strict=True)
+
+
+def json_numbers(value: Any) -> Any:
+    """``value`` with each float that has no fractional part made an integer (``5.0`` -> ``5``), as the
+    apiserver's JSON decoder reads numbers. Validated strictly then, the models take what the schema
+    takes: ``5.0`` where an integer goes, ``5`` where a number goes, but not ``"5"`` nor ``"true"``
+    (pydantic's lax mode reads those as 5 and True: ``llmroute validate`` passed routes the apiserver
+    refuses). The apiserver's CEL rules alone refuse ``5.0`` in a field they read ("expected int, got
+    float64"); the models read it as 5 there too."""
+    if isinstance(value, dict):
+        return {k: json_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_numbers(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
