@@ -114,3 +114,30 @@ def test_memory_round_trips_and_tolerates_garbage() -> None:
     memory = Memory(((1.0, 3), (2.0, 4)), ((1.0, 1),), 2.0)
     assert Memory.from_dict(memory.to_dict()) == memory
     assert Memory.from_dict({"recs": "x", "events": [[1, "a"], [2]], "last": "now"}) == Memory()
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [
+        (Policy("Percent", 100, 15), hpa.MAX_COUNT),  # 2**(86400 / 15) overflows a float
+        (Policy("Percent", 1500, 60), hpa.MAX_COUNT),  # x16 a minute for a day
+        (Policy("Pods", 4, 15), 2 + 4 * (86400 // 15)),
+    ],
+)
+def test_scale_up_limit_after_a_long_pause_is_a_count_not_an_overflow(policy: Policy, expected: int) -> None:
+    """A route decided again a day after its last decision (an operator down, a route paused) compounds
+    its Percent policy over every period since: the limit saturates at the int32 cap instead of raising
+    OverflowError and leaving the route undecided; normalize then bounds it by maxReplicas."""
+    rules = Rules(0, "Max", (policy,))
+    memory = Memory(last_time=0.0)
+    assert hpa.scale_up_limit(memory, 86400.0, 2, rules) == expected
+    down = Rules(300, "Max", (Policy("Percent", 100, 15),))
+    assert hpa.normalize(memory, 86400.0, 2, 50, rules, down, 1, 40).replicas == 40
+
+
+def test_count_caps_a_ratio_beyond_int32_and_keeps_exact_ratios() -> None:
+    assert hpa.count(float("inf")) == hpa.MAX_COUNT
+    assert hpa.count(1e300) == hpa.MAX_COUNT
+    assert hpa.count(3.0000000001) == 3  # an exact ratio with float noise does not round up
+    assert hpa.count(3.01) == 4
+    assert hpa.count(0.0) == 0

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from llmroute.core.hpa import MAX_COUNT
 from llmroute.core.ratelimit import ShedState, plan
 from llmroute.core.scaling import ScalerState, recommend
 from llmroute.core.schedule import bounds
@@ -25,10 +26,9 @@ from tests.unit.core_helpers import T0, series, spec
 SETTINGS = settings(max_examples=200)  # the rest: the llmroute profile (tests/unit/conftest.py)
 MAX_REPLICAS = 10000  # the schema's bound on proxy.maxReplicas
 
-# targetPerReplica down to 1e-6: below it a load / target of more than 1.8e308 crashes (see the xfail below)
 TARGETS = st.one_of(
-    st.sampled_from([1e-6, 0.001, 1.0, 40.0, 1e9]),
-    st.floats(min_value=1e-6, max_value=1e9),
+    st.sampled_from([5e-324, 1e-300, 1e-6, 0.001, 1.0, 40.0, 1e9]),
+    st.floats(min_value=5e-324, max_value=1e9),
 )
 REPLICAS = st.one_of(st.sampled_from([1, 2, MAX_REPLICAS - 1, MAX_REPLICAS]), st.integers(1, MAX_REPLICAS))
 LOADS = st.one_of(
@@ -238,21 +238,24 @@ def test_rate_limit_shares_are_positive_and_sum_to_the_global_figure(
         now += timedelta(seconds=61)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OverflowError,
-    reason="core/scaling.py: recommend() takes math.ceil(load / (targetPerReplica x (1 + tolerance))) "
-    "unbounded; the schema lets targetPerReplica be any positive float, and a ratio above 1.8e308 is inf "
-    "(OverflowError: cannot convert float infinity to integer) - the route is never decided on",
-)
 @pytest.mark.parametrize(("target", "load"), [(5e-324, 1e-12), (1e-300, 1e9)])
 def test_recommend_with_a_tiny_target_per_replica(target: float, load: float) -> None:
+    """A load / targetPerReplica beyond any float (inf) is a count capped at int32, not an OverflowError
+    that leaves the route undecided: the route scales up as fast as its policies allow, to maxReplicas."""
     route = spec(proxy={"maxReplicas": 10}, scaling={"metric": {"targetPerReplica": target}})
-    now = T0 + timedelta(minutes=10)
-    result = recommend(
-        route, now=now, current_replicas=1, history=series(np.full(10, load)), state=ScalerState()
-    )
-    assert result.recommendation.final == 10
+    state, current, counts = ScalerState(), 1, []
+    for k in range(10, 15):
+        result = recommend(
+            route,
+            now=T0 + timedelta(minutes=k),
+            current_replicas=current,
+            history=series(np.full(k, load)),
+            state=state,
+        )
+        state, current = result.state, result.recommendation.final
+        counts.append(current)
+    assert result.recommendation.reactive == MAX_COUNT
+    assert counts == sorted(counts) and counts[0] > 1 and counts[-1] == 10
 
 
 @SETTINGS

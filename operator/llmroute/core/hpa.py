@@ -23,6 +23,18 @@ from llmroute.spec.scaling import ScalingRules
 MAX_MEMORY = 64  # bound on remembered recommendations / events (keeps persisted state small)
 
 
+MAX_COUNT = 2**31 - 1  # a Deployment's replicas is an int32: no count llmroute computes goes above it
+
+
+def count(ratio: float) -> int:
+    """``ceil(ratio)`` as a replica count (``ratio`` = load / load per replica, >= 0), at most
+    :data:`MAX_COUNT`: a ratio too large for an int32 (or an int at all: ``inf`` when the load per replica
+    is tiny) is that cap, not an ``OverflowError``. The 1e-9 keeps an exact ratio from rounding up."""
+    if ratio >= MAX_COUNT:
+        return MAX_COUNT
+    return max(0, math.ceil(ratio - 1e-9))
+
+
 @dataclass(frozen=True)
 class Policy:
     kind: str  # "Pods" | "Percent"
@@ -104,11 +116,11 @@ class Memory:
 def usage_desired(load: float, target: float, current: int, tolerance: float) -> int:
     """HPA ``AverageValue`` rule: ``ceil(load / target)`` unless the usage ratio is within the tolerance."""
     if current <= 0:
-        return math.ceil(load / target - 1e-9) if load > 0 else 0
+        return count(load / target) if load > 0 else 0
     ratio = load / (target * current)
     if abs(1.0 - ratio) <= tolerance:
         return current
-    return max(0, math.ceil(load / target - 1e-9))
+    return count(load / target)
 
 
 def stabilize(
@@ -157,9 +169,11 @@ def scale_up_limit(memory: Memory, now: float, current: int, rules: Rules) -> in
         start = current - added + deleted
         n = _periods(memory, now, p.period)
         if p.kind == "Pods":
-            proposed = start + p.value * n
+            proposed = min(MAX_COUNT, start + p.value * n)
+        elif start > 0 and n * math.log1p(p.value / 100) >= math.log(MAX_COUNT / start):
+            proposed = MAX_COUNT  # compounding over many periods (a long pause) would overflow a float
         else:
-            proposed = math.ceil(start * (1 + p.value / 100) ** n - 1e-9)
+            proposed = count(start * (1 + p.value / 100) ** n)
         if best is None:
             best = proposed
         best = min(best, proposed) if rules.select == "Min" else max(best, proposed)

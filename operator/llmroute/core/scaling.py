@@ -41,6 +41,7 @@ from llmroute.core.hpa import (
     HpaParams,
     Memory,
     Rules,
+    count,
     normalize,
     record,
     scale_up_limit,
@@ -160,7 +161,7 @@ def recovery_floor(values: FloatArray, divisor: float, up: Rules, lo: int, hi: i
     known = values[~np.isnan(values)][-RECOVERY_MINUTES:]
     if not known.size or up.select == "Disabled":
         return lo
-    need = min(hi, math.ceil(float(known.max()) / divisor - 1e-9))
+    need = min(hi, count(float(known.max()) / divisor))
     memory = Memory(last_time=0.0)
     low, high = lo, max(lo, need)
     while low < high:  # the smallest count whose one-minute step reaches ``need`` (the step is monotone)
@@ -187,7 +188,7 @@ def removal_need(values: FloatArray, divisor: float, max_margin: float) -> int |
     recommendation of a window).
     """
     nc = nowcast(values, max_margin, horizon=REMOVAL_HORIZON_MINUTES, peak=True)
-    return None if nc is None else math.ceil(nc.burst_load / divisor - 1e-9)
+    return None if nc is None else count(nc.burst_load / divisor)
 
 
 def cold_hold(nc: Nowcast, divisor: float, current: int) -> bool:
@@ -196,7 +197,7 @@ def cold_hold(nc: Nowcast, divisor: float, current: int) -> bool:
     last minute and the level, at ``divisor`` per replica) fits the ``current`` count. With no history
     the margin is generous when the load makes llmroute scale up, but it never scales up only to be
     generous: steady traffic keeps its count instead of a scale-up and a scale-down a few minutes later."""
-    return nc.samples < COLD_SAMPLES and math.ceil(max(nc.last, nc.level) / divisor - 1e-9) <= current
+    return nc.samples < COLD_SAMPLES and count(max(nc.last, nc.level) / divisor) <= current
 
 
 def _bound_reasons(reasons: list[str], b: Bounds) -> list[str]:
@@ -292,7 +293,7 @@ def recommend(
         return _no_data(spec, p, now, current, state, b, stale)
 
     need = nc.burst_load / p.divisor
-    reactive = math.ceil(need - 1e-9)
+    reactive = count(need)
     pred = predict(
         scaling.predictive,
         values=minutes.values,
@@ -301,11 +302,11 @@ def recommend(
         nc=nc,
         accuracy=state.accuracy,
     )
-    pred_replicas = None if pred.load is None else math.ceil(pred.load / p.divisor - 1e-9)
+    pred_replicas = None if pred.load is None else count(pred.load / p.divisor)
     driver = "reactive"
     if pred.active and pred_replicas is not None and pred_replicas > reactive:
         need, driver = pred.load / p.divisor if pred.load is not None else need, "predictive"
-    proposal = math.ceil(need - 1e-9)
+    proposal = count(need)
     notes: list[str] = []
     limited_by: list[str] = []
     if proposal < current:
@@ -324,7 +325,7 @@ def recommend(
         notes.append(f"no history yet: the load alone fits {current}, not scaling up only for the margin")
         candidate = current
     if candidate > current:
-        candidate = max(candidate, math.ceil(need * (1.0 + UP_MARGIN * tol) - 1e-9))
+        candidate = max(candidate, count(need * (1.0 + UP_MARGIN * tol)))
         # remember what was decided, margin included, so the scale-down window protects all of it
         memory = replace(memory, recommendations=(*memory.recommendations[:-1], (t, candidate)))
     else:

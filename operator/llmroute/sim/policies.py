@@ -24,7 +24,7 @@ from typing import TextIO
 
 import numpy as np
 
-from llmroute.core.hpa import HpaParams, Memory, hpa_step
+from llmroute.core.hpa import HpaParams, Memory, count, hpa_step
 from llmroute.core.ratelimit import ShedState, plan
 from llmroute.core.scaling import ScalerState, recommend
 from llmroute.core.series import MINUTE, FloatArray, LoadSeries
@@ -92,7 +92,7 @@ def run_llmroute(
     n = int(demand.shape[0])
     target = spec.scaling.metric.target_per_replica
     desired = np.zeros(n, dtype=np.int64)
-    current = _clamp(math.ceil(_first(demand[0]) / target - 1e-9), spec) if n else 0
+    current = _clamp(count(_first(demand[0]) / target), spec) if n else 0
     reasons: list[str] = []
     cols: dict[str, list[float | int | str | None]] = {"reactive": [None] * n, "predictive": [None] * n}
     state = ScalerState()
@@ -152,7 +152,7 @@ def run_hpa(
     params = HpaParams.from_spec(spec, target=utilisation * model.capacity_rps)
     n = int(demand.shape[0])
     desired = np.zeros(n, dtype=np.int64)
-    current = _clamp(math.ceil(_first(demand[0]) / params.target - 1e-9), spec) if n else 0
+    current = _clamp(count(_first(demand[0]) / params.target), spec) if n else 0
     memory = Memory()
     t0 = start.timestamp()
     values = demand.tolist()

@@ -27,6 +27,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from llmroute.core.hpa import count
 from llmroute.sim.hourly import windows
 from llmroute.spec.route import LLMRoute
 
@@ -233,7 +234,7 @@ def _scaling(obs: ObservedUsage, route: LLMRoute | None, timezone: str, b: _Buil
     hours = [h % 24 for h in range(start, start + (end - start) % 24)]
     typical = prof.get("hourly_median_requests") or prof["hourly_mean_requests"]
     rps = sum(typical[h] for h in hours) / len(hours) / 3600
-    replicas = min(ceiling, math.ceil(rps / target))
+    replicas = min(ceiling, count(rps / target))
     if replicas <= floor:
         b.add(path, None, f"no peak floor: the peak's {rps:,.1f} req/s fit in proxy.minReplicas ({floor}) "
               f"at {target:g} req/s per replica")  # fmt: skip
