@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from llmroute.core.hpa import HpaParams
+from llmroute.core.hpa import HpaParams, Memory
 from llmroute.core.nowcast import COLD_MARGIN, nowcast
 from llmroute.core.predictive import Accuracy
 from llmroute.core.scaling import ScalerState, recommend, recovery_floor
@@ -415,3 +415,16 @@ def test_a_scale_down_keeps_what_the_busiest_minute_of_the_removal_horizon_needs
     assert result.recommendation.final == 10
     assert result.recommendation.limited_by == ["removalHorizon", "tolerance"]
     assert "busiest of the next 3 minutes may need 9" in result.recommendation.reason
+
+
+def test_a_scale_up_six_hours_after_the_last_decision_is_decided() -> None:
+    """The scaler's memory outlives an operator outage: the first decision after six hours compounds the
+    default Percent policy (x2 every 15 s) over 1,440 periods. That overflowed a float, and since a failed
+    decision records nothing, every later cycle failed the same way: the route never scaled again."""
+
+    state = ScalerState(memory=Memory(last_time=T0.timestamp()))
+    result = recommend(
+        scaling_spec(), now=T0 + minutes(360), current_replicas=2, history=series([400.0] * 360), state=state
+    )
+    assert result.recommendation.final == 10
+    assert result.state.memory.last_time == (T0 + minutes(360)).timestamp()
