@@ -180,3 +180,24 @@ def test_state_round_trip() -> None:
     state = results[0].state
     assert FailoverState.from_dict(state.to_dict()) == state
     assert FailoverState.from_dict({"up": {"a": {"s": "Bogus"}}}).upstreams["a"].state == "Unknown"
+
+
+def test_an_upstream_that_flapped_a_thousand_times_gets_the_maximum_cooldown() -> None:
+    """The failure count behind the backoff keeps growing while an upstream flaps (it resets only after
+    maxCooldownSeconds of health): however large it gets, the cooldown is maxCooldownSeconds, computed
+    without a number of 2^(n-1) (the exponent stops at MAX_DOUBLINGS, so it never meets a float's range)."""
+    r = route(cooldownSeconds=60, maxCooldownSeconds=150)
+    flapped = {
+        "up": {
+            "a": {"s": "Recovering", "since": T0.timestamp() - 30, "n": 1100, "good": T0.timestamp() - 30},
+            "b": {"s": "Healthy", "since": T0.timestamp() - 3600, "n": 0},
+        },
+        "group": 1,
+        "switched": T0.timestamp() - 3600,
+        "open": False,
+    }
+    state = FailoverState.from_dict(flapped)
+    assert state.upstreams["a"].failures == 1100
+    result = evaluate(r, now=T0, observations={"a": BAD, "b": OK}, state=state)
+    assert [e.message.split("cooldown ")[1] for e in result.events if "cooldown" in e.message] == ["150s"]
+    assert result.state.upstreams["a"].cooldown_until == T0.timestamp() + 150

@@ -11,7 +11,7 @@ from multidict import CIMultiDict
 from llmroute.proxy.balancer import Balancer
 from llmroute.proxy.engines import EngineLoad
 from llmroute.proxy.scoring import Candidate, choose, score, scores
-from llmroute.spec.proxyconfig import ProxyConfig
+from llmroute.spec.proxyconfig import PassiveHealthConfig, ProxyConfig
 
 C = Candidate
 
@@ -162,3 +162,15 @@ def test_the_balancer_scores_what_its_signals_say() -> None:
     balancer.answered("b", 429, CIMultiDict({"Retry-After": "30"}), 13.5)
     assert [u.name for u in balancer.plan(config, config.upstreams, 14.0)] == ["a", "b"]
     assert balancer.candidate("b", 44.0).cooling is False
+
+
+def test_an_upstream_ejected_a_thousand_times_is_ejected_for_the_maximum() -> None:
+    """An upstream that stays down is ejected again after every ejection: past 1,024 ejections
+    2^(n-1) x ejectSeconds was too large for a float, and the failure raised OverflowError in the request
+    path instead of ejecting it."""
+    policy = PassiveHealthConfig(consecutive_failures=1, eject_seconds=30.0, max_eject_seconds=900.0)
+    balancer = Balancer(lambda name, healthy: None, random.Random(1))
+    balancer.state("a").ejections = 1100
+    balancer.failure("a", 100.0, policy)
+    assert balancer.state("a").ejections == 1101
+    assert balancer.state("a").ejected_until == 100.0 + 900.0

@@ -28,6 +28,7 @@ from llmroute.spec.proxyconfig import PassiveHealthConfig, ProxyConfig, Upstream
 
 EWMA_ALPHA = 0.3
 QUOTA_HEADERS = ("x-ratelimit-remaining-requests", "x-ratelimit-remaining-tokens")
+MAX_DOUBLINGS = 60  # an ejection doubles at most this often: 2**60 x any eject time is beyond its cap
 
 
 @dataclass(slots=True)
@@ -169,7 +170,10 @@ class Balancer:
         state.failures += 1
         if state.failures >= policy.consecutive_failures and not state.ejected(now):
             state.ejections += 1
-            duration = min(policy.max_eject_seconds, policy.eject_seconds * 2 ** (state.ejections - 1))
+            # the exponent stops at MAX_DOUBLINGS: an upstream down for hours is ejected thousands of times,
+            # and 2 ** 1024 x a float overflows (the failure would raise in the request path)
+            doublings = min(MAX_DOUBLINGS, state.ejections - 1)
+            duration = min(policy.max_eject_seconds, policy.eject_seconds * 2.0**doublings)
             state.ejected_until = now + duration
             self._on_health(name, False)
 
