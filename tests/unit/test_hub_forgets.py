@@ -1,0 +1,85 @@
+"""The metrics hub forgets deleted routes: their numbers, days of history and Prometheus source do not
+stay in the operator's memory for its lifetime (route churn over weeks would grow it without bound)."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from llmroute.controller.history import HistoryBuffer
+from llmroute.controller.hub import MetricsHub, Registration
+from llmroute.core.observed import RouteMetrics
+from llmroute.prom.queries import RouteQueries
+
+
+def _closed_port() -> int:
+    """A loopback port nothing listens on: every query is refused at once (no network needed)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def prom_url() -> str:
+    return f"http://127.0.0.1:{_closed_port()}"
+
+
+def _reg(key: str, url: str, metric: str = "rps", window: str = "240s") -> Registration:
+    return Registration(key, url, window, metric, 300, 7, RouteQueries())  # type: ignore[arg-type]
+
+
+def _remember(hub: MetricsHub, reg: Registration) -> None:
+    """What a successful cycle leaves for ``reg``: its numbers, a history buffer, the backfill mark."""
+    source = hub.sources[reg.source]
+    source.metrics[reg.key] = RouteMetrics(0.0, {}, {})
+    buf = source.histories[(reg.metric, reg.key)] = HistoryBuffer(60, 7 * 1440)
+    buf.put(0.0, 1.0)
+    source.backfilled.add((reg.metric, reg.key))
+    if reg.metric == "custom":
+        source.fetched_until[f"custom:{reg.key}"] = 0.0
+
+
+def test_a_deleted_routes_numbers_and_history_are_dropped(prom_url: str) -> None:
+    hub = MetricsHub(query_timeout=2.0)
+    kept, gone, custom = (
+        _reg("ns/kept", prom_url),
+        _reg("ns/gone", prom_url),
+        _reg("ns/c", prom_url, "custom"),
+    )
+    for reg in (kept, gone, custom):
+        hub.register(reg)
+        _remember(hub, reg)
+    hub.unregister(gone.key)
+    hub.unregister(custom.key)
+    hub.cycle()  # Prometheus refuses: the route stays known, the deleted ones are forgotten
+    source = hub.sources[kept.source]
+    assert source.error is not None
+    assert set(source.metrics) == {kept.key}
+    assert set(source.histories) == {("rps", kept.key)}
+    assert source.backfilled == {("rps", kept.key)}
+    assert not [t for t in source.fetched_until if t.startswith("custom:")]
+
+
+def test_a_route_whose_metric_changed_drops_the_old_history(prom_url: str) -> None:
+    hub = MetricsHub(query_timeout=2.0)
+    hub.register(_reg("ns/a", prom_url, "rps"))
+    _remember(hub, _reg("ns/a", prom_url, "rps"))
+    hub.register(_reg("ns/a", prom_url, "tokens"))
+    hub.cycle()
+    assert ("rps", "ns/a") not in hub.sources[(prom_url, "240s")].histories
+
+
+def test_a_source_no_route_reads_is_dropped(prom_url: str) -> None:
+    hub = MetricsHub(query_timeout=2.0)
+    other = f"http://127.0.0.1:{_closed_port()}"
+    hub.register(_reg("ns/a", prom_url))
+    hub.register(_reg("ns/b", prom_url))
+    hub.unregister("ns/a")
+    assert set(hub.sources) == {(prom_url, "240s")}  # still read by ns/b
+    hub.register(_reg("ns/b", other))  # moved to another Prometheus
+    assert set(hub.sources) == {(other, "240s")}
+    hub.register(_reg("ns/b", other, window="60s"))  # and another rate window
+    assert set(hub.sources) == {(other, "60s")}
+    hub.unregister("ns/b")
+    assert hub.sources == {}
