@@ -157,6 +157,9 @@ async def on_event(body: kopf.Body, type: str | None, **_: Any) -> None:
     if RUNTIME is None or type is None:
         return
     key = _key(body)
+    if type == "DELETED":  # the daemon's end forgets the rest; nothing may be remembered after it
+        RUNTIME.seen_generation.pop(key, None)
+        return
     generation = body["metadata"].get("generation", 0)
     if RUNTIME.seen_generation.get(key) != generation:
         RUNTIME.seen_generation[key] = generation
@@ -207,6 +210,7 @@ async def run_route(stopped: kopf.DaemonStopped, body: kopf.Body, **kwargs: Any)
         rt.wake.pop(key, None)
         rt.seen_generation.pop(key, None)
         rt.hub.unregister(key)
+        rt.reconciler.forget(key)
         routegauges.forget(key)
         opmetrics.ROUTES.set(len(rt.wake))
 

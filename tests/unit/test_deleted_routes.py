@@ -1,15 +1,26 @@
-"""The metrics hub forgets deleted routes: their numbers, days of history and Prometheus source do not
-stay in the operator's memory for its lifetime (route churn over weeks would grow it without bound)."""
+"""The operator forgets deleted routes: the metrics hub's numbers, days of history and Prometheus source,
+the reconciler's failure memory. None may stay for the operator's lifetime (route churn over weeks would
+grow it without bound), nor carry over to a new route of the same name."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
+from collections.abc import Mapping
+from typing import Any
 
 import pytest
+from kubernetes import client
 
 from llmroute.controller.history import HistoryBuffer
 from llmroute.controller.hub import MetricsHub, Registration
+from llmroute.controller.reconcile import Reconciler
+from llmroute.controller.settings import OperatorSettings
 from llmroute.core.observed import RouteMetrics
+from llmroute.decide.report import Event
+from llmroute.k8s.failures import Failure
+from llmroute.k8s.routes import RouteStatusWriter
+from llmroute.k8s.workload import Workload
 from llmroute.prom.queries import RouteQueries
 
 
@@ -83,3 +94,30 @@ def test_a_source_no_route_reads_is_dropped(prom_url: str) -> None:
     assert set(hub.sources) == {(other, "60s")}
     hub.unregister("ns/b")
     assert hub.sources == {}
+
+
+def test_a_route_created_again_under_a_deleted_ones_name_gets_its_own_warning(prom_url: str) -> None:
+    """The reconciler remembers the failure each route last reported (one Warning Event, not one per
+    cycle). A deleted route's entry must go with it: a new route under the same name failing the same way
+    is a new failure, and routes deleted over weeks must not stay in memory."""
+    api = client.ApiClient(client.Configuration(host=prom_url))  # refuses: the status write fails, reported
+    posted: list[Event] = []
+
+    async def emit(body: Mapping[str, Any], event: Event) -> None:
+        posted.append(event)
+
+    reconciler = Reconciler(OperatorSettings(), MetricsHub(), Workload(api), RouteStatusWriter(api), emit)
+    failure = Failure("Forbidden", False, "deployments.apps is forbidden")
+
+    def body(uid: str) -> dict[str, Any]:
+        return {"metadata": {"namespace": "ai", "name": "chat", "uid": uid, "generation": 1}}
+
+    async def run() -> None:
+        await reconciler.report_failure(body("first"), failure)
+        await reconciler.report_failure(body("first"), failure)  # the same failure again: no new Event
+        reconciler.forget("ai/chat")  # the route is deleted
+        await reconciler.report_failure(body("second"), failure)
+
+    asyncio.run(run())
+    api.close()
+    assert [e.reason for e in posted] == ["Forbidden", "Forbidden"]
