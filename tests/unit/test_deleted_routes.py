@@ -81,6 +81,25 @@ def test_a_route_whose_metric_changed_drops_the_old_history(prom_url: str) -> No
     assert ("rps", "ns/a") not in hub.sources[(prom_url, "240s")].histories
 
 
+def test_history_fetched_up_to_after_now_is_fetched_afresh(prom_url: str) -> None:
+    """The operator's clock stepped back an hour (an NTP step after a VM resumed): the history was fetched
+    up to an hour ahead and its buffer starts there, so every new sample would fall before it and the route
+    would have no load data for an hour. That history is dropped, to be fetched afresh."""
+    now = 1_800_000_000.0
+    hub = MetricsHub(query_timeout=2.0, clock=lambda: now)
+    ahead, kept = _reg("ns/ahead", prom_url), _reg("ns/c", prom_url, "custom")
+    for reg in (ahead, kept):
+        hub.register(reg)
+        _remember(hub, reg)
+    source = hub.sources[ahead.source]
+    source.fetched_until["rps"] = now + 3600.0
+    source.fetched_until["custom:ns/c"] = now - 60.0
+    hub.cycle()
+    assert "rps" not in source.fetched_until and ("rps", ahead.key) not in source.histories
+    assert ("rps", ahead.key) not in source.backfilled
+    assert source.fetched_until["custom:ns/c"] == now - 60.0 and ("custom", kept.key) in source.histories
+
+
 def test_a_source_no_route_reads_is_dropped(prom_url: str) -> None:
     hub = MetricsHub(query_timeout=2.0)
     other = f"http://127.0.0.1:{_closed_port()}"

@@ -66,3 +66,9 @@ def release_memory() -> None:
     gc.collect()
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def bucketed(samples: list[tuple[float, float]], step: int) -> list[tuple[float, float]]:
+    """A rate evaluated at ``t`` averages the window ending at ``t``: file it under the bucket it
+    describes, the one that starts a step earlier."""
+    return [(t - step, v) for t, v in samples]

@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from llmroute.controller import opmetrics
-from llmroute.controller.history import HistoryBuffer, release_memory
+from llmroute.controller.history import HistoryBuffer, bucketed, release_memory
 from llmroute.core.observed import LoadKey, MetricKey, RouteMetrics, UpstreamMetrics, upstream_loads
 from llmroute.prom.client import PromAuth, PromClient, PrometheusError, PrometheusQueryError
 from llmroute.prom.queries import RouteQueries, batched, load_query
@@ -168,7 +168,7 @@ class MetricsHub:
             routes = [r for r in self.routes.values() if r.source == (url, source.rate_window)]
             if not routes:
                 continue
-            forget_unregistered(source, routes)
+            forget_unregistered(source, routes, now)
             try:
                 self._collect(source, routes, now)
             except PrometheusError as exc:
@@ -311,7 +311,7 @@ class MetricsHub:
                 buf = source.histories.get((metric, key))
                 if buf is None:
                     buf = source.histories[(metric, key)] = HistoryBuffer(self.step, lookback // self.step)
-                buf.extend(_bucketed(samples, self.step))
+                buf.extend(bucketed(samples, self.step))
             source.backfilled |= keys
         for reg in routes:
             if reg.metric == "custom" and reg.overrides.load:
@@ -321,7 +321,7 @@ class MetricsHub:
                 )
                 try:
                     for _, samples in self._range(source, f"custom:{reg.key}", reg.overrides.load, now, days):
-                        buf.extend(_bucketed(samples, self.step))
+                        buf.extend(bucketed(samples, self.step))
                 except PrometheusQueryError as exc:
                     refused[reg.key].append(f"{_field(reg, 'custom')}: {exc} (history)")
 
@@ -351,27 +351,25 @@ class MetricsHub:
             release_memory()
 
 
-def forget_unregistered(source: _Source, routes: list[Registration]) -> None:
-    """Drop what ``source`` holds for routes not among ``routes`` (those registered with it): a deleted
-    route's numbers, history, backfill mark and fetch cursor, or the history of a metric it no longer uses."""
-    keys, wanted = {r.key for r in routes}, {(r.metric, r.key) for r in routes}
+def forget_unregistered(source: _Source, routes: list[Registration], now: float) -> None:
+    """Drop what ``source`` holds for routes not among ``routes`` (deleted, or their metric changed), and
+    history fetched up to after ``now`` (the clock stepped back: new samples would fall before the buffer
+    and be lost until the clock caught up), which is then fetched afresh."""
+    ahead, keys = {t for t, until in source.fetched_until.items() if until > now}, {r.key for r in routes}
+    wanted = {(r.metric, r.key) for r in routes if r.metric not in ahead and f"custom:{r.key}" not in ahead}
     custom = {f"custom:{key}" for metric, key in wanted if metric == "custom"}
     source.metrics = {k: v for k, v in source.metrics.items() if k in keys}
     source.histories = {k: v for k, v in source.histories.items() if k in wanted}
     source.backfilled &= wanted
     source.fetched_until = {
-        t: v for t, v in source.fetched_until.items() if not t.startswith("custom:") or t in custom
+        t: v
+        for t, v in source.fetched_until.items()
+        if t not in ahead and (not t.startswith("custom:") or t in custom)
     }
 
 
 def _added(a: dict[tuple[str, ...], float], b: dict[tuple[str, ...], float]) -> dict[tuple[str, ...], float]:
     return {key: a.get(key, 0.0) + b.get(key, 0.0) for key in a.keys() | b.keys()}
-
-
-def _bucketed(samples: list[tuple[float, float]], step: int) -> list[tuple[float, float]]:
-    """A rate evaluated at ``t`` averages the window ending at ``t``: file it under the bucket it
-    describes, the one that starts a step earlier."""
-    return [(t - step, v) for t, v in samples]
 
 
 def _dt(ts: float) -> datetime:
