@@ -14,6 +14,7 @@ import numpy as np
 from llmroute.core.failover import FailoverState, Health, UpstreamObservation, evaluate
 from llmroute.core.hpa import Memory
 from llmroute.core.predictive import Accuracy
+from llmroute.core.ratelimit import ShedState, plan
 from llmroute.core.scaling import ScalerState, recommend
 from llmroute.spec.route import LLMRouteSpec
 from tests.unit.core_helpers import T0, minutes, scaling_spec, series, spec
@@ -129,3 +130,35 @@ def test_a_cooldown_stamped_ahead_is_at_most_the_longest_cooldown() -> None:
     later = now + timedelta(seconds=cfg.max_cooldown_seconds + cfg.window_seconds)
     result = evaluate(route, now=later, observations=seen, state=first.state)
     assert result.state.upstreams["a"].state == "Recovering"
+
+
+def test_shedding_stamped_ahead_restores_after_the_calm_period_from_now() -> None:
+    """A tier shed with its last step and calm clock stamped a day ahead: it is restored after
+    ``restoreAfterSeconds`` of calm from now, not a day later."""
+    route = spec(
+        rateLimits={
+            "tiers": [
+                {"name": "gold", "priority": 100, "requestsPerMinute": 6000},
+                {"name": "free", "priority": 0, "requestsPerMinute": 1200},
+            ],
+            "adaptiveShedding": {"restoreAfterSeconds": 180},
+        }
+    )
+    now = T0 + minutes(60)
+    ahead = now.timestamp() + DAY
+    state = ShedState({"free": 1}, calm_since=ahead, last_step=ahead)
+    factors = []
+    for m in range(6):
+        result = plan(
+            route,
+            now=now + minutes(m),
+            current_replicas=4,
+            desired_replicas=4,
+            utilisation=0.2,
+            at_max=True,
+            state=state,
+        )
+        state = result.state
+        factors.append({lim.tier: lim.shed_factor for lim in result.limits}["free"])
+    assert factors[0] < 1.0  # still shed: the calm counts from now
+    assert factors[-1] == 1.0  # restored three minutes of calm later
