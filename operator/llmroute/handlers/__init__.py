@@ -29,7 +29,7 @@ from llmroute.controller.settings import OperatorSettings
 from llmroute.decide import Event
 from llmroute.k8s.client import api_client
 from llmroute.k8s.events import EventRecorder
-from llmroute.k8s.failures import classify
+from llmroute.k8s.failures import classify, retry_seconds
 from llmroute.k8s.release import FINALIZER
 from llmroute.k8s.routes import RouteStatusWriter
 from llmroute.k8s.workload import Workload
@@ -204,7 +204,7 @@ async def run_route(stopped: kopf.DaemonStopped, body: kopf.Body, **kwargs: Any)
                     await rt.reconciler.report_failure(body, failure)
                     failures += 1
                     if failure.transient:
-                        delay = min(delay, min(60.0, 2.0**failures) * random.uniform(0.8, 1.2))
+                        delay = min(delay, retry_seconds(failures) * random.uniform(0.8, 1.2))
             await _sleep(stopped, wake, delay)
     finally:
         rt.wake.pop(key, None)
