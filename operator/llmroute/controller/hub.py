@@ -164,8 +164,9 @@ class MetricsHub:
         started = time.monotonic()
         sent_before = sum(s.client.queries_sent for s in self.sources.values())
         now = self.clock()
+        registered = list(self.routes.values())  # one copy: routes (un)register from the event loop meanwhile
         for (url, _), source in list(self.sources.items()):
-            routes = [r for r in self.routes.values() if r.source == (url, source.rate_window)]
+            routes = [r for r in registered if r.source == (url, source.rate_window)]
             if not routes:
                 continue
             forget_unregistered(source, routes, now)
