@@ -125,3 +125,33 @@ async def test_upstream_model_rename(harness: Harness, fakes: list[FakeUpstream]
     status, _, _body = await harness.chat(model="gpt-public")
     assert status == 200 and a.stats.recent[-1].body["model"] == "vendor/model-7b"
     assert a.stats.recent[-1].body["messages"] == [{"role": "user", "content": "hi"}]
+
+
+def _series(text: str, name: str, upstream: str) -> bool:
+    return any(line.startswith(name + "{") and f'upstream="{upstream}"' in line for line in text.splitlines())
+
+
+async def test_an_upstream_a_reload_removes_is_no_longer_reported(
+    harness: Harness, fakes: list[FakeUpstream]
+) -> None:
+    """A reload that removes an upstream stops its health series, and an attempt to it that was still out
+    (failing after the reload) does not bring the series, nor the upstream's state, back: an upstream
+    removed while ejected was otherwise reported unhealthy for the proxy's lifetime."""
+    a, b, _ = fakes
+    health = {"consecutiveFailures": 1, "ejectSeconds": 30, "retries": 0}
+    await harness.start(config(upstream(a.url), upstream(b.url, name="b", group=1), passiveHealth=health))
+    assert _series(await harness.metrics(), "llmroute_upstream_healthy", "a")
+    a.default = FakeBehavior(status=503, latency=1.0)
+    out = asyncio.ensure_future(harness.chat())
+    await eventually(lambda: a.stats.active == 1)
+    harness.write(config(upstream(b.url, name="b", group=1), passiveHealth=health))
+
+    async def removed() -> bool:
+        return not _series(await harness.metrics(), "llmroute_upstream_healthy", "a")
+
+    await eventually(removed)
+    assert (await out)[0] == 503  # the attempt to a ended after the reload, as a failure
+    text = await harness.metrics()
+    assert not _series(text, "llmroute_upstream_healthy", "a")
+    assert metric(text, "llmroute_upstream_healthy", upstream="b") == 1
+    assert harness.server is not None and set(harness.server.proxy.balancer.states) == {"b"}

@@ -8,7 +8,7 @@ import pytest
 import urllib3
 from kubernetes import client
 
-from llmroute.k8s.failures import classify
+from llmroute.k8s.failures import MAX_RETRY_SECONDS, classify, retry_seconds
 
 
 def _api_error(status: int, message: str | None = None) -> client.ApiException:
@@ -51,3 +51,10 @@ def test_connection_failures_are_transient_and_bugs_are_not() -> None:
     bug = classify(KeyError("spec"))
     assert (bug.reason, bug.transient) == ("ReconcileFailed", False)
     assert bug.message == "KeyError: 'spec'"
+
+
+def test_the_retry_wait_doubles_up_to_a_minute_and_never_overflows() -> None:
+    """A transient failure that lasts a day (an API server or webhook down) fails every minute: after
+    1,024 failures in a row the wait ``2.0 ** failures`` raised OverflowError and ended the route's loop."""
+    assert [retry_seconds(n) for n in range(8)] == [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0]
+    assert retry_seconds(1_100) == retry_seconds(10**9) == MAX_RETRY_SECONDS

@@ -8,7 +8,14 @@ from email.utils import format_datetime
 import pytest
 from multidict import CIMultiDict
 
-from llmroute.proxy.quota import Limit, QuotaState, parse_duration, read_limits, retry_after
+from llmroute.proxy.quota import (
+    STALE_AFTER_SECONDS,
+    Limit,
+    QuotaState,
+    parse_duration,
+    read_limits,
+    retry_after,
+)
 from llmroute.testing.fake_quota import go_duration
 
 # the sample values of OpenAI's rate-limit guide
@@ -101,6 +108,20 @@ def test_requests_sent_since_the_latest_answer_are_counted_against_it() -> None:
     assert state.headroom(0.0) == pytest.approx(30 / 60)
     state.observe(200, CIMultiDict(headers), now=1.0, wall_now=0.0)  # a fresh answer has counted them
     assert state.headroom(1.0) == pytest.approx(59 / 60)
+
+
+def test_a_reading_long_past_its_reset_is_forgotten() -> None:
+    """An upstream that stops sending the headers: the requests sent since its last reading were counted
+    against it for good, and after a day of traffic its headroom read 0 (the scorer's worst) for ever."""
+    state = QuotaState()
+    state.observe(200, CIMultiDict(OPENAI), now=0.0, wall_now=0.0)  # resets: requests 1 s, tokens 6 min
+    for _ in range(100_000):
+        state.dispatched(tokens=100)
+    assert state.headroom(1.0) == 0.0  # a burst beyond the reading: no headroom left, as estimated
+    assert state.headroom(360.0 + STALE_AFTER_SECONDS - 1) == 0.0  # the token reading still stands
+    assert state.headroom(360.0 + STALE_AFTER_SECONDS + 1) is None  # then: not reported, not 0
+    state.observe(200, CIMultiDict(OPENAI), now=86_400.0, wall_now=0.0)  # headers again: read afresh
+    assert state.headroom(86_400.0) == pytest.approx(59 / 60)
 
 
 def test_a_missing_limit_is_learned_as_the_largest_remaining_seen() -> None:

@@ -3,6 +3,9 @@ sample), so 200 routes x 7 days stay under ten megabytes."""
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import gc
 import math
 
 import numpy as np
@@ -56,3 +59,16 @@ class HistoryBuffer:
             return None
         filled = np.flatnonzero(~np.isnan(self.values))
         return None if filled.size == 0 else self.start + float(filled[-1]) * self.step
+
+
+def release_memory() -> None:
+    """Hand freed heap back to the system after a large history load (glibc keeps it otherwise)."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def bucketed(samples: list[tuple[float, float]], step: int) -> list[tuple[float, float]]:
+    """A rate evaluated at ``t`` averages the window ending at ``t``: file it under the bucket it
+    describes, the one that starts a step earlier."""
+    return [(t - step, v) for t, v in samples]

@@ -6,9 +6,6 @@ routes with PromQL overrides — not on the number of routes."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ctypes
-import gc
 import itertools
 import logging
 import time
@@ -20,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from llmroute.controller import opmetrics
-from llmroute.controller.history import HistoryBuffer
+from llmroute.controller.history import HistoryBuffer, bucketed, release_memory
 from llmroute.core.observed import LoadKey, MetricKey, RouteMetrics, UpstreamMetrics, upstream_loads
 from llmroute.prom.client import PromAuth, PromClient, PrometheusError, PrometheusQueryError
 from llmroute.prom.queries import RouteQueries, batched, load_query
@@ -90,17 +87,28 @@ class MetricsHub:
     def register(self, reg: Registration) -> None:
         """Add or update a route. A new or changed registration is observed from the next cycle on, which
         starts at once (without waiting for the interval)."""
-        if self.routes.get(reg.key) != reg:
+        previous = self.routes.get(reg.key)
+        if previous != reg:
             self._first_cycle[reg.key] = self.started + 1
             self._wake.set()
         self.routes[reg.key] = reg
         if reg.source not in self.sources:
             client = PromClient(reg.prom_url, timeout=self.query_timeout, auth=self.auth)
             self.sources[reg.source] = _Source(client, reg.rate_window)
+        if previous is not None and previous.source != reg.source:
+            self._drop_unused_sources()
 
     def unregister(self, key: str) -> None:
+        """Forget a deleted route (its numbers and history go next cycle: :func:`forget_unregistered`)."""
         self.routes.pop(key, None)
         self._first_cycle.pop(key, None)
+        self._drop_unused_sources()
+
+    def _drop_unused_sources(self) -> None:
+        """Drop the sources no route reads any more (deleted, or moved to another URL or rate window)."""
+        used = {r.source for r in self.routes.values()}
+        for source in [s for s in self.sources if s not in used]:
+            del self.sources[source]
 
     def observed(self, key: str) -> bool:
         """Whether a metrics cycle (successful or not) has run for the route's current registration."""
@@ -156,10 +164,12 @@ class MetricsHub:
         started = time.monotonic()
         sent_before = sum(s.client.queries_sent for s in self.sources.values())
         now = self.clock()
+        registered = list(self.routes.values())  # one copy: routes (un)register from the event loop meanwhile
         for (url, _), source in list(self.sources.items()):
-            routes = [r for r in self.routes.values() if r.source == (url, source.rate_window)]
+            routes = [r for r in registered if r.source == (url, source.rate_window)]
             if not routes:
                 continue
+            forget_unregistered(source, routes, now)
             try:
                 self._collect(source, routes, now)
             except PrometheusError as exc:
@@ -297,10 +307,12 @@ class MetricsHub:
                     self._chunks(source, backfill, until - lookback, until, ("route",)), chunks
                 )
             for (key,), samples in chunks:
+                if (metric, key) not in keys:
+                    continue  # a route this operator does not run (deleted, or another's): no buffer
                 buf = source.histories.get((metric, key))
                 if buf is None:
                     buf = source.histories[(metric, key)] = HistoryBuffer(self.step, lookback // self.step)
-                buf.extend(_bucketed(samples, self.step))
+                buf.extend(bucketed(samples, self.step))
             source.backfilled |= keys
         for reg in routes:
             if reg.metric == "custom" and reg.overrides.load:
@@ -310,7 +322,7 @@ class MetricsHub:
                 )
                 try:
                     for _, samples in self._range(source, f"custom:{reg.key}", reg.overrides.load, now, days):
-                        buf.extend(_bucketed(samples, self.step))
+                        buf.extend(bucketed(samples, self.step))
                 except PrometheusQueryError as exc:
                     refused[reg.key].append(f"{_field(reg, 'custom')}: {exc} (history)")
 
@@ -340,21 +352,25 @@ class MetricsHub:
             release_memory()
 
 
+def forget_unregistered(source: _Source, routes: list[Registration], now: float) -> None:
+    """Drop what ``source`` holds for routes not among ``routes`` (deleted, or their metric changed), and
+    history fetched up to after ``now`` (the clock stepped back: new samples would fall before the buffer
+    and be lost until the clock caught up), which is then fetched afresh."""
+    ahead, keys = {t for t, until in source.fetched_until.items() if until > now}, {r.key for r in routes}
+    wanted = {(r.metric, r.key) for r in routes if r.metric not in ahead and f"custom:{r.key}" not in ahead}
+    custom = {f"custom:{key}" for metric, key in wanted if metric == "custom"}
+    source.metrics = {k: v for k, v in source.metrics.items() if k in keys}
+    source.histories = {k: v for k, v in source.histories.items() if k in wanted}
+    source.backfilled &= wanted
+    source.fetched_until = {
+        t: v
+        for t, v in source.fetched_until.items()
+        if t not in ahead and (not t.startswith("custom:") or t in custom)
+    }
+
+
 def _added(a: dict[tuple[str, ...], float], b: dict[tuple[str, ...], float]) -> dict[tuple[str, ...], float]:
     return {key: a.get(key, 0.0) + b.get(key, 0.0) for key in a.keys() | b.keys()}
-
-
-def _bucketed(samples: list[tuple[float, float]], step: int) -> list[tuple[float, float]]:
-    """A rate evaluated at ``t`` averages the window ending at ``t``: file it under the bucket it
-    describes, the one that starts a step earlier."""
-    return [(t - step, v) for t, v in samples]
-
-
-def release_memory() -> None:
-    """Hand freed heap back to the system after a large history load (glibc keeps it otherwise)."""
-    gc.collect()
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _dt(ts: float) -> datetime:

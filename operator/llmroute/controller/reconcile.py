@@ -147,6 +147,13 @@ class Reconciler:
         await self._set_not_ready(body, "InvalidSpec", message)
         await self.emit(body, Event("Warning", "InvalidSpec", message))
 
+    def forget(self, key: str) -> None:
+        """Drop what is remembered of the route ``key`` (``namespace/name``), once it is deleted: a route
+        created again under the name starts afresh (its first failure posts its Warning Event), and routes
+        deleted over weeks of churn do not stay in memory."""
+        self._failing.pop(key, None)
+        self._access.pop(key, None)
+
     async def report_failure(self, body: Mapping[str, Any], failure: Failure) -> None:
         """A failed cycle on the route: ``Ready=False`` with the failure's reason and the API's message,
         and one Warning Event when the route was not already failing for that reason. If the status

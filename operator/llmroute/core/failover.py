@@ -182,10 +182,26 @@ def _judged_again(h: Health, cfg: Failover) -> float:
     return max(h.cooldown_until if h.cooldown_until is not None else -math.inf, since + cfg.window_seconds)
 
 
+def at(h: Health, cfg: Failover, now: float) -> Health:
+    """``h`` as seen at ``now``: a time stamped after ``now`` (a clock that went back, a status restored
+    from a backup, a leader whose clock is behind its predecessor's) reads as ``now``, and a cooldown ends
+    at most ``maxCooldownSeconds`` from ``now``. Otherwise an upstream marked unhealthy "tomorrow" would stay
+    out until the clock got there, and a healthy one would never have its failure count forgotten."""
+    since = None if h.since is None else min(h.since, now)
+    good = None if h.good_since is None else min(h.good_since, now)
+    cool = h.cooldown_until
+    if cool is not None:
+        cool = min(cool, now + cfg.max_cooldown_seconds)
+    if (since, good, cool) == (h.since, h.good_since, h.cooldown_until):
+        return h
+    return replace(h, since=since, good_since=good, cooldown_until=cool)
+
+
 def step(
     name: str, h: Health, obs: UpstreamObservation | None, cfg: Failover, now: float
 ) -> tuple[Health, FailoverEvent | None]:
     """Advance one upstream's state machine; returns the new health and an event (or ``None``)."""
+    h = at(h, cfg, now)
     judged = (
         obs is not None
         and (obs.error_rate is not None or obs.latency_p95_seconds is not None)
@@ -268,6 +284,8 @@ def evaluate(
     usable = sorted(g for g, members in groups.items() if any(h.state in USABLE for _, h in members))
     previous = state.active_group
     switched_at = state.switched_at
+    if switched_at is not None and switched_at > t:
+        switched_at = t  # stamped ahead (see :func:`at`): the dwell runs from now, not from then
     fail_open = not usable
     if fail_open:
         active = _least_bad(groups)

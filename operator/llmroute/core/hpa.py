@@ -112,6 +112,23 @@ class Memory:
             number(data.get("last")),
         )
 
+    def at(self, now: float) -> Memory:
+        """This memory as seen at ``now``: a time later than ``now`` (a clock that went back, a status
+        restored from a backup, a leader with a clock behind its predecessor's) reads as ``now``.
+
+        Without this, a recommendation or scale event stamped in the future stays inside every window
+        until the clock reaches it: one from a day ahead would hold its count through the scale-down
+        window for a day, and a scale event would skew the policy limits as long."""
+        if (self.last_time is None or self.last_time <= now) and all(
+            t <= now for t, _ in (*self.recommendations, *self.events)
+        ):
+            return self
+        return Memory(
+            tuple((min(t, now), r) for t, r in self.recommendations),
+            tuple((min(t, now), d) for t, d in self.events),
+            None if self.last_time is None else min(self.last_time, now),
+        )
+
 
 def usage_desired(load: float, target: float, current: int, tolerance: float) -> int:
     """HPA ``AverageValue`` rule: ``ceil(load / target)`` unless the usage ratio is within the tolerance."""
@@ -127,6 +144,7 @@ def stabilize(
     memory: Memory, now: float, current: int, proposal: int, up: Rules, down: Rules, keep_seconds: int
 ) -> tuple[int, Memory]:
     """Apply the stabilisation windows and remember ``proposal`` (the unstabilised recommendation)."""
+    memory = memory.at(now)
     up_cut, down_cut = now - up.window, now - down.window
     up_rec = down_rec = proposal
     for t, rec in memory.recommendations:
@@ -208,6 +226,7 @@ def normalize(
     memory: Memory, now: float, current: int, desired: int, up: Rules, down: Rules, lo: int, hi: int
 ) -> Limited:
     """Bound ``desired`` by the step policies and by ``[lo, hi]`` the way the HPA does."""
+    memory = memory.at(now)
     reasons: list[str] = []
     if desired > current:
         limit = max(current, scale_up_limit(memory, now, current, up))
@@ -240,6 +259,7 @@ def normalize(
 
 def record(memory: Memory, now: float, current: int, final: int, keep_seconds: int) -> Memory:
     """Remember the decision time and, if the replica count changed, the scale event."""
+    memory = memory.at(now)
     cut = now - keep_seconds
     events = tuple(e for e in memory.events if e[0] > cut)
     if final != current:

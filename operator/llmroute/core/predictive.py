@@ -102,9 +102,16 @@ def _score(acc: Accuracy, now: float, forecast: float, actual: float) -> Accurac
 
 
 def _mature(acc: Accuracy, values: FloatArray, start: float, now: float, lead: int) -> Accuracy:
+    """Score the forecasts whose window has passed; keep the others. A forecast stamped after ``now`` (a
+    clock that went back, a restored status) is dropped: it could not be scored until the clock reached it,
+    and while it was the newest no new forecast would be recorded, freezing the accuracy as long."""
+    if acc.updated is not None and acc.updated > now:
+        acc = replace(acc, updated=now)
     keep: list[tuple[float, float]] = []
     n = values.shape[0]
     for t, forecast in acc.pending:
+        if t > now:
+            continue
         i0 = round((t - start) / 60.0)
         if i0 + lead > n:
             keep.append((t, forecast))

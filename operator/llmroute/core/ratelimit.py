@@ -158,9 +158,11 @@ def _shed_step(
     if utilisation is None or not order:
         return replace(state, levels={k: v for k, v in levels.items() if v}), events
     top = max_level(sh)
-    paced = state.last_step is None or now - state.last_step >= STEP_SECONDS
-    calm_since = state.calm_since
-    last_step = state.last_step
+    # a time stamped after now (a clock that went back, a restored status) reads as now: from a day ahead
+    # it would hold every step, and the calm clock of a restore, for a day
+    last_step = None if state.last_step is None else min(state.last_step, now)
+    calm_since = None if state.calm_since is None else min(state.calm_since, now)
+    paced = last_step is None or now - last_step >= STEP_SECONDS
     if at_max and utilisation > sh.saturation_threshold:
         calm_since = None
         victim = next((t for t in order if levels[t.name] < top), None)

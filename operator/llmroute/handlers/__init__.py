@@ -29,7 +29,7 @@ from llmroute.controller.settings import OperatorSettings
 from llmroute.decide import Event
 from llmroute.k8s.client import api_client
 from llmroute.k8s.events import EventRecorder
-from llmroute.k8s.failures import classify
+from llmroute.k8s.failures import classify, retry_seconds
 from llmroute.k8s.release import FINALIZER
 from llmroute.k8s.routes import RouteStatusWriter
 from llmroute.k8s.workload import Workload
@@ -157,6 +157,9 @@ async def on_event(body: kopf.Body, type: str | None, **_: Any) -> None:
     if RUNTIME is None or type is None:
         return
     key = _key(body)
+    if type == "DELETED":  # the daemon's end forgets the rest; nothing may be remembered after it
+        RUNTIME.seen_generation.pop(key, None)
+        return
     generation = body["metadata"].get("generation", 0)
     if RUNTIME.seen_generation.get(key) != generation:
         RUNTIME.seen_generation[key] = generation
@@ -201,12 +204,13 @@ async def run_route(stopped: kopf.DaemonStopped, body: kopf.Body, **kwargs: Any)
                     await rt.reconciler.report_failure(body, failure)
                     failures += 1
                     if failure.transient:
-                        delay = min(delay, min(60.0, 2.0**failures) * random.uniform(0.8, 1.2))
+                        delay = min(delay, retry_seconds(failures) * random.uniform(0.8, 1.2))
             await _sleep(stopped, wake, delay)
     finally:
         rt.wake.pop(key, None)
         rt.seen_generation.pop(key, None)
         rt.hub.unregister(key)
+        rt.reconciler.forget(key)
         routegauges.forget(key)
         opmetrics.ROUTES.set(len(rt.wake))
 

@@ -51,6 +51,17 @@ API_STATUS: dict[int, tuple[FailureReason, bool]] = {
 }
 
 
+MAX_RETRY_SECONDS = 60.0  # the longest wait between retries of a transient failure
+
+
+def retry_seconds(failures: int) -> float:
+    """The wait before retrying after ``failures`` transient failures in a row: ``2^failures`` seconds, at
+    most :data:`MAX_RETRY_SECONDS` (before jitter). The exponent stops at 6: the count of a failure that
+    lasts a day keeps growing, and ``2.0 ** 1024`` raises ``OverflowError`` (after some 17 hours of
+    failures a minute apart the route's loop would have ended with it)."""
+    return min(MAX_RETRY_SECONDS, 2.0 ** min(max(0, failures), 6))
+
+
 def classify(exc: BaseException) -> Failure:
     """The :class:`Failure` that ``exc`` (raised by a reconcile) stands for."""
     if isinstance(exc, client.ApiException):

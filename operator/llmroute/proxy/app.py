@@ -102,6 +102,9 @@ class ProxyApp:
         if self._route and self._route != snap.route:
             for name in self.balancer.states:
                 m.child(m.healthy, self._route, name).set(0)
+        elif self._route:  # an upstream the reload removed is no longer reported (healthy or not)
+            for name in set(self.balancer.states) - {up.name for up in cfg.upstreams}:
+                m.forget(m.healthy, self._route, name)
         self._route, self._hash = snap.route, snap.hash
         m.config_info.labels(snap.route, snap.hash).set(1)
         self.balancer.sync(cfg)

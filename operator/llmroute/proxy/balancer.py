@@ -153,10 +153,17 @@ class Balancer:
             self.signals.quota(name).observe(status, headers, now, time.time())
 
     def finished(self, name: str) -> None:
-        self.state(name).inflight -= 1
+        """An attempt to ``name`` ended. The outcome of an attempt to an upstream a reload removed while it
+        was out (here and in :meth:`success`/:meth:`failure`) is dropped: it would bring the upstream's
+        state back (its in-flight count at -1, its health series exported again) until the next reload."""
+        state = self.states.get(name)
+        if state is not None:
+            state.inflight -= 1
 
     def success(self, name: str, latency: float) -> None:
-        state = self.state(name)
+        state = self.states.get(name)
+        if state is None:
+            return
         state.ewma = latency if state.ewma == 0.0 else state.ewma + EWMA_ALPHA * (latency - state.ewma)
         if state.failures or state.ejections:
             state.failures = 0
@@ -166,7 +173,9 @@ class Balancer:
             self._on_health(name, True)
 
     def failure(self, name: str, now: float, policy: PassiveHealthConfig) -> None:
-        state = self.state(name)
+        state = self.states.get(name)
+        if state is None:
+            return
         state.failures += 1
         if state.failures >= policy.consecutive_failures and not state.ejected(now):
             state.ejections += 1

@@ -91,6 +91,11 @@ class ProxyMetrics:
             child = self._children[key] = metric.labels(*labels)
         return child
 
+    def forget(self, metric: Any, *labels: str) -> None:
+        """Stop exporting ``metric``'s series with ``labels`` (an upstream a reload removed)."""
+        if self._children.pop((id(metric), *labels), None) is not None:
+            metric.remove(*labels)
+
     def answered(
         self, route: str, tier: str, upstream: str, code: int, cache: str, duration: float, ttfb: float | None
     ) -> None:

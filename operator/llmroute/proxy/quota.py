@@ -28,6 +28,7 @@ import durationpy
 Dimension = Literal["requests", "tokens"]
 DIMENSIONS: tuple[Dimension, ...] = ("requests", "tokens")
 DEFAULT_COOLDOWN = 1.0  # seconds after a 429 that names no time at all
+STALE_AFTER_SECONDS = 60.0  # a reading this long past its reset (or its time, without one) is forgotten
 MAX_COOLDOWN = 3600.0
 
 
@@ -141,7 +142,14 @@ class QuotaState:
         return now < self.cooldown_until
 
     def headroom(self, now: float) -> float | None:
-        """The smaller of the remaining-over-limit ratios at ``now`` (0..1), ``None`` if never reported."""
+        """The smaller of the remaining-over-limit ratios at ``now`` (0..1), ``None`` if not reported.
+
+        A reading older than its reset time plus :data:`STALE_AFTER_SECONDS` is forgotten: the upstream
+        stopped sending the headers, and the requests counted since (``pending``) would otherwise grow
+        without bound and hold its headroom at 0 for good."""
+        stale = [d for d, b in self.buckets.items() if now - b.at > (b.reset or 0.0) + STALE_AFTER_SECONDS]
+        for dim in stale:
+            del self.buckets[dim]
         ratios = [_estimate(b, now) / b.limit for b in self.buckets.values()]
         return max(0.0, min(ratios)) if ratios else None
 
