@@ -24,6 +24,7 @@ RUNS: dict[str, tuple[str, list[str]]] = {  # a run's name -> its module under b
 BENCHMARKS = (
     "sim_frontier",
     "sim_frontier_heldout",
+    "sim_longrun",
     "operator_latency",
     "operator_scale",
     "proxy_latency",
