@@ -79,6 +79,28 @@ def test_history_buffer_rolls_forward_and_forgets_the_oldest() -> None:
     assert np.isnan(values[:-1]).all() and values[-1] == 9.0
 
 
+def test_history_buffer_resized_keeps_the_newest_samples_and_makes_room_for_older_ones() -> None:
+    buf = HistoryBuffer(step=60, capacity=3)
+    for i in range(5):
+        buf.put(i * 60, float(i))
+    buf.resize(5)  # a longer look-back: the held samples stay, older slots wait to be filled
+    start, values = buf.window(4 * 60)
+    assert start == 0 and np.isnan(values[:2]).all() and values[2:].tolist() == [2.0, 3.0, 4.0]
+    buf.put(0, 0.0)  # a backfilled older minute now has a slot
+    buf.put(60, 1.0)
+    assert buf.window(4 * 60)[1].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
+    buf.resize(2)  # a shorter one drops the oldest
+    start, values = buf.window(4 * 60)
+    assert start == 3 * 60 and values.tolist() == [3.0, 4.0]
+    buf.put(5 * 60, 5.0)  # and rolls on at its new size
+    assert buf.window(5 * 60)[1].tolist() == [4.0, 5.0]
+    empty = HistoryBuffer(step=60, capacity=3)
+    empty.resize(4)
+    assert empty.window(0)[1].size == 0 and empty.values.shape == (4,)
+    with pytest.raises(ValueError, match="capacity"):
+        empty.resize(0)
+
+
 def test_batched_queries_group_by_route_and_never_name_a_route() -> None:
     queries = batched(window_seconds=90, rate_window="30s")
     for name, query in queries.items():

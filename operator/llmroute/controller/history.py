@@ -41,6 +41,20 @@ class HistoryBuffer:
         if index >= 0:
             self.values[index] = value
 
+    def resize(self, capacity: int) -> None:
+        """Cover the last ``capacity`` steps instead: the newest samples are kept; a larger buffer has
+        room for older ones (NaN until they are put), a smaller one drops the oldest."""
+        if capacity < 1:
+            raise ValueError(f"capacity must be at least 1 step, got {capacity}")
+        grow = capacity - self.capacity
+        if grow > 0:
+            self.values = np.concatenate([np.full(grow, np.nan, dtype=np.float32), self.values])
+        elif grow < 0:
+            self.values = self.values[-grow:].copy()
+        if self.start is not None:
+            self.start -= grow * self.step
+        self.capacity = capacity
+
     def extend(self, samples: list[tuple[float, float]]) -> None:
         for ts, value in samples:
             self.put(ts, value)

@@ -296,8 +296,10 @@ class MetricsHub:
         self, source: _Source, routes: list[Registration], now: float, refused: dict[str, list[str]]
     ) -> None:
         lookback = max(r.lookback_days for r in routes) * 86400
+        self._fit_histories(source, routes)
         for metric in sorted({r.metric for r in routes if r.metric != "custom"}):
             keys = {(metric, r.key) for r in routes if r.metric == metric}
+            capacity = {r.key: self._capacity(r) for r in routes if r.metric == metric}
             late = sorted(k for m, k in keys - source.backfilled) if metric in source.fetched_until else []
             chunks = self._range(source, metric, load_query(metric, source.rate_window), now, lookback)
             if late:  # routes registered after the first fetch: their past, up to where that fetch began
@@ -311,20 +313,41 @@ class MetricsHub:
                     continue  # a route this operator does not run (deleted, or another's): no buffer
                 buf = source.histories.get((metric, key))
                 if buf is None:
-                    buf = source.histories[(metric, key)] = HistoryBuffer(self.step, lookback // self.step)
+                    buf = source.histories[(metric, key)] = HistoryBuffer(self.step, capacity[key])
                 buf.extend(bucketed(samples, self.step))
             source.backfilled |= keys
         for reg in routes:
             if reg.metric == "custom" and reg.overrides.load:
                 days = reg.lookback_days * 86400
                 buf = source.histories.setdefault(
-                    (reg.metric, reg.key), HistoryBuffer(self.step, days // self.step)
+                    (reg.metric, reg.key), HistoryBuffer(self.step, self._capacity(reg))
                 )
                 try:
                     for _, samples in self._range(source, f"custom:{reg.key}", reg.overrides.load, now, days):
                         buf.extend(bucketed(samples, self.step))
                 except PrometheusQueryError as exc:
                     refused[reg.key].append(f"{_field(reg, 'custom')}: {exc} (history)")
+
+    def _capacity(self, reg: Registration) -> int:
+        """Steps of history the route's ``lookbackDays`` asks for."""
+        return max(1, reg.lookback_days * 86400 // self.step)
+
+    def _fit_histories(self, source: _Source, routes: list[Registration]) -> None:
+        """Resize the buffers of routes whose ``lookbackDays`` changed. A longer look-back keeps what is
+        held and fetches the older days it now covers (the route is backfilled again; samples already
+        held are written over with the same values), so raising it takes effect at the next cycle, not
+        after the added days have passed."""
+        for reg in routes:
+            buf = source.histories.get((reg.metric, reg.key))
+            want = self._capacity(reg)
+            if buf is None or buf.capacity == want:
+                continue
+            grew = want > buf.capacity
+            buf.resize(want)
+            if grew and reg.metric == "custom":
+                source.fetched_until.pop(f"custom:{reg.key}", None)
+            elif grew:
+                source.backfilled.discard((reg.metric, reg.key))
 
     def _range(
         self, source: _Source, tag: str, query: str, now: float, lookback: int
