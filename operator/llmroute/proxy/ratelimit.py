@@ -4,7 +4,8 @@
 while the config names a Redis store for a route with tiers). :meth:`RateLimiter.admit` decides a request
 all-or-nothing; :meth:`RateLimiter.correct` later charges or refunds tokens (and gives back the request
 itself) once the request has settled
-(in the background for the shared store, so the answer is not held up by Redis).
+(in the background for the shared store, so the answer is not held up by Redis). A config that changes
+the per-replica shares carries the local limiters over to them (:meth:`LocalLimiter.rescale`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 from llmroute.proxy.identity import Caller
-from llmroute.proxy.limits import ALLOW_ALL, LocalLimiter, Verdict, build_checks
+from llmroute.proxy.limits import ALLOW_ALL, LimitKind, LocalLimiter, Verdict, build_checks, local_limits
 from llmroute.proxy.metrics import ProxyMetrics
 from llmroute.proxy.snapshot import ConfigSnapshot
 from llmroute.proxy.store import SharedLimiter
@@ -27,6 +28,7 @@ class RateLimiter:
     def __init__(self, metrics: ProxyMetrics) -> None:
         self.local = LocalLimiter()
         self.shared: SharedLimiter | None = None
+        self._limits: dict[LimitKind, int] | None = None  # the local shares the limiters were run under
         self._metrics = metrics
         self._tasks: set[asyncio.Task[None]] = set()  # references kept until background work ends
 
@@ -75,7 +77,12 @@ class RateLimiter:
             self.local.correct(verdict.checks, delta, now, requests)
 
     def configure(self, snap: ConfigSnapshot) -> None:
-        """Open, keep or close the shared store client as ``snap`` asks (an old one closes in background)."""
+        """Carry the local limiters over to ``snap``'s shares if they changed; open, keep or close the
+        shared store client as ``snap`` asks (an old one closes in background)."""
+        limits = local_limits(snap.config.limits.tiers)
+        if self._limits is not None and limits != self._limits:
+            self.local.rescale(self._limits, limits, time.monotonic())
+        self._limits = limits
         store = snap.config.limits.store
         wanted = store.url if store.type == "Redis" and snap.config.limits.tiers else None
         current = self.shared
