@@ -12,6 +12,11 @@ picks by power of two choices.
 
 Passive health: ``consecutive_failures`` failures in a row eject an upstream for ``eject_seconds``,
 doubling with each consecutive ejection up to ``max_eject_seconds``; a success resets the count.
+
+What is learned about an upstream belongs to the endpoint it was learned from: a reload that keeps an
+upstream's name but points it at another ``url`` starts it afresh (not ejected, no failures, latency,
+engine readings or quota), keeping only its count of requests still out; a changed ``metricsUrl`` drops
+its engine readings and learned capacity.
 """
 
 from __future__ import annotations
@@ -49,20 +54,34 @@ class Balancer:
     def __init__(self, on_health: Callable[[str, bool], None], rng: random.Random | None = None) -> None:
         self.states: dict[str, UpstreamState] = {}
         self.signals = UpstreamSignals()
+        self._endpoints: dict[str, tuple[str, str | None]] = {}  # name -> (url, metrics URL) learned from
         self._on_health = on_health
         self._counter = itertools.count()
         self._rng = rng or random.Random()
 
     def sync(self, config: ProxyConfig) -> None:
-        """Keep the state of upstreams that survive a reload; add new ones, forget removed ones."""
+        """Keep the state of upstreams that survive a reload at the same endpoint; add new ones, forget
+        removed ones, start afresh those pointed at another URL (see the module docstring)."""
         names = {u.name for u in config.upstreams}
         for name in list(self.states):
             if name not in names:
                 del self.states[name]
-        for name in names:
-            if name not in self.states:
-                self.states[name] = UpstreamState()
-                self._on_health(name, True)
+        for name in [n for n in self._endpoints if n not in names]:
+            del self._endpoints[name]
+        for up in config.upstreams:
+            before = self._endpoints.get(up.name)
+            self._endpoints[up.name] = (up.url, up.metrics_url)
+            state = self.states.get(up.name)
+            if state is None:
+                self.states[up.name] = UpstreamState()
+                self._on_health(up.name, True)
+            elif before is not None and before[0] != up.url:
+                self.states[up.name] = UpstreamState(inflight=state.inflight)
+                self.signals.forget(up.name)
+                if state.ejected_until:
+                    self._on_health(up.name, True)
+            elif before is not None and before[1] != up.metrics_url:
+                self.signals.engines.pop(up.name, None)
         self.signals.sync(names)
         self.signals.stale_after = 3 * config.engine_metrics.scrape_interval_seconds
 
