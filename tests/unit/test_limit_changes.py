@@ -5,7 +5,15 @@ and one that had used 9,000 of 10,000 tokens/min for most of a minute after a ra
 
 from __future__ import annotations
 
+import json
+import time
+
+import pytest
+
 from llmroute.proxy.limits import LocalLimiter, build_checks, limit_kind, local_limits
+from llmroute.proxy.metrics import ProxyMetrics
+from llmroute.proxy.ratelimit import RateLimiter
+from llmroute.proxy.snapshot import ConfigSnapshot, parse
 from llmroute.spec.proxyconfig import TierConfig
 
 CLIENT = b"\x01" * 32
@@ -66,3 +74,27 @@ def test_a_removed_limit_or_tier_starts_afresh() -> None:
     assert len(limiter) == 0  # nothing left of a limit that is gone
     assert _admit(limiter, old[0], 1.0, 1.0)  # one set again later is a new one
     assert _admit(limiter, old[1], 1.0, 1.0)
+
+
+def _snapshot(tokens_per_minute: int) -> ConfigSnapshot:
+    tiers = [{"name": "free", "tokensPerMinute": tokens_per_minute}]
+    body = {
+        "route": {"namespace": "ns", "name": "r"},
+        "upstreams": [{"name": "a", "url": "http://a:8000/v1", "model": "m"}],
+        "limits": {"tiers": tiers, "identity": "Unauthenticated", "defaultTier": "free"},
+    }
+    return parse(json.dumps(body))
+
+
+def test_a_request_settling_after_a_limit_change_is_charged_at_the_new_rate() -> None:
+    """Admitted at 6,000 tokens/min, settled 5,000 tokens over its estimate after a raise to 60,000: the
+    limiter (carried over to the new rate) is charged 5 s, not the 50 s those tokens were at the old one."""
+    limiter = RateLimiter(ProxyMetrics())
+    limiter.configure(_snapshot(6_000))
+    tier = TierConfig(name="free", tokens_per_minute=6_000)
+    now = time.monotonic()
+    verdict = limiter.local.admit(build_checks(tier, None, 100.0, False, 1), now)
+    assert verdict.allowed and limiter.local.debt("t|free|t", now) == pytest.approx(1.0)
+    limiter.configure(_snapshot(60_000))
+    limiter.correct(verdict, 5_000.0)
+    assert 4.5 < limiter.local.debt("t|free|t", now) < 5.5

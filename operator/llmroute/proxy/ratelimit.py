@@ -13,10 +13,20 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Coroutine
+from dataclasses import replace
 from typing import Any
 
+from llmroute.proxy.gcra import LimitCheck
 from llmroute.proxy.identity import Caller
-from llmroute.proxy.limits import ALLOW_ALL, LimitKind, LocalLimiter, Verdict, build_checks, local_limits
+from llmroute.proxy.limits import (
+    ALLOW_ALL,
+    LimitKind,
+    LocalLimiter,
+    Verdict,
+    build_checks,
+    limit_kind,
+    local_limits,
+)
 from llmroute.proxy.metrics import ProxyMetrics
 from llmroute.proxy.snapshot import ConfigSnapshot
 from llmroute.proxy.store import SharedLimiter
@@ -66,7 +76,7 @@ class RateLimiter:
 
     def correct(self, verdict: Verdict, delta: float, requests: float = 0.0) -> None:
         """Charge (or refund, if negative) ``delta`` tokens and ``requests`` requests on the limits that
-        admitted ``verdict``."""
+        admitted ``verdict``, at the rate they count in now (a reload may have changed it since)."""
         if not verdict.checks or (delta == 0 and requests == 0):
             return
         now = time.monotonic()
@@ -74,7 +84,18 @@ class RateLimiter:
         if verdict.shared and shared is not None:
             self._background(shared.correct(verdict.checks, delta, now, requests))
         else:
-            self.local.correct(verdict.checks, delta, now, requests)
+            self.local.correct(self._current(verdict.checks), delta, now, requests)
+
+    def _current(self, checks: tuple[LimitCheck, ...]) -> tuple[LimitCheck, ...]:
+        """``checks`` with the local limits now in force: their limiters were carried over to those
+        (:meth:`LocalLimiter.rescale`), and a charge counted at an earlier limit's rate would be off by
+        the ratio of the two."""
+        limits = self._limits or {}
+        out = []
+        for check in checks:
+            limit = limits.get(limit_kind(check.key), check.limit)
+            out.append(check if limit == check.limit else replace(check, limit=limit))
+        return tuple(out)
 
     def configure(self, snap: ConfigSnapshot) -> None:
         """Carry the local limiters over to ``snap``'s shares if they changed; open, keep or close the
