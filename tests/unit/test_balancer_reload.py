@@ -63,3 +63,23 @@ def test_the_same_url_keeps_what_was_learned_and_a_new_metrics_url_drops_the_rea
     balancer.sync(_config("http://a:8000/v1", "http://a:9000/metrics"))
     assert balancer.state("a").ejected(11.0) and "a" in balancer.signals.quotas
     assert balancer.signals.capacity("a") is None  # another page, perhaps another engine
+
+
+def test_changed_eject_times_apply_to_an_ejection_running() -> None:
+    """Ejected for 300 s at t=10, then reloaded with ``ejectSeconds: 10``: back in the rotation at t=20.
+    Before, the ejection kept the length it was given and the upstream stayed out until t=310."""
+    balancer = Balancer(lambda name, healthy: None, random.Random(1))
+    config = _config("http://a:8000/v1")
+    balancer.sync(config)
+    balancer.failure("a", 10.0, POLICY)
+    assert balancer.state("a").ejected(200.0)
+    shorter = config.model_copy(
+        update={"passive_health": config.passive_health.model_copy(update={"eject_seconds": 10.0})}
+    )
+    balancer.sync(shorter)
+    assert balancer.state("a").ejected(19.0) and not balancer.state("a").ejected(20.0)
+    capped = config.model_copy(
+        update={"passive_health": config.passive_health.model_copy(update={"max_eject_seconds": 5.0})}
+    )
+    balancer.sync(capped)
+    assert not balancer.state("a").ejected(15.0)
