@@ -215,3 +215,18 @@ BODIES = [
 @pytest.mark.parametrize(("path", "body", "content_type", "expected"), BODIES)
 def test_storable(path: str, body: bytes, content_type: str, expected: bool) -> None:
     assert storable(path, body, content_type) is expected
+
+
+async def test_a_lowered_ttl_applies_to_entries_already_cached(harness: Harness, fake: FakeUpstream) -> None:
+    """Reloaded with a TTL of 50 ms, an entry stored under an hour's TTL expires 50 ms after it was stored,
+    not an hour later."""
+    await harness.start(keyed(harness.dir, fake.url, cache={"ttlSeconds": 3600}))
+    assert (await harness.chat(headers=AUTH, **DET))[1]["x-llmroute-cache"] == "miss"
+    assert (await harness.chat(headers=AUTH, **DET))[1]["x-llmroute-cache"] == "hit"
+    harness.write(keyed(harness.dir, fake.url, cache={"ttlSeconds": 0.05}))
+
+    async def missed() -> bool:
+        return (await harness.chat(headers=AUTH, **DET))[1]["x-llmroute-cache"] == "miss"
+
+    await eventually(missed, within=5.0)
+    assert fake.stats.received == 2

@@ -9,7 +9,7 @@ from llmroute.proxy.gcra import LimitCheck, evaluate, fmt_duration, status
 from llmroute.proxy.limits import LocalLimiter
 from llmroute.testing.fake_upstream import FakeUpstream
 from tests.proxy.conftest import Harness
-from tests.proxy.support import config, metric, tier, upstream
+from tests.proxy.support import config, eventually, metric, tier, upstream
 
 
 def test_gcra_requests_rate_and_burst() -> None:
@@ -100,3 +100,30 @@ async def test_token_limit_and_correction_from_usage(harness: Harness, fake: Fak
     assert (await harness.chat(headers=auth))[0] == 200
     status, _, body = await harness.chat(headers=auth)
     assert status == 429 and body["error"]["type"] == "tokens"
+
+
+async def test_a_raised_limit_frees_a_limited_client(harness: Harness, fake: FakeUpstream) -> None:
+    """Raising a tier's limit by hot reload frees a client the old limit refuses, as far as the new rate
+    allows: its one request is a tenth of a second at 600/min, not the minute it was at 1/min."""
+    await harness.start(limited(harness.dir, fake, requestsPerMinute=1))
+    auth = {"Authorization": "Bearer key-1"}
+    assert (await harness.chat(headers=auth))[0] == 200
+    status, headers, _ = await harness.chat(headers=auth)
+    assert status == 429 and int(headers["Retry-After"]) > 50
+    first = await _served(harness)
+    harness.write(limited(harness.dir, fake, requestsPerMinute=600))
+    await eventually(lambda: _reloaded(harness, first))
+    status, headers, _ = await harness.chat(headers=auth)
+    assert status == 200, f"refused after the limit was raised: Retry-After {headers.get('Retry-After')}"
+    assert headers["x-ratelimit-limit-requests"] == "600"
+    assert headers["x-ratelimit-remaining-requests"] == "598"  # both requests count, at the new rate
+
+
+async def _served(h: Harness) -> str:
+    assert h.server is not None
+    async with h.session.get(h.server.metrics_url + "/readyz") as resp:
+        return str((await resp.json()).get("config", ""))
+
+
+async def _reloaded(h: Harness, first: str) -> bool:
+    return (await _served(h)) not in ("", first)

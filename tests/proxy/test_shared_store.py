@@ -8,12 +8,15 @@ import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 
+from llmroute.proxy.gcra import LimitCheck
+from llmroute.proxy.store import SharedLimiter
 from llmroute.testing.fake_upstream import FakeUpstream
-from tests.proxy.conftest import RedisServer
+from tests.proxy.conftest import Harness, RedisServer
 from tests.proxy.support import ProxyProcess, config, eventually, metric, tier, upstream
 
 GLOBAL_RPM = 600  # 10/s with a one-second burst of 10
@@ -229,3 +232,55 @@ async def test_a_caller_gone_during_a_shared_admission_is_not_charged(
                 assert metric(await resp.text(), "llmroute_proxy_store_fallback") == 0
     finally:
         relay.stop()
+
+
+def _redis_limited(tmp: Path, fake: FakeUpstream, redis_url: str, rpm: int) -> dict[str, Any]:
+    keys = tmp / "keys"
+    keys.write_text("sk-a\n")
+    team = tier("team", apiKeysFile=str(keys), requestsPerMinute=rpm, globalRequestsPerMinute=rpm)
+    return config(upstream(fake.url), limits={"tiers": [team], "store": {"type": "Redis", "url": redis_url}})
+
+
+async def test_a_raised_global_limit_frees_a_limited_client(
+    harness: Harness, fake: FakeUpstream, redis_server: RedisServer
+) -> None:
+    """The shared counter follows a raised limit as the local ones do: the one request admitted at 1/min
+    is a tenth of a second at 600/min. Before, Redis kept the TAT a minute ahead and refused the client
+    for that minute under the new limit."""
+    await harness.start(_redis_limited(harness.dir, fake, redis_server.url, 1))
+    auth = {"Authorization": "Bearer sk-a"}
+    assert (await harness.chat(headers=auth))[0] == 200
+    status, headers, _ = await harness.chat(headers=auth)
+    assert status == 429 and int(headers["Retry-After"]) > 50
+    text = await harness.metrics()
+    assert metric(text, "llmroute_proxy_store_fallback", route="ns/r") == 0  # Redis decided
+    harness.write(_redis_limited(harness.dir, fake, redis_server.url, 600))
+
+    async def limit_applied() -> bool:
+        return (await harness.chat(headers=auth))[1].get("x-ratelimit-limit-requests") == "600"
+
+    await eventually(limit_applied, within=5.0)
+    status, headers, _ = await harness.chat(headers=auth)
+    assert status == 200, f"refused after the limit was raised: Retry-After {headers.get('Retry-After')}"
+    assert headers["x-ratelimit-limit-requests"] == "600"
+
+
+async def test_a_settle_after_a_limit_change_charges_the_units_used(redis_server: RedisServer) -> None:
+    """A request admitted under 6,000 tokens/min settles 5,000 tokens over its estimate after the limit was
+    raised to 60,000: the counter is charged 5,000 tokens at the new rate (5 s), not 50 s of the old one."""
+    store = SharedLimiter(redis_server.url, None, "ns/r", lambda down: None)
+    try:
+        old = LimitCheck("t|team|t", 6_000, 100.0, "tokens")
+        new = LimitCheck("t|team|t", 60_000, 100.0, "tokens")
+        first = await store.admit((old,), 0.0)
+        assert first is not None and first.allowed
+        assert first.statuses[0].reset == pytest.approx(1.0, abs=0.05)  # 100 tokens at 100/s
+        second = await store.admit((new,), 0.0)  # the limit is raised: 200 tokens are 0.2 s at 1,000/s
+        assert second is not None and second.allowed
+        assert second.statuses[0].reset == pytest.approx(0.2, abs=0.05)
+        await store.correct(first.checks, 5_000.0, 0.0)  # the first request settles, counted at 6,000/min
+        refused = await store.admit((new,), 0.0)
+        assert refused is not None and not refused.allowed
+        assert 3.7 < refused.retry_after < 4.3, f"retry after {refused.retry_after:.1f}s, not about 4.2 s"
+    finally:
+        await store.close()

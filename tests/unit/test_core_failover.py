@@ -201,3 +201,25 @@ def test_an_upstream_that_flapped_a_thousand_times_gets_the_maximum_cooldown() -
     result = evaluate(r, now=T0, observations={"a": BAD, "b": OK}, state=state)
     assert [e.message.split("cooldown ")[1] for e in result.events if "cooldown" in e.message] == ["150s"]
     assert result.state.upstreams["a"].cooldown_until == T0.timestamp() + 150
+
+
+@pytest.mark.parametrize(("cooldown", "recovering_at"), [(30, 1), (600, 10)])
+def test_a_changed_cooldown_applies_to_an_upstream_already_out(cooldown: int, recovering_at: int) -> None:
+    """Marked unhealthy with a 300 s cooldown at minute 0, then ``cooldownSeconds`` is edited: it may
+    recover once the new cooldown (and the 60 s window) has passed since it was marked, not the old one.
+    Before, the cooldown stamped at the failure held (recovering at minute 5 either way)."""
+    before = route(cooldownSeconds=300, windowSeconds=60, failbackAfterSeconds=0, minDwellSeconds=0)
+    after = route(cooldownSeconds=cooldown, windowSeconds=60, failbackAfterSeconds=0, minDwellSeconds=0)
+    first = evaluate(before, now=T0, observations={"a": BAD, "b": OK}, state=FailoverState())
+    assert states(first) == ("Unhealthy", "Healthy")
+    state = FailoverState.from_dict(first.state.to_dict())
+    seen = None
+    for minute in range(1, 12):
+        result = evaluate(
+            after, now=T0 + timedelta(minutes=minute), observations={"a": OK, "b": OK}, state=state
+        )
+        state = FailoverState.from_dict(result.state.to_dict())
+        if states(result)[0] != "Unhealthy":
+            seen = minute
+            break
+    assert seen == recovering_at

@@ -90,3 +90,32 @@ def test_forecast_is_bounded_by_the_profiles_level() -> None:
     rec = result.recommendation
     assert rec.reactive is not None and rec.predictive is not None
     assert rec.predictive <= math.ceil(1200 * 1.05 / 44)  # the level (x the burst margin), not 3600
+
+
+def test_forecasts_of_another_load_signal_are_not_scored_against_the_new_one() -> None:
+    """Three days scaled on TokensPerSecond (about 5,000), then ``scaling.metric.type`` is changed to
+    RequestsPerSecond (about 2 for the same traffic). The forecasts made in tokens are not scored against
+    requests: prediction keeps a small error and stays engaged. Before, the pending token forecasts were
+    scored as 2,500-fold errors: the error read about 30 % for more than a day, and with
+    ``maxErrorPercent: 20`` prediction stepped back for as long (the other way round, requests to
+    tokens, 99 % and stepped back for about 20 minutes at the default 35 %)."""
+    tokens, requests = days(4, base=5000.0), days(4, base=2.0)
+    predictive = {"maxErrorPercent": 20}
+    before = scaling_spec(metric={"type": "TokensPerSecond", "targetPerReplica": 500}, predictive=predictive)
+    after = scaling_spec(metric={"type": "RequestsPerSecond", "targetPerReplica": 0.2}, predictive=predictive)
+    state = ScalerState()
+    for minute in range(3 * DAY, 3 * DAY + 10):
+        history = series(tokens[:minute])
+        now = T0 + minutes(minute)
+        result = recommend(before, now=now, current_replicas=10, history=history, state=state)
+        state = ScalerState.from_dict(result.state.to_dict())
+    assert state.accuracy.pending and not state.accuracy.stepped_back
+    for minute in range(3 * DAY + 10, 3 * DAY + 30):
+        history = series(requests[:minute])
+        now = T0 + minutes(minute)
+        result = recommend(after, now=now, current_replicas=10, history=history, state=state)
+        state = ScalerState.from_dict(result.state.to_dict())
+    error = state.accuracy.error_percent
+    assert error is not None and error < 10.0, f"forecast error {error:.0f}% after the metric changed"
+    assert not state.accuracy.stepped_back
+    assert all(forecast < 10.0 for _, forecast in state.accuracy.pending)

@@ -222,3 +222,26 @@ def test_a_tier_shed_entirely_stays_at_zero_but_a_small_factor_does_not_round_to
 
     assert (scaled(10, 0.0), scaled(10, 0.05), scaled(10, 0.5)) == (0, 1, 5)
     assert (share(0, 4), share(1, 4), share(9, 4)) == (0, 1, 2)
+
+
+def test_a_tier_shed_under_a_finer_step_restores_at_once_under_a_coarser_one() -> None:
+    """``free`` was shed to the bottom under ``stepFactor: 0.9`` (29 steps), then the step was changed to
+    0.5 (5 steps to the bottom): its first restore step after the calm period gives it 6.25 % again.
+    Before, the 29 levels were walked back one a minute, 24 of them at the same 0 %."""
+    r = route(adaptiveShedding={"stepFactor": 0.5, "restoreAfterSeconds": 60})
+    state = ShedState({"free": 29}, None, None)
+    factors = []
+    for minute in range(8):
+        result = plan(
+            r,
+            now=T0 + timedelta(minutes=minute),
+            current_replicas=10,
+            desired_replicas=10,
+            utilisation=0.5,
+            at_max=True,
+            state=state,
+        )
+        state = ShedState.from_dict(result.state.to_dict())
+        factors.append(limits(result)["free"].shed_factor)
+    assert factors[0] == 0.0
+    assert factors[1:6] == [0.0625, 0.125, 0.25, 0.5, 1.0]

@@ -126,7 +126,9 @@ def test_a_cooldown_stamped_ahead_is_at_most_the_longest_cooldown() -> None:
     health = first.state.upstreams["a"]
     assert health.state == "Unhealthy"
     assert health.since == now.timestamp()
-    assert health.cooldown_until == now.timestamp() + cfg.max_cooldown_seconds
+    # its one failure's cooldown, counted from now (where its marking now reads)
+    assert health.cooldown_until == now.timestamp() + cfg.cooldown_seconds
+    assert cfg.cooldown_seconds <= cfg.max_cooldown_seconds
     later = now + timedelta(seconds=cfg.max_cooldown_seconds + cfg.window_seconds)
     result = evaluate(route, now=later, observations=seen, state=first.state)
     assert result.state.upstreams["a"].state == "Recovering"

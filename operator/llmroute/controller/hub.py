@@ -54,6 +54,7 @@ class _Source:
     histories: dict[tuple[str, str], HistoryBuffer] = field(default_factory=dict)
     fetched_until: dict[str, float] = field(default_factory=dict)
     backfilled: set[tuple[str, str]] = field(default_factory=set)  # (metric, route) with history loaded
+    queries: dict[str, str] = field(default_factory=dict)  # custom:<route> -> the query its history is of
     last_success: float | None = None
     error: str | None = None
 
@@ -322,6 +323,7 @@ class MetricsHub:
                 buf = source.histories.setdefault(
                     (reg.metric, reg.key), HistoryBuffer(self.step, self._capacity(reg))
                 )
+                source.queries[f"custom:{reg.key}"] = reg.overrides.load
                 try:
                     for _, samples in self._range(source, f"custom:{reg.key}", reg.overrides.load, now, days):
                         buf.extend(bucketed(samples, self.step))
@@ -376,10 +378,19 @@ class MetricsHub:
 
 
 def forget_unregistered(source: _Source, routes: list[Registration], now: float) -> None:
-    """Drop what ``source`` holds for routes not among ``routes`` (deleted, or their metric changed), and
+    """Drop what ``source`` holds for routes not among ``routes`` (deleted, or their metric changed), the
+    history of a Custom metric whose query changed (the old query's figures, perhaps in another unit,
+    would stand for the new one's past and the new figures would follow them in one series), and
     history fetched up to after ``now`` (the clock stepped back: new samples would fall before the buffer
-    and be lost until the clock caught up), which is then fetched afresh."""
+    and be lost until the clock caught up). What is dropped for a route still registered is fetched afresh."""
     ahead, keys = {t for t, until in source.fetched_until.items() if until > now}, {r.key for r in routes}
+    ahead |= {
+        t
+        for r in routes
+        if r.metric == "custom"
+        and (t := f"custom:{r.key}") in source.queries
+        and source.queries[t] != r.overrides.load
+    }
     wanted = {(r.metric, r.key) for r in routes if r.metric not in ahead and f"custom:{r.key}" not in ahead}
     custom = {f"custom:{key}" for metric, key in wanted if metric == "custom"}
     source.metrics = {k: v for k, v in source.metrics.items() if k in keys}
@@ -390,6 +401,7 @@ def forget_unregistered(source: _Source, routes: list[Registration], now: float)
         for t, v in source.fetched_until.items()
         if t not in ahead and (not t.startswith("custom:") or t in custom)
     }
+    source.queries = {t: q for t, q in source.queries.items() if t in custom}
 
 
 def _added(a: dict[tuple[str, ...], float], b: dict[tuple[str, ...], float]) -> dict[tuple[str, ...], float]:

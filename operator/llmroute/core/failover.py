@@ -186,11 +186,18 @@ def at(h: Health, cfg: Failover, now: float) -> Health:
     """``h`` as seen at ``now``: a time stamped after ``now`` (a clock that went back, a status restored
     from a backup, a leader whose clock is behind its predecessor's) reads as ``now``, and a cooldown ends
     at most ``maxCooldownSeconds`` from ``now``. Otherwise an upstream marked unhealthy "tomorrow" would stay
-    out until the clock got there, and a healthy one would never have its failure count forgotten."""
+    out until the clock got there, and a healthy one would never have its failure count forgotten.
+
+    An unhealthy upstream's cooldown is the one ``cfg`` gives its failures, counted from when it was marked:
+    a ``cooldownSeconds`` or ``maxCooldownSeconds`` changed while it is out applies to it at once, as it
+    would have had the new value been set when it failed (the cooldown stamped then would otherwise keep
+    it out for the old length)."""
     since = None if h.since is None else min(h.since, now)
     good = None if h.good_since is None else min(h.good_since, now)
     cool = h.cooldown_until
-    if cool is not None:
+    if h.state == "Unhealthy" and since is not None:
+        cool = since + _cooldown(cfg, h.failures)
+    elif cool is not None:
         cool = min(cool, now + cfg.max_cooldown_seconds)
     if (since, good, cool) == (h.since, h.good_since, h.cooldown_until):
         return h

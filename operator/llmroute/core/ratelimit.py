@@ -15,7 +15,8 @@
   a factor that would fall below 5 % goes straight to ``minFactor``. Tiers with the highest priority present
   are what shedding protects and are never shed. Once utilisation has stayed below ``restoreThreshold`` for
   ``restoreAfterSeconds``, tiers are restored one step a minute in reverse order (most important first).
-  Missing utilisation neither sheds nor restores.
+  Missing utilisation neither sheds nor restores. A tier shed deeper than the current ``stepFactor`` and
+  ``minFactor`` reach (they were changed meanwhile) restores from their deepest level.
 """
 
 from __future__ import annotations
@@ -149,7 +150,10 @@ def _shed_step(
 ) -> tuple[ShedState, list[str]]:
     sh = spec.rate_limits.adaptive_shedding
     order = sheddable_order(spec.rate_limits.tiers)
-    levels = {t.name: state.levels.get(t.name, 0) for t in order}
+    top = max_level(sh)
+    # a level beyond the deepest of the current stepFactor/minFactor (shed under others) has the same
+    # factor as the deepest: counted from there, the first restore step shows at once, not many minutes on
+    levels = {t.name: min(top, state.levels.get(t.name, 0)) for t in order}
     events: list[str] = []
     if not sh.enabled:
         if any(levels.values()):
@@ -157,7 +161,6 @@ def _shed_step(
         return replace(state, levels={}, calm_since=None), events
     if utilisation is None or not order:
         return replace(state, levels={k: v for k, v in levels.items() if v}), events
-    top = max_level(sh)
     # a time stamped after now (a clock that went back, a restored status) reads as now: from a day ahead
     # it would hold every step, and the calm clock of a restore, for a day
     last_step = None if state.last_step is None else min(state.last_step, now)

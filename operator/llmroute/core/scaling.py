@@ -10,7 +10,9 @@ The recommendation is built in layers, each reported in :class:`~llmroute.spec.s
    the margin is generous, but a scale-up the load alone does not call for waits (:func:`cold_hold`).
    A scale-down is sized over a longer horizon than a scale-up (:func:`removal_need`).
 2. **predictive** - the load the time-of-day profile expects over the lead time, sized the same way
-   (:mod:`llmroute.core.predictive`); it only ever adds capacity.
+   (:mod:`llmroute.core.predictive`); it only ever adds capacity. Its accuracy is learned afresh when the
+   load signal changes (``scaling.metric.type``, or a Custom metric's query): forecasts in one signal's
+   figures are never scored against another's.
 3. **stabilisation and policies** - the HPA ``behavior`` (windows, step policies, select policy;
    :mod:`llmroute.core.hpa`) applied to the larger of the two, plus hysteresis against flapping: a scale-up
    goes half a tolerance further than strictly needed, and a scale-down waits until the stabilised
@@ -28,6 +30,7 @@ is never trusted to scale down.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -47,7 +50,7 @@ from llmroute.core.hpa import (
     scale_up_limit,
     stabilize,
 )
-from llmroute.core.jsonstate import number
+from llmroute.core.jsonstate import number, text
 from llmroute.core.nowcast import COLD_SAMPLES, Nowcast, nowcast
 from llmroute.core.predictive import Accuracy, Prediction, predict
 from llmroute.core.schedule import Bounds, bounds
@@ -74,6 +77,7 @@ class ScalerState:
     memory: Memory = field(default_factory=Memory)
     accuracy: Accuracy = field(default_factory=Accuracy)
     last_change: float | None = None
+    signal: str = ""  # the load signal the accuracy was learned on (:func:`load_signal`; "" unknown)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -81,6 +85,7 @@ class ScalerState:
             "hpa": self.memory.to_dict(),
             "forecast": self.accuracy.to_dict(),
             "changed": self.last_change,
+            "signal": self.signal,
         }
 
     @classmethod
@@ -91,7 +96,16 @@ class ScalerState:
             Memory.from_dict(dict(data.get("hpa") or {})),
             Accuracy.from_dict(dict(data.get("forecast") or {})),
             number(data.get("changed")),
+            text(data.get("signal")),
         )
+
+
+def load_signal(spec: LLMRouteSpec) -> str:
+    """What the load figures are: the metric type, with a digest of the query for a Custom metric."""
+    metric = spec.scaling.metric
+    if metric.type != "Custom":
+        return metric.type
+    return "Custom:" + hashlib.sha256((metric.query or "").encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -267,7 +281,7 @@ def _no_data(
     )
     forecast = _forecast(now, spec, None, None, "no load data")
     last_change = t if lim.replicas != current else state.last_change
-    new_state = ScalerState(memory, state.accuracy, last_change)
+    new_state = ScalerState(memory, state.accuracy, last_change, state.signal)
     return ScalingResult(rec, forecast, new_state, None, True, None)
 
 
@@ -277,6 +291,10 @@ def recommend(
     """The scaling decision at ``now`` given the load ``history`` (total load in the metric's unit)."""
     p = _params(spec)
     scaling = spec.scaling
+    signal = load_signal(spec)
+    if state.signal not in ("", signal):  # forecasts of another signal's figures: learn afresh
+        state = replace(state, accuracy=Accuracy())
+    state = replace(state, signal=signal)
     t = now.timestamp()
     current = current_replicas
     b = bounds(spec, now)
@@ -378,5 +396,5 @@ def recommend(
         limited_by=limited_by,
     )
     forecast = _forecast(now, spec, pred, pred_replicas, pred.reason)
-    new_state = ScalerState(memory, pred.accuracy, last_change)
+    new_state = ScalerState(memory, pred.accuracy, last_change, state.signal)
     return ScalingResult(rec, forecast, new_state, nc.last, False, nc)

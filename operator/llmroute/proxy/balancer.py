@@ -11,7 +11,13 @@ count, latency and health (:mod:`llmroute.proxy.scoring`, signals in :mod:`llmro
 picks by power of two choices.
 
 Passive health: ``consecutive_failures`` failures in a row eject an upstream for ``eject_seconds``,
-doubling with each consecutive ejection up to ``max_eject_seconds``; a success resets the count.
+doubling with each consecutive ejection up to ``max_eject_seconds``; a success resets the count. A reload
+that changes those times applies them to the ejections running, counted from when each began.
+
+What is learned about an upstream belongs to the endpoint it was learned from: a reload that keeps an
+upstream's name but points it at another ``url`` starts it afresh (not ejected, no failures, latency,
+engine readings or quota), keeping only its count of requests still out; a changed ``metricsUrl`` drops
+its engine readings and learned capacity.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ class UpstreamState:
     failures: int = 0
     ejections: int = 0
     ejected_until: float = 0.0
+    ejected_at: float = 0.0  # when the running ejection began
     current_weight: float = 0.0
     last_used: float = 0.0  # monotonic time of the last real attempt (probes skip busy upstreams)
 
@@ -45,24 +52,51 @@ class UpstreamState:
         return self.ejected_until > now
 
 
+def eject_duration(policy: PassiveHealthConfig, ejections: int) -> float:
+    """Seconds the ``ejections``-th ejection in a row lasts: ``eject_seconds`` doubled for each before it,
+    at most ``max_eject_seconds``. The exponent stops at :data:`MAX_DOUBLINGS`: an upstream down for hours
+    is ejected thousands of times, and 2 ** 1024 x a float overflows (the failure would raise in the
+    request path)."""
+    doublings = min(MAX_DOUBLINGS, max(0, ejections - 1))
+    return float(min(policy.max_eject_seconds, policy.eject_seconds * 2.0**doublings))
+
+
 class Balancer:
     def __init__(self, on_health: Callable[[str, bool], None], rng: random.Random | None = None) -> None:
         self.states: dict[str, UpstreamState] = {}
         self.signals = UpstreamSignals()
+        self._endpoints: dict[str, tuple[str, str | None]] = {}  # name -> (url, metrics URL) learned from
         self._on_health = on_health
         self._counter = itertools.count()
         self._rng = rng or random.Random()
 
     def sync(self, config: ProxyConfig) -> None:
-        """Keep the state of upstreams that survive a reload; add new ones, forget removed ones."""
+        """Keep the state of upstreams that survive a reload at the same endpoint; add new ones, forget
+        removed ones, start afresh those pointed at another URL (see the module docstring)."""
         names = {u.name for u in config.upstreams}
         for name in list(self.states):
             if name not in names:
                 del self.states[name]
-        for name in names:
-            if name not in self.states:
-                self.states[name] = UpstreamState()
-                self._on_health(name, True)
+        for name in [n for n in self._endpoints if n not in names]:
+            del self._endpoints[name]
+        for up in config.upstreams:
+            before = self._endpoints.get(up.name)
+            self._endpoints[up.name] = (up.url, up.metrics_url)
+            state = self.states.get(up.name)
+            if state is None:
+                self.states[up.name] = UpstreamState()
+                self._on_health(up.name, True)
+            elif before is not None and before[0] != up.url:
+                self.states[up.name] = UpstreamState(inflight=state.inflight)
+                self.signals.forget(up.name)
+                if state.ejected_until:
+                    self._on_health(up.name, True)
+            elif before is not None and before[1] != up.metrics_url:
+                self.signals.engines.pop(up.name, None)
+        policy = config.passive_health
+        for state in self.states.values():
+            if state.ejected_until:
+                state.ejected_until = state.ejected_at + eject_duration(policy, state.ejections)
         self.signals.sync(names)
         self.signals.stale_after = 3 * config.engine_metrics.scrape_interval_seconds
 
@@ -179,11 +213,8 @@ class Balancer:
         state.failures += 1
         if state.failures >= policy.consecutive_failures and not state.ejected(now):
             state.ejections += 1
-            # the exponent stops at MAX_DOUBLINGS: an upstream down for hours is ejected thousands of times,
-            # and 2 ** 1024 x a float overflows (the failure would raise in the request path)
-            doublings = min(MAX_DOUBLINGS, state.ejections - 1)
-            duration = min(policy.max_eject_seconds, policy.eject_seconds * 2.0**doublings)
-            state.ejected_until = now + duration
+            state.ejected_at = now
+            state.ejected_until = now + eject_duration(policy, state.ejections)
             self._on_health(name, False)
 
     def refresh(self, now: float) -> None:

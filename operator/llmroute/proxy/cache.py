@@ -13,7 +13,9 @@ What: non-streaming requests that are deterministic — embeddings always, compl
 stored (:func:`storable`), whatever the HTTP status said; never errors, streams or partial answers.
 
 The key is the sha256 of the scope, the path and the canonical JSON body (key order does not matter).
-Entries expire after the TTL; the total size is bounded in bytes with least-recently-used eviction.
+Entries expire after the TTL; the total size is bounded in bytes with least-recently-used eviction. A
+reloaded config applies to the entries already held as if it had been in force when they were stored: a
+shorter TTL expires them sooner, a smaller entry bound drops those above it, a smaller total evicts.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ class Mode(Enum):
 class Entry:
     body: bytes
     content_type: str
-    expires: float
+    stored: float  # when it was stored: it expires ``ttl_seconds`` later, by the TTL in force when read
     size: int
 
 
@@ -126,9 +128,14 @@ class ResponseCache:
         return len(self._entries)
 
     def configure(self, cfg: CacheConfig) -> None:
-        self.cfg = cfg
+        """Follow a reloaded config: disabled clears, a smaller ``max_entry_bytes`` drops the entries above
+        it, a smaller ``max_bytes`` evicts the least recently used; a TTL applies when entries are read."""
+        previous, self.cfg = self.cfg, cfg
         if not cfg.enabled:
             self.clear()
+        if cfg.max_entry_bytes < previous.max_entry_bytes:
+            for key in [k for k, e in self._entries.items() if len(e.body) > cfg.max_entry_bytes]:
+                self._drop(key)
         self._shrink(cfg.max_bytes)
 
     def clear(self) -> None:
@@ -139,7 +146,7 @@ class ResponseCache:
         entry = self._entries.get(key)
         if entry is None:
             return None
-        if entry.expires <= now:
+        if now - entry.stored >= self.cfg.ttl_seconds:
             self._drop(key)
             return None
         self._entries.move_to_end(key)
@@ -152,7 +159,7 @@ class ResponseCache:
         if key in self._entries:
             self._drop(key)
         self._shrink(self.cfg.max_bytes - size)
-        self._entries[key] = Entry(body, content_type, now + self.cfg.ttl_seconds, size)
+        self._entries[key] = Entry(body, content_type, now, size)
         self.bytes += size
         return True
 

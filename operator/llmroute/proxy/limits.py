@@ -2,15 +2,18 @@
 
 :func:`build_checks` turns an identity and a token estimate into the checks a request must pass, with
 either the per-replica share (local mode) or the global figures (shared-store mode).
-:class:`LocalLimiter` evaluates them all-or-nothing and can later correct the token charge.
+:class:`LocalLimiter` evaluates them all-or-nothing, can later correct the token charge, and carries its
+limiters over to changed limits (:meth:`LocalLimiter.rescale`, on every config that changes a share).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from llmroute.proxy.gcra import (
+    WINDOW_SECONDS,
     LimitCheck,
     LimitStatus,
     evaluate,
@@ -23,6 +26,8 @@ from llmroute.proxy.gcra import (
 from llmroute.spec.proxyconfig import TierConfig
 
 MAX_ENTRIES = 200_000
+LimitKind = tuple[str, str, str]
+"""What a check key limits: (``t`` tier | ``c`` client, tier name, ``r`` requests | ``t`` tokens)."""
 
 
 @dataclass(slots=True)
@@ -90,6 +95,27 @@ def build_checks(
     return tuple(checks)
 
 
+def local_limits(tiers: Iterable[TierConfig]) -> dict[LimitKind, int]:
+    """The per-replica limit behind each kind of local check key (unlimited kinds are absent)."""
+    out: dict[LimitKind, int] = {}
+    for tier in tiers:
+        for kind, value in (
+            (("t", tier.name, "r"), tier.requests_per_minute),
+            (("t", tier.name, "t"), tier.tokens_per_minute),
+            (("c", tier.name, "r"), tier.client_requests_per_minute),
+            (("c", tier.name, "t"), tier.client_tokens_per_minute),
+        ):
+            if value is not None:
+                out[kind] = value
+    return out
+
+
+def limit_kind(key: str) -> LimitKind:
+    """What the check key ``key`` (made by :func:`build_checks`) limits."""
+    scope, kind, middle = key[:1], key[-1:], key[2:-2]
+    return scope, middle if scope == "t" else middle.rpartition("|")[0], kind
+
+
 class LocalLimiter:
     """All GCRA states of this replica, keyed by check key."""
 
@@ -137,6 +163,33 @@ class LocalLimiter:
     def debt(self, key: str, now: float) -> float:
         """Seconds the limiter of ``key`` is ahead of ``now`` (0: its whole allowance is free)."""
         return max(0.0, self._tat.get(key, 0.0) - now)
+
+    def rescale(self, old: Mapping[LimitKind, int], new: Mapping[LimitKind, int], now: float) -> None:
+        """Carry every limiter over from the limits ``old`` to ``new`` (both from :func:`local_limits`).
+
+        A limiter's state is its debt in seconds of its limit's rate, so kept as it is a debt run up under
+        10 tokens/min would hold a client for a minute after its limit was raised to 100,000. Instead what
+        a limiter has admitted counts as the same number of units under the new limit: a raised limit
+        frees the client at once as far as the new rate allows, a lowered one charges what was used
+        under the old one, but never holds it more than a window (a minute, or the debt it already had)
+        from ``now``: the old limit allowed that use. A limit removed, lowered to 0 or raised from 0, and
+        every limit of a removed tier, starts afresh. Limiters whose debt is paid are dropped."""
+        for key, tat in list(self._tat.items()):
+            if tat <= now:
+                del self._tat[key]
+                continue
+            kind = limit_kind(key)
+            before, after = old.get(kind), new.get(kind)
+            if before == after:
+                continue
+            if before is None or after is None or before <= 0 or after <= 0:
+                del self._tat[key]
+                continue
+            debt = tat - now
+            moved = debt * before / after
+            if after < before:
+                moved = min(moved, max(debt, WINDOW_SECONDS))
+            self._tat[key] = now + moved
 
     def _evict(self, now: float) -> None:
         stale = [k for k, t in self._tat.items() if t <= now]

@@ -4,7 +4,8 @@
 while the config names a Redis store for a route with tiers). :meth:`RateLimiter.admit` decides a request
 all-or-nothing; :meth:`RateLimiter.correct` later charges or refunds tokens (and gives back the request
 itself) once the request has settled
-(in the background for the shared store, so the answer is not held up by Redis).
+(in the background for the shared store, so the answer is not held up by Redis). A config that changes
+the per-replica shares carries the local limiters over to them (:meth:`LocalLimiter.rescale`).
 """
 
 from __future__ import annotations
@@ -12,10 +13,20 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Coroutine
+from dataclasses import replace
 from typing import Any
 
+from llmroute.proxy.gcra import LimitCheck
 from llmroute.proxy.identity import Caller
-from llmroute.proxy.limits import ALLOW_ALL, LocalLimiter, Verdict, build_checks
+from llmroute.proxy.limits import (
+    ALLOW_ALL,
+    LimitKind,
+    LocalLimiter,
+    Verdict,
+    build_checks,
+    limit_kind,
+    local_limits,
+)
 from llmroute.proxy.metrics import ProxyMetrics
 from llmroute.proxy.snapshot import ConfigSnapshot
 from llmroute.proxy.store import SharedLimiter
@@ -27,6 +38,7 @@ class RateLimiter:
     def __init__(self, metrics: ProxyMetrics) -> None:
         self.local = LocalLimiter()
         self.shared: SharedLimiter | None = None
+        self._limits: dict[LimitKind, int] | None = None  # the local shares the limiters were run under
         self._metrics = metrics
         self._tasks: set[asyncio.Task[None]] = set()  # references kept until background work ends
 
@@ -64,7 +76,7 @@ class RateLimiter:
 
     def correct(self, verdict: Verdict, delta: float, requests: float = 0.0) -> None:
         """Charge (or refund, if negative) ``delta`` tokens and ``requests`` requests on the limits that
-        admitted ``verdict``."""
+        admitted ``verdict``, at the rate they count in now (a reload may have changed it since)."""
         if not verdict.checks or (delta == 0 and requests == 0):
             return
         now = time.monotonic()
@@ -72,10 +84,26 @@ class RateLimiter:
         if verdict.shared and shared is not None:
             self._background(shared.correct(verdict.checks, delta, now, requests))
         else:
-            self.local.correct(verdict.checks, delta, now, requests)
+            self.local.correct(self._current(verdict.checks), delta, now, requests)
+
+    def _current(self, checks: tuple[LimitCheck, ...]) -> tuple[LimitCheck, ...]:
+        """``checks`` with the local limits now in force: their limiters were carried over to those
+        (:meth:`LocalLimiter.rescale`), and a charge counted at an earlier limit's rate would be off by
+        the ratio of the two."""
+        limits = self._limits or {}
+        out = []
+        for check in checks:
+            limit = limits.get(limit_kind(check.key), check.limit)
+            out.append(check if limit == check.limit else replace(check, limit=limit))
+        return tuple(out)
 
     def configure(self, snap: ConfigSnapshot) -> None:
-        """Open, keep or close the shared store client as ``snap`` asks (an old one closes in background)."""
+        """Carry the local limiters over to ``snap``'s shares if they changed; open, keep or close the
+        shared store client as ``snap`` asks (an old one closes in background)."""
+        limits = local_limits(snap.config.limits.tiers)
+        if self._limits is not None and limits != self._limits:
+            self.local.rescale(self._limits, limits, time.monotonic())
+        self._limits = limits
         store = snap.config.limits.store
         wanted = store.url if store.type == "Redis" and snap.config.limits.tiers else None
         current = self.shared

@@ -62,6 +62,11 @@ class UpstreamSignals:
             for name in [n for n in table if n not in names]:
                 del table[name]
 
+    def forget(self, name: str) -> None:
+        """Forget what was learned about ``name`` (it now names another endpoint)."""
+        self.engines.pop(name, None)
+        self.quotas.pop(name, None)
+
     def engine(self, name: str) -> EngineSignal:
         signal = self.engines.get(name)
         if signal is None:

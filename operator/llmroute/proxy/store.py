@@ -1,9 +1,14 @@
 """Shared-store rate limiting: GCRA counters in Redis, updated by atomic server-side Lua scripts.
 
-Why GCRA rather than a sliding window: one key per limiter holding one number (the theoretical arrival
-time), O(1) work per check, exact rates with a bounded burst, and the clock is Redis's own (``TIME``) so
-replicas with skewed clocks agree. All the checks of one request are evaluated and committed in one script
-call (all-or-nothing), like Envoy's and LiteLLM's global limiters do with their own algorithms.
+Why GCRA rather than a sliding window: one number per limiter (the theoretical arrival time, TAT), O(1)
+work per check, exact rates with a bounded burst, and the clock is Redis's own (``TIME``) so replicas with
+skewed clocks agree. All the checks of one request are evaluated and committed in one script call
+(all-or-nothing), like Envoy's and LiteLLM's global limiters do with their own algorithms.
+
+Each TAT is stored with the interval (``60 / limit``) it is counted in, under a second key: a changed limit
+carries the counter over as the same units used, as the local limiters do
+(:meth:`llmroute.proxy.limits.LocalLimiter.rescale`). A TAT without one (written by an earlier release) is
+read as counted in the current interval.
 
 If Redis is unreachable or slow, the request is decided by the local per-replica share instead (never
 unlimited, never an error), the fallback is exported as a metric, and Redis is probed again with backoff
@@ -27,12 +32,14 @@ log = logging.getLogger("llmroute.proxy.store")
 TIMEOUT_SECONDS = 0.25
 MAX_BACKOFF_SECONDS = 5.0
 
-# KEYS: one per check. ARGV: per check (interval, tau, cost, strict). Returns
-# {allowed, now, retry_after, tat_1..tat_n} as strings (Lua numbers would be truncated to integers).
+# KEYS: one per check, then for each check the key of the interval its TAT is counted in. ARGV: per check
+# (interval, tau, cost, strict). Returns {allowed, now, retry_after, tat_1..tat_n} as strings (Lua numbers
+# would be truncated to integers). A TAT counted in another interval (the limit changed) is first carried
+# over as the same units used, as :meth:`llmroute.proxy.limits.LocalLimiter.rescale` does, and kept so.
 ADMIT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local n = #KEYS
+local n = #KEYS / 2
 local tats, news = {}, {}
 local retry = 0
 for i = 1, n do
@@ -40,6 +47,16 @@ for i = 1, n do
   local tau = tonumber(ARGV[4*i-2])
   local cost = tonumber(ARGV[4*i-1])
   local tat = tonumber(redis.call('GET', KEYS[i]) or '0')
+  local was = tonumber(redis.call('GET', KEYS[n+i]) or '0')
+  if tat > now and was > 0 and interval > 0 and was ~= interval then
+    local debt = tat - now
+    local moved = debt * interval / was
+    if interval > was then moved = math.min(moved, math.max(debt, 60)) end
+    tat = now + moved
+    local ttl = math.ceil(moved * 1000) + 1000
+    redis.call('SET', KEYS[i], string.format('%.6f', tat), 'PX', ttl)
+    redis.call('SET', KEYS[n+i], ARGV[4*i-3], 'PX', ttl)
+  end
   tats[i] = tat
   local base = math.max(tat, now)
   local new_tat = base + cost * interval
@@ -56,25 +73,34 @@ if retry > 0 then
 end
 out[1] = '1'
 for i = 1, n do
-  redis.call('SET', KEYS[i], string.format('%.6f', news[i]), 'PX', math.ceil((news[i] - now) * 1000) + 1000)
+  local ttl = math.ceil((news[i] - now) * 1000) + 1000
+  redis.call('SET', KEYS[i], string.format('%.6f', news[i]), 'PX', ttl)
+  redis.call('SET', KEYS[n+i], ARGV[4*i-3], 'PX', ttl)
   out[3+i] = string.format('%.6f', news[i])
 end
 return out
 """
 
-# KEYS: the checks to correct. ARGV: per key, the correction in seconds of TAT (negative refunds).
+# KEYS: the checks to correct, then their interval keys. ARGV: per key, the correction in seconds of TAT
+# (negative refunds) and the interval it is counted in (the admitting limit's; the TAT's may differ since).
 CORRECT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-for i = 1, #KEYS do
+local n = #KEYS / 2
+for i = 1, n do
   local tat = tonumber(redis.call('GET', KEYS[i]) or '0')
   if tat > 0 then
-    local new_tat = math.max(now, tat + tonumber(ARGV[i]))
+    local delta = tonumber(ARGV[2*i-1])
+    local interval = tonumber(ARGV[2*i])
+    local was = tonumber(redis.call('GET', KEYS[n+i]) or '0')
+    if was > 0 and interval > 0 and was ~= interval then delta = delta * was / interval end
+    local new_tat = math.max(now, tat + delta)
     if new_tat > now then
       local ttl = math.ceil((new_tat - now) * 1000) + 1000
       redis.call('SET', KEYS[i], string.format('%.6f', new_tat), 'PX', ttl)
+      redis.call('PEXPIRE', KEYS[n+i], ttl)
     else
-      redis.call('DEL', KEYS[i])
+      redis.call('DEL', KEYS[i], KEYS[n+i])
     end
   end
 end
@@ -122,7 +148,7 @@ class SharedLimiter:
             args += [repr(interval), repr(tau), repr(check.cost), "1" if check.strict else "0"]
         try:
             async with asyncio.timeout(TIMEOUT_SECONDS * 2):
-                raw = await self._admit(keys=[self._prefix + c.key for c in checks], args=args)
+                raw = await self._admit(keys=self._keys(checks), args=args)
             allowed, server_now, retry = raw[0] == b"1", float(raw[1]), float(raw[2])
             tats = [float(x) for x in raw[3 : 3 + len(checks)]]
         except ERRORS as exc:
@@ -141,13 +167,18 @@ class SharedLimiter:
         deltas = [(c, d) for c, d in deltas if d != 0]
         if not deltas or self.down:
             return
-        keys = [self._prefix + c.key for c, _ in deltas]
-        args = [repr(d * params(c.limit)[0]) for c, d in deltas]
+        keys = self._keys(tuple(c for c, _ in deltas))
+        args = [str(a) for c, d in deltas for a in (repr(d * params(c.limit)[0]), repr(params(c.limit)[0]))]
         try:
             async with asyncio.timeout(TIMEOUT_SECONDS * 2):
                 await self._correct(keys=keys, args=args)
         except ERRORS as exc:
             self._failed(now, exc)
+
+    def _keys(self, checks: tuple[LimitCheck, ...]) -> list[str]:
+        """The checks' TAT keys, then the keys of the intervals those TATs are counted in."""
+        keys = [self._prefix + c.key for c in checks]
+        return keys + [key + "|i" for key in keys]
 
     def _failed(self, now: float, exc: BaseException) -> None:
         self.errors += 1
