@@ -58,10 +58,19 @@ def asked_counts(
     ``demand`` in req/s per minute, NaN missing; the decision at minute ``t`` sees the minutes before it
     (minute 0: the count the first minute needs, the simulator's start for every policy).
     """
+    counts: IntArray = asked_by_quantile(demand, model, rules, (q,), window)[0]
+    return counts
+
+
+def asked_by_quantile(
+    demand: FloatArray, model: CapacityModel, rules: ReplicaRules, quantiles: tuple[float, ...], window: int
+) -> IntArray:
+    """:func:`asked_counts` for each of ``quantiles`` (one row each): the growth ratios of a window are
+    the same for every quantile, so they are gathered once per minute, not once per quantile."""
     n = int(demand.shape[0])
-    out = np.zeros(n, dtype=np.int64)
+    out = np.zeros((len(quantiles), n), dtype=np.int64)
     if n and not np.isnan(demand[0]):  # the start, as every simulated policy: its count for the first minute
-        out[0] = int(np.clip(np.ceil(demand[0] / model.capacity_rps - 1e-9), rules.lo, rules.hi))
+        out[:, 0] = int(np.clip(np.ceil(demand[0] / model.capacity_rps - 1e-9), rules.lo, rules.hi))
     known: list[float] = []  # known minutes' load, oldest first
     for t in range(1, n):
         if not np.isnan(demand[t - 1]):
@@ -71,9 +80,9 @@ def asked_counts(
         recent = np.asarray(known[-(window + GROWTH_MINUTES) :])
         base, ahead = recent[:-GROWTH_MINUTES], recent[GROWTH_MINUTES:]
         ok = base > 0
-        growth = float(np.quantile(ahead[ok] / base[ok], q)) if np.any(ok) else 1.0
-        size = np.ceil(known[-1] * max(1.0, growth) / model.capacity_rps - 1e-9)
-        out[t] = int(np.clip(size, rules.lo, rules.hi))
+        growth = np.quantile(ahead[ok] / base[ok], quantiles) if np.any(ok) else np.ones(len(quantiles))
+        size = np.ceil(known[-1] * np.maximum(1.0, growth) / model.capacity_rps - 1e-9)
+        out[:, t] = np.clip(size, rules.lo, rules.hi)
     return out
 
 
@@ -110,10 +119,11 @@ def run_case(case: Case) -> dict[str, Any]:
     rules = ReplicaRules.from_spec(result.spec)
     model = SETTINGS.model
     plain: dict[str, Any] = {}
-    asked = {(q, w): asked_counts(result.demand, model, rules, q, w) for q in QUANTILES for w in WINDOWS}
+    asked = {w: asked_by_quantile(result.demand, model, rules, QUANTILES, w) for w in WINDOWS}
     for p in GRID:
         q, window, hold, band = p
-        metrics, _ = measure(result.demand, plain_schedule(asked[q, window], rules, hold, band), model)
+        counts = asked[window][QUANTILES.index(q)]
+        metrics, _ = measure(result.demand, plain_schedule(counts, rules, hold, band), model)
         c = compare(comp.points, metrics, comp.oracle, comp.target_utilisation)
         plain[_key(p)] = {"ok": c.ok, **{check.name: round(check.value, 4) for check in c.checks}}
     return {

@@ -11,11 +11,14 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from llmroute.spec.proxyconfig import ProxyConfig
+
+if TYPE_CHECKING:
+    from tests.proxy.conftest import Harness
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -57,6 +60,19 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {within}s: {check}")
         await asyncio.sleep(interval)
+
+
+async def ready_hash(h: Harness) -> str:
+    """The hash of the config the proxy serves, as its ``/readyz`` says ("" while it is not ready)."""
+    assert h.server is not None
+    async with h.session.get(h.server.metrics_url + "/readyz") as resp:
+        body = await resp.json()
+        return str(body.get("config", "")) if resp.status == 200 else ""
+
+
+async def reloaded_from(h: Harness, first: str) -> bool:
+    """Whether the proxy is ready on a config other than the one :func:`ready_hash` gave as ``first``."""
+    return (await ready_hash(h)) not in ("", first)
 
 
 def metric(text: str, name: str, **labels: str) -> float:

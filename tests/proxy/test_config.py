@@ -13,16 +13,9 @@ import pytest
 from llmroute.proxy.snapshot import ConfigError, load
 from llmroute.testing.fake_upstream import FakeBehavior, FakeUpstream
 from tests.proxy.conftest import Harness
-from tests.proxy.support import config, eventually, metric, upstream
+from tests.proxy.support import config, eventually, metric, ready_hash, reloaded_from, upstream
 
 SECRET = "sk-upstream-very-secret-0123456789"
-
-
-async def ready_hash(h: Harness) -> str:
-    assert h.server is not None
-    async with h.session.get(h.server.metrics_url + "/readyz") as resp:
-        body = await resp.json()
-        return str(body.get("config", "")) if resp.status == 200 else ""
 
 
 async def test_upstream_keys_come_from_file_and_env(
@@ -159,12 +152,8 @@ async def test_kubelet_symlink_swap_reloads_without_dropping_inflight(
     inflight = asyncio.ensure_future(harness.chat())
     await eventually(lambda: fake.stats.active == 1)
     kubelet_publish(root, 2, config(upstream(fake_b.url, name="b")))
-    await eventually(lambda: _changed(harness, first))
+    await eventually(lambda: reloaded_from(harness, first))
     status, _, body = await inflight  # started on the old config, finished on it
     assert status == 200 and body["upstream"] == "a"
     status, _, body = await harness.chat()
     assert status == 200 and body["upstream"] == "b"
-
-
-async def _changed(h: Harness, first: str) -> bool:
-    return (await ready_hash(h)) not in ("", first)

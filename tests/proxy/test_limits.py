@@ -9,7 +9,7 @@ from llmroute.proxy.gcra import LimitCheck, evaluate, fmt_duration, status
 from llmroute.proxy.limits import LocalLimiter
 from llmroute.testing.fake_upstream import FakeUpstream
 from tests.proxy.conftest import Harness
-from tests.proxy.support import config, eventually, metric, tier, upstream
+from tests.proxy.support import config, eventually, metric, ready_hash, reloaded_from, tier, upstream
 
 
 def test_gcra_requests_rate_and_burst() -> None:
@@ -110,20 +110,10 @@ async def test_a_raised_limit_frees_a_limited_client(harness: Harness, fake: Fak
     assert (await harness.chat(headers=auth))[0] == 200
     status, headers, _ = await harness.chat(headers=auth)
     assert status == 429 and int(headers["Retry-After"]) > 50
-    first = await _served(harness)
+    first = await ready_hash(harness)
     harness.write(limited(harness.dir, fake, requestsPerMinute=600))
-    await eventually(lambda: _reloaded(harness, first))
+    await eventually(lambda: reloaded_from(harness, first))
     status, headers, _ = await harness.chat(headers=auth)
     assert status == 200, f"refused after the limit was raised: Retry-After {headers.get('Retry-After')}"
     assert headers["x-ratelimit-limit-requests"] == "600"
     assert headers["x-ratelimit-remaining-requests"] == "598"  # both requests count, at the new rate
-
-
-async def _served(h: Harness) -> str:
-    assert h.server is not None
-    async with h.session.get(h.server.metrics_url + "/readyz") as resp:
-        return str((await resp.json()).get("config", ""))
-
-
-async def _reloaded(h: Harness, first: str) -> bool:
-    return (await _served(h)) not in ("", first)
