@@ -185,7 +185,8 @@ def test_state_round_trip() -> None:
 def test_an_upstream_that_flapped_a_thousand_times_gets_the_maximum_cooldown() -> None:
     """The failure count behind the backoff keeps growing while an upstream flaps (it resets only after
     maxCooldownSeconds of health): however large it gets, the cooldown is maxCooldownSeconds, computed
-    without a number of 2^(n-1) (the exponent stops at MAX_DOUBLINGS, so it never meets a float's range)."""
+    without a number of 2^(n-1) (the exponent stops at core.backoff.MAX_DOUBLINGS, so it never meets a
+    float's range)."""
     r = route(cooldownSeconds=60, maxCooldownSeconds=150)
     flapped = {
         "up": {

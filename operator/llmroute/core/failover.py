@@ -31,12 +31,11 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from llmroute.core.backoff import backoff_seconds
 from llmroute.core.jsonstate import integer, number, text
 from llmroute.spec.route import LLMRouteSpec
 from llmroute.spec.status import UpstreamStatus
 from llmroute.spec.upstream import Failover
-
-MAX_DOUBLINGS = 60  # a cooldown doubles at most this often: 2**60 x any cooldown is beyond its cap
 
 State = Literal["Healthy", "Unhealthy", "Recovering", "Unknown"]
 STATES: tuple[State, ...] = ("Healthy", "Unhealthy", "Recovering", "Unknown")
@@ -165,11 +164,9 @@ def _figures(obs: UpstreamObservation, cfg: Failover, factor: float) -> tuple[bo
 
 
 def _cooldown(cfg: Failover, failures: int) -> float:
-    """``cooldownSeconds x 2^(failures - 1)``, at most ``maxCooldownSeconds``. The exponent stops at
-    :data:`MAX_DOUBLINGS`: the failure count of an upstream that flaps for days keeps growing, and the
-    cooldown must not need a number of that many bits (nor a float beyond its range)."""
-    doublings = min(MAX_DOUBLINGS, max(0, failures - 1))
-    return float(min(cfg.max_cooldown_seconds, cfg.cooldown_seconds * 2.0**doublings))
+    """``cooldownSeconds x 2^(failures - 1)``, at most ``maxCooldownSeconds`` (:func:`.backoff_seconds`: the
+    failure count of an upstream that flaps for days keeps growing, and its cooldown must never overflow)."""
+    return backoff_seconds(cfg.cooldown_seconds, cfg.max_cooldown_seconds, failures)
 
 
 def _judged_again(h: Health, cfg: Failover) -> float:

@@ -28,13 +28,13 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from llmroute.core.backoff import backoff_seconds
 from llmroute.proxy import scoring
 from llmroute.proxy.signals import UpstreamSignals
 from llmroute.spec.proxyconfig import PassiveHealthConfig, ProxyConfig, UpstreamConfig
 
 EWMA_ALPHA = 0.3
 QUOTA_HEADERS = ("x-ratelimit-remaining-requests", "x-ratelimit-remaining-tokens")
-MAX_DOUBLINGS = 60  # an ejection doubles at most this often: 2**60 x any eject time is beyond its cap
 
 
 @dataclass(slots=True)
@@ -54,11 +54,9 @@ class UpstreamState:
 
 def eject_duration(policy: PassiveHealthConfig, ejections: int) -> float:
     """Seconds the ``ejections``-th ejection in a row lasts: ``eject_seconds`` doubled for each before it,
-    at most ``max_eject_seconds``. The exponent stops at :data:`MAX_DOUBLINGS`: an upstream down for hours
-    is ejected thousands of times, and 2 ** 1024 x a float overflows (the failure would raise in the
-    request path)."""
-    doublings = min(MAX_DOUBLINGS, max(0, ejections - 1))
-    return float(min(policy.max_eject_seconds, policy.eject_seconds * 2.0**doublings))
+    at most ``max_eject_seconds`` (:func:`llmroute.core.backoff.backoff_seconds`: an upstream down for hours
+    is ejected thousands of times, and the doubling must never raise in the request path)."""
+    return backoff_seconds(policy.eject_seconds, policy.max_eject_seconds, ejections)
 
 
 class Balancer:
