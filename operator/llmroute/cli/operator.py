@@ -39,7 +39,9 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("LLMROUTE_KOPF_CONNECTIONS", str(16 + 2 * len(args.namespace)))
     import kopf
 
-    import llmroute.handlers  # noqa: F401  (registers the handlers)
+    import llmroute.handlers  # registers the handlers
+
+    llmroute.handlers.WATCHED_NAMESPACES = tuple(args.namespace)
 
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

@@ -32,6 +32,7 @@ from llmroute.k8s.events import EventRecorder
 from llmroute.k8s.failures import classify, retry_seconds
 from llmroute.k8s.release import FINALIZER
 from llmroute.k8s.routes import RouteStatusWriter
+from llmroute.k8s.scope import may_watch_namespaces, scanning_needed
 from llmroute.k8s.workload import Workload
 from llmroute.prom.client import PromAuth
 from llmroute.spec.errors import format_error
@@ -55,6 +56,7 @@ class OperatorRuntime:
 
 
 RUNTIME: OperatorRuntime | None = None
+WATCHED_NAMESPACES: tuple[str, ...] = ()  # set by `llmroute operator -n`; empty: the whole cluster
 
 
 async def _emit(body: Any, event: Event) -> None:
@@ -108,6 +110,13 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.networking.error_backoffs = [1, 2, 5, 10, 20]
     settings.execution.max_workers = 16
     settings.batching.error_delays = [1, 2, 5, 10, 30, 60]
+    api = api_client()
+    if not await asyncio.to_thread(scanning_needed, WATCHED_NAMESPACES, lambda: may_watch_namespaces(api)):
+        settings.scanning.disabled = True
+        log.info(
+            "may not list and watch namespaces: watching %s as named (kopf's namespace and CRD scanning off)",
+            ", ".join(WATCHED_NAMESPACES),
+        )
     hub = MetricsHub(
         step=s.history_step_seconds,
         chunk_hours=s.history_chunk_hours,
@@ -121,7 +130,6 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
             headers=s.prometheus_headers,
         ),
     )
-    api = api_client()
     reconciler = Reconciler(s, hub, Workload(api), RouteStatusWriter(api), _emit)
     RUNTIME = OperatorRuntime(s, hub, reconciler, EventRecorder(api), asyncio.Event())
     if s.metrics_port:
