@@ -344,11 +344,11 @@ def test_blank_cells_are_missing_not_zero(tmp_path: Path) -> None:
     assert t.input_tokens is not None and np.isnan(t.input_tokens[1]) and t.input_tokens[2] == 0.0
     path.write_text(
         "timestamp,client,requests\n2025-03-03T00:00:00Z,a,5\n2025-03-03T00:00:00Z,b,\n"
-        "2025-03-03T00:01:00Z,a,\n2025-03-03T00:01:00Z,b,\n"
+        "2025-03-03T00:01:00Z,a,\n2025-03-03T00:01:00Z,b,\n2025-03-03T00:02:00Z,a,1\n2025-03-03T00:02:00Z,b,2\n"
     )
     t = read_trace(path)
-    assert t.requests[0] == 5.0 and np.isnan(t.requests[1])  # one known row makes the minute known
-    assert t.clients["b"][0] == 0.0 and np.isnan(t.clients["a"][1])
+    assert np.isnan(t.requests[:2]).all() and t.requests[2] == 3.0  # b's empty cell: 5 is only part of it
+    assert t.clients["a"][0] == 5.0 and np.isnan(t.clients["b"][0]) and np.isnan(t.clients["a"][1])
 
 
 def test_packaged_trace_is_there() -> None:

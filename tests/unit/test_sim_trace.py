@@ -6,6 +6,7 @@ The documented format and the blank-cell and client cases are in ``test_sim.py``
 
 from __future__ import annotations
 
+import csv
 import gzip
 import json
 import math
@@ -17,6 +18,7 @@ import numpy as np
 import pytest
 
 from llmroute.cli.main import main
+from llmroute.sim.report import analyse
 from llmroute.sim.trace import Trace, gaps, known_part, read_trace
 from llmroute.sim.tracecsv import TraceError
 
@@ -103,6 +105,20 @@ ACCEPTED: list[tuple[str, str | bytes, list[float], str | None]] = [
     ),
     ("fractional counts (a scaled trace)", body("2025-03-03T00:00:00Z,2.5,,", ROWS[1]), [2.5, 6], None),
     ("gzip, told by its bytes", gzip.compress(PLAIN.encode()), [5, 6, 7], None),
+    (
+        "ISO-8601 basic format (no separators)",
+        body("20250303T000000Z,5,50,5", "20250303T0001Z,6,60,6", "20250303T000200,7,70,7"),
+        [5, 6, 7],
+        "(line 4) read as UTC",
+    ),
+    (
+        "a trailing comma on every line",
+        body(*(r + "," for r in ROWS)).replace(H, H + ","),
+        [5, 6, 7],
+        "columns ignored: (unnamed column 5)",
+    ),
+    ("lower-case z (RFC 3339)", body(*(r.replace("Z", "z") for r in ROWS)), [5, 6, 7], None),
+    ("blank lines before the header", "\n \r\n,,,\n" + PLAIN, [5, 6, 7], None),
 ]
 
 
@@ -185,6 +201,23 @@ REFUSED: list[tuple[str, str | bytes, str]] = [
     ),
     ("a date alone", body("2025-03-03,5,50,5"), ":2: column timestamp: 2025-03-03 is a date without a time"),
     (
+        "a date alone, basic format",
+        body("20250303,5,50,5"),
+        ":2: column timestamp: 20250303 is a date without",
+    ),
+    ("a week date alone", body("2025-W10-1,5,50,5"), ":2: column timestamp: 2025-W10-1 is a date without"),
+    (
+        "an offset with seconds: off the minute in UTC",
+        body("2025-03-03T00:00:00+00:00:30,5,50,5"),
+        ":2: column timestamp: .* is not the start of a minute in UTC",
+    ),
+    (
+        "blank lines, then no header",
+        "\n\n" + PLAIN.replace(",", ";"),
+        ":3: no timestamp or requests column in the header 'timestamp;requests",
+    ),
+    ("blank lines only", "\n \n,,,\n", ": empty file \\(3 blank line\\(s\\), no header\\)$"),
+    (
         "two dates alone (too few rows to see the spacing)",
         body("2025-03-03,5,50,5", "2025-03-04,5,50,5"),
         ":2: column timestamp: 2025-03-03 is a date without a time of day",
@@ -209,6 +242,16 @@ REFUSED: list[tuple[str, str | bytes, str]] = [
         "out of range in UTC",
         body("0001-01-01T00:00:00+01:00,5,50,5"),
         ":2: column timestamp: .* out of range in UTC$",
+    ),
+    (
+        "the calendar's last day (no time zone east of UTC could show it)",
+        body("9999-12-31T10:00:00Z,5,50,5"),
+        ":2: column timestamp: 9999-12-31T10:00:00Z is within a day of the calendar's end",
+    ),
+    (
+        "the calendar's first day",
+        body("0001-01-01T20:00:00Z,5,50,5"),
+        ":2: column timestamp: 0001-01-01T20:00:00Z is within a day of the calendar's end",
     ),
     (
         "Latin-1",
@@ -451,3 +494,82 @@ def test_simulate_flags_out_of_range(
         main(["simulate", "--out", str(tmp_path / "o.csv"), *flags])
     assert exited.value.code == 2
     assert re.search(err, capsys.readouterr().err)
+
+
+def test_a_client_row_with_an_empty_cell_leaves_its_minute_unknown(tmp_path: Path) -> None:
+    """The other clients' rows are only part of the minute: their sum is not its traffic (it would read the
+    missing client as 0). A client without a row at all sent nothing that minute."""
+    path = tmp_path / "c.csv"
+    path.write_text(
+        "timestamp,client,requests,input_tokens\n"
+        "2025-03-03T00:00:00Z,a,5,50\n2025-03-03T00:00:00Z,b,,20\n"
+        "2025-03-03T00:01:00Z,a,1,\n2025-03-03T00:01:00Z,b,2,20\n"
+        "2025-03-03T00:02:00Z,a,4,40\n"
+    )
+    trace = read_trace(path)
+    assert np.array_equal(trace.requests, [NAN, 3, 4], equal_nan=True)
+    assert trace.input_tokens is not None
+    assert np.array_equal(trace.input_tokens, [70, NAN, 40], equal_nan=True)
+    assert np.array_equal(trace.clients["a"], [5, 1, 4], equal_nan=True)
+    assert np.array_equal(trace.clients["b"], [NAN, 2, 0], equal_nan=True)
+
+
+def test_a_client_collection_gap_never_scales_llmroute_down(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The big client's cells are empty for 50 minutes while the small one's are not: read as the small
+    one's traffic alone, the load would drop 100-fold and llmroute would scale down to 1 replica."""
+    lines = ["timestamp,client,requests"]
+    for i in range(240):
+        stamp = f"2025-03-03T{i // 60:02d}:{i % 60:02d}:00Z"
+        lines += [f"{stamp},big,{'' if 150 <= i < 200 else 30000}", f"{stamp},small,300"]
+    (tmp_path / "t.csv").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "o.csv"
+    argv = ["simulate", "--trace", str(tmp_path / "t.csv"), "--out", str(out), "--quiet", "--no-frontier"]
+    assert main([*argv, "--policy", "llmroute", "--json"]) == 0
+    capsys.readouterr()
+    with out.open() as f:
+        desired = [int(r["desired_replicas"]) for r in csv.DictReader(f)]
+    assert min(desired[150:200]) >= desired[149] > 1
+
+
+def test_report_tokens_per_request_leaves_out_minutes_without_token_data(tmp_path: Path) -> None:
+    """Token cells empty every other minute (their requests known): those minutes' requests are not
+    divided into the other minutes' tokens."""
+    path = tmp_path / "t.csv"
+    path.write_text(
+        body(*(f"2025-03-03T00:{m:02d}:00Z,100," + ("," if m % 2 else "100000,10000") for m in range(60)))
+    )
+    assert analyse(read_trace(path))["tokens_per_request"] == {"input": 1000.0, "output": 100.0}
+
+
+def test_report_clients_with_a_minute_without_data(tmp_path: Path) -> None:
+    """A minute without data is left out of the clients' totals and active shares, not made NaN of them."""
+    path = tmp_path / "c.csv"
+    path.write_text(
+        "timestamp,client,requests\n"
+        "2025-03-03T00:00:00Z,big,99\n2025-03-03T00:00:00Z,small,1\n"
+        "2025-03-03T00:01:00Z,big,\n2025-03-03T00:01:00Z,small,\n"
+        "2025-03-03T00:02:00Z,big,99\n2025-03-03T00:02:00Z,small,1\n"
+    )
+    clients = analyse(read_trace(path))["clients"]
+    assert clients["heaviest"] == [
+        {"client": "big", "share": 0.99, "active_minutes_share": 1.0},
+        {"client": "small", "share": 0.01, "active_minutes_share": 1.0},
+    ]
+    assert clients["top_10_percent_share"] == 0.99 and clients["occasional_share"] == 0.0
+
+
+@pytest.mark.parametrize("zone", ["Pacific/Kiritimati", "America/Adak"])
+def test_report_of_a_trace_at_the_calendars_end_is_an_error_naming_the_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], zone: str
+) -> None:
+    """Read, a time in the calendar's last (or first) day overflowed in a time zone east (west) of UTC."""
+    for stamp in ("9999-12-31T23:00:00Z", "0001-01-01T00:00:00Z"):
+        (tmp_path / "t.csv").write_text(body(f"{stamp},5,50,5"))
+        assert main(["report", "--trace", str(tmp_path / "t.csv"), "--timezone", zone, "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert (
+            err.startswith(f"llmroute report: {tmp_path / 't.csv'}:2: column timestamp: ")
+            and err.count("\n") == 1
+        ), err

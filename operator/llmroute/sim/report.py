@@ -117,11 +117,13 @@ def analyse(trace: Trace, timezone: str = "UTC") -> dict[str, Any]:
         "days_spanned": covered_days,
         "clients": _clients(trace),
     }
-    if trace.input_tokens is not None and trace.output_tokens is not None and np.nansum(req) > 0:
-        out["tokens_per_request"] = {
-            "input": float(np.nansum(trace.input_tokens) / np.nansum(req)),
-            "output": float(np.nansum(trace.output_tokens) / np.nansum(req)),
+    if trace.input_tokens is not None and trace.output_tokens is not None:
+        per = {
+            "input": _per_request(trace.input_tokens, req),
+            "output": _per_request(trace.output_tokens, req),
         }
+        if per["input"] is not None and per["output"] is not None:
+            out["tokens_per_request"] = per
     notes = []
     if not enough:
         why = (
@@ -136,6 +138,20 @@ def analyse(trace: Trace, timezone: str = "UTC") -> dict[str, Any]:
         notes.append("fewer than 7 days: no weekday profile")
     out["notes"] = notes
     return out
+
+
+def _per_request(tokens: FloatArray, requests: FloatArray) -> float | None:
+    """Tokens per request over the minutes with both counts (a minute missing either is left out of both
+    sums); ``None`` when those minutes hold no request."""
+    both = ~np.isnan(tokens) & ~np.isnan(requests)
+    count = float(requests[both].sum())
+    return float(tokens[both].sum()) / count if count > 0 else None
+
+
+def _active_share(requests: FloatArray) -> float:
+    """The share of a client's minutes with data (not NaN) in which it sent requests; 0 without any."""
+    known = requests[~np.isnan(requests)]
+    return float((known > 0).mean()) if known.size else 0.0
 
 
 def _centred_ratio(values: FloatArray) -> dict[str, float] | None:
@@ -160,9 +176,9 @@ def _clients(trace: Trace) -> dict[str, Any]:
             "available": False,
             "note": "aggregate trace (no client column): heavy and occasional clients cannot be told apart",
         }
-    totals = sorted(((float(v.sum()), k) for k, v in trace.clients.items()), reverse=True)
+    totals = sorted(((float(np.nansum(v)), k) for k, v in trace.clients.items()), reverse=True)
     grand = sum(t for t, _ in totals) or 1.0
-    active = {k: float((v > 0).mean()) for k, v in trace.clients.items()}
+    active = {k: _active_share(v) for k, v in trace.clients.items()}
     top_n = max(1, math.ceil(len(totals) * 0.1))
     occasional = [k for k, share in active.items() if share < 0.1]
     return {
@@ -173,8 +189,8 @@ def _clients(trace: Trace) -> dict[str, Any]:
             {"client": k, "share": t / grand, "active_minutes_share": active[k]} for t, k in totals[:5]
         ],
         "occasional_clients": len(occasional),
-        "occasional_definition": "active in fewer than 10 % of the trace's minutes",
-        "occasional_share": sum(float(trace.clients[k].sum()) for k in occasional) / grand,
+        "occasional_definition": "active in fewer than 10 % of the trace's minutes with data",
+        "occasional_share": sum(float(np.nansum(trace.clients[k])) for k in occasional) / grand,
     }
 
 

@@ -3,8 +3,10 @@
 Format: ``timestamp,requests[,input_tokens,output_tokens]`` with one row per minute (ISO-8601 UTC). A file
 with a ``client`` column may hold one row per client and minute; the rows of a minute are summed. Minutes
 missing from the file and minutes whose cells are empty (``2025-03-06T07:00:00Z,,,``) are missing data
-(NaN), never zero traffic: the source had a collection gap there. A minute is known when at least one of
-its rows has a value in the column. How each cell is checked and what is refused: :mod:`~.tracecsv`.
+(NaN), never zero traffic: the source had a collection gap there. With a ``client`` column, a minute is
+known in a column only when none of its rows has an empty cell there (the other clients' rows are only part
+of its traffic); a client without a row sent nothing that minute. How each cell is checked and what is
+refused: :mod:`~.tracecsv`.
 """
 
 from __future__ import annotations
@@ -85,11 +87,12 @@ def read_trace(path: str | Path) -> Trace:
     requests = column("requests")
     assert requests is not None
     if np.isnan(requests).all():
-        raise TraceError(f"{path}: every requests cell is empty: no minute has data")
+        some = "every minute has a row with an empty requests cell" if rows.clients is not None else ""
+        raise TraceError(f"{path}: {some or 'every requests cell is empty'}: no minute has data")
     clients: dict[str, FloatArray] = {}
     for name, series in (rows.clients or {}).items():
         arr = np.where(np.isnan(requests), np.nan, 0.0)  # a client without a row sent nothing that minute
-        for minute, v in series.items():
+        for minute, v in series.items():  # NaN where its cell is empty
             arr[minute - first] = v
         clients[name] = arr
     start = datetime.fromtimestamp(first * 60, UTC)

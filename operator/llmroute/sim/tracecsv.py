@@ -6,20 +6,26 @@ accepted, and said in :attr:`Rows.notes` when it is not the documented format ex
 * UTF-8 with or without a byte-order mark; gzip, told by the file's first bytes rather than its name;
 * header names compared without surrounding spaces and case, in any order; other columns are ignored
   (noted); a name given twice is refused;
-* empty lines and rows of separators only (``,,,``) are skipped (the latter noted);
-* an ISO-8601 ``timestamp`` at the start of a minute; one with an offset other than UTC is converted
-  (noted), one without an offset is read as UTC (noted);
+* empty lines and rows of separators only (``,,,``) are skipped, before the header too (the latter noted
+  when after it);
+* an ISO-8601 ``timestamp`` at the start of a minute (extended ``2025-03-03T00:00:00Z`` or basic
+  ``20250303T0000Z`` format, ``T`` and ``Z`` in either case); one with an offset other than UTC is
+  converted (noted), one without an offset is read as UTC (noted);
 * rows out of time order are read in time order (noted); a minute (and client) given twice with the same
   values is kept once (noted).
 
 Everything else is refused with :class:`TraceError`, naming the line and column: a row with more or fewer
-fields than the header, a time that is not ISO-8601 or not on a minute, a cell that is not empty and not a
-finite decimal number from 0 to :data:`MAX_CELL` (``nan``, ``NA``, ``-5``, ``1e300``, ``1_000``), a date
-without a time of day, a minute given twice with other values, three rows or more all a multiple of
-``k > 1`` minutes apart (another resolution), a span of more than :data:`MAX_SPAN_DAYS` (a mistyped date),
-a file that is not UTF-8 text or not CSV (an unclosed quote), a damaged gzip stream (checked to its end
-before any row is read, so that its garbage is not refused as something else).
-An empty cell is a minute without data, not zero; a minute without a row is one too.
+fields than the header, a time that is not ISO-8601 or not on a minute (in UTC too: an offset with
+seconds), a cell that is not empty and not a finite decimal number from 0 to :data:`MAX_CELL` (``nan``,
+``NA``, ``-5``, ``1e300``, ``1_000``), a date without a time of day, a time within a day of the calendar's
+ends (year 1 or 9999: a time zone could take it out of range), a minute given twice with other values,
+three rows or more all a multiple of ``k > 1`` minutes apart (another resolution), a span of more than
+:data:`MAX_SPAN_DAYS` (a mistyped date), a file that is not UTF-8 text or not CSV (an unclosed quote), a
+damaged gzip stream (checked to its end before any row is read, so that its garbage is not refused as
+something else).
+An empty cell is a minute without data, not zero; a minute without a row is one too. With a ``client``
+column, a minute is known in a column only when none of its rows has an empty cell there: the other
+clients' rows are only part of its traffic (a client without a row sent nothing that minute).
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ import math
 import re
 import zlib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -41,6 +47,9 @@ GZIP_MAGIC = b"\x1f\x8b"
 MAX_SPAN_DAYS = 366
 MAX_CELL = 1e15  # per minute: ~1.7e13 a second is no real service; a year of such minutes still sums finite
 DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")  # a number as CSV tools write it
+# a time from FIRST_TIME to LAST_TIME can be shown in any time zone (as a report's wall-clock hours are)
+FIRST_TIME = datetime.min.replace(tzinfo=UTC) + timedelta(days=1)
+LAST_TIME = datetime.max.replace(tzinfo=UTC) - timedelta(days=1)
 SHOWN_IGNORED = 5  # ignored columns named in the note; the rest counted
 
 
@@ -50,10 +59,11 @@ class TraceError(ValueError):
 
 @dataclass
 class Rows:
-    """The cells of a trace file by minute since the epoch: known values summed per minute and column.
+    """The cells of a trace file by minute since the epoch: values summed per minute and column.
 
     ``fields``: the value columns present (of :data:`COLUMNS`); ``clients``: requests per client and minute
-    when the file has a ``client`` column; ``notes``: what the reader adjusted, one sentence each.
+    when the file has a ``client`` column; ``notes``: what the reader adjusted, one sentence each. A sum
+    is NaN when a row of its minute (and client) has an empty cell in the column: unknown, not zero.
     """
 
     fields: tuple[str, ...]
@@ -105,20 +115,21 @@ def read_rows(path: Path) -> Rows:
         raise TraceError(f"{path}: damaged gzip stream ({exc or 'it ends early'})") from exc
 
 
-def _header(path: Path, header: list[str] | None) -> dict[str, int]:
+def _header(path: Path, header: list[str] | None, line: int) -> dict[str, int]:
+    """Column name -> index of ``header`` (the first row with a cell that is not blank, at ``line``)."""
     if header is None:
-        raise TraceError(f"{path}: empty file")
+        raise TraceError(f"{path}: empty file" + (f" ({line} blank line(s), no header)" if line else ""))
     names = [h.strip().lower() for h in header]
     for i, name in enumerate(names):
         if name in KNOWN and name in names[:i]:
-            raise TraceError(f"{path}:1: column {name!r} appears twice in the header")
+            raise TraceError(f"{path}:{line}: column {name!r} appears twice in the header")
     missing = [c for c in ("timestamp", "requests") if c not in names]
     if missing:
         shown = ",".join(header)
         shown = shown if len(shown) <= 60 else shown[:57] + "..."
         raise TraceError(
-            f"{path}:1: no {' or '.join(missing)} column in the header {shown!r}; a trace is comma-separated"
-            " with the header timestamp,requests[,input_tokens,output_tokens]"
+            f"{path}:{line}: no {' or '.join(missing)} column in the header {shown!r}; a trace is"
+            " comma-separated with the header timestamp,requests[,input_tokens,output_tokens]"
         )
     index: dict[str, int] = {}
     for i, name in enumerate(names):
@@ -131,11 +142,11 @@ def _minute(cell: str) -> tuple[int, str]:
     text = cell.strip()
     if not text:
         raise ValueError("empty")
-    try:
-        when = datetime.fromisoformat(text)
+    try:  # RFC 3339 allows a lower-case z, which Python 3.11 does not read
+        when = datetime.fromisoformat(text[:-1] + "Z" if text[-1] == "z" else text)
     except ValueError:
         raise ValueError(f"{text!r} is not an ISO-8601 time") from None
-    if len(text) <= len("YYYY-MM-DD") or text[10] not in "Tt ":  # a date alone: a day, not a minute
+    if _is_date(text):  # a day, not a minute (Python reads it as its midnight)
         raise ValueError(f"{text} is a date without a time of day (one row per minute bucket)")
     zone = "naive" if when.tzinfo is None else "utc" if when.utcoffset() == timedelta(0) else "offset"
     if when.second or when.microsecond:
@@ -144,7 +155,22 @@ def _minute(cell: str) -> tuple[int, str]:
         utc = when.replace(tzinfo=when.tzinfo or UTC).astimezone(UTC)
     except OverflowError:  # an offset that takes year 1 or 9999 out of range
         raise ValueError(f"{text} is out of range in UTC") from None
+    if not FIRST_TIME <= utc <= LAST_TIME:
+        raise ValueError(
+            f"{text} is within a day of the calendar's end (year 1 or 9999): not every time zone can show it"
+        )
+    if utc.second or utc.microsecond:  # an offset with seconds
+        raise ValueError(f"{text} is not the start of a minute in UTC (its offset has seconds)")
     return int(utc.timestamp()) // 60, zone
+
+
+def _is_date(text: str) -> bool:
+    """Whether ``text`` is an ISO-8601 date alone (``2025-03-03``, ``20250303``, ``2025-W10-1``)."""
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _value(cell: str) -> float:
@@ -177,10 +203,10 @@ def _parse(path: Path, handle: IO[str]) -> Rows:
 
 def _rows(path: Path, reader: Any) -> Rows:
     """The rows of ``reader`` (a ``csv.reader``: its ``line_num`` names the lines) checked one by one."""
-    header = next(reader, None)
-    index = _header(path, header)
+    header = next((row for row in reader if any(cell.strip() for cell in row)), None)
+    index = _header(path, header, reader.line_num)
     width = len(header or ())
-    ignored = [n for n in index if n not in KNOWN]
+    ignored = [n or f"(unnamed column {index[n] + 1})" for n in index if n not in KNOWN]
     rows = Rows(tuple(c for c in COLUMNS if c in index), clients={} if "client" in index else None)
     if ignored:
         more = len(ignored) - SHOWN_IGNORED
@@ -260,13 +286,11 @@ def _repeated(
 
 def _add(rows: Rows, minute: int, client: str | None, values: dict[str, float]) -> None:
     slot = rows.minutes.setdefault(minute, {})
-    for c, v in values.items():
-        if not math.isnan(v):  # an empty cell adds nothing and keeps a minute missing
-            slot[c] = slot.get(c, 0.0) + v
+    for c, v in values.items():  # an empty cell (NaN) makes the minute's sum NaN: part of it is unknown
+        slot[c] = slot.get(c, 0.0) + v
     if rows.clients is not None and client is not None:
         series = rows.clients.setdefault(client, {})
-        if not math.isnan(values["requests"]):
-            series[minute] = series.get(minute, 0.0) + values["requests"]
+        series[minute] = series.get(minute, 0.0) + values["requests"]
 
 
 def _check_spacing(path: Path, rows: Rows, earliest: tuple[int, int], latest: tuple[int, int]) -> None:
