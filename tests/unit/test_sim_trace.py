@@ -6,11 +6,15 @@ The documented format and the blank-cell and client cases are in ``test_sim.py``
 
 from __future__ import annotations
 
+import bz2
 import csv
 import gzip
+import io
 import json
+import lzma
 import math
 import re
+import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -137,6 +141,13 @@ def test_accepted(tmp_path: Path, content: str | bytes, requests: list[float], n
         assert len(trace.notes) == 1 and note in trace.notes[0], trace.notes
 
 
+def _zipped(text: str) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as archive:
+        archive.writestr("trace.csv", text)
+    return buf.getvalue()
+
+
 # id, file content, the error (a regex, after the file's path)
 REFUSED: list[tuple[str, str | bytes, str]] = [
     ("empty file", "", ": empty file$"),
@@ -258,7 +269,11 @@ REFUSED: list[tuple[str, str | bytes, str]] = [
         "timestamp,requests,note\n2025-03-03T00:00:00Z,5,café\n".encode("latin-1"),
         ": not UTF-8 text",
     ),
-    ("UTF-16", PLAIN.encode("utf-16"), ": not UTF-8 text"),
+    ("UTF-16", PLAIN.encode("utf-16"), ": UTF-16 text; save the trace as UTF-8 CSV"),
+    ("UTF-16, big-endian", PLAIN.encode("utf-16-be").join([b"\xfe\xff", b""]), ": UTF-16 text"),
+    ("bzip2", bz2.compress(PLAIN.encode()), ": bzip2-compressed; decompress it or gzip it"),
+    ("xz", lzma.compress(PLAIN.encode()), ": xz-compressed"),
+    ("zip", _zipped(PLAIN), ": a zip archive; extract the CSV"),
     ("binary", bytes(range(256)) * 4, ": not UTF-8 text"),
     ("damaged gzip", gzip.compress(PLAIN.encode())[:-12], ": damaged gzip stream"),
 ]

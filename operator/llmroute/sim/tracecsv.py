@@ -20,9 +20,9 @@ seconds), a cell that is not empty and not a finite decimal number from 0 to :da
 ``NA``, ``-5``, ``1e300``, ``1_000``), a date without a time of day, a time within a day of the calendar's
 ends (year 1 or 9999: a time zone could take it out of range), a minute given twice with other values,
 three rows or more all a multiple of ``k > 1`` minutes apart (another resolution), a span of more than
-:data:`MAX_SPAN_DAYS` (a mistyped date), a file that is not UTF-8 text or not CSV (an unclosed quote), a
-damaged gzip stream (checked to its end before any row is read, so that its garbage is not refused as
-something else).
+:data:`MAX_SPAN_DAYS` (a mistyped date), a file that is not UTF-8 text (bzip2, xz, zstd, zip and UTF-16
+named as such) or not CSV (an unclosed quote), a damaged gzip stream (checked to its end before any row is
+read, so that its garbage is not refused as something else).
 An empty cell is a minute without data, not zero; a minute without a row is one too. With a ``client``
 column, a minute is known in a column only when none of its rows has an empty cell there: the other
 clients' rows are only part of its traffic (a client without a row sent nothing that minute).
@@ -44,6 +44,15 @@ from typing import IO, Any
 COLUMNS = ("requests", "input_tokens", "output_tokens")
 KNOWN = ("timestamp", "client", *COLUMNS)
 GZIP_MAGIC = b"\x1f\x8b"
+# what a file that is not a trace often is, by its first bytes: said by name instead of "not UTF-8 text"
+OTHER_FORMATS = {
+    b"BZh": "bzip2-compressed; decompress it or gzip it",
+    b"\xfd7zXZ\x00": "xz-compressed; decompress it or gzip it",
+    b"(\xb5/\xfd": "zstd-compressed; decompress it or gzip it",
+    b"PK\x03\x04": "a zip archive; extract the CSV (a plain or gzipped file is read)",
+    b"\xff\xfe": "UTF-16 text; save the trace as UTF-8 CSV",
+    b"\xfe\xff": "UTF-16 text; save the trace as UTF-8 CSV",
+}
 MAX_SPAN_DAYS = 366
 MAX_CELL = 1e15  # per minute: ~1.7e13 a second is no real service; a year of such minutes still sums finite
 DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")  # a number as CSV tools write it
@@ -87,8 +96,11 @@ def _stamp(minute: int) -> str:
 
 def _open(path: Path) -> IO[str]:
     with path.open("rb") as raw:
-        head = raw.read(2)
-    if head == GZIP_MAGIC:
+        head = raw.read(6)
+    for magic, what in OTHER_FORMATS.items():
+        if head.startswith(magic):
+            raise TraceError(f"{path}: {what}")
+    if head.startswith(GZIP_MAGIC):
         _check_gzip(path)
         return gzip.open(path, "rt", encoding="utf-8-sig", newline="")
     return path.open(encoding="utf-8-sig", newline="")
