@@ -242,7 +242,8 @@ REFUSED: list[tuple[str, str | bytes, str]] = [
     (
         "a mistyped year",
         body(ROWS[0], ROWS[1], "2205-03-03T00:02:00Z,7,70,7"),
-        ": the rows span 65,743 days, from 2025-03-03T00:00:00Z \\(line 2\\) to 2205-03-03.* \\(line 4\\)",
+        ": the rows cover 94,669,923 minutes \\(65,743 days and 3 minute\\(s\\)\\), "
+        "from 2025-03-03T00:00:00Z \\(line 2\\) to 2205-03-03.* \\(line 4\\)",
     ),
     (
         "an unclosed quote",
@@ -588,3 +589,12 @@ def test_report_of_a_trace_at_the_calendars_end_is_an_error_naming_the_line(
             err.startswith(f"llmroute report: {tmp_path / 't.csv'}:2: column timestamp: ")
             and err.count("\n") == 1
         ), err
+
+
+def test_a_trace_covers_at_most_366_days_of_minutes(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text(body("2024-01-01T00:00:00Z,5,50,5", "2024-12-31T23:59:00Z,6,60,6"))  # a leap year
+    assert read_trace(path).requests.shape == (366 * 1440,)
+    path.write_text(body("2024-01-01T00:00:00Z,5,50,5", "2025-01-01T00:00:00Z,6,60,6"))
+    with pytest.raises(TraceError, match=r"the rows cover 527,041 minutes \(366 days and 1 minute\(s\)\)"):
+        read_trace(path)

@@ -310,8 +310,10 @@ def _check_spacing(path: Path, rows: Rows, earliest: tuple[int, int], latest: tu
     apart: another resolution) and a span beyond MAX_SPAN_DAYS."""
     (first, first_line), (last, last_line) = earliest, latest
     if last - first + 1 > MAX_SPAN_DAYS * 1440:
+        days, minutes_over = divmod(last - first + 1, 1440)
+        span = f"{days:,} days" + (f" and {minutes_over} minute(s)" if minutes_over else "")
         raise TraceError(
-            f"{path}: the rows span {(last - first) / 1440:,.0f} days, from {_stamp(first)} (line "
+            f"{path}: the rows cover {last - first + 1:,} minutes ({span}), from {_stamp(first)} (line "
             f"{first_line}) to {_stamp(last)} (line {last_line}); a trace spans at most {MAX_SPAN_DAYS} days"
             " (a mistyped date?)"
         )
