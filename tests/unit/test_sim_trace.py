@@ -274,6 +274,11 @@ REFUSED: list[tuple[str, str | bytes, str]] = [
     ("UTF-16, big-endian", PLAIN.encode("utf-16-be").join([b"\xfe\xff", b""]), ": UTF-16 text"),
     ("bzip2", bz2.compress(PLAIN.encode()), ": bzip2-compressed; decompress it or gzip it"),
     ("xz", lzma.compress(PLAIN.encode()), ": xz-compressed"),
+    (
+        "text that starts like bzip2's magic is text",
+        "BZh,timestamp,requests\n",
+        ": no data rows after the header",
+    ),
     ("zip", _zipped(PLAIN), ": a zip archive; extract the CSV"),
     ("binary", bytes(range(256)) * 4, ": not UTF-8 text"),
     ("damaged gzip", gzip.compress(PLAIN.encode())[:-12], ": damaged gzip stream"),

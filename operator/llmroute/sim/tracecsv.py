@@ -46,12 +46,11 @@ KNOWN = ("timestamp", "client", *COLUMNS)
 GZIP_MAGIC = b"\x1f\x8b"
 # what a file that is not a trace often is, by its first bytes: said by name instead of "not UTF-8 text"
 OTHER_FORMATS = {
-    b"BZh": "bzip2-compressed; decompress it or gzip it",
-    b"\xfd7zXZ\x00": "xz-compressed; decompress it or gzip it",
-    b"(\xb5/\xfd": "zstd-compressed; decompress it or gzip it",
-    b"PK\x03\x04": "a zip archive; extract the CSV (a plain or gzipped file is read)",
-    b"\xff\xfe": "UTF-16 text; save the trace as UTF-8 CSV",
-    b"\xfe\xff": "UTF-16 text; save the trace as UTF-8 CSV",
+    re.compile(rb"BZh[1-9]1AY&SY"): "bzip2-compressed; decompress it or gzip it",  # header + block magic
+    re.compile(rb"\xfd7zXZ\x00"): "xz-compressed; decompress it or gzip it",
+    re.compile(rb"\(\xb5/\xfd"): "zstd-compressed; decompress it or gzip it",
+    re.compile(rb"PK\x03\x04"): "a zip archive; extract the CSV (a plain or gzipped file is read)",
+    re.compile(rb"\xff\xfe|\xfe\xff"): "UTF-16 text; save the trace as UTF-8 CSV",
 }
 MAX_SPAN_DAYS = 366
 MAX_CELL = 1e15  # per minute: ~1.7e13 a second is no real service; a year of such minutes still sums finite
@@ -96,9 +95,9 @@ def _stamp(minute: int) -> str:
 
 def _open(path: Path) -> IO[str]:
     with path.open("rb") as raw:
-        head = raw.read(6)
+        head = raw.read(10)
     for magic, what in OTHER_FORMATS.items():
-        if head.startswith(magic):
+        if magic.match(head):
             raise TraceError(f"{path}: {what}")
     if head.startswith(GZIP_MAGIC):
         _check_gzip(path)
