@@ -124,8 +124,13 @@ def test_scales_at_a_60s_scrape_interval_and_names_a_window_too_short(
 
         cond = eventually(too_short, timeout=360, what="RateWindowTooShort")
         assert cond["status"] == "False" and "60s rate window" in cond["message"]
-        warned = events(api_client, other, "MetricsUnavailable")
-        assert warned and all("rate window" in e.message for e in warned), [e.message for e in warned]
+        # the operator writes the condition, then records the Event: wait for the Event too
+        warned = eventually(
+            lambda: events(api_client, other, "MetricsUnavailable"),
+            timeout=30,
+            what="MetricsUnavailable Event",
+        )
+        assert all("rate window" in e.message for e in warned), [e.message for e in warned]
         assert replicas(api_client, other, "short-proxy") == 1  # nothing decided on data it cannot see
     finally:
         client.CoreV1Api(api_client).delete_namespace(other)
