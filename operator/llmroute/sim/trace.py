@@ -87,8 +87,12 @@ def read_trace(path: str | Path) -> Trace:
     requests = column("requests")
     assert requests is not None
     if np.isnan(requests).all():
-        some = "every minute has a row with an empty requests cell" if rows.clients is not None else ""
-        raise TraceError(f"{path}: {some or 'every requests cell is empty'}: no minute has data")
+        why = (
+            "every minute has a row with an empty requests cell"
+            if rows.clients is not None
+            else "every requests cell is empty"
+        )
+        raise TraceError(f"{path}: {why}: no minute has data")
     clients: dict[str, FloatArray] = {}
     for name, series in (rows.clients or {}).items():
         arr = np.where(np.isnan(requests), np.nan, 0.0)  # a client without a row sent nothing that minute
