@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from kubernetes import client
+from prometheus_client import REGISTRY
 
 from llmroute.controller.history import HistoryBuffer
 from llmroute.controller.hub import MetricsHub, Registration
@@ -140,3 +141,35 @@ def test_a_route_created_again_under_a_deleted_ones_name_gets_its_own_warning(pr
     asyncio.run(run())
     api.close()
     assert [e.reason for e in posted] == ["Forbidden", "Forbidden"]
+
+
+def test_a_route_deleted_during_a_cycle_leaves_the_cycles_query_count_whole(prom_url: str) -> None:
+    """A route is deleted (from the event loop) while a metrics cycle runs in its worker thread, and its
+    Prometheus source goes with it. The cycle counts the queries it sent, never less: counting the sources
+    again at its end once lost the deleted source's earlier queries, handed the counter a negative number
+    (which it refuses) and lost the cycle's figures."""
+    gone_url = f"http://127.0.0.1:{_closed_port()}"
+    gone, kept = _reg("ns/gone", gone_url), _reg("ns/kept", prom_url)
+    deleting = False
+
+    def clock() -> float:  # read once per cycle, after the cycle has begun
+        if deleting:
+            hub.unregister(gone.key)
+        return 1_800_000_000.0
+
+    hub = MetricsHub(query_timeout=2.0, clock=clock)
+    for reg in (gone, kept):
+        hub.register(reg)
+    for _ in range(3):
+        hub.cycle()  # the doomed source sends (refused) queries of its own
+    gone_sent = hub.sources[gone.source].client.queries_sent
+    kept_client = hub.sources[kept.source].client
+    kept_before = kept_client.queries_sent
+    counted_before = REGISTRY.get_sample_value("llmroute_operator_prometheus_queries_total") or 0.0
+    deleting = True
+    hub.cycle()
+    sent = kept_client.queries_sent - kept_before
+    assert 0 < sent < gone_sent  # counting the sources afresh at the end would give sent - gone_sent < 0
+    assert gone.source not in hub.sources
+    assert hub.last_cycle_queries == sent
+    assert REGISTRY.get_sample_value("llmroute_operator_prometheus_queries_total") == counted_before + sent

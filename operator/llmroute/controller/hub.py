@@ -163,10 +163,14 @@ class MetricsHub:
     def cycle(self) -> None:
         self.started += 1
         started = time.monotonic()
-        sent_before = sum(s.client.queries_sent for s in self.sources.values())
+        # One copy of each: routes (un)register from the event loop while the cycle runs in a worker thread.
+        # The queries sent are counted over the same copy of the sources, so a source dropped mid-cycle
+        # neither hides its earlier count nor makes the cycle's count negative.
+        sources = list(self.sources.items())
+        sent_before = sum(s.client.queries_sent for _, s in sources)
         now = self.clock()
-        registered = list(self.routes.values())  # one copy: routes (un)register from the event loop meanwhile
-        for (url, _), source in list(self.sources.items()):
+        registered = list(self.routes.values())
+        for (url, _), source in sources:
             routes = [r for r in registered if r.source == (url, source.rate_window)]
             if not routes:
                 continue
@@ -185,7 +189,7 @@ class MetricsHub:
         self.cycles += 1
         if self.cycles % 20 == 0:
             release_memory()
-        self.last_cycle_queries = sum(s.client.queries_sent for s in self.sources.values()) - sent_before
+        self.last_cycle_queries = sum(s.client.queries_sent for _, s in sources) - sent_before
         self.last_cycle_seconds = time.monotonic() - started
         opmetrics.METRICS_CYCLE_SECONDS.set(self.last_cycle_seconds)
         opmetrics.METRICS_CYCLE_QUERIES.set(self.last_cycle_queries)
