@@ -8,6 +8,7 @@ from typing import Any
 
 from llmroute.testing.fake_upstream import FakeUpstream
 from tests.proxy.conftest import Harness
+from tests.proxy.rawhttp import exchange
 from tests.proxy.support import config, metric, tier, upstream
 
 
@@ -92,3 +93,31 @@ async def _reloaded(h: Harness) -> None:
         return metric(await h.metrics(), "llmroute_proxy_config_reloads_total", result="ok") >= 2
 
     await eventually(done)
+
+
+CHAT = b'{"model":"m","messages":[{"role":"user","content":"hi"}]}'
+
+
+def raw(method: str, path: str, headers: bytes) -> bytes:
+    """A request with ``headers`` as bytes (an HTTP client library will not send bytes that are not UTF-8)."""
+    head = f"{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(CHAT)}\r\n".encode()
+    return head + headers + b"\r\n\r\n" + CHAT
+
+
+async def test_a_key_that_is_not_utf8_is_hashed_as_sent(harness: Harness, fake: FakeUpstream) -> None:
+    """aiohttp reads a header's bytes that are not UTF-8 as lone surrogates: such a key is hashed as the
+    bytes sent, so it is refused 401 where keys are verified and served where a header names the tier."""
+    server = await harness.start(keyed(harness.dir, fake))
+    for method, path in (("POST", "/v1/chat/completions"), ("GET", "/v1/models")):
+        for header in (b"Authorization: Bearer \xff\xfe", b"api-key: gold-key-1\xc3"):
+            (answer,) = await exchange(server.port, raw(method, path, header))
+            assert answer.status == 401, (path, header, answer.body)
+            assert answer.json()["error"]["code"] == "invalid_api_key"
+    assert fake.stats.received == 0
+    await harness.stop()
+    limits = {"identity": "Header", "header": "x-tier", "tiers": [tier("free")]}
+    server = await harness.start(config(upstream(fake.url), limits=limits))
+    data = raw("POST", "/v1/chat/completions", b"x-tier: free\r\nAuthorization: Bearer \xff\xfe")
+    (answer,) = await exchange(server.port, data)
+    assert answer.status == 200, answer.body
+    assert await tier_count(harness, "free") == 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import logging
 import zlib
 
 import pytest
@@ -148,3 +149,38 @@ async def nothing_charged_or_sent(harness: Harness, fake: FakeUpstream) -> None:
     assert metric(text, "llmroute_tokens_total") == 0
     status, headers, _ = await harness.chat(KEY)
     assert status == 200 and headers["x-ratelimit-remaining-requests"] == "5999"
+
+
+SECRET = "sk-client-secret-0123456789"
+MALFORMED = [
+    pytest.param(request(CHAT, BODY, {"Authorization": f"Bearer {SECRET}\x01"}), id="bad-byte-in-a-header"),
+    pytest.param(request(CHAT, BODY, {"Authorization": f"Bearer {SECRET}" + "x" * 9000}), id="long-header"),
+    pytest.param(
+        request(CHAT, b"", {"Transfer-Encoding": "chunked", "X-Key": SECRET}, length=False) + b"zz\r\n\r\n",
+        id="broken-chunked",
+    ),
+    pytest.param(request(CHAT, SECRET.encode(), {**KEY, "Content-Encoding": "gzip"}), id="corrupt-gzip"),
+]
+
+
+@pytest.mark.parametrize("data", MALFORMED)
+async def test_a_malformed_request_is_logged_in_one_line_that_quotes_none_of_it(
+    harness: Harness, fake: FakeUpstream, caplog: pytest.LogCaptureFixture, data: bytes
+) -> None:
+    """aiohttp logs a request its parser refuses at ERROR with a traceback whose message quotes the bytes
+    (here a client's key): the proxy's listeners log it at INFO, naming the exception's class only."""
+    caplog.set_level(logging.DEBUG, logger="aiohttp.server")
+    port = await start(harness, fake)
+    (answer,) = await exchange(port, data)
+    assert answer.status == 400, answer.body
+
+    def logged() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if r.name == "aiohttp.server" and r.exc_info is None]
+
+    await eventually(logged)  # a body's error is logged once the answer has gone
+    for record in caplog.records:
+        if record.name == "aiohttp.server":
+            assert record.levelno <= logging.INFO and record.exc_info is None, record.getMessage()
+    assert SECRET not in caplog.text
+    assert "refused a malformed request" in logged()[0].getMessage()
+    await nothing_charged_or_sent(harness, fake)

@@ -48,6 +48,27 @@ async def test_health_ready_and_unknown_paths(harness: Harness, fake: FakeUpstre
                 assert (await resp.json())["error"]["type"] == "invalid_request_error"
 
 
+async def test_a_known_path_asked_with_another_method_is_a_405_naming_the_allowed_ones(
+    harness: Harness, fake: FakeUpstream
+) -> None:
+    server = await harness.start(config(upstream(fake.url)))
+    ops, api = server.metrics_url, server.url
+    cases = [(api, "GET", "/v1/chat/completions", "POST"), (api, "PUT", "/v1/embeddings", "POST")]
+    cases += [(api, "DELETE", "/v1/completions", "POST"), (api, "POST", "/v1/models", "GET, HEAD")]
+    cases += [(ops, "POST", "/metrics", "GET, HEAD"), (ops, "DELETE", "/readyz", "GET, HEAD")]
+    for base, method, path, allow in cases:
+        async with harness.session.request(method, base + path) as resp:
+            body = await resp.json()
+            assert resp.status == 405 and resp.headers["Allow"] == allow, (method, path)
+            assert resp.headers["x-request-id"]
+            assert body["error"]["type"] == "invalid_request_error"
+            assert body["error"]["code"] == "method_not_allowed" and path in body["error"]["message"]
+    assert fake.stats.received == 0
+    # a path that is not served at all stays a 404, whatever the method
+    async with harness.session.post(api + "/v1/chat/completions/", json={}) as resp:
+        assert resp.status == 404 and (await resp.json())["error"]["code"] == "unknown_url"
+
+
 async def test_metrics_contract(harness: Harness, fake: FakeUpstream) -> None:
     cfg = config(
         upstream(fake.url),

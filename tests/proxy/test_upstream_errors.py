@@ -156,6 +156,53 @@ async def test_an_error_page_becomes_an_openai_error(harness: Harness, scripted:
     await client.close()
 
 
+def chunk(content: str) -> bytes:
+    delta = {"index": 0, "delta": {"content": content}, "finish_reason": None}
+    event = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m", "choices": [delta]}
+    return b"data: " + json.dumps(event).encode() + b"\n\n"
+
+
+async def test_an_error_event_mid_stream_is_stripped_of_the_key(harness: Harness, scripted: Scripted) -> None:
+    """An upstream that fails after its stream began can only say so in an event: stripped as an error
+    status's body is, it still ends the client's stream in an ``APIError``."""
+    client = await keyed_route(harness, scripted)
+    scripted.content_type = "text/event-stream"
+    error = openai_error(f"Quota exceeded for {MASKED} in {ORG}.", "insufficient_quota", "insufficient_quota")
+    scripted.body = chunk("par") + b"event: error\r\ndata: " + error + b"\r\n\r\n"
+    stream = await client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+    seen = []
+    with pytest.raises(openai.APIError) as info:
+        async for event in stream:
+            seen.append(event.choices[0].delta.content)
+    assert seen == ["par"]
+    body: Any = info.value.body
+    assert body["code"] == "insufficient_quota" and body["message"].startswith("Quota exceeded for ")
+    assert not leaks(info.value.message) and not leaks(json.dumps(body))
+    payload = {"model": "m", "messages": MESSAGES, "stream": True}
+    status, _, raw = await harness.post(
+        "/v1/chat/completions", payload, {"Authorization": "Bearer sk-client"}
+    )
+    assert status == 200 and "par" in raw and "insufficient_quota" in raw and not leaks(raw)
+    await client.close()
+
+
+async def test_an_error_object_under_a_success_status_is_stripped_of_the_key(
+    harness: Harness, scripted: Scripted
+) -> None:
+    await keyed_route(harness, scripted)
+    scripted.body = openai_error(
+        f"Incorrect API key provided: {MASKED} ({ORG}).", "invalid_request_error", None
+    )
+    status, _, body = await harness.chat({"Authorization": "Bearer sk-client"})
+    assert status == 200 and body["error"]["message"].startswith("Incorrect API key provided: ")
+    assert body["error"]["type"] == "invalid_request_error" and not leaks(json.dumps(body))
+    scripted.body = COMPLETION.replace(b'"ok"', b'"an answer about \\"error\\" and sk-words"')
+    status, _, body = await harness.chat({"Authorization": "Bearer sk-client"})
+    assert (
+        status == 200 and body["choices"][0]["message"]["content"] == 'an answer about "error" and sk-words'
+    )
+
+
 async def test_errors_about_the_clients_own_key_reach_the_client(
     harness: Harness, scripted: Scripted
 ) -> None:

@@ -49,6 +49,16 @@ API_PATHS = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings")
 MAX_CLIENT_BODY = 1024**3  # the real bound is the config's max_body_bytes, checked per request
 
 
+def allowed_methods(router: web.UrlDispatcher, path: str) -> list[str]:
+    """The methods the routes registered for exactly ``path`` take (none: the path is unknown); the
+    catch-all route, a dynamic resource, is not counted."""
+    methods: set[str] = set()
+    for resource in router.resources():
+        if isinstance(resource, web.PlainResource) and resource.canonical == path:
+            methods.update(route.method for route in resource)
+    return sorted(methods)
+
+
 class ProxyApp:
     """The proxy: its long-lived parts, the aiohttp application, and config swaps (:meth:`apply`)."""
 
@@ -171,7 +181,14 @@ class ProxyApp:
         return web.Response(body=orjson.dumps({"object": "list", "data": data}), content_type=errors.JSON)
 
     async def not_found(self, request: web.Request) -> web.Response:
-        answer = errors.not_found(f"Unknown request URL: {request.method} {request.path}.", "unknown_url")
+        """The answer to a request no route takes: 405 with ``Allow`` for a known path asked with another
+        method, else 404."""
+        allowed = allowed_methods(request.app.router, request.path)
+        if allowed:
+            message = f"Method {request.method} is not allowed on {request.path}: use {' or '.join(allowed)}."
+            answer = errors.method_not_allowed(message, allowed)
+        else:
+            answer = errors.not_found(f"Unknown request URL: {request.method} {request.path}.", "unknown_url")
         return with_request_id(request, answer)
 
     # --- lifecycle ----------------------------------------------------------------------------------

@@ -53,6 +53,12 @@ def not_found(message: str, code: str = "not_found") -> web.Response:
     return error(404, message, "invalid_request_error", code)
 
 
+def method_not_allowed(message: str, allowed: list[str]) -> web.Response:
+    """The 405 for a known path asked with another method; ``Allow`` lists the methods it takes."""
+    headers = {"Allow": ", ".join(allowed)}
+    return error(405, message, "invalid_request_error", "method_not_allowed", headers=headers)
+
+
 def too_large(limit: int) -> web.Response:
     return error(413, f"request body exceeds {limit} bytes", "invalid_request_error", "request_too_large")
 

@@ -42,7 +42,12 @@ from llmroute.proxy.outcome import Progress
 from llmroute.proxy.requestid import HEADER as REQUEST_ID
 from llmroute.proxy.snapshot import ConfigSnapshot
 from llmroute.proxy.tokens import StreamScan, Usage, from_body
-from llmroute.proxy.upstreamerror import REFUSED_CREDENTIALS, client_view
+from llmroute.proxy.upstreamerror import (
+    REFUSED_CREDENTIALS,
+    client_view,
+    scrub_error_body,
+    scrub_error_events,
+)
 from llmroute.spec.proxyconfig import UpstreamConfig
 
 log = logging.getLogger("llmroute.proxy.forward")
@@ -288,8 +293,10 @@ class Forwarder:
             self._attempt_metric(snap, up.name, "ok")
         content_type = resp.headers.get("Content-Type", errors.JSON)
         key = snap.upstream_keys.get(up.name)
-        if status >= 400 and key:  # the error speaks of llmroute's account: show the client its part only
+        if key and status >= 400:  # the error speaks of llmroute's account: show the client its part only
             status, data, content_type = client_view(status, data, content_type, key)
+        elif key:  # so may an error object under a success status
+            data = scrub_error_body(status, data, key)
         response = web.Response(body=data, status=status, headers=call.headers)
         response.headers["Content-Type"] = content_type
         _pass_headers(resp, response)
@@ -317,18 +324,20 @@ class Forwarder:
         response.headers["Cache-Control"] = "no-cache"
         _pass_headers(resp, response)
         scan = progress.scan = StreamScan(call.strip_usage)
+        key = snap.upstream_keys.get(up.name)
         result = ForwardResult(response, 200, up.name)
         try:
             await response.prepare(request)
-            await response.write(scan.feed(first))
+            await response.write(_client_lines(scan.feed(first), key))
             progress.first_byte_at = time.perf_counter()
-            problem = await self._pump(resp, response, scan, deadline, snap.config.timeouts.idle_seconds)
+            idle = snap.config.timeouts.idle_seconds
+            problem = await self._pump(resp, response, scan, deadline, idle, key)
             if problem is None:
                 rest = scan.rest()  # a last line without its newline: sent only if it completes the stream
                 if not scan.done:
                     problem = "upstream stream ended without [DONE]"
                 elif rest:
-                    await response.write(rest)
+                    await response.write(_client_lines(rest, key))
             if problem is not None:
                 result.status = 502
                 self.balancer.failure(up.name, loop.time(), snap.config.passive_health)
@@ -348,8 +357,10 @@ class Forwarder:
         scan: StreamScan,
         deadline: float,
         idle: float,
+        key: str | None,
     ) -> str | None:
-        """Relay chunks until the upstream ends; a description of the upstream failure, if any.
+        """Relay chunks until the upstream ends (its error events stripped of ``key``, llmroute's key sent
+        to it, if any); a description of the upstream failure, if any.
 
         Client-side write errors propagate (the caller treats them as the client leaving)."""
         loop = asyncio.get_running_loop()
@@ -368,7 +379,13 @@ class Forwarder:
                 return None
             out = scan.feed(chunk)
             if out:
-                await response.write(out)
+                await response.write(_client_lines(out, key))
+
+
+def _client_lines(lines: bytes, key: str | None) -> bytes:
+    """Whole stream ``lines`` as the client sees them: an error event of an upstream that received
+    llmroute's ``key`` stripped of it (:func:`scrub_error_events`), else as the upstream sent them."""
+    return scrub_error_events(lines, key) if key else lines
 
 
 def _pass_headers(resp: aiohttp.ClientResponse, response: web.StreamResponse) -> None:

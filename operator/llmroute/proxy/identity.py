@@ -7,9 +7,10 @@
 * ``Header``: the header named ``limits.header`` names a tier; missing or unknown → ``default_tier`` if
   set, else 401.
 
-The client identity (for per-client limits) is the sha256 digest of the presented key; raw keys are never
-kept. A caller is *verified* only when llmroute itself matched its key against a tier's key list: only
-verified callers are ever answered from the cache (the upstream might refuse anybody else).
+The client identity (for per-client limits) is the sha256 digest of the presented key's bytes as sent (a
+key that is not UTF-8 included); raw keys are never kept. A caller is *verified* only when llmroute itself
+matched its key against a tier's key list: only verified callers are ever answered from the cache (the
+upstream might refuse anybody else).
 """
 
 from __future__ import annotations
@@ -63,7 +64,9 @@ def resolve(snap: ConfigSnapshot, headers: CIMultiDictProxy[str]) -> Caller:
     if not limits.tiers:
         return PASS_THROUGH
     key = presented_key(headers)
-    digest = hashlib.sha256(key.encode()).digest() if key is not None else None
+    # the bytes as sent: aiohttp reads a header's bytes that are not UTF-8 as lone surrogates, which
+    # a plain encode() refuses (a 500 for a key nobody could hold); such a key matches no key list
+    digest = hashlib.sha256(key.encode("utf-8", "surrogateescape")).digest() if key is not None else None
     default = snap.tiers.get(limits.default_tier) if limits.default_tier else None
     if limits.identity == "Unauthenticated":
         return Caller(default, digest)

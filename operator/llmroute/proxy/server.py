@@ -20,11 +20,38 @@ import signal
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from llmroute.proxy.app import ProxyApp
 from llmroute.proxy.kubewatch import ApiAccess
 
 log = logging.getLogger("llmroute.proxy")
+
+# what a client's malformed request raises in aiohttp: its framing or headers (HttpProcessingError and
+# its subclasses: a bad byte in a header, an over-long line, a broken chunked or compressed body), or its
+# body read after the handler answered (RequestPayloadError)
+CLIENT_FAULTS = (HttpProcessingError, web.RequestPayloadError)
+
+
+class ServerLog(logging.LoggerAdapter[logging.Logger]):
+    """aiohttp's server logger (``aiohttp.server``) as the proxy's listeners use it.
+
+    aiohttp logs a request the client malformed at ERROR with a traceback, and the exception's message
+    quotes the bytes it choked on — an ``Authorization`` header's among them. Such a request has been
+    answered 400 already and is the client's doing, so it is logged at INFO in one line naming the
+    exception's class, never its message; anything else is logged as aiohttp logs it."""
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        fault = kwargs.get("exc_info")
+        if isinstance(fault, CLIENT_FAULTS):
+            del kwargs["exc_info"]
+            level, args = min(level, logging.INFO), (type(fault).__name__,)
+            msg = "refused a malformed request (%s)"
+        super().log(level, msg, *args, **kwargs)
+
+
+def server_log() -> ServerLog:
+    return ServerLog(logging.getLogger("aiohttp.server"))
 
 
 class ProxyServer:
@@ -59,7 +86,9 @@ class ProxyServer:
         return f"http://{self.host}:{self.metrics_port}"
 
     async def start(self) -> None:
-        self._ops_runner = web.AppRunner(self.proxy.ops_app(), access_log=None, shutdown_timeout=1.0)
+        self._ops_runner = web.AppRunner(
+            self.proxy.ops_app(), access_log=None, shutdown_timeout=1.0, logger=server_log()
+        )
         await self._ops_runner.setup()
         self.metrics_port = await _listen(self._ops_runner, self.host, self.metrics_port)
         self._runner = web.AppRunner(
@@ -67,6 +96,7 @@ class ProxyServer:
             handler_cancellation=True,
             access_log=None,
             shutdown_timeout=self.shutdown_timeout,
+            logger=server_log(),
         )
         await self._runner.setup()
         self.port = await _listen(self._runner, self.host, self.port)

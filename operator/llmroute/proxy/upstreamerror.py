@@ -11,10 +11,13 @@ authenticated to itself:
   client's to act on), with the message stripped of the key itself and anything shaped like a key or an
   organisation or project id;
 - a body that is not an OpenAI error object (an HTML page from a load balancer, say) becomes one that says
-  only the status.
+  only the status;
+- an error object the upstream sends without an error status — a ``200`` whose body is ``{"error": ...}``,
+  or a stream's ``data: {"error": ...}`` event (a failure after the stream began) — is stripped the same
+  way and keeps its place (:func:`scrub_error_body`, :func:`scrub_error_events`).
 
 Errors from an upstream that received the client's own key (routes that do not verify keys) are the
-client's to read and pass unchanged. :func:`client_view` is pure.
+client's to read and pass unchanged. The functions are pure.
 """
 
 from __future__ import annotations
@@ -44,15 +47,42 @@ def client_view(status: int, body: bytes, content_type: str, key: str) -> tuple[
     if error is None:
         type_ = "server_error" if status >= 500 else "invalid_request_error"
         return status, error_body(f"The upstream answered HTTP {status}.", type_, "upstream_error"), JSON
+    return status, orjson.dumps({"error": _scrubbed(error, key, status)}), JSON
+
+
+def scrub_error_body(status: int, body: bytes, key: str) -> bytes:
+    """``body`` of a non-error ``status``, an error object stripped as :func:`client_view` strips one if it
+    is ``{"error": {...}}``, else unchanged."""
+    if b'"error"' not in body:
+        return body
+    error = _error_object(body)
+    return body if error is None else orjson.dumps({"error": _scrubbed(error, key, status)})
+
+
+def scrub_error_events(lines: bytes, key: str) -> bytes:
+    """Whole SSE ``lines``, each ``data:`` line that carries an error object (``{"error": {...}}``) written
+    anew with the object stripped as :func:`client_view` strips one; the other lines unchanged."""
+    if b'"error"' not in lines:
+        return lines
+    out = []
+    for line in lines.split(b"\n"):
+        if line.startswith(b"data:") and b'"error"' in line:
+            error = _error_object(line[5:])
+            if error is not None:
+                line = b"data: " + orjson.dumps({"error": _scrubbed(error, key, 200)})
+        out.append(line)
+    return b"\n".join(out)
+
+
+def _scrubbed(error: dict[str, Any], key: str, status: int) -> dict[str, Any]:
+    """An OpenAI error object's four fields, stripped of the key and of anything shaped like one."""
     said = error.get("message")
-    message = redact(said, key) if isinstance(said, str) else f"The upstream answered HTTP {status}."
-    scrubbed = {
-        "message": message,
+    return {
+        "message": redact(said, key) if isinstance(said, str) else f"The upstream answered HTTP {status}.",
         "type": _text(error.get("type"), key),
         "param": _text(error.get("param"), key),
         "code": _text(error.get("code"), key),
     }
-    return status, orjson.dumps({"error": scrubbed}), JSON
 
 
 def redact(text: str, key: str) -> str:
@@ -63,6 +93,7 @@ def redact(text: str, key: str) -> str:
 
 
 def _error_object(body: bytes) -> dict[str, Any] | None:
+    """The ``error`` object of a JSON object ``body``, or ``None``."""
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
