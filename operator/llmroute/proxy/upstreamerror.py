@@ -30,8 +30,17 @@ import orjson
 from llmroute.proxy.errors import JSON, error_body
 
 REFUSED_CREDENTIALS = frozenset({401, 403})
-# key-shaped tokens (OpenAI sk-/rk-, Anthropic sk-ant-, masked or not) and OpenAI organisation / project ids
-SECRETISH = re.compile(r"\b(?:sk|rk|pk)-[A-Za-z0-9_*.\-]{3,}|\borg-[A-Za-z0-9]{4,}|\bproj_[A-Za-z0-9]{4,}")
+# what a credential or account id looks like in an upstream's error message: OpenAI-style keys (sk-, rk-,
+# pk-, Anthropic's sk-ant-), Groq's gsk_, xAI's xai-, Google's AIza…, a Bearer token, OpenAI organisation and
+# project ids (org-/org_, proj_/proj-), and any masked token (a run of three or more '*', as upstreams print
+# the key they were sent: 'sk-proj-****cdef', 'a1b2********f9e0')
+SECRETISH = re.compile(
+    r"\b(?:sk|rk|pk)-[A-Za-z0-9_*.\-]{3,}"
+    r"|\bgsk_[A-Za-z0-9]{8,}|\bxai-[A-Za-z0-9]{8,}|\bAIza[0-9A-Za-z_\-]{20,}"
+    r"|\b[Bb]earer\s+[^\s\"',;]+"
+    r"|\borg[-_][A-Za-z0-9]{4,}|\bproj[-_][A-Za-z0-9]{4,}"
+    r"|[A-Za-z0-9_\-.]*\*{3,}[A-Za-z0-9_\-.*]*"
+)
 REDACTED = "[redacted]"
 
 
