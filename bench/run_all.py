@@ -21,11 +21,13 @@ HELDOUT = ["--traces-dir", str(HELDOUT_DIR), "--group", "trace", "--group", "day
 RUNS: dict[str, tuple[str, list[str]]] = {  # a run's name -> its module under bench/ and its arguments
     "sim_frontier_heldout": ("sim_frontier", HELDOUT),
     "sim_plain": ("sim_plain", ["--jobs", "2", "--heldout-dir", str(HELDOUT_DIR)]),
+    "sim_hold": ("sim_hold", ["--jobs", "2", "--heldout-dir", str(HELDOUT_DIR)]),
 }
 BENCHMARKS = (
     "sim_frontier",
     "sim_frontier_heldout",
     "sim_plain",
+    "sim_hold",
     "sim_longrun",
     "operator_latency",
     "operator_scale",

@@ -28,6 +28,7 @@ import itertools
 import json
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -134,25 +135,28 @@ def run_case(case: Case) -> dict[str, Any]:
     }
 
 
-def _tally(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def tally(rows: list[dict[str, Any]], family: str = "plain") -> dict[str, Any]:
+    """Cases meeting every target, per group and in all: llmroute's, and each parameter set's of the rule
+    family under ``family`` in every row (``rows[i][family][params]["ok"]``); ``cases`` counts them."""
     groups = sorted({r["group"] for r in rows})
     out: dict[str, Any] = {
         "llmroute": {g: sum(r["llmroute"]["ok"] for r in rows if r["group"] == g) for g in groups},
     }
     out["llmroute"]["all"] = sum(r["llmroute"]["ok"] for r in rows)
-    for key in rows[0]["plain"] if rows else ():
-        entry = {g: sum(r["plain"][key]["ok"] for r in rows if r["group"] == g) for g in groups}
-        entry["all"] = sum(r["plain"][key]["ok"] for r in rows)
+    for key in rows[0][family] if rows else ():
+        entry = {g: sum(r[family][key]["ok"] for r in rows if r["group"] == g) for g in groups}
+        entry["all"] = sum(r[family][key]["ok"] for r in rows)
         out[key] = entry
     out["cases"] = {g: sum(1 for r in rows if r["group"] == g) for g in groups} | {"all": len(rows)}
     return out
 
 
-def _run(todo: list[Case], jobs: int) -> list[dict[str, Any]]:
+def run_cases(run: Callable[[Case], dict[str, Any]], todo: list[Case], jobs: int) -> list[dict[str, Any]]:
+    """``run`` over every case, ``jobs`` at a time (``run`` must be a module-level function)."""
     if jobs > 1:
         with ProcessPoolExecutor(jobs) as pool:
-            return list(pool.map(run_case, todo))
-    return [run_case(c) for c in todo]
+            return list(pool.map(run, todo))
+    return [run(c) for c in todo]
 
 
 def main(argv: list[str]) -> int:
@@ -165,11 +169,11 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     began = time.perf_counter()
     groups = tuple(args.group or ("trace", "day", "synthetic"))
-    dev_rows = _run(cases(args.traces_dir, groups), args.jobs)
+    dev_rows = run_cases(run_case, cases(args.traces_dir, groups), args.jobs)
     if not dev_rows:
         print(json.dumps({"error": f"no cases (no traces in {args.traces_dir}?)"}))
         return 1
-    dev = _tally(dev_rows)
+    dev = tally(dev_rows)
     chosen = max((k for k in dev if k not in ("llmroute", "cases")), key=lambda k: (dev[k]["all"], k))
     out: dict[str, Any] = {
         "benchmark": "sim_plain",
@@ -187,8 +191,10 @@ def main(argv: list[str]) -> int:
         },
     }
     if args.heldout_dir is not None:
-        held_rows = _run(cases(args.heldout_dir, tuple(g for g in groups if g != "synthetic")), args.jobs)
-        held = _tally(held_rows)
+        held_rows = run_cases(
+            run_case, cases(args.heldout_dir, tuple(g for g in groups if g != "synthetic")), args.jobs
+        )
+        held = tally(held_rows)
         out["second_folder"] = {
             "dir": str(args.heldout_dir),
             "cases": held["cases"],
