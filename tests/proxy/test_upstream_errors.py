@@ -144,6 +144,34 @@ async def test_an_error_about_the_request_keeps_its_param_without_the_key(
     await client.close()
 
 
+@pytest.mark.parametrize(
+    ("shape", "body"),
+    [
+        (  # vLLM's and SGLang's own error shape
+            "flat",
+            {"object": "error", "message": "MESSAGE", "type": "BadRequestError", "param": None, "code": 400},
+        ),
+        ("string", {"error": "MESSAGE", "error_type": "validation"}),  # Hugging Face TGI, Ollama
+        ("detail", {"detail": "MESSAGE"}),  # FastAPI
+    ],
+)
+async def test_an_engines_own_error_shape_keeps_its_message_without_the_key(
+    harness: Harness, scripted: Scripted, shape: str, body: dict[str, Any]
+) -> None:
+    """A self-hosted engine says why it refused a request in its own shape: the client reads that reason
+    (it was the generic 'The upstream answered HTTP 400.'), stripped of the key like an OpenAI error."""
+    client = await keyed_route(harness, scripted)
+    reason = f"This model's maximum context length is 4096 tokens; {UPSTREAM_KEY} asked 5000."
+    scripted.status = 400
+    scripted.body = json.dumps({k: reason if v == "MESSAGE" else v for k, v in body.items()}).encode()
+    with pytest.raises(openai.BadRequestError) as info:
+        await client.chat.completions.create(model="m", messages=MESSAGES)
+    message = info.value.message
+    assert "maximum context length is 4096 tokens" in message, shape
+    assert not leaks(info.value.response.text)
+    await client.close()
+
+
 async def test_an_error_page_becomes_an_openai_error(harness: Harness, scripted: Scripted) -> None:
     client = await keyed_route(harness, scripted)
     scripted.status, scripted.content_type = 503, "text/html"

@@ -52,7 +52,7 @@ def client_view(status: int, body: bytes, content_type: str, key: str) -> tuple[
             f"The upstream refused the gateway's credentials (HTTP {status}); this is not about your key."
         )
         return 502, error_body(message, "server_error", "upstream_error"), JSON
-    error = _error_object(body) if content_type.startswith(JSON) else None
+    error = _error_object(body, detail=True) if content_type.startswith(JSON) else None
     if error is None:
         type_ = "server_error" if status >= 500 else "invalid_request_error"
         return status, error_body(f"The upstream answered HTTP {status}.", type_, "upstream_error"), JSON
@@ -101,14 +101,29 @@ def redact(text: str, key: str) -> str:
     return SECRETISH.sub(REDACTED, text)
 
 
-def _error_object(body: bytes) -> dict[str, Any] | None:
-    """The ``error`` object of a JSON object ``body``, or ``None``."""
+def _error_object(body: bytes, *, detail: bool = False) -> dict[str, Any] | None:
+    """The error a JSON ``body`` carries, as an OpenAI error object's fields, or ``None``.
+
+    Shapes read: OpenAI's ``{"error": {"message", "type", "param", "code"}}``; vLLM's and SGLang's flat
+    ``{"object": "error", "message", "type", "param", "code"}``; ``{"error": "message"}`` (Hugging Face
+    TGI, with its ``error_type`` as the type, and Ollama); with ``detail`` (an error status only: a success
+    body never counts as one), a web framework's ``{"detail": "message"}`` (FastAPI, Starlette)."""
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
         return None
-    error = data.get("error") if isinstance(data, dict) else None
-    return error if isinstance(error, dict) else None
+    if not isinstance(data, dict):
+        return None
+    error = data.get("error")
+    if isinstance(error, dict):
+        return error
+    if isinstance(error, str):
+        return {"message": error, "type": data.get("error_type")}
+    if data.get("object") == "error" and isinstance(data.get("message"), str):
+        return data
+    if detail and isinstance(data.get("detail"), str):
+        return {"message": data["detail"]}
+    return None
 
 
 def _text(value: object, key: str) -> str | int | None:
