@@ -19,10 +19,9 @@ from typing import Any
 from zoneinfo import ZoneInfoNotFoundError
 
 import yaml
-from pydantic import ValidationError
 
 from llmroute.cli.argtypes import number
-from llmroute.cli.routefile import invalid, route_document
+from llmroute.cli.routefile import checked, route_document
 from llmroute.prom.client import PromAuth, PrometheusError
 from llmroute.sim import hourly, usagereport
 from llmroute.sim.accesslog import ReadProgress, ReadStats, read, with_progress
@@ -31,7 +30,6 @@ from llmroute.sim.promsource import fetch
 from llmroute.sim.report import analyse, render
 from llmroute.sim.segments import Thresholds
 from llmroute.sim.trace import default_trace, read_trace
-from llmroute.spec import LLMRoute
 from llmroute.spec.accesslog import problem
 from llmroute.spec.base import check_timezone
 
@@ -158,10 +156,7 @@ def _route_doc(path: Path | None) -> dict[str, Any] | None:
     if path is None:
         return None
     _, doc = route_document(path)
-    try:
-        LLMRoute.from_object(doc)
-    except ValidationError as exc:
-        raise invalid(path, exc) from None
+    checked(path, doc)
     return doc
 
 

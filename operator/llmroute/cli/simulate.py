@@ -19,7 +19,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from llmroute.cli.routefile import RouteFileError, invalid, manifests, read_documents
+from llmroute import KIND
+from llmroute.cli.routefile import RouteFileError, checked, invalid, manifests, read_documents
 from llmroute.sim.output import plot, summary_dict, summary_text, write_timeline
 from llmroute.sim.policies import stderr_progress
 from llmroute.sim.run import POLICIES, SimulationSettings, replicas_limit, route_spec, simulate
@@ -159,8 +160,11 @@ def _writable(path: Path, flag: str) -> str | None:
 
 
 def _route(path: Path) -> LLMRouteSpec:
-    """The first LLMRoute manifest (or bare spec mapping) of ``path``; raises ``RouteFileError``."""
+    """The first LLMRoute manifest (checked as ``llmroute validate`` checks it) or bare spec mapping of
+    ``path``; raises ``RouteFileError``."""
     for _, doc in manifests(path, read_documents(path)):
+        if isinstance(doc, dict) and doc.get("kind") == KIND:
+            return checked(path, doc).spec
         try:
             spec = route_spec(doc) if isinstance(doc, dict) else None
         except ValidationError as exc:
