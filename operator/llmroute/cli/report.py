@@ -268,10 +268,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         heat = report["profile"]["heatmap"]
         text = "\n".join([render(report), *hourly.render_heatmap(heat["requests"], "requests")])
-    try:
-        print(text, flush=True)
-    except BrokenPipeError:  # the reader left (`| head`): nothing more to say, and nothing to say it to
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    print(text)  # a closed stdout (`| head`) ends the command quietly (llmroute.cli.main)
     return 0
 
 
