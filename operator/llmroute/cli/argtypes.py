@@ -7,7 +7,10 @@ import argparse
 import math
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+
+from llmroute.sim.image import format_problem
 
 
 def number(kind: type[int] | type[float], low: float, high: float = math.inf) -> Callable[[str], Any]:
@@ -36,3 +39,26 @@ def iso_time(text: str) -> datetime:
             f"{text!r} is not an ISO-8601 time such as 2026-03-02T09:30:00Z"
         ) from None
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def output_problem(path: Path, flag: str) -> str | None:
+    """Why ``path`` cannot be written as ``flag``'s file (``--out PATH: is a directory``), checked before a
+    command does its work; ``None`` when it can be."""
+    if path.is_dir():
+        return f"{flag} {path}: is a directory"
+    if not path.parent.is_dir():
+        return f"{flag} {path}: no directory {path.parent}"
+    return None
+
+
+def plot_problem(path: Path, flag: str = "--plot") -> str | None:
+    """:func:`output_problem`, then why ``path`` cannot be saved as an image: its suffix names no format
+    matplotlib saves, or matplotlib is not installed."""
+    problem = output_problem(path, flag)
+    if problem is None:
+        try:
+            problem = format_problem(path)
+        except RuntimeError as exc:
+            return str(exc)
+        problem = problem and f"{flag} {path}: {problem}"
+    return problem

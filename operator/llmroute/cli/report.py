@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfoNotFoundError
 
 import yaml
 
-from llmroute.cli.argtypes import number
+from llmroute.cli.argtypes import number, plot_problem
 from llmroute.cli.routefile import checked, route_document
 from llmroute.prom.client import PromAuth, PrometheusError
 from llmroute.sim import hourly, usagereport
@@ -72,7 +72,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--plot",
         type=Path,
-        help="save the weekday x hour heat maps as an image (matplotlib; default: no image)",
+        help="save the weekday x hour heat maps as an image, its format the suffix: .png, .svg, .pdf... "
+        "(matplotlib; default: no image)",
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument(
@@ -231,6 +232,10 @@ def _from_log(args: argparse.Namespace, tz: str, route: dict[str, Any] | None) -
 
 
 def run(args: argparse.Namespace) -> int:
+    problem = args.plot and plot_problem(args.plot)
+    if problem:
+        print(f"llmroute report: {problem}", file=sys.stderr)
+        return 2
     try:
         route = _route_doc(args.route_file)
         tz = _timezone(args, route)

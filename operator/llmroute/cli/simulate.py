@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from llmroute import KIND
+from llmroute.cli.argtypes import output_problem, plot_problem
 from llmroute.cli.routefile import RouteFileError, checked, invalid, manifests, read_documents
 from llmroute.sim.output import plot, summary_dict, summary_text, write_timeline
 from llmroute.sim.policies import stderr_progress
@@ -101,7 +102,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--plot",
         type=Path,
-        help="draw demand, capacity and replicas to this PNG (needs matplotlib; default: no plot)",
+        help="draw demand, capacity and replicas to this image, its format the suffix: .png, .svg, .pdf... "
+        "(needs matplotlib; default: no plot)",
     )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     scale = p.add_mutually_exclusive_group()
@@ -150,15 +152,6 @@ def _os_error(exc: OSError) -> str:
     return f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else str(exc)
 
 
-def _writable(path: Path, flag: str) -> str | None:
-    """Why ``path`` cannot be written as ``flag``'s file, checked before the simulation runs."""
-    if path.is_dir():
-        return f"{flag} {path}: is a directory"
-    if not path.parent.is_dir():
-        return f"{flag} {path}: no directory {path.parent}"
-    return None
-
-
 def _route(path: Path) -> LLMRouteSpec:
     """The first LLMRoute manifest (checked as ``llmroute validate`` checks it) or bare spec mapping of
     ``path``; raises ``RouteFileError``."""
@@ -192,10 +185,9 @@ def load(args: argparse.Namespace) -> Trace:
 
 
 def run(args: argparse.Namespace) -> int:
-    for path, flag in ((args.out, "--out"), (args.plot, "--plot")):
-        problem = _writable(path, flag) if path is not None else None
-        if problem:
-            return _error(problem)
+    problem = output_problem(args.out, "--out") or (args.plot and plot_problem(args.plot))
+    if problem:
+        return _error(problem)
     try:
         trace = load(args)
         spec = _route(args.route) if args.route else None
