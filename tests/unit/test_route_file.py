@@ -127,7 +127,9 @@ def test_render_refuses_a_flag_out_of_range_naming_it(
     assert says in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", ["simulate", "report", "render", "validate"])
+@pytest.mark.parametrize(
+    "command", ["simulate", "report", "render", "validate", "proxy", "operator", "release-routes"]
+)
 def test_every_flag_that_takes_a_value_says_its_default(command: str) -> None:
     parser = build_parser([command])
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))

@@ -30,6 +30,18 @@ def number(kind: type[int] | type[float], low: float, high: float = math.inf) ->
     return parse
 
 
+PORT = number(int, 0, 65535)  # 0: any free port
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def log_level(text: str) -> str:
+    """An argparse type: a logging level's name, in any case (``info``), as logging spells it (``INFO``)."""
+    level = text.strip().upper()
+    if level not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a log level ({', '.join(LOG_LEVELS)})")
+    return level
+
+
 def iso_time(text: str) -> datetime:
     """An argparse type: an ISO-8601 time (``2026-03-02T09:30:00Z``); one without an offset is UTC."""
     try:
