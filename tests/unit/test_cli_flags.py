@@ -1,12 +1,14 @@
 """The long-running commands (proxy, operator, release-routes) refuse a flag out of range when they start,
 naming the flag, with exit 2: never a port taken modulo 65536, a NaN interval that stops the config
 reloader, an infinite drain that ignores SIGTERM, a log level or leader-election timing that ends in a
-traceback. An environment variable that gives a flag's default is checked as the flag is."""
+traceback. An environment variable that gives a flag's default is checked as the flag is. simulate says
+what a flag takes when its value is not a number at all, as it does for one out of range."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
+from pathlib import Path
 
 import pytest
 
@@ -89,3 +91,25 @@ def test_the_operator_refuses_election_flags_that_cannot_work_before_starting(
     err = capsys.readouterr().err
     assert err.startswith("llmroute operator: ") and says in err, err
     assert "--leader-elect" in err
+
+
+@pytest.mark.parametrize(
+    ("flags", "says"),
+    [
+        (["--capacity-rps", "abc"], "argument --capacity-rps: must be a number, got 'abc'"),
+        (["--peak-rps", "fast"], "argument --peak-rps: must be a number, got 'fast'"),
+        (["--peak-replicas", "ten"], "argument --peak-replicas: must be a number, got 'ten'"),
+        (["--startup-seconds", "1m"], "argument --startup-seconds: must be a number, got '1m'"),
+        (["--hpa-target", "80%"], "argument --hpa-target: must be a number, got '80%'"),
+        (["--minutes", "0"], "argument --minutes: '0' is not an integer from 1"),
+        (["--minutes", "-5"], "argument --minutes: '-5' is not an integer from 1"),
+    ],
+)
+def test_simulate_names_the_flag_and_what_it_takes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str], says: str
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["simulate", "--out", str(tmp_path / "o.csv"), *flags])
+    assert exited.value.code == 2
+    assert says in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # refused before the trace is read or anything written

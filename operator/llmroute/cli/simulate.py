@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from llmroute import KIND
-from llmroute.cli.argtypes import output_problem, plot_problem
+from llmroute.cli.argtypes import number, output_problem, plot_problem
 from llmroute.cli.routefile import RouteFileError, checked, invalid, manifests, read_documents
 from llmroute.sim.output import plot, summary_dict, summary_text, write_timeline
 from llmroute.sim.policies import stderr_progress
@@ -34,7 +34,10 @@ CAPACITY_LIMIT = 1e9  # the default route's target (80 % of it) stays within tar
 
 
 def _number(value: str) -> float:
-    x = float(value)
+    try:
+        x = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {value!r}") from None
     if not math.isfinite(x):
         raise argparse.ArgumentTypeError(f"must be a finite number, got {value}")
     return x
@@ -77,7 +80,7 @@ def _at_most(limit: float, what: str) -> Callable[[str], float]:
 
 
 def _utilisation(value: str) -> float:
-    x = float(value)
+    x = _number(value)
     if not 0 < x <= 2:
         raise argparse.ArgumentTypeError(f"a target utilisation is in (0, 2], got {value}")
     return x
@@ -138,7 +141,9 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--no-frontier", action="store_true", help="skip the HPA cost-frontier sweep")
     p.add_argument(
-        "--minutes", type=int, help="simulate only the first N minutes of the trace (default: all)"
+        "--minutes",
+        type=number(int, 1),
+        help="simulate only the first N minutes of the trace, at least 1 (default: all)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
@@ -173,8 +178,6 @@ def load(args: argparse.Namespace) -> Trace:
     trace = read_trace(args.trace or default_trace())
     notes = list(trace.notes)
     if args.minutes is not None:
-        if args.minutes < 1:
-            raise ValueError("--minutes must be at least 1")
         if args.minutes > trace.minutes:
             notes.append(f"--minutes {args.minutes}: the trace has {trace.minutes}, all replayed")
         trace = trace.head(args.minutes)
