@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -74,3 +74,29 @@ def plot_problem(path: Path, flag: str = "--plot") -> str | None:
             return str(exc)
         problem = problem and f"{flag} {path}: {problem}"
     return problem
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return a.samefile(b)  # links and other spellings of one file too
+    except OSError:  # one of them does not exist yet
+        return a.resolve() == b.resolve()
+
+
+Files = Sequence[tuple[str, Path | None]]
+
+
+def overwrite_problem(outputs: Files, inputs: Files) -> str | None:
+    """Why writing ``outputs`` (flag, path) would destroy an input or another output: a path that is an
+    input's file (``--out`` the ``--trace``), or two outputs on one file; ``None`` when none is. Paths that
+    are ``None`` (flag not given) or ``-`` (stdin) are left out."""
+    written = [(flag, path) for flag, path in outputs if path is not None]
+    read = [(flag, path) for flag, path in inputs if path is not None and str(path) != "-"]
+    for index, (flag, path) in enumerate(written):
+        for other, source in read:
+            if _same(path, source):
+                return f"{flag} {path}: is the {other} file, which it would overwrite"
+        for other, target in written[:index]:
+            if _same(path, target):
+                return f"{flag} {path}: is the {other} file too; give each its own"
+    return None

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfoNotFoundError
 
 import yaml
 
-from llmroute.cli.argtypes import number, plot_problem
+from llmroute.cli.argtypes import number, overwrite_problem, plot_problem
 from llmroute.cli.routefile import checked, route_document
 from llmroute.prom.client import PromAuth, PrometheusError
 from llmroute.sim import hourly, usagereport
@@ -232,7 +232,9 @@ def _from_log(args: argparse.Namespace, tz: str, route: dict[str, Any] | None) -
 
 
 def run(args: argparse.Namespace) -> int:
-    problem = args.plot and plot_problem(args.plot)
+    inputs = [("--trace", args.trace), ("--route-file", args.route_file)]
+    inputs += [("--access-log", Path(log)) for log in args.access_log or ()]
+    problem = args.plot and (plot_problem(args.plot) or overwrite_problem([("--plot", args.plot)], inputs))
     if problem:
         print(f"llmroute report: {problem}", file=sys.stderr)
         return 2

@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from llmroute import KIND
-from llmroute.cli.argtypes import number, output_problem, plot_problem
+from llmroute.cli.argtypes import number, output_problem, overwrite_problem, plot_problem
 from llmroute.cli.routefile import RouteFileError, checked, invalid, manifests, read_documents
 from llmroute.sim.output import plot, summary_dict, summary_text, write_timeline
 from llmroute.sim.policies import stderr_progress
@@ -188,7 +188,13 @@ def load(args: argparse.Namespace) -> Trace:
 
 
 def run(args: argparse.Namespace) -> int:
-    problem = output_problem(args.out, "--out") or (args.plot and plot_problem(args.plot))
+    problem = (
+        output_problem(args.out, "--out")
+        or (args.plot and plot_problem(args.plot))
+        or overwrite_problem(
+            [("--out", args.out), ("--plot", args.plot)], [("--trace", args.trace), ("--route", args.route)]
+        )
+    )
     if problem:
         return _error(problem)
     try:
