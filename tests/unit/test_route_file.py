@@ -36,6 +36,32 @@ BAD = [
     pytest.param(
         "kind: LLMRoute\nkind: LLMRoute\n", r"line 2, column 1: duplicate key 'kind'", id="duplicate-key"
     ),
+    # what the apiserver refuses outside the spec's models: every command refuses it as validate does
+    pytest.param(
+        MINIMAL.replace("llmroute.io/v1alpha1", "llmroute.io/v9"),
+        r"invalid LLMRoute:\n  apiVersion: must be llmroute\.io/v1alpha1, not 'llmroute\.io/v9'",
+        id="wrong-api-version",
+    ),
+    pytest.param(
+        MINIMAL.replace("\nspec:", "\nspecs: {}\nspec:"),
+        r'invalid LLMRoute:\n  specs: unknown field "specs"',
+        id="unknown-top-level-field",
+    ),
+    pytest.param(
+        MINIMAL.replace("  name: chat", "  name: chat\n  nmespace: team-a"),
+        r'invalid LLMRoute:\n  metadata\.nmespace: unknown field "metadata\.nmespace"',
+        id="unknown-metadata-field",
+    ),
+    pytest.param(
+        MINIMAL.replace("  name: chat", "  name: chat\n  namespace: Team_A"),
+        r"invalid LLMRoute:\n  metadata\.namespace: a lowercase RFC 1123 label",
+        id="bad-namespace",
+    ),
+    pytest.param(
+        MINIMAL.replace("  name: chat", "  name: chat\n  labels: {'a/b/c': x}"),
+        r"invalid LLMRoute:\n  metadata\.labels: 'a/b/c': prefix part",
+        id="bad-label-key",
+    ),
 ]
 
 COMMANDS = {
@@ -101,7 +127,9 @@ def test_render_refuses_a_flag_out_of_range_naming_it(
     assert says in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", ["simulate", "report", "render", "validate"])
+@pytest.mark.parametrize(
+    "command", ["simulate", "report", "render", "validate", "proxy", "operator", "release-routes"]
+)
 def test_every_flag_that_takes_a_value_says_its_default(command: str) -> None:
     parser = build_parser([command])
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))

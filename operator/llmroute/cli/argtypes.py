@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+
+from llmroute.sim.image import format_problem
 
 
 def number(kind: type[int] | type[float], low: float, high: float = math.inf) -> Callable[[str], Any]:
@@ -27,6 +30,18 @@ def number(kind: type[int] | type[float], low: float, high: float = math.inf) ->
     return parse
 
 
+PORT = number(int, 0, 65535)  # 0: any free port
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def log_level(text: str) -> str:
+    """An argparse type: a logging level's name, in any case (``info``), as logging spells it (``INFO``)."""
+    level = text.strip().upper()
+    if level not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a log level ({', '.join(LOG_LEVELS)})")
+    return level
+
+
 def iso_time(text: str) -> datetime:
     """An argparse type: an ISO-8601 time (``2026-03-02T09:30:00Z``); one without an offset is UTC."""
     try:
@@ -36,3 +51,52 @@ def iso_time(text: str) -> datetime:
             f"{text!r} is not an ISO-8601 time such as 2026-03-02T09:30:00Z"
         ) from None
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def output_problem(path: Path, flag: str) -> str | None:
+    """Why ``path`` cannot be written as ``flag``'s file (``--out PATH: is a directory``), checked before a
+    command does its work; ``None`` when it can be."""
+    if path.is_dir():
+        return f"{flag} {path}: is a directory"
+    if not path.parent.is_dir():
+        return f"{flag} {path}: no directory {path.parent}"
+    return None
+
+
+def plot_problem(path: Path, flag: str = "--plot") -> str | None:
+    """:func:`output_problem`, then why ``path`` cannot be saved as an image: its suffix names no format
+    matplotlib saves, or matplotlib is not installed."""
+    problem = output_problem(path, flag)
+    if problem is None:
+        try:
+            problem = format_problem(path)
+        except RuntimeError as exc:
+            return str(exc)
+        problem = problem and f"{flag} {path}: {problem}"
+    return problem
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return a.samefile(b)  # links and other spellings of one file too
+    except OSError:  # one of them does not exist yet
+        return a.resolve() == b.resolve()
+
+
+Files = Sequence[tuple[str, Path | None]]
+
+
+def overwrite_problem(outputs: Files, inputs: Files) -> str | None:
+    """Why writing ``outputs`` (flag, path) would destroy an input or another output: a path that is an
+    input's file (``--out`` the ``--trace``), or two outputs on one file; ``None`` when none is. Paths that
+    are ``None`` (flag not given) or ``-`` (stdin) are left out."""
+    written = [(flag, path) for flag, path in outputs if path is not None]
+    read = [(flag, path) for flag, path in inputs if path is not None and str(path) != "-"]
+    for index, (flag, path) in enumerate(written):
+        for other, source in read:
+            if _same(path, source):
+                return f"{flag} {path}: is the {other} file, which it would overwrite"
+        for other, target in written[:index]:
+            if _same(path, target):
+                return f"{flag} {path}: is the {other} file too; give each its own"
+    return None

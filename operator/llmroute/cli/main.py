@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -57,7 +59,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     module = importlib.import_module(COMMANDS[args.command][0])
-    code: int = module.run(args)
+    try:
+        code: int = module.run(args)
+        sys.stdout.flush()  # here, not at exit, where a closed pipe is reported as "Exception ignored"
+    except BrokenPipeError:
+        # the reader left (`| head`): stop quietly (Python's documented recipe), with the status a shell
+        # gives a command that SIGPIPE ended (141), as `seq 1000000 | head -1` does under pipefail
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     return code
 
 

@@ -9,6 +9,7 @@ import contextlib
 import ctypes
 import logging
 import os
+import sys
 from typing import Any
 
 from llmroute.cli import standby
@@ -18,11 +19,23 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("operator", help="run the operator (kopf)")
     scope = p.add_mutually_exclusive_group()
     scope.add_argument(
-        "-n", "--namespace", action="append", default=[], help="watch this namespace (repeatable)"
+        "-n",
+        "--namespace",
+        action="append",
+        default=[],
+        help="watch this namespace (repeatable; default: every namespace)",
     )
     scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace (default)")
-    p.add_argument("--liveness", default=os.environ.get("LLMROUTE_LIVENESS", "http://0.0.0.0:8080/healthz"))
-    p.add_argument("--peering", default=None, help="kopf peering name (several operators, by priority)")
+    p.add_argument(
+        "--liveness",
+        default=os.environ.get("LLMROUTE_LIVENESS", "http://0.0.0.0:8080/healthz"),
+        help="URL of the health endpoint (default: $LLMROUTE_LIVENESS, else http://0.0.0.0:8080/healthz)",
+    )
+    p.add_argument(
+        "--peering",
+        default=None,
+        help="kopf peering name (several operators, by priority; default: none, standalone)",
+    )
     standby.add_arguments(p)
     p.add_argument("--verbose", action="store_true")
 
@@ -35,6 +48,16 @@ def _limit_malloc_arenas() -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    both = args.leader_elect and args.peering
+    problem = "use either --leader-elect or --peering, not both" if both else None
+    try:
+        if args.leader_elect and not problem:
+            standby.settings(args)
+    except ValueError as exc:
+        problem = str(exc)
+    if problem:
+        print(f"llmroute operator: {problem}", file=sys.stderr)
+        return 2
     _limit_malloc_arenas()
     os.environ.setdefault("LLMROUTE_KOPF_CONNECTIONS", str(16 + 2 * len(args.namespace)))
     import kopf
@@ -55,8 +78,6 @@ def run(args: argparse.Namespace) -> int:
     logging.getLogger("kopf.objects").addFilter(
         lambda record: "Handler 'on_event' succeeded" not in record.getMessage()
     )
-    if args.leader_elect and args.peering:
-        raise SystemExit("llmroute operator: use either --leader-elect or --peering, not both")
     elector = standby.lead(args) if args.leader_elect else None
     if args.leader_elect and elector is None:
         return 0  # stopped while standing by

@@ -7,7 +7,10 @@ import logging
 import os
 from typing import Any
 
+from llmroute.cli.argtypes import PORT, log_level, number
 from llmroute.render.delivery import API_ACCESS_DIR
+
+DAY = 86400.0  # s: the longest a wait on shutdown may be (a pod's grace period is far shorter)
 
 
 def add_parser(sub: Any) -> None:
@@ -17,34 +20,62 @@ def add_parser(sub: Any) -> None:
         description="Serve /v1/* from the rendered ProxyConfig at --config, reloading it when it changes.",
     )
     parser.add_argument("--config", required=True, help="path of the rendered config.json (ConfigMap mount)")
-    parser.add_argument("--host", default=os.environ.get("LLMROUTE_HOST", "0.0.0.0"))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("LLMROUTE_PORT", "8080")))
+    parser.add_argument(
+        "--host",
+        default=os.environ.get("LLMROUTE_HOST", "0.0.0.0"),
+        help="address to listen on (default: $LLMROUTE_HOST, else 0.0.0.0)",
+    )
+    # string defaults: argparse applies the type to them, so a bad environment value is refused as a flag
+    parser.add_argument(
+        "--port",
+        type=PORT,
+        default=os.environ.get("LLMROUTE_PORT", "8080"),
+        help="port of the API, 0 to 65535, 0 for any free one (default: $LLMROUTE_PORT, else 8080)",
+    )
     parser.add_argument(
         "--metrics-port",
-        type=int,
-        default=int(os.environ.get("LLMROUTE_PROXY_METRICS_PORT", "9090")),
-        help="port of /metrics, /healthz and /readyz (kept off the API port)",
-    )
-    parser.add_argument("--reload-interval", type=float, default=1.0, help="seconds between config checks")
-    parser.add_argument(
-        "--shutdown-timeout", type=float, default=30.0, help="seconds to finish in-flight requests"
+        type=PORT,
+        default=os.environ.get("LLMROUTE_PROXY_METRICS_PORT", "9090"),
+        help="port of /metrics, /healthz and /readyz (kept off the API port), 0 to 65535 "
+        "(default: $LLMROUTE_PROXY_METRICS_PORT, else 9090)",
     )
     parser.add_argument(
-        "--drain-seconds", type=float, default=0.0, help="seconds /readyz fails before closing"
+        "--reload-interval",
+        type=number(float, 0.01, 3600),
+        default=1.0,
+        help="seconds between config checks, 0.01 to 3600 (default 1)",
+    )
+    parser.add_argument(
+        "--shutdown-timeout",
+        type=number(float, 0, DAY),
+        default=30.0,
+        help="seconds to finish in-flight requests, 0 to 86400 (default 30)",
+    )
+    parser.add_argument(
+        "--drain-seconds",
+        type=number(float, 0, DAY),
+        default=0.0,
+        help="seconds /readyz fails before closing, 0 to 86400 (default 0)",
     )
     parser.add_argument(
         "--watch-configmap",
         metavar="NAME",
         help="also follow ConfigMap NAME of the pod's namespace through the API (in a cluster): changes "
-        "arrive in seconds, the file stays the boot source and fallback",
+        "arrive in seconds, the file stays the boot source and fallback (default: the file only)",
     )
     parser.add_argument(
         "--api-credentials",
         default=API_ACCESS_DIR,
         metavar="DIR",
-        help="the projected ServiceAccount volume for --watch-configmap (token, ca.crt, namespace)",
+        help="the projected ServiceAccount volume for --watch-configmap (token, ca.crt, namespace; "
+        f"default {API_ACCESS_DIR})",
     )
-    parser.add_argument("--log-level", default=os.environ.get("LLMROUTE_LOG_LEVEL", "INFO"))
+    parser.add_argument(
+        "--log-level",
+        type=log_level,
+        default=os.environ.get("LLMROUTE_LOG_LEVEL", "INFO"),
+        help="DEBUG, INFO, WARNING, ERROR or CRITICAL (default: $LLMROUTE_LOG_LEVEL, else INFO)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     from llmroute.proxy.server import ProxyServer
     from llmroute.proxy.server import run as run_server
 
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     watch = None
     if args.watch_configmap:
         access = ApiAccess.in_cluster(args.api_credentials)

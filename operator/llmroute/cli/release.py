@@ -7,6 +7,8 @@ import argparse
 import logging
 from typing import Any
 
+from llmroute.cli.argtypes import number
+
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
@@ -15,9 +17,18 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--operator-namespace", required=True, help="namespace of the operator's Deployment")
     p.add_argument("--operator-deployment", required=True, help="name of the operator's Deployment")
     p.add_argument(
-        "-n", "--namespace", action="append", default=[], help="only routes in this namespace (repeatable)"
+        "-n",
+        "--namespace",
+        action="append",
+        default=[],
+        help="only routes in this namespace (repeatable; default: every namespace)",
     )
-    p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the operator to stop")
+    p.add_argument(
+        "--timeout",
+        type=number(float, 0, 86400),
+        default=120.0,
+        help="seconds to wait for the operator to stop, 0 to 86400 (default 120)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -19,10 +19,9 @@ from typing import Any
 from zoneinfo import ZoneInfoNotFoundError
 
 import yaml
-from pydantic import ValidationError
 
-from llmroute.cli.argtypes import number
-from llmroute.cli.routefile import invalid, route_document
+from llmroute.cli.argtypes import number, overwrite_problem, plot_problem
+from llmroute.cli.routefile import checked, route_document
 from llmroute.prom.client import PromAuth, PrometheusError
 from llmroute.sim import hourly, usagereport
 from llmroute.sim.accesslog import ReadProgress, ReadStats, read, with_progress
@@ -31,7 +30,6 @@ from llmroute.sim.promsource import fetch
 from llmroute.sim.report import analyse, render
 from llmroute.sim.segments import Thresholds
 from llmroute.sim.trace import default_trace, read_trace
-from llmroute.spec import LLMRoute
 from llmroute.spec.accesslog import problem
 from llmroute.spec.base import check_timezone
 
@@ -74,7 +72,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--plot",
         type=Path,
-        help="save the weekday x hour heat maps as an image (matplotlib; default: no image)",
+        help="save the weekday x hour heat maps as an image, its format the suffix: .png, .svg, .pdf... "
+        "(matplotlib; default: no image)",
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument(
@@ -158,10 +157,7 @@ def _route_doc(path: Path | None) -> dict[str, Any] | None:
     if path is None:
         return None
     _, doc = route_document(path)
-    try:
-        LLMRoute.from_object(doc)
-    except ValidationError as exc:
-        raise invalid(path, exc) from None
+    checked(path, doc)
     return doc
 
 
@@ -236,6 +232,12 @@ def _from_log(args: argparse.Namespace, tz: str, route: dict[str, Any] | None) -
 
 
 def run(args: argparse.Namespace) -> int:
+    inputs = [("--trace", args.trace), ("--route-file", args.route_file)]
+    inputs += [("--access-log", Path(log)) for log in args.access_log or ()]
+    problem = args.plot and (plot_problem(args.plot) or overwrite_problem([("--plot", args.plot)], inputs))
+    if problem:
+        print(f"llmroute report: {problem}", file=sys.stderr)
+        return 2
     try:
         route = _route_doc(args.route_file)
         tz = _timezone(args, route)
@@ -273,10 +275,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         heat = report["profile"]["heatmap"]
         text = "\n".join([render(report), *hourly.render_heatmap(heat["requests"], "requests")])
-    try:
-        print(text, flush=True)
-    except BrokenPipeError:  # the reader left (`| head`): nothing more to say, and nothing to say it to
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    print(text)  # a closed stdout (`| head`) ends the command quietly (llmroute.cli.main)
     return 0
 
 

@@ -17,9 +17,11 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from llmroute import KIND
-from llmroute.cli.kubemeta import StrictLoader
+from llmroute import GROUP, KIND, VERSION
+from llmroute.cli.kubemeta import StrictLoader, metadata_problems, unknown_fields
 from llmroute.spec import LLMRoute
+
+API_VERSION = f"{GROUP}/{VERSION}"
 
 
 class RouteFileError(ValueError):
@@ -87,23 +89,62 @@ def route_document(path: Path) -> tuple[str, dict[str, Any]]:
     raise RouteFileError(f"{path}: no LLMRoute in the file (no document has kind: {KIND})")
 
 
-def invalid(path: Path, exc: ValidationError) -> RouteFileError:
-    """``exc`` as the error the commands print: ``FILE: invalid LLMRoute:`` then ``  field: message``."""
-    return RouteFileError(
-        f"{path}: invalid LLMRoute:\n" + "\n".join(f"  {line}" for line in error_lines(exc))
+def kind_of(value: Any) -> str:
+    """What a YAML value is, in words (``an object``, ``a list``, ``null``...)."""
+    if value is None:
+        return "null"
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
+        type(value), "a number"
     )
 
 
+def check(doc: dict[str, Any]) -> tuple[LLMRoute | None, list[str]]:
+    """One LLMRoute document as the apiserver would take it: the route, or ``None`` and what the apiserver
+    would refuse, as ``field: message`` strings (its ``apiVersion``, Kubernetes' rules on ``metadata`` and
+    unknown fields, :mod:`llmroute.cli.kubemeta`, then the models' schema and CEL rules)."""
+    found: list[str] = []
+    if doc.get("apiVersion") != API_VERSION:
+        found.append(f"apiVersion: must be {API_VERSION}, not {doc.get('apiVersion')!r}")
+    metadata = doc.get("metadata")
+    if not isinstance(metadata, dict):
+        return None, [*found, f"metadata: must be an object with a name, not {kind_of(metadata)}"]
+    found += unknown_fields(doc)
+    found += metadata_problems(metadata)
+    if not isinstance(doc.get("spec"), dict):
+        return None, [*found, f"spec: Required value (an object), not {kind_of(doc.get('spec'))}"]
+    try:
+        route = LLMRoute.from_object(doc)
+    except ValidationError as exc:
+        return None, found + error_lines(exc)
+    return (None, found) if found else (route, [])
+
+
+def problem_error(path: Path, found: list[str]) -> RouteFileError:
+    """``found`` as the error the commands print: ``FILE: invalid LLMRoute:`` then ``  field: message``."""
+    return RouteFileError(f"{path}: invalid LLMRoute:\n" + "\n".join(f"  {line}" for line in found))
+
+
+def invalid(path: Path, exc: ValidationError) -> RouteFileError:
+    """``exc`` as :func:`problem_error` says it."""
+    return problem_error(path, error_lines(exc))
+
+
+def checked(path: Path, doc: dict[str, Any]) -> LLMRoute:
+    """The LLMRoute document ``doc`` of ``path`` as a route, when the apiserver would take it (:func:`check`);
+    raises :class:`RouteFileError` naming every field it would refuse, as ``llmroute validate`` does."""
+    route, found = check(doc)
+    if route is None:
+        raise problem_error(path, found)
+    return route
+
+
 def load_route(path: Path, namespace: str | None = None) -> LLMRoute:
-    """The first LLMRoute of ``path``, validated, in ``namespace`` when given (else its own, else
-    ``default``); raises :class:`RouteFileError`."""
+    """The first LLMRoute of ``path``, checked as ``llmroute validate`` checks it (:func:`checked`), in
+    ``namespace`` when given (else its own, else ``default``); raises :class:`RouteFileError`."""
     _, doc = route_document(path)
     meta = doc.get("metadata")
     if meta is None:
         meta = doc["metadata"] = {}
     if isinstance(meta, dict) and (namespace or "namespace" not in meta):
         meta["namespace"] = namespace or "default"
-    try:
-        return LLMRoute.from_object(doc)
-    except ValidationError as exc:
-        raise invalid(path, exc) from None
+    return checked(path, doc)

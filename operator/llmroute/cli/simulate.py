@@ -19,7 +19,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from llmroute.cli.routefile import RouteFileError, invalid, manifests, read_documents
+from llmroute import KIND
+from llmroute.cli.argtypes import number, output_problem, overwrite_problem, plot_problem
+from llmroute.cli.routefile import RouteFileError, checked, invalid, manifests, read_documents
 from llmroute.sim.output import plot, summary_dict, summary_text, write_timeline
 from llmroute.sim.policies import stderr_progress
 from llmroute.sim.run import POLICIES, SimulationSettings, replicas_limit, route_spec, simulate
@@ -32,7 +34,10 @@ CAPACITY_LIMIT = 1e9  # the default route's target (80 % of it) stays within tar
 
 
 def _number(value: str) -> float:
-    x = float(value)
+    try:
+        x = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {value!r}") from None
     if not math.isfinite(x):
         raise argparse.ArgumentTypeError(f"must be a finite number, got {value}")
     return x
@@ -75,7 +80,7 @@ def _at_most(limit: float, what: str) -> Callable[[str], float]:
 
 
 def _utilisation(value: str) -> float:
-    x = float(value)
+    x = _number(value)
     if not 0 < x <= 2:
         raise argparse.ArgumentTypeError(f"a target utilisation is in (0, 2], got {value}")
     return x
@@ -100,7 +105,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--plot",
         type=Path,
-        help="draw demand, capacity and replicas to this PNG (needs matplotlib; default: no plot)",
+        help="draw demand, capacity and replicas to this image, its format the suffix: .png, .svg, .pdf... "
+        "(needs matplotlib; default: no plot)",
     )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     scale = p.add_mutually_exclusive_group()
@@ -135,7 +141,9 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--no-frontier", action="store_true", help="skip the HPA cost-frontier sweep")
     p.add_argument(
-        "--minutes", type=int, help="simulate only the first N minutes of the trace (default: all)"
+        "--minutes",
+        type=number(int, 1),
+        help="simulate only the first N minutes of the trace, at least 1 (default: all)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
@@ -149,18 +157,12 @@ def _os_error(exc: OSError) -> str:
     return f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else str(exc)
 
 
-def _writable(path: Path, flag: str) -> str | None:
-    """Why ``path`` cannot be written as ``flag``'s file, checked before the simulation runs."""
-    if path.is_dir():
-        return f"{flag} {path}: is a directory"
-    if not path.parent.is_dir():
-        return f"{flag} {path}: no directory {path.parent}"
-    return None
-
-
 def _route(path: Path) -> LLMRouteSpec:
-    """The first LLMRoute manifest (or bare spec mapping) of ``path``; raises ``RouteFileError``."""
+    """The first LLMRoute manifest (checked as ``llmroute validate`` checks it) or bare spec mapping of
+    ``path``; raises ``RouteFileError``."""
     for _, doc in manifests(path, read_documents(path)):
+        if isinstance(doc, dict) and doc.get("kind") == KIND:
+            return checked(path, doc).spec
         try:
             spec = route_spec(doc) if isinstance(doc, dict) else None
         except ValidationError as exc:
@@ -176,8 +178,6 @@ def load(args: argparse.Namespace) -> Trace:
     trace = read_trace(args.trace or default_trace())
     notes = list(trace.notes)
     if args.minutes is not None:
-        if args.minutes < 1:
-            raise ValueError("--minutes must be at least 1")
         if args.minutes > trace.minutes:
             notes.append(f"--minutes {args.minutes}: the trace has {trace.minutes}, all replayed")
         trace = trace.head(args.minutes)
@@ -188,10 +188,15 @@ def load(args: argparse.Namespace) -> Trace:
 
 
 def run(args: argparse.Namespace) -> int:
-    for path, flag in ((args.out, "--out"), (args.plot, "--plot")):
-        problem = _writable(path, flag) if path is not None else None
-        if problem:
-            return _error(problem)
+    problem = (
+        output_problem(args.out, "--out")
+        or (args.plot and plot_problem(args.plot))
+        or overwrite_problem(
+            [("--out", args.out), ("--plot", args.plot)], [("--trace", args.trace), ("--route", args.route)]
+        )
+    )
+    if problem:
+        return _error(problem)
     try:
         trace = load(args)
         spec = _route(args.route) if args.route else None

@@ -30,15 +30,36 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="act only while holding a Lease: several replicas, one active, the others standing by",
     )
-    p.add_argument("--leader-elect-lease-name", default="llmroute-operator", help="the Lease's name")
+    p.add_argument(
+        "--leader-elect-lease-name",
+        default="llmroute-operator",
+        help="the Lease's name (default llmroute-operator)",
+    )
     p.add_argument(
         "--leader-elect-lease-namespace",
         default=None,
         help="the Lease's namespace (default: LLMROUTE_POD_NAMESPACE, else the pod's own namespace)",
     )
-    p.add_argument("--leader-elect-lease-seconds", type=int, default=8)
-    p.add_argument("--leader-elect-renew-deadline-seconds", type=int, default=6)
-    p.add_argument("--leader-elect-retry-period-seconds", type=int, default=1)
+    p.add_argument(
+        "--leader-elect-lease-seconds",
+        type=int,
+        default=8,
+        help="seconds a holder that stopped renewing keeps the Lease, more than the renew deadline "
+        "(default 8)",
+    )
+    p.add_argument(
+        "--leader-elect-renew-deadline-seconds",
+        type=int,
+        default=6,
+        help="seconds the holder tries to renew before it gives up, more than 1.2 x the retry period "
+        "(default 6)",
+    )
+    p.add_argument(
+        "--leader-elect-retry-period-seconds",
+        type=int,
+        default=1,
+        help="seconds between attempts to take or renew the Lease, at least 1 (default 1)",
+    )
 
 
 def _namespace(args: argparse.Namespace) -> str:
@@ -71,22 +92,33 @@ def _serve_health(url: str | None) -> ThreadingHTTPServer | None:
     return server
 
 
+def settings(args: argparse.Namespace) -> ElectionSettings:
+    """The election's settings from the flags; raises ``ValueError`` naming them when they cannot work."""
+    try:
+        return ElectionSettings(
+            args.leader_elect_lease_name,
+            _namespace(args),
+            args.leader_elect_lease_seconds,
+            args.leader_elect_renew_deadline_seconds,
+            args.leader_elect_retry_period_seconds,
+        )
+    except ValueError as exc:
+        raise ValueError(
+            f"--leader-elect-lease-seconds, --leader-elect-renew-deadline-seconds, "
+            f"--leader-elect-retry-period-seconds: {exc}"
+        ) from None
+
+
 def lead(args: argparse.Namespace) -> LeaderElector | None:
     """Block until this process holds the Lease (returns the elector: release it when done) or a stop
     signal arrives (returns None). Losing the Lease later exits the process at once (status 1)."""
-    settings = ElectionSettings(
-        args.leader_elect_lease_name,
-        _namespace(args),
-        args.leader_elect_lease_seconds,
-        args.leader_elect_renew_deadline_seconds,
-        args.leader_elect_retry_period_seconds,
-    )
+    settings_ = settings(args)
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
     health = _serve_health(args.liveness)
     try:
         who = identity(os.environ.get("LLMROUTE_POD_NAME") or socket.gethostname())
-        elector = LeaderElector(api_client(), settings, who, on_lost=lambda: os._exit(1)).start()
+        elector = LeaderElector(api_client(), settings_, who, on_lost=lambda: os._exit(1)).start()
         leading = elector.wait(stop)
     finally:
         if health is not None:

@@ -14,18 +14,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
-from llmroute import GROUP, KIND, VERSION
-from llmroute.cli.kubemeta import metadata_problems, unknown_fields
-from llmroute.cli.routefile import RouteFileError, error_lines, manifests, read_documents
-from llmroute.spec import LLMRoute
-
-API_VERSION = f"{GROUP}/{VERSION}"
+from llmroute import KIND
+from llmroute.cli.routefile import RouteFileError, check, kind_of, manifests, read_documents
 
 
 def add_parser(sub: Any) -> None:
@@ -41,31 +34,9 @@ def read(path: Path) -> tuple[list[Any], list[str]]:
         return [], [str(exc)]
 
 
-def problems(doc: dict[str, Any]) -> Iterator[str]:
+def problems(doc: dict[str, Any]) -> list[str]:
     """What the apiserver would refuse in one LLMRoute document, as ``field: message`` strings."""
-    if doc.get("apiVersion") != API_VERSION:
-        yield f"apiVersion: must be {API_VERSION}, not {doc.get('apiVersion')!r}"
-    metadata = doc.get("metadata")
-    if not isinstance(metadata, dict):
-        yield f"metadata: must be an object with a name, not {_kind(metadata)}"
-        return
-    yield from unknown_fields(doc)
-    yield from metadata_problems(metadata)
-    if not isinstance(doc.get("spec"), dict):
-        yield f"spec: Required value (an object), not {_kind(doc.get('spec'))}"
-        return
-    try:
-        LLMRoute.from_object(doc)
-    except ValidationError as exc:
-        yield from error_lines(exc)
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
-        type(value), "a number"
-    )
+    return check(doc)[1]
 
 
 def check_file(path: Path) -> tuple[list[str], list[str]]:
@@ -79,7 +50,7 @@ def check_file(path: Path) -> tuple[list[str], list[str]]:
         if doc is None:
             continue
         if not isinstance(doc, dict):
-            found.append(f"{where}: must be an object (a Kubernetes manifest), not {_kind(doc)}")
+            found.append(f"{where}: must be an object (a Kubernetes manifest), not {kind_of(doc)}")
             continue
         if doc.get("kind") != KIND:
             continue

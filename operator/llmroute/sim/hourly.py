@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from llmroute.core.series import FloatArray
+from llmroute.sim.image import NEEDS_MATPLOTLIB, image_format
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 PEAK_SHARE = 0.8  # hours at least this share of the busiest hour's median are peak hours
@@ -169,7 +170,7 @@ def plot_heatmap(report_profile: dict[str, Any], path: str, title: str) -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError as exc:
-        raise RuntimeError("--plot needs matplotlib: pip install 'llmroute[plot]'") from exc
+        raise RuntimeError(NEEDS_MATPLOTLIB) from exc
     heat = report_profile["heatmap"]
     fig, axes = plt.subplots(2, 1, figsize=(11, 6.5), constrained_layout=True)
     for ax, key in zip(axes, ("requests", "tokens"), strict=True):
@@ -180,5 +181,5 @@ def plot_heatmap(report_profile: dict[str, Any], path: str, title: str) -> None:
         ax.set_title(f"{key} per hour (mean), {report_profile['timezone']}")
         fig.colorbar(image, ax=ax)
     fig.suptitle(title)
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, format=image_format(path))
     plt.close(fig)

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from llmroute.sim.image import NEEDS_MATPLOTLIB, image_format
 from llmroute.sim.run import Result, hpa_names
 
 ORDER = ("llmroute", "hpa", "static", "oracle")
@@ -174,7 +175,7 @@ def plot(result: Result, path: str | Path) -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise RuntimeError("--plot needs matplotlib: pip install 'llmroute[plot]'") from exc
+        raise RuntimeError(NEEDS_MATPLOTLIB) from exc
     times = [result.trace.time_at(t) for t in range(result.trace.minutes)]
     cap = result.settings.capacity_rps
     main = primary(result)
@@ -191,5 +192,5 @@ def plot(result: Result, path: str | Path) -> None:
         f"{result.trace.name}: {cap:g} req/s per replica, {result.settings.startup_seconds:g} s start-up"
     )
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, format=image_format(path))
     plt.close(fig)
