@@ -16,15 +16,22 @@ from collections.abc import Sequence
 
 from llmroute import __version__
 
-# subcommand -> (module, one-line help)
+# subcommand -> (module, one-line help: the same as the module's own, which `llmroute --help` shows without
+# importing it)
 COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("llmroute.cli.simulate", "replay a traffic trace through the scaling policies"),
-    "report": ("llmroute.cli.report", "usage patterns of a trace: peak hours, heavy vs occasional clients"),
+    "report": (
+        "llmroute.cli.report",
+        "usage patterns and suggested limits from a trace, access logs or Prometheus",
+    ),
     "operator": ("llmroute.cli.operator", "run the operator (kopf)"),
     "proxy": ("llmroute.cli.proxy", "run the OpenAI-compatible proxy from a rendered config"),
     "render": ("llmroute.cli.render", "print what the operator would write for an LLMRoute"),
-    "validate": ("llmroute.cli.validate", "validate LLMRoute manifests against the typed spec"),
-    "release-routes": ("llmroute.cli.release", "stop the operator, remove its finalizer from every LLMRoute"),
+    "validate": ("llmroute.cli.validate", "validate LLMRoute manifests as the apiserver would, offline"),
+    "release-routes": (
+        "llmroute.cli.release",
+        "stop the operator and remove its finalizer from every LLMRoute",
+    ),
 }
 # development commands that live in the source checkout's dev/ root, not in this package
 IN_CHECKOUT = {"demo": "make demo", "dev": "make dev-up"}

@@ -97,7 +97,9 @@ def add_parser(sub: Any) -> None:
         type=Path,
         help="per-minute trace CSV, gzip read as such (default: the packaged ServeGen M-large)",
     )
-    p.add_argument("--route", type=Path, help="LLMRoute YAML (default: the default route)")
+    p.add_argument(
+        "--route", type=Path, help="LLMRoute YAML, its first LLMRoute used (default: the default route)"
+    )
     p.add_argument(
         "--policy", action="append", choices=POLICIES, help="policy to run (repeatable; default all)"
     )
