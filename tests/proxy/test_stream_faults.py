@@ -90,3 +90,26 @@ async def test_a_last_line_without_its_newline_still_completes_the_stream(
     assert [c.choices[0].delta.content async for c in stream] == ["a"]
     await client.close()
     assert metric(await harness.metrics(), "llmroute_requests_total", code="200") == 1
+
+
+@pytest.mark.parametrize(
+    "end",
+    [pytest.param(b"\r", id="cr"), pytest.param(b"\r\n", id="crlf"), pytest.param(b"\n", id="lf")],
+)
+async def test_a_stream_whose_lines_end_in_any_sse_line_end_completes(
+    harness: Harness, broken: Broken, end: bytes
+) -> None:
+    """SSE lines may end in CRLF, LF or a lone CR. A stream of lone CRs was one unfinished line to the
+    proxy: the client got none of its events, then 'ended without [DONE]', and the request counted as a
+    502. Pieces split between a CR and its LF and mid-event."""
+    whole = event("a") + end + end + event("b") + end + end + b"data: [DONE]" + end + end
+    cuts = [len(event("a")) + 1, len(event("a")) + len(end) * 2 + 10, len(whole) - 1]
+    broken.pieces = [whole[i:j] for i, j in zip([0, *cuts], [*cuts, len(whole)], strict=True)]
+    await harness.start(config(upstream(broken.url)))
+    client = openai.AsyncOpenAI(base_url=harness.url + "/v1", api_key="sk-x", max_retries=0, timeout=10)
+    stream = await client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+    assert [c.choices[0].delta.content async for c in stream] == ["a", "b"]
+    await client.close()
+    metrics = await harness.metrics()
+    assert metric(metrics, "llmroute_requests_total", code="200") == 1
+    assert metric(metrics, "llmroute_inflight_requests") == 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from llmroute.proxy.upstreamerror import REDACTED, redact
+from llmroute.proxy.upstreamerror import REDACTED, redact, scrub_error_events
 
 KEY = "gw-0123456789abcdef0123456789abcdef"
 
@@ -45,3 +45,12 @@ def test_the_gateways_own_key_is_redacted_whatever_its_shape() -> None:
 )
 def test_an_ordinary_message_is_left_whole(message: str) -> None:
     assert redact(message, KEY) == message
+
+
+@pytest.mark.parametrize("end", [b"\n", b"\r\n", b"\r"], ids=["lf", "crlf", "cr"])
+def test_an_error_event_is_stripped_whatever_its_lines_end_in(end: bytes) -> None:
+    chunk = b'data: {"choices": []}' + end + end
+    error = b'data: {"error": {"message": "key ' + KEY.encode() + b' over quota", "type": "x"}}'
+    out = scrub_error_events(chunk + error + end + end, KEY)
+    assert KEY.encode() not in out and REDACTED.encode() in out
+    assert out.startswith(chunk) and out.endswith(end + end)  # the other lines and every line end kept

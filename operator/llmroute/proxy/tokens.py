@@ -14,6 +14,7 @@ usage (cut off, client gone) counts one output token per content event it relaye
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +39,25 @@ class Usage:
 
 
 NO_USAGE = Usage(0, 0)
+# an SSE line ends with CRLF, LF or a lone CR (the event-stream grammar, WHATWG HTML 9.2.5); captured, so
+# that split() keeps the ends between the lines
+SSE_LINE_END = re.compile(rb"(\r\n|\r|\n)")
+
+
+def sse_whole_lines(data: bytes) -> int:
+    """How many leading bytes of ``data`` are whole SSE lines, their ends included. A CR that ends
+    ``data`` is not counted: the LF of a CRLF may come in the next chunk."""
+    last_lf = data.rfind(b"\n")
+    if b"\r" not in data:
+        return last_lf + 1
+    return max(last_lf, data.rfind(b"\r", 0, len(data) - 1)) + 1
+
+
+def sse_lines(whole: bytes) -> list[bytes]:
+    """The lines of ``whole`` (whole lines, see :func:`sse_whole_lines`) without their ends."""
+    if b"\r" not in whole:
+        return whole.split(b"\n")[:-1]
+    return SSE_LINE_END.split(whole)[:-1:2]
 
 
 def prompt_estimate(body_len: int) -> int:
@@ -128,10 +148,11 @@ class StreamScan:
     def feed(self, chunk: bytes) -> bytes:
         """Take in ``chunk``; return the bytes to send the client (whole lines only)."""
         data = self._partial + chunk if self._partial else chunk
-        lines = data.split(b"\n")
-        self._partial = lines.pop()
-        if not lines:
+        cut = sse_whole_lines(data)
+        self._partial = data[cut:]
+        if not cut:
             return b""
+        lines = sse_lines(data[:cut])
         if not self.strip_usage:
             for line in lines:
                 self._line(line)

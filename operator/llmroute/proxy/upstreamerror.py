@@ -28,6 +28,7 @@ from typing import Any
 import orjson
 
 from llmroute.proxy.errors import JSON, error_body
+from llmroute.proxy.tokens import SSE_LINE_END
 
 REFUSED_CREDENTIALS = frozenset({401, 403})
 # what a credential or account id looks like in an upstream's error message: OpenAI-style keys (sk-, rk-,
@@ -73,14 +74,14 @@ def scrub_error_events(lines: bytes, key: str) -> bytes:
     anew with the object stripped as :func:`client_view` strips one; the other lines unchanged."""
     if b'"error"' not in lines:
         return lines
-    out = []
-    for line in lines.split(b"\n"):
+    parts = SSE_LINE_END.split(lines)  # lines and the ends between them: CRLF, LF or a lone CR
+    for i in range(0, len(parts), 2):
+        line = parts[i]
         if line.startswith(b"data:") and b'"error"' in line:
             error = _error_object(line[5:])
             if error is not None:
-                line = b"data: " + orjson.dumps({"error": _scrubbed(error, key, 200)})
-        out.append(line)
-    return b"\n".join(out)
+                parts[i] = b"data: " + orjson.dumps({"error": _scrubbed(error, key, 200)})
+    return b"".join(parts)
 
 
 def _scrubbed(error: dict[str, Any], key: str, status: int) -> dict[str, Any]:
