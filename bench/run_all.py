@@ -37,6 +37,7 @@ BENCHMARKS = (
     "proxy_memory",
     "proxy_balancing",
     "proxy_watch_memory",
+    "proxy_sse_line",
     "access_log_cost",
     "report_throughput",
 )

@@ -12,6 +12,7 @@ import openai
 import pytest
 from aiohttp import web
 
+from llmroute.proxy import forward
 from tests.proxy.conftest import Harness
 from tests.proxy.support import config, metric, serve_chat, upstream
 
@@ -112,4 +113,25 @@ async def test_a_stream_whose_lines_end_in_any_sse_line_end_completes(
     await client.close()
     metrics = await harness.metrics()
     assert metric(metrics, "llmroute_requests_total", code="200") == 1
+    assert metric(metrics, "llmroute_inflight_requests") == 0
+
+
+async def test_a_stream_line_without_end_is_cut_off_at_the_bound(
+    harness: Harness, broken: Broken, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An upstream that streams bytes with no line end was held until the total timeout, its half line
+    growing without bound in the proxy's memory. Past the bound the stream ends as a broken one."""
+    monkeypatch.setattr(forward, "MAX_SSE_LINE", 64 * 1024)
+    broken.pieces = [event("a") + b"\n\n", *([b"x" * 16 * 1024] * 8)]
+    await harness.start(config(upstream(broken.url), passiveHealth={"retries": 0}))
+    client = openai.AsyncOpenAI(base_url=harness.url + "/v1", api_key="sk-x", max_retries=0, timeout=10)
+    text = ""
+    stream = await client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+    with pytest.raises(openai.APIError) as info:
+        async for chunk in stream:
+            text += chunk.choices[0].delta.content or "" if chunk.choices else ""
+    assert "over 65536 bytes" in info.value.message and text == "a"
+    await client.close()
+    metrics = await harness.metrics()
+    assert metric(metrics, "llmroute_requests_total", code="502") == 1
     assert metric(metrics, "llmroute_inflight_requests") == 0

@@ -51,6 +51,9 @@ from llmroute.proxy.upstreamerror import (
 from llmroute.spec.proxyconfig import UpstreamConfig
 
 log = logging.getLogger("llmroute.proxy.forward")
+# the longest stream line relayed (bytes): an event is a few KB; an upstream that sends no line end is a
+# fault, not a line to hold until the total timeout
+MAX_SSE_LINE = 16 * 1024 * 1024
 
 
 def _refuses_gateway(snap: ConfigSnapshot, up: UpstreamConfig, resp: aiohttp.ClientResponse) -> bool:
@@ -380,6 +383,8 @@ class Forwarder:
             out = scan.feed(chunk)
             if out:
                 await response.write(_client_lines(out, key))
+            if scan.pending > MAX_SSE_LINE:
+                return f"upstream sent a stream line over {MAX_SSE_LINE} bytes"
 
 
 def _client_lines(lines: bytes, key: str | None) -> bytes:

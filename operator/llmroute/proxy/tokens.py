@@ -128,14 +128,15 @@ class StreamScan:
     error event to be glued onto (:meth:`break_off`). With ``strip_usage`` the usage-only event
     (``"choices": []`` and a ``usage``) is taken out of what :meth:`feed` returns."""
 
-    __slots__ = ("_open", "_partial", "_skip_blank", "done", "events", "strip_usage", "usage")
+    __slots__ = ("_open", "_partial", "_skip_blank", "done", "events", "pending", "strip_usage", "usage")
 
     def __init__(self, strip_usage: bool = False) -> None:
         self.strip_usage = strip_usage
         self.events = 0
         self.done = False
         self.usage: Usage | None = None
-        self._partial = b""
+        self._partial: list[bytes] = []  # the line held back, in the pieces it came in (joined once whole)
+        self.pending = 0  # its length in bytes
         self._skip_blank = False
         self._open = False  # the client has lines of an event not yet ended by a blank line
 
@@ -147,9 +148,15 @@ class StreamScan:
 
     def feed(self, chunk: bytes) -> bytes:
         """Take in ``chunk``; return the bytes to send the client (whole lines only)."""
-        data = self._partial + chunk if self._partial else chunk
+        held = self._partial
+        if held and b"\n" not in chunk and b"\r" not in chunk and not held[-1].endswith(b"\r"):
+            held.append(chunk)  # still no line end: kept, not copied (an endless line costs linear time)
+            self.pending += len(chunk)
+            return b""
+        data = b"".join((*held, chunk)) if held else chunk
         cut = sse_whole_lines(data)
-        self._partial = data[cut:]
+        partial = data[cut:]
+        self._partial, self.pending = ([partial] if partial else []), len(partial)
         if not cut:
             return b""
         lines = sse_lines(data[:cut])
@@ -157,7 +164,7 @@ class StreamScan:
             for line in lines:
                 self._line(line)
             self._open = bool(lines[-1].strip())
-            return data[: len(data) - len(self._partial)]
+            return data[:cut]
         kept: list[bytes] = []
         dropped = False
         for line in lines:
@@ -173,7 +180,7 @@ class StreamScan:
         if kept:
             self._open = bool(kept[-1].strip())
         if not dropped:
-            return data[: len(data) - len(self._partial)]
+            return data[:cut]
         return b"".join(line + b"\n" for line in kept)
 
     def _line(self, line: bytes) -> bool:
@@ -195,7 +202,7 @@ class StreamScan:
     def rest(self) -> bytes:
         """At the end of the stream: account for a last line without its newline; the bytes still to send
         (none when that line is the usage-only event being stripped)."""
-        rest, self._partial = self._partial, b""
+        rest, self._partial, self.pending = b"".join(self._partial), [], 0
         if not rest:
             return b""
         usage_only = self._line(rest)
@@ -204,5 +211,5 @@ class StreamScan:
     def break_off(self) -> bytes:
         """When the upstream failed: drop the partial line held back and return what ends the event the
         client is in the middle of, so that an event appended next is read as an event of its own."""
-        self._partial = b""
+        self._partial, self.pending = [], 0
         return b"\n" if self._open else b""
