@@ -12,6 +12,7 @@ from llmroute.core.failover import FailoverResult, FailoverState, UpstreamObserv
 from llmroute.core.observed import UpstreamMetrics
 from llmroute.core.ratelimit import RateLimitPlan, ShedState, plan
 from llmroute.core.scaling import ScalerState, ScalingResult, recommend
+from llmroute.core.schedule import at_ceiling
 from llmroute.decide.load import LoadView
 from llmroute.decide.model import Observed
 from llmroute.decide.report import StatusReport
@@ -119,7 +120,7 @@ def limit(
         current_replicas=running or desired,
         desired_replicas=desired,
         utilisation=utilisation,
-        at_max=desired >= spec.proxy.max_replicas,
+        at_max=at_ceiling(spec, view.decision_time, desired),
         state=ShedState.from_dict(saved.get("shed") or {}),
     )
     for message in result.events:

@@ -27,6 +27,7 @@ import numpy as np
 from llmroute.core.hpa import HpaParams, Memory, count, hpa_step
 from llmroute.core.ratelimit import ShedState, plan
 from llmroute.core.scaling import ScalerState, recommend
+from llmroute.core.schedule import at_ceiling
 from llmroute.core.series import MINUTE, FloatArray, LoadSeries
 from llmroute.sim.capacity import CapacityModel, IntArray, lead_minutes, needed
 from llmroute.spec.route import LLMRouteSpec
@@ -126,7 +127,7 @@ def run_llmroute(
                 current_replicas=prev,
                 desired_replicas=new,
                 utilisation=util,
-                at_max=new >= spec.proxy.max_replicas,
+                at_max=at_ceiling(spec, now, new),
                 state=shed,
             )
             shed = limits.state
