@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import redis.asyncio as aioredis
 
 from llmroute.proxy.gcra import LimitCheck
 from llmroute.proxy.store import SharedLimiter
@@ -283,4 +284,32 @@ async def test_a_settle_after_a_limit_change_charges_the_units_used(redis_server
         assert refused is not None and not refused.allowed
         assert 3.7 < refused.retry_after < 4.3, f"retry after {refused.retry_after:.1f}s, not about 4.2 s"
     finally:
+        await store.close()
+
+
+async def test_a_store_clock_that_went_back_does_not_put_every_counter_in_debt(
+    redis_server: RedisServer,
+) -> None:
+    """Redis's clock steps back ten minutes (a failover to a replica whose clock is behind, an NTP step):
+    the counters its old clock left behind are not ten minutes in debt, the route's clock goes on from
+    the latest time it saw."""
+    store = SharedLimiter(redis_server.url, None, "ns/r", lambda down: None)
+    client = aioredis.Redis.from_url(redis_server.url)
+    try:
+        check = LimitCheck("t|team|r", 600, 1.0, "requests")  # 10/s, a burst of 10
+        seconds, micros = await client.time()
+        ahead = seconds + micros / 1e6 + 600.0  # what the clock read before it stepped back
+        await client.hset("llmroute:{ns/r}:clock", mapping={"last": f"{ahead:.6f}", "skew": "0"})
+        key = store._keys((check,))[0]
+        await client.set(key, f"{ahead + 0.5:.6f}")  # half a second of debt on the old clock
+        await client.set(key + "|i", repr(60.0 / 600))
+        verdict = await store.admit((check,), 0.0)
+        assert verdict is not None and verdict.allowed, (
+            f"refused, retry after {verdict and verdict.retry_after}"
+        )
+        assert verdict.statuses[0].reset == pytest.approx(0.6, abs=0.05)
+        refused = [await store.admit((check,), 0.0) for _ in range(10)][-1]
+        assert refused is not None and not refused.allowed and refused.retry_after < 1.0
+    finally:
+        await client.aclose()
         await store.close()
