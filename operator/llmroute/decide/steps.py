@@ -113,7 +113,10 @@ def limit(
     spec = route.spec
     target = spec.scaling.metric.target_per_replica
     running, desired = scaling.running, scaling.desired
-    utilisation = view.load / (max(running, 1) * target) if view.load is not None else None
+    # over the replicas asked for: in the cycle that scales up to the ceiling the load is still that of
+    # the replicas before it, and shedding on it would tighten a tier the ceiling's capacity could serve
+    serving = max(running, desired, 1)
+    utilisation = view.load / (serving * target) if view.load is not None else None
     result = plan(
         spec,
         now=now,

@@ -120,7 +120,7 @@ def run_llmroute(
             prev = int(desired[t - 1]) if t else current
             seen = float(demand[t - 1] if t else demand[0])
             known = prev > 0 and not math.isnan(seen)  # a missing minute neither sheds nor restores
-            util = seen / (prev * model.capacity_rps) if known else None
+            util = seen / (max(prev, new) * model.capacity_rps) if known else None  # as the operator
             limits = plan(
                 spec,
                 now=now,

@@ -175,7 +175,7 @@ class AdaptiveShedding(Model):
         0.9,
         gt=0,
         le=2,
-        description="Utilisation (load / capacity of the running replicas) above which, at the replica "
+        description="Utilisation (load / capacity of the replicas asked for) above which, at the replica "
         "ceiling (proxy.maxReplicas, or an open scaling schedule's lower maxReplicas), the lowest-priority "
         "sheddable tier is tightened one step.",
     )
