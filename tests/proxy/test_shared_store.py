@@ -15,6 +15,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from llmroute.proxy.gcra import LimitCheck
+from llmroute.proxy.metrics import ProxyMetrics
+from llmroute.proxy.ratelimit import RateLimiter
 from llmroute.proxy.store import SharedLimiter
 from llmroute.testing.fake_upstream import FakeUpstream
 from tests.proxy.conftest import Harness, RedisServer
@@ -312,4 +314,27 @@ async def test_a_store_clock_that_went_back_does_not_put_every_counter_in_debt(
         assert refused is not None and not refused.allowed and refused.retry_after < 1.0
     finally:
         await client.aclose()
+        await store.close()
+
+
+async def test_a_long_request_settles_its_usage_on_a_counter_expired_while_it_ran(
+    redis_server: RedisServer,
+) -> None:
+    """A counter expires a second after its debt is paid: a request that ran longer than its estimate's
+    debt settles its usage from the TAT its admission left, as the local limiter does, instead of
+    losing it with the counter (a client streaming twice its token limit was never held back)."""
+    store = SharedLimiter(redis_server.url, None, "ns/r", lambda down: None)
+    limiter = RateLimiter(ProxyMetrics())
+    limiter.shared = store
+    try:
+        check = LimitCheck("c|team|ab|t", 60_000, 100.0, "tokens")  # 1,000 tokens/s: 0.1 s of debt
+        verdict = await store.admit((check,), 0.0)
+        assert verdict is not None and verdict.allowed
+        await asyncio.sleep(1.3)  # the counter is gone (kept 1 s past its debt)
+        limiter.correct(verdict, 5_000.0)  # 5 s more, counted from the admission: 3.8 s still ahead
+        await asyncio.gather(*limiter._tasks)
+        refused = await store.admit((check,), 0.0)
+        assert refused is not None and not refused.allowed
+        assert 2.5 < refused.retry_after < 3.0, f"retry after {refused.retry_after:.2f}s, not about 2.8 s"
+    finally:
         await store.close()

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -110,8 +110,10 @@ return out
 )
 
 # KEYS: the checks to correct, then their interval keys, then the route's clock. ARGV: per key, the
-# correction in seconds of TAT (negative refunds) and the interval it is counted in (the admitting limit's;
-# the TAT's may differ since).
+# correction in seconds of TAT (negative refunds), the interval it is counted in (the admitting limit's;
+# the TAT's may differ since) and the TAT the admission left ('0': unknown). A charge on a counter that
+# expired meanwhile (its debt paid while the request ran) counts from that TAT, the least the counter
+# can have been since: lost with the counter, a long request's usage beyond its estimate went uncharged.
 CORRECT = (
     CLOCK
     + """
@@ -119,9 +121,13 @@ local now = clock(KEYS[#KEYS])
 local n = (#KEYS - 1) / 2
 for i = 1, n do
   local tat = tonumber(redis.call('GET', KEYS[i]) or '0')
+  local delta = tonumber(ARGV[3*i-2])
+  local interval = tonumber(ARGV[3*i-1])
+  if tat <= 0 and delta > 0 then
+    tat = tonumber(ARGV[3*i])
+    redis.call('SET', KEYS[n+i], ARGV[3*i-1], 'PX', 1000)
+  end
   if tat > 0 then
-    local delta = tonumber(ARGV[2*i-1])
-    local interval = tonumber(ARGV[2*i])
     local was = tonumber(redis.call('GET', KEYS[n+i]) or '0')
     if was > 0 and interval > 0 and was ~= interval then delta = delta * was / interval end
     local new_tat = math.max(now, tat + delta)
@@ -188,19 +194,33 @@ class SharedLimiter:
             return None
         self._recovered()
         statuses = [status(c, t, server_now) for c, t in zip(checks, tats, strict=True)]
-        return Verdict(allowed, retry, checks, statuses, shared=True)
+        return Verdict(allowed, retry, checks, statuses, shared=True, tats=tuple(tats) if allowed else ())
 
     async def correct(
-        self, checks: tuple[LimitCheck, ...], delta_tokens: float, now: float, delta_requests: float = 0.0
+        self,
+        checks: tuple[LimitCheck, ...],
+        delta_tokens: float,
+        now: float,
+        delta_requests: float = 0.0,
+        admitted: Sequence[float] = (),
     ) -> None:
         """Charge (or refund, if negative) ``delta_tokens`` on the token checks and ``delta_requests`` on
-        the request checks."""
-        deltas = [(c, delta_tokens if c.kind == "tokens" else delta_requests) for c in checks if c.limit > 0]
-        deltas = [(c, d) for c, d in deltas if d != 0]
+        the request checks; ``admitted`` are the TATs the admission left (:attr:`Verdict.tats`), the base
+        of a charge on a counter that has expired since."""
+        bases = list(admitted) + [0.0] * (len(checks) - len(admitted))
+        deltas = [
+            (c, delta_tokens if c.kind == "tokens" else delta_requests, base)
+            for c, base in zip(checks, bases, strict=True)
+            if c.limit > 0
+        ]
+        deltas = [(c, d, base) for c, d, base in deltas if d != 0]
         if not deltas or self.down:
             return
-        keys = self._keys(tuple(c for c, _ in deltas))
-        args = [str(a) for c, d in deltas for a in (repr(d * params(c.limit)[0]), repr(params(c.limit)[0]))]
+        keys = self._keys(tuple(c for c, _, _ in deltas))
+        args: list[str] = []
+        for c, d, base in deltas:
+            interval = params(c.limit)[0]
+            args += [repr(d * interval), repr(interval), f"{base:.6f}"]
         try:
             async with asyncio.timeout(TIMEOUT_SECONDS * 2):
                 await self._correct(keys=keys, args=args)
