@@ -81,7 +81,8 @@ class Tier(Model):
     )
     sheddable: bool = Field(
         True,
-        description="Adaptive shedding may tighten this tier's limits under saturation; false exempts it.",
+        description="Adaptive shedding may tighten this tier's limits under saturation, and a request of "
+        "the tier queued for a slot beyond proxy.queueTimeoutSeconds gets 503; false exempts it from both.",
     )
 
 
