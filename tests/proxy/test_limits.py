@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from llmroute.proxy.gcra import LimitCheck, evaluate, fmt_duration, status
 from llmroute.proxy.limits import LocalLimiter
+from llmroute.proxy.quota import parse_duration
 from llmroute.testing.fake_upstream import FakeUpstream
 from tests.proxy.conftest import Harness
 from tests.proxy.support import config, eventually, metric, ready_hash, reloaded_from, tier, upstream
@@ -55,6 +61,35 @@ def test_reset_format() -> None:
     assert fmt_duration(0.25) == "250ms"
     assert fmt_duration(1.5) == "1.5s"
     assert fmt_duration(360) == "6m0s"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0.0, "0s"),
+        (0.0004, "1ms"),
+        (0.9996, "1s"),  # not 1000ms
+        (59.9996, "1m0s"),  # not 60s
+        (119.6, "1m59.6s"),  # not 1m60s
+        (3599.7, "59m59.7s"),  # not 59m60s
+        (3600.0, "1h0m0s"),  # not 60m0s
+        (3723.5, "1h2m3.5s"),
+    ],
+)
+def test_reset_format_carries_every_field_as_go_does(seconds: float, text: str) -> None:
+    assert fmt_duration(seconds) == text
+
+
+@given(st.floats(min_value=0.0, max_value=1e7, allow_nan=False))
+def test_reset_is_a_go_duration_of_the_debt_rounded_up_to_the_millisecond(seconds: float) -> None:
+    text = fmt_duration(seconds)
+    parsed = parse_duration(text)
+    assert parsed is not None and seconds - 1e-6 <= parsed < seconds + 0.001 + 1e-6
+    fields = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)(?:\.\d+)?s|(\d+)ms)", text)
+    assert fields is not None, text
+    hours, minutes, secs, ms = fields.groups()
+    assert int(minutes or 0) < 60 and int(secs or 0) < 60 and int(ms or 0) < 1000
+    assert hours is None or minutes is not None  # Go writes 1h0m0s, never 1h0s
 
 
 def limited(tmp: Path, fake: FakeUpstream, **tier_limits: Any) -> dict[str, Any]:

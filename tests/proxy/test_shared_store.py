@@ -12,8 +12,11 @@ from typing import Any
 
 import aiohttp
 import pytest
+import redis.asyncio as aioredis
 
 from llmroute.proxy.gcra import LimitCheck
+from llmroute.proxy.metrics import ProxyMetrics
+from llmroute.proxy.ratelimit import RateLimiter
 from llmroute.proxy.store import SharedLimiter
 from llmroute.testing.fake_upstream import FakeUpstream
 from tests.proxy.conftest import Harness, RedisServer
@@ -282,5 +285,56 @@ async def test_a_settle_after_a_limit_change_charges_the_units_used(redis_server
         refused = await store.admit((new,), 0.0)
         assert refused is not None and not refused.allowed
         assert 3.7 < refused.retry_after < 4.3, f"retry after {refused.retry_after:.1f}s, not about 4.2 s"
+    finally:
+        await store.close()
+
+
+async def test_a_store_clock_that_went_back_does_not_put_every_counter_in_debt(
+    redis_server: RedisServer,
+) -> None:
+    """Redis's clock steps back ten minutes (a failover to a replica whose clock is behind, an NTP step):
+    the counters its old clock left behind are not ten minutes in debt, the route's clock goes on from
+    the latest time it saw."""
+    store = SharedLimiter(redis_server.url, None, "ns/r", lambda down: None)
+    client = aioredis.Redis.from_url(redis_server.url)
+    try:
+        check = LimitCheck("t|team|r", 600, 1.0, "requests")  # 10/s, a burst of 10
+        seconds, micros = await client.time()
+        ahead = seconds + micros / 1e6 + 600.0  # what the clock read before it stepped back
+        await client.hset("llmroute:{ns/r}:clock", mapping={"last": f"{ahead:.6f}", "skew": "0"})
+        key = store._keys((check,))[0]
+        await client.set(key, f"{ahead + 0.5:.6f}")  # half a second of debt on the old clock
+        await client.set(key + "|i", repr(60.0 / 600))
+        verdict = await store.admit((check,), 0.0)
+        assert verdict is not None and verdict.allowed, (
+            f"refused, retry after {verdict and verdict.retry_after}"
+        )
+        assert verdict.statuses[0].reset == pytest.approx(0.6, abs=0.05)
+        refused = [await store.admit((check,), 0.0) for _ in range(10)][-1]
+        assert refused is not None and not refused.allowed and refused.retry_after < 1.0
+    finally:
+        await client.aclose()
+        await store.close()
+
+
+async def test_a_long_request_settles_its_usage_on_a_counter_expired_while_it_ran(
+    redis_server: RedisServer,
+) -> None:
+    """A counter expires a second after its debt is paid: a request that ran longer than its estimate's
+    debt settles its usage from the TAT its admission left, as the local limiter does, instead of
+    losing it with the counter (a client streaming twice its token limit was never held back)."""
+    store = SharedLimiter(redis_server.url, None, "ns/r", lambda down: None)
+    limiter = RateLimiter(ProxyMetrics())
+    limiter.shared = store
+    try:
+        check = LimitCheck("c|team|ab|t", 60_000, 100.0, "tokens")  # 1,000 tokens/s: 0.1 s of debt
+        verdict = await store.admit((check,), 0.0)
+        assert verdict is not None and verdict.allowed
+        await asyncio.sleep(1.3)  # the counter is gone (kept 1 s past its debt)
+        limiter.correct(verdict, 5_000.0)  # 5 s more, counted from the admission: 3.8 s still ahead
+        await asyncio.gather(*limiter._tasks)
+        refused = await store.admit((check,), 0.0)
+        assert refused is not None and not refused.allowed
+        assert 2.5 < refused.retry_after < 3.0, f"retry after {refused.retry_after:.2f}s, not about 2.8 s"
     finally:
         await store.close()

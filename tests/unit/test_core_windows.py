@@ -7,6 +7,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from llmroute.core.windows import is_open
 from llmroute.spec.base import TimeWindow
@@ -69,3 +71,59 @@ def test_window_open(w: TimeWindow, when: datetime, expected: bool) -> None:
 def test_naive_now_is_refused() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         is_open(window("08:00", "18:00"), datetime(2025, 3, 3, 9, 0))
+
+
+ZONES = [
+    "UTC",
+    "Europe/Berlin",
+    "America/New_York",
+    "America/Santiago",  # the clocks change at midnight
+    "America/St_Johns",  # -03:30 / -02:30
+    "Asia/Kolkata",  # +05:30, no daylight saving
+    "Australia/Adelaide",  # +09:30 / +10:30, southern hemisphere
+    "Australia/Lord_Howe",  # a daylight-saving change of half an hour
+    "Pacific/Chatham",  # +12:45 / +13:45
+]
+
+
+@pytest.mark.parametrize("tz", ZONES)
+def test_a_whole_day_window_covers_its_last_minute(tz: str) -> None:
+    zone = ZoneInfo(tz)
+    weekend = window("00:00", "24:00", ["Sat", "Sun"], tz)
+    # 2025-03-29/30 and 2025-10-25/26 are weekends with a daylight-saving change in Europe
+    for sat in (datetime(2025, 3, 29, tzinfo=zone), datetime(2025, 10, 25, tzinfo=zone)):
+        for when, expected in [
+            (sat.replace(hour=0, minute=0), True),
+            (sat.replace(hour=23, minute=59, second=59), True),
+            (sat.replace(day=sat.day + 1, hour=23, minute=59, second=30), True),  # Sunday's last minute
+            (sat.replace(day=sat.day + 2, hour=0, minute=0), False),  # Monday
+            (sat.replace(day=sat.day - 1, hour=23, minute=59, second=59), False),  # Friday's last second
+        ]:
+            assert is_open(weekend, when) is expected, when
+    evening = window("18:00", "24:00", tz=tz)
+    assert is_open(evening, datetime(2025, 3, 5, 23, 59, 59, tzinfo=zone))
+    assert not is_open(evening, datetime(2025, 3, 6, 0, 0, tzinfo=zone))
+
+
+def test_24_00_is_an_end_only() -> None:
+    with pytest.raises(ValueError, match="start"):
+        window("24:00", "06:00")
+    with pytest.raises(ValueError, match="end"):
+        window("00:00", "24:01")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    tz=st.sampled_from(ZONES),
+    split=st.integers(1, 24 * 60 - 1),
+    when=st.datetimes(datetime(2024, 1, 1), datetime(2028, 12, 31), timezones=st.just(UTC)),
+)
+def test_a_day_split_in_two_windows_has_exactly_one_open_at_every_instant(
+    tz: str, split: int, when: datetime
+) -> None:
+    """``00:00-S`` and ``S-24:00``, and ``S-00:00`` crossing midnight alike: one window is open at every
+    instant, across midnight, daylight-saving changes both ways and leap days."""
+    at = f"{split // 60:02d}:{split % 60:02d}"
+    for late_end in ("24:00", "00:00"):
+        early, late = window("00:00", at, tz=tz), window(at, late_end, tz=tz)
+        assert is_open(early, when) != is_open(late, when), (at, late_end, when.astimezone(ZoneInfo(tz)))

@@ -316,3 +316,47 @@ def test_an_unauthenticated_route_says_so_with_a_warning_once() -> None:
     keyed = decide(_route(), _observed(5.0, replicas=8, previous=again.status))
     cond = {c.type: c for c in keyed.status.conditions}["Authenticated"]
     assert (cond.status, cond.reason) == ("True", "TrustedHeader")
+
+
+def test_shedding_acts_at_a_schedule_ceiling_below_max_replicas() -> None:
+    # a schedule caps the route at 2 replicas (NOW is 12:00 UTC): saturated there, nothing can be added,
+    # so the lowest tier is shed as it would be at proxy.maxReplicas
+    tiers = [{"name": "gold", "priority": 10}, {"name": "free", "priority": 0}]
+    route = _route(
+        proxy={"minReplicas": 1, "maxReplicas": 20},
+        scaling={
+            "metric": {"targetPerReplica": 10},
+            "predictive": {"enabled": False},
+            "schedules": [{"name": "cheap", "start": "06:00", "end": "18:00", "maxReplicas": 2}],
+        },
+        rateLimits={"identity": {"type": "Header"}, "defaultTier": "free", "tiers": tiers},
+    )
+    out = decide(route, _observed(60.0, replicas=2))
+    assert out.status.replicas.desired == 2
+    factors = {limit.tier: limit.shed_factor for limit in out.status.effective_limits}
+    assert factors == {"gold": 1.0, "free": 0.5}
+    assert any("shedding tier free" in e.message for e in out.events)
+
+
+def test_a_scale_up_to_the_ceiling_sheds_nothing_the_ceiling_can_serve() -> None:
+    # a peak floor lifts 4 replicas to the ceiling of 8: 60 req/s is 150 % of the 4 but 75 % of the 8
+    # asked for; shed on the 4, the free tier stayed shed (75 % is above restoreThreshold) for good
+    tiers = [{"name": "gold", "priority": 10}, {"name": "free", "priority": 0}]
+    route = _route(
+        proxy={"minReplicas": 1, "maxReplicas": 8},
+        scaling={
+            "metric": {"targetPerReplica": 10},
+            "predictive": {"enabled": False},
+            "schedules": [{"name": "peak", "start": "06:00", "end": "18:00", "minReplicas": 8}],
+        },
+        rateLimits={"identity": {"type": "Header"}, "defaultTier": "free", "tiers": tiers},
+    )
+    out = decide(route, _observed(60.0, replicas=4))
+    assert out.status.replicas.desired == 8
+    assert {limit.tier: limit.shed_factor for limit in out.status.effective_limits} == {
+        "gold": 1.0,
+        "free": 1.0,
+    }
+    assert not any("shedding" in e.message for e in out.events)
+    saturated = decide(route, _observed(95.0, replicas=4))  # 119 % of the 8: shed
+    assert any("shedding tier free" in e.message for e in saturated.events)

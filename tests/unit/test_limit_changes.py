@@ -98,3 +98,19 @@ def test_a_request_settling_after_a_limit_change_is_charged_at_the_new_rate() ->
     limiter.configure(_snapshot(60_000))
     limiter.correct(verdict, 5_000.0)
     assert 4.5 < limiter.local.debt("t|free|t", now) < 5.5
+
+
+def test_a_long_request_settles_its_usage_on_a_limiter_dropped_while_it_ran() -> None:
+    """Admitted 10 s ago with an estimate of 100 tokens, a request settles 19,900 tokens over it after a
+    reload dropped its limiter (its debt paid): the usage counts from the TAT its admission left, as if
+    charged then (99.5 s at 12,000 tokens/min, 90 s of it still ahead), instead of going uncharged."""
+    limiter = RateLimiter(ProxyMetrics())
+    limiter.configure(_snapshot(6_000))
+    tier = TierConfig(name="free", tokens_per_minute=6_000)
+    start = time.monotonic() - 10.0
+    verdict = limiter.local.admit(build_checks(tier, None, 100.0, False, 1), start)
+    assert verdict.allowed
+    limiter.configure(_snapshot(12_000))  # the limiter's debt was paid 9 s ago: dropped
+    assert len(limiter.local) == 0
+    limiter.correct(verdict, 19_900.0)
+    assert 85.0 < limiter.local.debt("t|free|t", time.monotonic()) < 95.0

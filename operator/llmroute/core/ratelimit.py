@@ -10,7 +10,8 @@
   sum of shares never exceeds the global figure except through that floor: a global limit below the
   divisor admits up to ``divisor`` a minute across the replicas (over-admission ``divisor / global``);
   use the Redis store for small exact limits.
-* **Adaptive shedding** - at ``maxReplicas`` with utilisation above ``saturationThreshold``, the lowest
+* **Adaptive shedding** - at the replica ceiling (``proxy.maxReplicas``, or the lower ``maxReplicas`` of an
+  open scaling schedule: no replica can be added) with utilisation above ``saturationThreshold``, the lowest
   priority sheddable tier is tightened by ``stepFactor`` (at most one step a minute), then the next one up;
   a factor that would fall below 5 % goes straight to ``minFactor``. Tiers with the highest priority present
   are what shedding protects and are never shed. Once utilisation has stayed below ``restoreThreshold`` for
@@ -175,7 +176,7 @@ def _shed_step(
             f = shed_factor(levels[victim.name], sh)
             events.append(
                 f"shedding tier {victim.name} (priority {victim.priority}) to {f:.0%} of its limits: "
-                f"utilisation {utilisation:.0%} above {sh.saturation_threshold:.0%} at maxReplicas"
+                f"utilisation {utilisation:.0%} above {sh.saturation_threshold:.0%} at the replica ceiling"
             )
     elif utilisation < sh.restore_threshold:
         calm_since = now if calm_since is None else calm_since
@@ -206,7 +207,8 @@ def plan(
     at_max: bool,
     state: ShedState,
 ) -> RateLimitPlan:
-    """Effective limits at ``now``; ``utilisation`` is load over capacity (1.0 = saturated) or ``None``."""
+    """Effective limits at ``now``; ``utilisation`` is load over capacity (1.0 = saturated) or ``None``;
+    ``at_max``: no replica can be added (:func:`llmroute.core.schedule.at_ceiling`)."""
     divisor = max(1, current_replicas, desired_replicas)
     t = now.timestamp()
     state, events = _shed_step(spec, t, utilisation, at_max, state)

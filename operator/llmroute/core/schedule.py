@@ -46,3 +46,9 @@ def bounds(spec: LLMRouteSpec, now: datetime) -> Bounds:
         hi = min(lo, spec.proxy.max_replicas)
         lo = hi
     return Bounds(lo, hi, smin, smax, min_from, max_from, conflict)
+
+
+def at_ceiling(spec: LLMRouteSpec, now: datetime, desired: int) -> bool:
+    """Whether ``desired`` replicas is as many as the route may have at ``now``: ``proxy.maxReplicas``, or
+    the lower ceiling of an open schedule (adaptive shedding acts there: no replica can be added)."""
+    return desired >= bounds(spec, now).hi

@@ -5,6 +5,8 @@ Times are compared on the wall clock of the window's time zone, so windows follo
 its ``start`` crosses midnight and belongs to the day it starts on: ``Fri 22:00-06:00`` is open from Friday
 22:00 until Saturday 06:00, and not on Friday morning. On the day the clocks go back the repeated hour is
 inside a window if its wall-clock time is; on the day they go forward the skipped hour simply does not occur.
+An ``end`` of ``24:00`` is the end of the window's day (midnight after it, however long that day is), so
+``00:00-24:00`` covers the whole day, its last minute too.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from functools import lru_cache
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
-from llmroute.spec.base import WEEKDAYS, TimeWindow, parse_hhmm
+from llmroute.spec.base import END_OF_DAY, WEEKDAYS, TimeWindow, parse_hhmm
 
 W = TypeVar("W", bound=TimeWindow)
 
@@ -41,8 +43,11 @@ def is_open(window: TimeWindow, now: datetime) -> bool:
     """Whether ``window`` is open at ``now``."""
     local = local_time(now, window.timezone)
     clock = local.time().replace(tzinfo=None)
-    start, end = _hhmm(window.start), _hhmm(window.end)
+    start = _hhmm(window.start)
     today = WEEKDAYS[local.weekday()]
+    if window.end == END_OF_DAY:
+        return today in window.days and clock >= start
+    end = _hhmm(window.end)
     if start < end:
         return today in window.days and start <= clock < end
     if today in window.days and clock >= start:

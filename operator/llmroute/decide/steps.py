@@ -12,6 +12,7 @@ from llmroute.core.failover import FailoverResult, FailoverState, UpstreamObserv
 from llmroute.core.observed import UpstreamMetrics
 from llmroute.core.ratelimit import RateLimitPlan, ShedState, plan
 from llmroute.core.scaling import ScalerState, ScalingResult, recommend
+from llmroute.core.schedule import at_ceiling
 from llmroute.decide.load import LoadView
 from llmroute.decide.model import Observed
 from llmroute.decide.report import StatusReport
@@ -112,14 +113,17 @@ def limit(
     spec = route.spec
     target = spec.scaling.metric.target_per_replica
     running, desired = scaling.running, scaling.desired
-    utilisation = view.load / (max(running, 1) * target) if view.load is not None else None
+    # over the replicas asked for: in the cycle that scales up to the ceiling the load is still that of
+    # the replicas before it, and shedding on it would tighten a tier the ceiling's capacity could serve
+    serving = max(running, desired, 1)
+    utilisation = view.load / (serving * target) if view.load is not None else None
     result = plan(
         spec,
         now=now,
         current_replicas=running or desired,
         desired_replicas=desired,
         utilisation=utilisation,
-        at_max=desired >= spec.proxy.max_replicas,
+        at_max=at_ceiling(spec, view.decision_time, desired),
         state=ShedState.from_dict(saved.get("shed") or {}),
     )
     for message in result.events:

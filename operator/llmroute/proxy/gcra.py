@@ -98,10 +98,21 @@ def tightest(checks: tuple[LimitCheck, ...], statuses: list[LimitStatus], kind: 
 
 
 def fmt_duration(seconds: float) -> str:
-    """OpenAI's reset format: ``250ms``, ``1.5s``, ``6m0s``."""
-    if seconds < 1.0:
-        return f"{max(0, math.ceil(seconds * 1000))}ms"
-    if seconds < 60.0:
-        return f"{round(seconds, 3):g}s"
-    minutes, rest = divmod(seconds, 60.0)
-    return f"{int(minutes)}m{round(rest):d}s"
+    """``seconds`` as OpenAI writes a reset: Go's ``time.Duration.String`` (``250ms``, ``1.5s``, ``6m0s``,
+    ``1h2m3.5s``, ``0s``), rounded up to the millisecond (the allowance is whole by then, never before).
+
+    Each field is carried before it is written, so no field reaches its next unit (``1m60s``)."""
+    ms = math.ceil(seconds * 1000.0 - 1e-6) if seconds > 0 else 0  # 1e-6: 0.02 * 1000 is 20.000000000000004
+    if ms <= 0:
+        return "0s"
+    if ms < 1000:
+        return f"{ms}ms"
+    hours, rest = divmod(ms, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    secs, frac = divmod(rest, 1000)
+    text = f"{secs}.{frac:03d}".rstrip("0") + "s" if frac else f"{secs}s"
+    if hours:
+        return f"{hours}h{minutes}m{text}"
+    if minutes:
+        return f"{minutes}m{text}"
+    return text

@@ -9,7 +9,7 @@ limiters over to changed limits (:meth:`LocalLimiter.rescale`, on every config t
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from llmroute.proxy.gcra import (
@@ -37,6 +37,7 @@ class Verdict:
     checks: tuple[LimitCheck, ...]
     statuses: list[LimitStatus] = field(default_factory=list)
     shared: bool = False
+    tats: tuple[float, ...] = ()  # admitted: each check's TAT after it (the local or the store's clock)
 
     def denied_kind(self) -> str:
         """Which kind of limit refused the request (``requests`` before ``tokens``)."""
@@ -146,19 +147,34 @@ class LocalLimiter:
             tats[check.key] = tat
         if len(tats) > self._max:
             self._evict(now)
-        return Verdict(True, 0.0, checks, [status(c, t, now) for c, t in zip(checks, new, strict=True)])
+        statuses = [status(c, t, now) for c, t in zip(checks, new, strict=True)]
+        return Verdict(True, 0.0, checks, statuses, tats=tuple(new))
 
     def correct(
-        self, checks: tuple[LimitCheck, ...], delta_tokens: float, now: float, delta_requests: float = 0.0
+        self,
+        checks: tuple[LimitCheck, ...],
+        delta_tokens: float,
+        now: float,
+        delta_requests: float = 0.0,
+        admitted: Sequence[float] = (),
     ) -> None:
         """Charge (or refund, if negative) ``delta_tokens`` on the token checks and ``delta_requests`` on
-        the request checks."""
-        for check in checks:
+        the request checks, as of their admission: a charge moves the TAT on from where it is (or from
+        ``admitted``, the TAT the admission left, for a limiter dropped meanwhile with its debt paid: the
+        least it can have been since), never behind ``now``."""
+        for i, check in enumerate(checks):
             delta = delta_tokens if check.kind == "tokens" else delta_requests
-            if delta == 0 or check.limit <= 0 or check.key not in self._tat:
+            if delta == 0 or check.limit <= 0:
                 continue
+            tat = self._tat.get(check.key)
+            if tat is None:
+                if delta < 0 or i >= len(admitted):
+                    continue
+                tat = admitted[i]
             interval, _ = params(check.limit)
-            self._tat[check.key] = max(now, self._tat[check.key] + delta * interval)
+            moved = max(now, tat + delta * interval)
+            if moved > now or check.key in self._tat:
+                self._tat[check.key] = moved
 
     def debt(self, key: str, now: float) -> float:
         """Seconds the limiter of ``key`` is ahead of ``now`` (0: its whole allowance is free)."""

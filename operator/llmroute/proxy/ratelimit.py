@@ -82,20 +82,30 @@ class RateLimiter:
         now = time.monotonic()
         shared = self.shared
         if verdict.shared and shared is not None:
-            self._background(shared.correct(verdict.checks, delta, now, requests))
-        else:
-            self.local.correct(self._current(verdict.checks), delta, now, requests)
+            self._background(shared.correct(verdict.checks, delta, now, requests, verdict.tats))
+        else:  # the store's TATs are on its clock, not this one
+            checks, admitted = self._current(verdict.checks, () if verdict.shared else verdict.tats)
+            self.local.correct(checks, delta, now, requests, admitted)
 
-    def _current(self, checks: tuple[LimitCheck, ...]) -> tuple[LimitCheck, ...]:
-        """``checks`` with the local limits now in force: their limiters were carried over to those
-        (:meth:`LocalLimiter.rescale`), and a charge counted at an earlier limit's rate would be off by
-        the ratio of the two."""
-        limits = self._limits or {}
-        out = []
-        for check in checks:
-            limit = limits.get(limit_kind(check.key), check.limit)
+    def _current(
+        self, checks: tuple[LimitCheck, ...], tats: tuple[float, ...]
+    ) -> tuple[tuple[LimitCheck, ...], list[float]]:
+        """``checks`` with the local limits now in force, and the TATs their admission left: their
+        limiters were carried over to those limits (:meth:`LocalLimiter.rescale`), and a charge counted at
+        an earlier limit's rate would be off by the ratio of the two. A check whose limit is gone
+        (removed, or its tier) is left out: its limiter started afresh."""
+        if self._limits is None:
+            return checks, list(tats)
+        out: list[LimitCheck] = []
+        admitted: list[float] = []
+        for i, check in enumerate(checks):
+            limit = self._limits.get(limit_kind(check.key))
+            if limit is None:
+                continue
             out.append(check if limit == check.limit else replace(check, limit=limit))
-        return tuple(out)
+            if i < len(tats):
+                admitted.append(tats[i])
+        return tuple(out), admitted
 
     def configure(self, snap: ConfigSnapshot) -> None:
         """Carry the local limiters over to ``snap``'s shares if they changed; open, keep or close the

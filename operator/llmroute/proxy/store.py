@@ -10,6 +10,13 @@ carries the counter over as the same units used, as the local limiters do
 (:meth:`llmroute.proxy.limits.LocalLimiter.rescale`). A TAT without one (written by an earlier release) is
 read as counted in the current interval.
 
+The clock is Redis's ``TIME`` made monotonic per route: the latest time a script saw is kept under one
+more key with the step the clock has been put forward by, and a ``TIME`` behind it (the server's clock
+stepped back, or a failover to a replica whose clock is behind) continues from there instead. Each TAT is
+an absolute time, so a clock ten minutes behind would otherwise put every counter ten minutes in debt:
+every request of every limited tier refused until the clock caught up. A clock that steps forward frees
+the counters early, at most once (the store's exactness for one window, as a restart of Redis would).
+
 If Redis is unreachable or slow, the request is decided by the local per-replica share instead (never
 unlimited, never an error), the fallback is exported as a metric, and Redis is probed again with backoff
 (one probe at a time) until it answers.
@@ -19,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -32,14 +39,34 @@ log = logging.getLogger("llmroute.proxy.store")
 TIMEOUT_SECONDS = 0.25
 MAX_BACKOFF_SECONDS = 5.0
 
-# KEYS: one per check, then for each check the key of the interval its TAT is counted in. ARGV: per check
-# (interval, tau, cost, strict). Returns {allowed, now, retry_after, tat_1..tat_n} as strings (Lua numbers
-# would be truncated to integers). A TAT counted in another interval (the limit changed) is first carried
-# over as the same units used, as :meth:`llmroute.proxy.limits.LocalLimiter.rescale` does, and kept so.
-ADMIT = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local n = #KEYS / 2
+# The route's clock (KEYS[#KEYS], a hash): Redis's TIME plus the step it has been put forward by ('skew'),
+# never behind the latest time seen ('last'). A step back of a millisecond or less (the rounding of 'last')
+# holds the clock still instead of growing the skew.
+CLOCK = """
+local function clock(key)
+  local t = redis.call('TIME')
+  local skew = tonumber(redis.call('HGET', key, 'skew') or '0')
+  local last = tonumber(redis.call('HGET', key, 'last') or '0')
+  local now = tonumber(t[1]) + tonumber(t[2]) / 1000000 + skew
+  if now < last then
+    if last - now > 0.001 then skew = skew + (last - now) end
+    now = last
+  end
+  redis.call('HSET', key, 'last', string.format('%.6f', now), 'skew', string.format('%.6f', skew))
+  return now
+end
+"""
+
+# KEYS: one per check, then for each check the key of the interval its TAT is counted in, then the route's
+# clock. ARGV: per check (interval, tau, cost, strict). Returns {allowed, now, retry_after, tat_1..tat_n} as
+# strings (Lua numbers would be truncated to integers). A TAT counted in another interval (the limit
+# changed) is first carried over as the same units used, as
+# :meth:`llmroute.proxy.limits.LocalLimiter.rescale` does, and kept so.
+ADMIT = (
+    CLOCK
+    + """
+local now = clock(KEYS[#KEYS])
+local n = (#KEYS - 1) / 2
 local tats, news = {}, {}
 local retry = 0
 for i = 1, n do
@@ -80,18 +107,27 @@ for i = 1, n do
 end
 return out
 """
+)
 
-# KEYS: the checks to correct, then their interval keys. ARGV: per key, the correction in seconds of TAT
-# (negative refunds) and the interval it is counted in (the admitting limit's; the TAT's may differ since).
-CORRECT = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local n = #KEYS / 2
+# KEYS: the checks to correct, then their interval keys, then the route's clock. ARGV: per key, the
+# correction in seconds of TAT (negative refunds), the interval it is counted in (the admitting limit's;
+# the TAT's may differ since) and the TAT the admission left ('0': unknown). A charge on a counter that
+# expired meanwhile (its debt paid while the request ran) counts from that TAT, the least the counter
+# can have been since: lost with the counter, a long request's usage beyond its estimate went uncharged.
+CORRECT = (
+    CLOCK
+    + """
+local now = clock(KEYS[#KEYS])
+local n = (#KEYS - 1) / 2
 for i = 1, n do
   local tat = tonumber(redis.call('GET', KEYS[i]) or '0')
+  local delta = tonumber(ARGV[3*i-2])
+  local interval = tonumber(ARGV[3*i-1])
+  if tat <= 0 and delta > 0 then
+    tat = tonumber(ARGV[3*i])
+    redis.call('SET', KEYS[n+i], ARGV[3*i-1], 'PX', 1000)
+  end
   if tat > 0 then
-    local delta = tonumber(ARGV[2*i-1])
-    local interval = tonumber(ARGV[2*i])
     local was = tonumber(redis.call('GET', KEYS[n+i]) or '0')
     if was > 0 and interval > 0 and was ~= interval then delta = delta * was / interval end
     local new_tat = math.max(now, tat + delta)
@@ -106,6 +142,7 @@ for i = 1, n do
 end
 return 1
 """
+)
 
 ERRORS = (RedisError, OSError, TimeoutError, asyncio.TimeoutError, ValueError, IndexError)
 
@@ -122,6 +159,7 @@ class SharedLimiter:
         self._admit = self._client.register_script(ADMIT)
         self._correct = self._client.register_script(CORRECT)
         self._prefix = f"llmroute:{{{route}}}:"
+        self.clock_key = self._prefix + "clock"  # check keys all hold a '|': no check key is this one
         self._on_state = on_state
         self.down = False
         self._retry_at = 0.0
@@ -156,19 +194,33 @@ class SharedLimiter:
             return None
         self._recovered()
         statuses = [status(c, t, server_now) for c, t in zip(checks, tats, strict=True)]
-        return Verdict(allowed, retry, checks, statuses, shared=True)
+        return Verdict(allowed, retry, checks, statuses, shared=True, tats=tuple(tats) if allowed else ())
 
     async def correct(
-        self, checks: tuple[LimitCheck, ...], delta_tokens: float, now: float, delta_requests: float = 0.0
+        self,
+        checks: tuple[LimitCheck, ...],
+        delta_tokens: float,
+        now: float,
+        delta_requests: float = 0.0,
+        admitted: Sequence[float] = (),
     ) -> None:
         """Charge (or refund, if negative) ``delta_tokens`` on the token checks and ``delta_requests`` on
-        the request checks."""
-        deltas = [(c, delta_tokens if c.kind == "tokens" else delta_requests) for c in checks if c.limit > 0]
-        deltas = [(c, d) for c, d in deltas if d != 0]
+        the request checks; ``admitted`` are the TATs the admission left (:attr:`Verdict.tats`), the base
+        of a charge on a counter that has expired since."""
+        bases = list(admitted) + [0.0] * (len(checks) - len(admitted))
+        deltas = [
+            (c, delta_tokens if c.kind == "tokens" else delta_requests, base)
+            for c, base in zip(checks, bases, strict=True)
+            if c.limit > 0
+        ]
+        deltas = [(c, d, base) for c, d, base in deltas if d != 0]
         if not deltas or self.down:
             return
-        keys = self._keys(tuple(c for c, _ in deltas))
-        args = [str(a) for c, d in deltas for a in (repr(d * params(c.limit)[0]), repr(params(c.limit)[0]))]
+        keys = self._keys(tuple(c for c, _, _ in deltas))
+        args: list[str] = []
+        for c, d, base in deltas:
+            interval = params(c.limit)[0]
+            args += [repr(d * interval), repr(interval), f"{base:.6f}"]
         try:
             async with asyncio.timeout(TIMEOUT_SECONDS * 2):
                 await self._correct(keys=keys, args=args)
@@ -176,9 +228,10 @@ class SharedLimiter:
             self._failed(now, exc)
 
     def _keys(self, checks: tuple[LimitCheck, ...]) -> list[str]:
-        """The checks' TAT keys, then the keys of the intervals those TATs are counted in."""
+        """The checks' TAT keys, then the keys of the intervals those TATs are counted in, then the
+        route's clock."""
         keys = [self._prefix + c.key for c in checks]
-        return keys + [key + "|i" for key in keys]
+        return [*keys, *(key + "|i" for key in keys), self.clock_key]
 
     def _failed(self, now: float, exc: BaseException) -> None:
         self.errors += 1

@@ -27,6 +27,7 @@ import numpy as np
 from llmroute.core.hpa import HpaParams, Memory, count, hpa_step
 from llmroute.core.ratelimit import ShedState, plan
 from llmroute.core.scaling import ScalerState, recommend
+from llmroute.core.schedule import at_ceiling
 from llmroute.core.series import MINUTE, FloatArray, LoadSeries
 from llmroute.sim.capacity import CapacityModel, IntArray, lead_minutes, needed
 from llmroute.spec.route import LLMRouteSpec
@@ -119,14 +120,14 @@ def run_llmroute(
             prev = int(desired[t - 1]) if t else current
             seen = float(demand[t - 1] if t else demand[0])
             known = prev > 0 and not math.isnan(seen)  # a missing minute neither sheds nor restores
-            util = seen / (prev * model.capacity_rps) if known else None
+            util = seen / (max(prev, new) * model.capacity_rps) if known else None  # as the operator
             limits = plan(
                 spec,
                 now=now,
                 current_replicas=prev,
                 desired_replicas=new,
                 utilisation=util,
-                at_max=new >= spec.proxy.max_replicas,
+                at_max=at_ceiling(spec, now, new),
                 state=shed,
             )
             shed = limits.state

@@ -20,6 +20,8 @@ from pydantic.alias_generators import to_camel
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+END_OF_DAY = "24:00"
+END_HHMM = r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$"  # an end may be the end of the day
 TIMEZONE = r"^[A-Za-z0-9_+\-]+(/[A-Za-z0-9_+\-]+)*$"
 Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -111,7 +113,8 @@ class SecretKeyRef(Model):
 class TimeWindow(Model):
     """A weekly recurring window in a time zone: ``days`` at ``start`` until ``end`` (may cross midnight).
 
-    A window that crosses midnight belongs to the day it starts on. Times are wall-clock times in
+    A window that crosses midnight belongs to the day it starts on; ``end`` ``24:00`` is the end of the day
+    (``00:00-24:00`` is the whole day, which no ``HH:MM`` end could reach). Times are wall-clock times in
     ``timezone``, so windows follow daylight-saving changes.
     """
 
@@ -145,10 +148,10 @@ class TimeWindow(Model):
         pattern=HHMM, max_length=5, description="Opening time, HH:MM wall-clock time in timezone."
     )
     end: str = Field(
-        pattern=HHMM,
+        pattern=END_HHMM,
         max_length=5,
         description="Closing time, HH:MM wall-clock time in timezone; earlier than start means the "
-        "window ends the next day.",
+        "window ends the next day; 24:00 is the end of the day (00:00-24:00: the whole day).",
     )
 
     @field_validator("timezone")

@@ -81,7 +81,8 @@ class Tier(Model):
     )
     sheddable: bool = Field(
         True,
-        description="Adaptive shedding may tighten this tier's limits under saturation; false exempts it.",
+        description="Adaptive shedding may tighten this tier's limits under saturation, and a request of "
+        "the tier queued for a slot beyond proxy.queueTimeoutSeconds gets 503; false exempts it from both.",
     )
 
 
@@ -155,7 +156,8 @@ class Store(Model):
 
 
 class AdaptiveShedding(Model):
-    """At max replicas and still saturated, tighten the lowest-priority tiers first; restore in order."""
+    """At the replica ceiling and still saturated, tighten the lowest-priority tiers first; restore in
+    order. The ceiling is proxy.maxReplicas, or the lower maxReplicas of an open scaling schedule."""
 
     cel_rules = (
         CelRule(
@@ -165,13 +167,18 @@ class AdaptiveShedding(Model):
         ),
     )
 
-    enabled: bool = Field(True, description="Shed sheddable tiers under saturation at maxReplicas.")
+    enabled: bool = Field(
+        True,
+        description="Shed sheddable tiers under saturation at the replica ceiling (proxy.maxReplicas, or "
+        "an open scaling schedule's lower maxReplicas).",
+    )
     saturation_threshold: float = Field(
         0.9,
         gt=0,
         le=2,
-        description="Utilisation (load / capacity of maxReplicas) above which, at maxReplicas, the lowest-"
-        "priority sheddable tier is tightened one step.",
+        description="Utilisation (load / capacity of the replicas asked for) above which, at the replica "
+        "ceiling (proxy.maxReplicas, or an open scaling schedule's lower maxReplicas), the lowest-priority "
+        "sheddable tier is tightened one step.",
     )
     restore_threshold: float = Field(
         0.7,
@@ -270,7 +277,8 @@ class RateLimits(Model):
     store: Store = Field(Store(), description="Where the proxies count requests and tokens.")
     adaptive_shedding: AdaptiveShedding = Field(
         AdaptiveShedding(),
-        description="Tighten the lowest-priority tiers first when the route is saturated at maxReplicas.",
+        description="Tighten the lowest-priority tiers first when the route is saturated at its replica "
+        "ceiling (proxy.maxReplicas, or an open scaling schedule's lower maxReplicas).",
     )
 
     @model_validator(mode="after")

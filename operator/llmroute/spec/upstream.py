@@ -180,7 +180,12 @@ class ProxySpec(Model):
         description="Concurrent upstream requests per replica; beyond it requests queue by tier priority.",
     )
     queue_timeout_seconds: float = Field(
-        5.0, ge=0, le=600, description="Seconds a queued request waits for a slot before it gets 429."
+        5.0,
+        ge=0,
+        le=600,
+        description="Seconds a queued request waits for a slot before it gets 503 (overloaded, with "
+        "Retry-After: the proxy is full, not the client's rate limit); a tier that is not sheddable waits "
+        "until a slot is free.",
     )
     max_body_bytes: int = Field(
         10 * 1024 * 1024,

@@ -19,23 +19,14 @@ import time
 from collections.abc import Callable
 from typing import Literal
 
+from llmroute.proxy.gcra import fmt_duration
+
 HeaderStyle = Literal["openai", "azure"]
 
 
 def go_duration(seconds: float) -> str:
     """``seconds`` as Go's ``time.Duration.String`` writes it (``6m0s``, ``1.5s``, ``20ms``, ``0s``)."""
-    if seconds <= 0:
-        return "0s"
-    if seconds < 1:
-        return f"{max(1, round(seconds * 1000))}ms"
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    text = f"{secs:.3f}".rstrip("0").rstrip(".") + "s"
-    if hours:
-        return f"{int(hours)}h{int(minutes)}m{text}"
-    if minutes:
-        return f"{int(minutes)}m{text}"
-    return text
+    return fmt_duration(seconds)
 
 
 class _QuotaBucket:
