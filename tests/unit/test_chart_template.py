@@ -50,3 +50,19 @@ def test_leader_election_timing_the_operator_refuses_fails_the_render(timing: st
 def test_leader_election_timing_the_operator_accepts_renders(timing: str) -> None:
     out = _template(timing)
     assert out.returncode == 0, out.stderr
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "0%", "abc", "101%"])
+def test_a_disruption_budget_that_blocks_drains_or_is_invalid_is_refused(value: str) -> None:
+    """maxUnavailable 0 (or 0%) blocks every drain of a node an operator pod runs on; a negative count or a
+    word is refused by the apiserver halfway through the install."""
+    out = _template("replicaCount=2", f"podDisruptionBudget.maxUnavailable={value}")
+    assert out.returncode != 0, out.stdout[:200]
+    assert "/podDisruptionBudget/maxUnavailable" in out.stderr, out.stderr
+
+
+@pytest.mark.parametrize("value", ["1", "2", "50%", "100%"])
+def test_a_disruption_budget_that_lets_a_drain_through_renders(value: str) -> None:
+    out = _template("replicaCount=3", f"podDisruptionBudget.maxUnavailable={value}")
+    assert out.returncode == 0, out.stderr
+    assert f"maxUnavailable: {value}" in out.stdout
