@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from llmroute_dev.binaries import ensure
 
@@ -66,3 +67,34 @@ def test_a_disruption_budget_that_lets_a_drain_through_renders(value: str) -> No
     out = _template("replicaCount=3", f"podDisruptionBudget.maxUnavailable={value}")
     assert out.returncode == 0, out.stderr
     assert f"maxUnavailable: {value}" in out.stdout
+
+
+def _proxy_image_default(rendered: str) -> str:
+    crd = next(d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "CustomResourceDefinition")
+    node = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    for key in ("spec", "proxy", "template", "image"):
+        node = node["properties"][key]
+    return str(node["default"])
+
+
+def _operator_image(rendered: str) -> str:
+    deployment = next(d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "Deployment")
+    return str(deployment["spec"]["template"]["spec"]["containers"][0]["image"])
+
+
+@pytest.mark.parametrize(
+    "sets",
+    [
+        (),
+        ("image.registry=registry.example",),
+        ("image.registry=,image.repository=mirror.example/llmroute/llmroute", "image.tag=patched"),
+        ("image.registry=registry.example", "image.digest=sha256:" + "a" * 64),
+    ],
+)
+def test_proxies_default_to_the_operator_image(sets: tuple[str, ...]) -> None:
+    """A route that names no image runs its proxies on the chart's image (the CRD's default: "this
+    llmroute release's image"), so a mirror or a pinned digest serves the proxies as well as the operator
+    (an air-gapped cluster cannot pull the upstream default)."""
+    out = _template(*sets)
+    assert out.returncode == 0, out.stderr
+    assert _proxy_image_default(out.stdout) == _operator_image(out.stdout)
