@@ -98,3 +98,22 @@ def test_proxies_default_to_the_operator_image(sets: tuple[str, ...]) -> None:
     out = _template(*sets)
     assert out.returncode == 0, out.stderr
     assert _proxy_image_default(out.stdout) == _operator_image(out.stdout)
+
+
+@pytest.mark.parametrize(
+    "url", ["https://llmroute:hunter2@prometheus.example", "http://hunter2@prometheus.monitoring.svc:80"]
+)
+def test_a_prometheus_url_with_credentials_is_refused(url: str) -> None:
+    """They would sit in the operator's pod spec, NOTES and start-up log in plain text: prometheusAuth holds
+    them in a Secret."""
+    out = _template(f"prometheusUrl={url}")
+    assert out.returncode != 0, out.stdout[:200]
+    assert "/prometheusUrl" in out.stderr, out.stderr
+
+
+@pytest.mark.parametrize(
+    "url", ["http://prometheus-server.monitoring.svc:80", "https://mimir.example/prometheus/@tenant?a=b@c"]
+)
+def test_a_prometheus_url_without_credentials_renders(url: str) -> None:
+    out = _template(f"prometheusUrl={url}")
+    assert out.returncode == 0, out.stderr
