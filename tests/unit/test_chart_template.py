@@ -117,3 +117,24 @@ def test_a_prometheus_url_with_credentials_is_refused(url: str) -> None:
 def test_a_prometheus_url_without_credentials_renders(url: str) -> None:
     out = _template(f"prometheusUrl={url}")
     assert out.returncode == 0, out.stderr
+
+
+def _operator_rules(*sets: str) -> list[dict[str, list[str]]]:
+    out = _template(*sets)
+    assert out.returncode == 0, out.stderr
+    docs = [d for d in yaml.safe_load_all(out.stdout) if d]
+    return [
+        rule
+        for d in docs
+        if d["kind"] in ("ClusterRole", "Role") and d["metadata"]["name"] == "llmroute"
+        for rule in d["rules"]
+    ]
+
+
+@pytest.mark.parametrize("sets", [(), ("watchNamespaces={team-a,team-b}",)])
+def test_events_are_granted_only_where_llmroute_writes_them(sets: tuple[str, ...]) -> None:
+    """llmroute's EventRecorder writes events.k8s.io/v1 Events (create, and patch for a series); kopf's own
+    posting of core Events is switched off, so the core group's events are not granted."""
+    rules = [r for r in _operator_rules(*sets) if "events" in r["resources"]]
+    granted = {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]}
+    assert rules and all(rule == granted for rule in rules), rules
