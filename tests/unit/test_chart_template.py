@@ -3,6 +3,7 @@ would refuse, or that would leave the cluster stuck, fail the render naming the 
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -138,3 +139,38 @@ def test_events_are_granted_only_where_llmroute_writes_them(sets: tuple[str, ...
     rules = [r for r in _operator_rules(*sets) if "events" in r["resources"]]
     granted = {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]}
     assert rules and all(rule == granted for rule in rules), rules
+
+
+def test_upgrade_commands_in_the_docs_take_this_charts_defaults(tmp_path: Path) -> None:
+    """`--reuse-values` keeps the previous chart's defaults as well as the user's values, so every key this
+    chart added is missing (rendering this chart over the first published chart's values.yaml fails on a nil
+    map); the documented upgrades use `--reset-then-reuse-values`."""
+    root = CHART.parents[1]
+    docs = [root / "README.md", CHART / "README.md", *sorted((root / "docs").glob("*.md"))]
+    commands = [
+        line
+        for doc in docs
+        for line in doc.read_text().splitlines()
+        if line.lstrip().startswith("helm upgrade")
+    ]
+    assert commands
+    assert not [c for c in commands if "--reuse-values" in c], commands
+    previous = subprocess.run(
+        [
+            "git",
+            "-C",
+            str(root),
+            "show",
+            "d8cba15462935951def4515ccc37f8df9e61ddc1:helm/llmroute/values.yaml",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    if previous.returncode != 0:
+        pytest.skip("the first published chart is not in this checkout's history")
+    chart = tmp_path / "llmroute"
+    shutil.copytree(CHART, chart)
+    (chart / "values.yaml").write_text(previous.stdout)  # what --reuse-values renders this chart with
+    helm = ensure(("helm",))["helm"]
+    reused = subprocess.run([str(helm), "template", "llmroute", str(chart)], capture_output=True, text=True)
+    assert reused.returncode != 0 and "nil pointer" in reused.stderr, reused.stderr
