@@ -174,3 +174,19 @@ def test_upgrade_commands_in_the_docs_take_this_charts_defaults(tmp_path: Path) 
     helm = ensure(("helm",))["helm"]
     reused = subprocess.run([str(helm), "template", "llmroute", str(chart)], capture_output=True, text=True)
     assert reused.returncode != 0 and "nil pointer" in reused.stderr, reused.stderr
+
+
+@pytest.mark.parametrize("header", ["Authorization", "authorization", "Proxy-Authorization", "Cookie"])
+def test_a_credential_header_for_prometheus_is_refused(header: str) -> None:
+    """Headers become a plain environment variable of the operator pod, readable by anyone who may read its
+    Deployment: credentials go through prometheusAuth.secretName (mounted files) instead."""
+    out = _template(f"prometheusAuth.headers.{header}=Bearer hunter2")
+    assert out.returncode != 0, out.stdout[:200]
+    assert f"prometheusAuth.headers.{header}" in out.stderr and "secretName" in out.stderr, out.stderr
+    assert "hunter2" not in out.stderr
+
+
+def test_a_tenant_header_for_prometheus_renders() -> None:
+    out = _template("prometheusAuth.headers.X-Scope-OrgID=team-a")
+    assert out.returncode == 0, out.stderr
+    assert "X-Scope-OrgID=team-a" in out.stdout
