@@ -3,7 +3,8 @@
   operator/llmroute/spec (models)  ->  crds/llmroute.io_llmroutes.yaml (llmroute.spec.crd, as YAML)
   the same CRD                     ->  helm/llmroute/templates/crd-llmroutes.yaml (a template: behind
                                        crds.install, crds.keep adds helm.sh/resource-policy: keep, the
-                                       chart's labels), so `helm upgrade` upgrades it
+                                       chart's labels, the chart's image as the proxies' default), so
+                                       `helm upgrade` upgrades it
   llmroute.__version__             ->  helm/llmroute/Chart.yaml (version, appVersion: the default image
                                        tag, the Artifact Hub image), the llmroute image in manifests/examples/
   helm/llmroute/values.yaml        ->  helm/llmroute/values.schema.json (strict) and the values table of
@@ -29,6 +30,7 @@ sys.path[:0] = [str(ROOT / "operator"), str(ROOT / "dev")]
 
 from llmroute import __version__  # noqa: E402
 from llmroute.spec.crd import crd  # noqa: E402
+from llmroute.spec.upstream import DEFAULT_IMAGE  # noqa: E402
 from llmroute_dev.binaries import ensure  # noqa: E402
 from llmroute_dev.chartvalues import generate as generate_values  # noqa: E402
 
@@ -122,7 +124,8 @@ metadata:
 
 def chart_crd_template() -> str:
     """The chart's CRD template: the CRD (as in crds/) behind ``crds.install``, with the chart's labels
-    (which include the CRD's own) and ``helm.sh/resource-policy: keep`` when ``crds.keep``."""
+    (which include the CRD's own), ``helm.sh/resource-policy: keep`` when ``crds.keep``, and the chart's
+    image as the proxies' default image."""
     doc = crd()
     body = yaml.dump(
         {k: v for k, v in doc.items() if k != "metadata"},
@@ -133,6 +136,12 @@ def chart_crd_template() -> str:
     )
     if "{{" in body:
         raise ValueError("the CRD contains '{{': it cannot be a Helm template verbatim")
+    # the proxies' default image is the chart's (image.registry, .repository, .tag, .digest), so a mirror
+    # or a pinned digest serves the proxies too: "Default: this llmroute release's image"
+    default_image = f"default: {DEFAULT_IMAGE}\n"
+    if body.count(default_image) != 1:
+        raise ValueError(f"expected the proxy image default {DEFAULT_IMAGE} once in the CRD")
+    body = body.replace(default_image, 'default: {{ include "llmroute.image" . | quote }}\n')
     head, spec = body.split("spec:\n", 1)
     metadata = CHART_CRD_METADATA.format(name=doc["metadata"]["name"])
     return (

@@ -257,6 +257,12 @@ VALID_EDGES: dict[str, dict[str, Any]] = {
     # a number without a fractional part is an integer to the apiserver's schema (but not to a CEL rule
     # that reads the field: maxReplicas 5.0 is refused with "expected int, got float64 evaluating rule")
     "integral-float-for-an-integer": {"reconcileIntervalSeconds": 30.0},
+    # an @ after the host (path, query) is no credential
+    "at-sign-in-url-paths": {
+        "upstreams": [dict(UPSTREAM, url="https://api.example/v1/@org?ref=a@b")],
+        "rateLimits": {"store": {"type": "Redis", "url": "redis://redis.example:6379/0"}},
+        "prometheus": {"url": "https://prometheus.example/select/@tenant"},
+    },
 }
 
 INVALID: list[Invalid] = [
@@ -284,6 +290,32 @@ INVALID: list[Invalid] = [
         {"upstreams": [dict(UPSTREAM, apiKey="sk-secret")]},
         "spec.upstreams[0].apiKey: Invalid value",
         "inline API keys are not allowed",
+    ),
+    # a credential in a URL would be stored in plain text in the route (and, but for the Prometheus URL,
+    # in the proxies' ConfigMap), outside any Secret
+    Invalid(
+        "upstream-url-with-credentials",
+        {"upstreams": [dict(UPSTREAM, url="https://sk-proj-abc123@api.example/v1")]},
+        "upstreams[].url must not carry credentials",
+        "upstreams[].url must not carry credentials",
+    ),
+    Invalid(
+        "engine-metrics-url-with-credentials",
+        {"upstreams": [dict(UPSTREAM, engine={"metricsUrl": "http://admin:hunter2@10.0.0.5:8000/metrics"})]},
+        "upstreams[].engine.metricsUrl must not carry credentials",
+        "upstreams[].engine.metricsUrl must not carry credentials",
+    ),
+    Invalid(
+        "redis-url-with-password",
+        {"rateLimits": {"store": {"type": "Redis", "url": "rediss://:hunter2@redis.example:6380/0"}}},
+        "rateLimits.store.url must not carry credentials",
+        "rateLimits.store.url must not carry credentials",
+    ),
+    Invalid(
+        "prometheus-url-with-credentials",
+        {"prometheus": {"url": "https://llmroute:hunter2@prometheus.example"}},
+        "prometheus.url must not carry credentials",
+        "prometheus.url must not carry credentials",
     ),
     Invalid(
         "bad-upstream-url",

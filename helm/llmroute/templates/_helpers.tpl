@@ -60,7 +60,8 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: [networking.k8s.io]
   resources: [networkpolicies]
   verbs: [get, create, patch]
-- apiGroups: ["", events.k8s.io]
+# llmroute's EventRecorder (events.k8s.io/v1, a series patched onto a repeat); kopf posts none (posting off)
+- apiGroups: [events.k8s.io]
   resources: [events]
   verbs: [create, patch]
 - apiGroups: [autoscaling]

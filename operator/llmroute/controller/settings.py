@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TypeVar
 
+from llmroute.spec.base import URL_USERINFO
+
 T = TypeVar("T")
 
 
@@ -18,15 +20,31 @@ class SettingsError(ValueError):
     """An ``LLMROUTE_*`` variable holds a value of the wrong kind."""
 
 
+class _Unquoted(ValueError):
+    """A refused value the error must not quote (it holds a credential)."""
+
+
 def _env(name: str, default: str, parse: Callable[[str], T]) -> Callable[[], T]:
     def read() -> T:
         raw = os.environ.get(name, default)
         try:
             return parse(raw)
+        except _Unquoted as exc:
+            raise SettingsError(f"{name}: {exc}") from None
         except ValueError as exc:
             raise SettingsError(f"{name}={raw!r}: {exc}") from exc
 
     return read
+
+
+def _url(raw: str) -> str:
+    """A Prometheus URL without ``user:password@`` (the URL is logged at start and sits in the pod spec)."""
+    if re.match(URL_USERINFO, raw):
+        raise _Unquoted(
+            "must not carry credentials (user:password@): the URL is logged and stored in plain text; set "
+            "LLMROUTE_PROMETHEUS_USERNAME and LLMROUTE_PROMETHEUS_PASSWORD_FILE (chart: prometheusAuth)"
+        )
+    return raw
 
 
 def _seconds(raw: str) -> float:
@@ -87,7 +105,7 @@ class OperatorSettings:
     """Defaults in brackets. Durations in seconds; ``rate_window`` is a PromQL duration (e.g. ``1m``)."""
 
     prometheus_url: str = field(
-        default_factory=_env("LLMROUTE_PROMETHEUS_URL", "http://prometheus:9090", str)
+        default_factory=_env("LLMROUTE_PROMETHEUS_URL", "http://prometheus:9090", _url)
     )
     metrics_interval_seconds: float = field(
         default_factory=_env("LLMROUTE_METRICS_INTERVAL_SECONDS", "15", _seconds)

@@ -55,11 +55,19 @@ def release_routes(api: client.ApiClient, namespaces: list[str] | None = None) -
     that index, so a concurrent change to the list is never overwritten (it fails with 422 instead)."""
     custom = client.CustomObjectsApi(api)
     items: list[dict[str, Any]] = []
-    if namespaces:
-        for ns in namespaces:
-            items += custom.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL)["items"]
-    else:
-        items = custom.list_cluster_custom_object(GROUP, VERSION, PLURAL)["items"]
+    try:
+        if namespaces:
+            for ns in namespaces:
+                items += custom.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL)["items"]
+        else:
+            items = custom.list_cluster_custom_object(GROUP, VERSION, PLURAL)["items"]
+    except client.ApiException as exc:
+        if exc.status != 404:
+            raise
+        # no LLMRoute resource (the CRD was deleted, or never installed with crds.install off): no route
+        # holds the finalizer, and the uninstall goes on
+        log.info("no %s.%s resource in the cluster: no LLMRoute to release", PLURAL, GROUP)
+        return []
     released = []
     for item in items:
         meta = item["metadata"]

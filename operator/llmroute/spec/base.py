@@ -55,6 +55,35 @@ class CelRule:
         return out
 
 
+# scheme://user:password@host: a credential written into a URL field would be stored in plain text in the
+# LLMRoute and in the proxies' ConfigMap, outside any Secret
+URL_USERINFO = r"^[a-zA-Z][-+.a-zA-Z0-9]*://[^/?#]*@"
+
+
+def url_credentials_message(path: str, instead: str) -> str:
+    """Why a URL field refuses ``user:password@``, naming the field and the Secret reference to use."""
+    return (
+        f"{path} must not carry credentials (user:password@): a URL is stored and shown in plain text, "
+        f"outside any Secret; {instead}"
+    )
+
+
+def url_credentials_rule(field: str, path: str, instead: str) -> CelRule:
+    """The CEL rule, on the model holding ``field`` (camelCase), that refuses credentials in that URL."""
+    return CelRule(
+        f"!has(self.{field}) || !self.{field}.matches('{URL_USERINFO}')",
+        url_credentials_message(path, instead),
+        f".{field}",
+    )
+
+
+def check_url_credentials(value: str | None, path: str, instead: str) -> str | None:
+    """The pydantic side of :func:`url_credentials_rule`."""
+    if value is not None and re.match(URL_USERINFO, value):
+        raise ValueError(url_credentials_message(path, instead))
+    return value
+
+
 def _kubernetes_extras(schema: dict[str, Any], cls: type[Any]) -> None:
     """Put a model's ``cel_rules`` into its JSON schema as ``x-kubernetes-validations``."""
     rules: tuple[CelRule, ...] = getattr(cls, "cel_rules", ())

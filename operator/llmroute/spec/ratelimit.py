@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from llmroute.spec.base import LIST_SET, CelRule, Model, Name, SecretKeyRef, TimeWindow, list_map
+from llmroute.spec.base import (
+    LIST_SET,
+    CelRule,
+    Model,
+    Name,
+    SecretKeyRef,
+    TimeWindow,
+    check_url_credentials,
+    list_map,
+    url_credentials_rule,
+)
 
 KIND = "(has(self.identity) && has(self.identity.type) ? self.identity.type : 'ApiKey')"  # CEL: the type
 NO_IDENTITY = (
@@ -131,6 +141,7 @@ class Store(Model):
             "!has(self.type) || self.type != 'Redis' || has(self.url)",
             "rateLimits.store.url is required when rateLimits.store.type is Redis",
         ),
+        url_credentials_rule("url", "rateLimits.store.url", "use passwordSecretRef"),
     )
 
     type: Literal["Local", "Redis"] = Field(
@@ -147,6 +158,11 @@ class Store(Model):
     password_secret_ref: SecretKeyRef | None = Field(
         None, description="Secret key holding the Redis password, if the store needs one."
     )
+
+    @field_validator("url")
+    @classmethod
+    def _no_credentials(cls, value: str | None) -> str | None:
+        return check_url_credentials(value, "rateLimits.store.url", "use passwordSecretRef")
 
     @model_validator(mode="after")
     def _check(self) -> Store:

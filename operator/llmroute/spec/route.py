@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from llmroute.spec.accesslog import AccessLogSpec
-from llmroute.spec.base import CelRule, Model, list_map
+from llmroute.spec.base import CelRule, Model, check_url_credentials, list_map, url_credentials_rule
 from llmroute.spec.ratelimit import RateLimits
 from llmroute.spec.scaling import Scaling
 from llmroute.spec.upstream import EngineMetrics, Failover, LoadBalancing, ProxySpec, Upstream
@@ -126,6 +126,12 @@ class Queries(Model):
 class PrometheusOverrides(Model):
     """Where and how this route's metrics are read, when the operator's defaults do not fit."""
 
+    cel_rules = (
+        url_credentials_rule(
+            "url", "prometheus.url", "the operator's Prometheus credentials (prometheusAuth) are used"
+        ),
+    )
+
     url: str | None = Field(
         None,
         pattern=r"^https?://\S+$",
@@ -142,6 +148,13 @@ class PrometheusOverrides(Model):
         description="How often this route's Prometheus scrapes its proxies, in seconds. The operator's rate "
         "and failover windows span four scrapes. Unset: the operator's LLMROUTE_SCRAPE_INTERVAL_SECONDS.",
     )
+
+    @field_validator("url")
+    @classmethod
+    def _no_credentials(cls, value: str | None) -> str | None:
+        return check_url_credentials(
+            value, "prometheus.url", "the operator's Prometheus credentials (prometheusAuth) are used"
+        )
 
 
 SCHEDULE_MIN_ABOVE_MAX = "scaling.schedules[].minReplicas exceeds proxy.maxReplicas"

@@ -7,7 +7,15 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from llmroute import __version__
-from llmroute.spec.base import LIST_ATOMIC, CelRule, Model, Name, SecretKeyRef
+from llmroute.spec.base import (
+    LIST_ATOMIC,
+    CelRule,
+    Model,
+    Name,
+    SecretKeyRef,
+    check_url_credentials,
+    url_credentials_rule,
+)
 from llmroute.spec.placement import LabelSelector, PodPlacement
 
 LoadBalancing = Literal["RoundRobin", "Weighted", "LeastConnections", "LatencyAware", "ResourceAware"]
@@ -220,6 +228,12 @@ class ProxySpec(Model):
 class Engine(Model):
     """A self-hosted inference engine behind an upstream, whose own metrics the proxies read."""
 
+    cel_rules = (
+        url_credentials_rule(
+            "metricsUrl", "upstreams[].engine.metricsUrl", "the engine's metrics are read without any"
+        ),
+    )
+
     type: EngineType = Field(
         "Auto",
         description="The engine: vLLM, SGLang or TGI; Auto recognises it by the names of its metrics.",
@@ -231,6 +245,13 @@ class Engine(Model):
         description="The engine's Prometheus metrics endpoint (no credentials are sent to it). Default: "
         "/metrics on the upstream url's scheme, host and port.",
     )
+
+    @field_validator("metrics_url")
+    @classmethod
+    def _no_credentials(cls, value: str | None) -> str | None:
+        return check_url_credentials(
+            value, "upstreams[].engine.metricsUrl", "the engine's metrics are read without any"
+        )
 
 
 class EngineMetrics(Model):
@@ -269,6 +290,7 @@ class Upstream(Model):
 
     cel_rules = (
         CelRule("!has(self.apiKey)", "inline API keys are not allowed; use apiKeySecretRef", ".apiKey"),
+        url_credentials_rule("url", "upstreams[].url", "use apiKeySecretRef"),
     )
 
     name: Name = Field(description="Name of the upstream, unique in upstreams; used in metrics and status.")
@@ -307,6 +329,12 @@ class Upstream(Model):
     def _no_inline_key(cls, value: str | None) -> str | None:
         if value is not None:
             raise ValueError("inline API keys are not allowed; use apiKeySecretRef")
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _no_credentials(cls, value: str) -> str:
+        check_url_credentials(value, "upstreams[].url", "use apiKeySecretRef")
         return value
 
 
