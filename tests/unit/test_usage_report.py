@@ -114,6 +114,32 @@ def test_hourly_windows_and_profile() -> None:
     assert folded.hours == 2 and folded.requests[1] == 60  # the partial first half hour is dropped
 
 
+def test_partial_first_and_last_hours_of_a_log_are_missing_not_quiet() -> None:
+    """A day of logs from 20:30 to 20:30 holds two half hours of 20:00: read as an hour each, the busiest
+    hour would be the quietest."""
+    stats = LogStats("UTC")
+    start = MONDAY + timedelta(hours=20, minutes=30)
+    for minute in range(24 * 60):
+        when = start + timedelta(minutes=minute)
+        for i in range(4 if 18 <= when.hour < 23 else 2):
+            stats.add(rec(when + timedelta(seconds=i), f"c{i}"))
+    stats.finish()
+    series = stats.series()
+    assert series is not None and series.hours == 25
+    assert math.isnan(series.requests[0]) and math.isnan(series.requests[-1])
+    assert series.requests[1] == 4 * 60
+    prof = hourly.profile(series, "UTC")
+    assert 20 not in prof["quiet_hours"] and prof["hourly_median_requests"][20] is None
+    assert sorted(prof["peak_hours"]) == [18, 19, 21, 22] and prof["missing_hours"] == 2
+    # a log from the first to the last minute of its hours keeps them
+    whole = LogStats("UTC")
+    for minute in (0, 59, 60, 119):
+        whole.add(rec(MONDAY + timedelta(minutes=minute), "c"))
+    whole.finish()
+    full = whole.series()
+    assert full is not None and list(full.requests) == [2, 2]
+
+
 def segment_log() -> list[dict[str, Any]]:
     """Eight days; 'heavy' 200 requests on each of 8 days, 'reg1'/'reg2' 20 a day on 8 days, 'occ' 20 on
     one day (active on 1 of 8 days), 'tiny' 3 on each of 8 days (too few per active day)."""
