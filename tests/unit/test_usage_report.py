@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from llmroute.cli.main import main
+from llmroute.proxy import gcra
 from llmroute.sim import hourly, patchyaml, segments, usagereport
 from llmroute.sim.accesslog import ReadStats, read
 from llmroute.sim.logstats import LogStats, band
@@ -215,6 +216,28 @@ def test_recommendation_arithmetic() -> None:
     assert merge_patch({"a": {"b": 1, "c": [1]}, "d": 1}, {"a": {"c": [2]}, "d": None}) == {
         "a": {"b": 1, "c": [2]}
     }
+
+
+def test_per_client_refused_share_says_it_is_per_minute_not_as_enforced() -> None:
+    """Clients sending 5 requests in one second of each minute: a per-minute count admits them all under a
+    limit of 8/min, the proxy's steady rate (one request every 7.5 s) refuses 4 of every 5; the reasoning
+    must not let the per-minute share pass for what the proxy would refuse."""
+    stats = LogStats("UTC")
+    for minute in range(60):
+        for client in ("a", "b", "c"):
+            for i in range(5):
+                stats.add(rec(MONDAY + timedelta(minutes=minute, milliseconds=100 * i), client))
+    stats.finish()
+    report = usagereport.from_log(stats)
+    items = {r["path"]: r for r in report["recommendations"]["recommendations"]}
+    item = items["spec.rateLimits.tiers[team].perClient.requestsPerMinute"]
+    limit = item["value"]
+    tat, refused = 0.0, 0
+    for i in range(5):  # one client's minute through the proxy's limiter
+        ok, new_tat, _ = gcra.evaluate(tat, 100 * i / 1000, gcra.LimitCheck("c", limit, 1.0, "requests"))
+        tat, refused = (new_tat, refused) if ok else (tat, refused + 1)
+    assert "would have refused 0.00% of them counted per minute" in item["reason"] and refused >= 3
+    assert "steady rate with one second's burst" in item["reason"]
 
 
 def route_doc() -> dict[str, Any]:
