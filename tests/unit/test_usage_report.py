@@ -218,7 +218,7 @@ def test_recommendation_arithmetic() -> None:
     }
 
 
-def test_per_client_refused_share_says_it_is_per_minute_not_as_enforced() -> None:
+def test_limits_say_they_are_read_per_minute_not_as_enforced() -> None:
     """Clients sending 5 requests in one second of each minute: a per-minute count admits them all under a
     limit of 8/min, the proxy's steady rate (one request every 7.5 s) refuses 4 of every 5; the reasoning
     must not let the per-minute share pass for what the proxy would refuse."""
@@ -238,6 +238,8 @@ def test_per_client_refused_share_says_it_is_per_minute_not_as_enforced() -> Non
         tat, refused = (new_tat, refused) if ok else (tat, refused + 1)
     assert "would have refused 0.00% of them counted per minute" in item["reason"] and refused >= 3
     assert "steady rate with one second's burst" in item["reason"]
+    tier = items["spec.rateLimits.tiers[team].requestsPerMinute"]  # 15 a minute, all in its first 0.5 s
+    assert tier["value"] < 60 and "steady rate with one second's burst" in tier["reason"]
 
 
 def route_doc() -> dict[str, Any]:

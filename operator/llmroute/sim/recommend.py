@@ -6,7 +6,8 @@
   at the base limits (multiplier 1).
 * per tier ``requestsPerMinute`` / ``tokensPerMinute``: 1.25 x the 99th percentile of the tier's
   route-wide requests (tokens) per active minute, rounded up to two significant digits. A percentile is
-  read from at least :data:`MIN_OBSERVATIONS` minutes (hourly peaks for Prometheus), else no limit.
+  read from at least :data:`MIN_OBSERVATIONS` minutes (hourly peaks for Prometheus), else no limit. The
+  proxy enforces it as a steady rate with one second's burst, not as a count per minute (see below).
 * per tier ``perClient``: 1.5 x the 99th percentile of one non-heavy client's requests (tokens) per active
   minute, raised until it would have refused at most 1 % of the tier's requests (tokens) over all clients,
   heavy ones included: a guard against a runaway client, not a cap on the heavy clients the gateway
@@ -194,7 +195,7 @@ def _tier_limits(obs: ObservedUsage, name: str, tier: dict[str, Any], b: _Builde
         why = (
             f"{TIER_HEADROOM:g} x p99 of the tier's {what} per minute ({p99:,.0f}) over "
             f"{_count(obs, hists[name])} in the {obs.source}, route-wide (the operator divides it per "
-            "replica)"
+            f"replica); {ENFORCED}, so traffic bunched inside a minute is refused below it"
         )
         b.add(f"{path}.{key}", out[key], why)
     per_client = dict(out.get("perClient") or {})
