@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from llmroute.cli.main import main
+from llmroute.proxy import gcra
 from llmroute.sim import hourly, patchyaml, segments, usagereport
 from llmroute.sim.accesslog import ReadStats, read
 from llmroute.sim.logstats import LogStats, band
@@ -114,6 +115,32 @@ def test_hourly_windows_and_profile() -> None:
     assert folded.hours == 2 and folded.requests[1] == 60  # the partial first half hour is dropped
 
 
+def test_partial_first_and_last_hours_of_a_log_are_missing_not_quiet() -> None:
+    """A day of logs from 20:30 to 20:30 holds two half hours of 20:00: read as an hour each, the busiest
+    hour would be the quietest."""
+    stats = LogStats("UTC")
+    start = MONDAY + timedelta(hours=20, minutes=30)
+    for minute in range(24 * 60):
+        when = start + timedelta(minutes=minute)
+        for i in range(4 if 18 <= when.hour < 23 else 2):
+            stats.add(rec(when + timedelta(seconds=i), f"c{i}"))
+    stats.finish()
+    series = stats.series()
+    assert series is not None and series.hours == 25
+    assert math.isnan(series.requests[0]) and math.isnan(series.requests[-1])
+    assert series.requests[1] == 4 * 60
+    prof = hourly.profile(series, "UTC")
+    assert 20 not in prof["quiet_hours"] and prof["hourly_median_requests"][20] is None
+    assert sorted(prof["peak_hours"]) == [18, 19, 21, 22] and prof["missing_hours"] == 2
+    # a log from the first to the last minute of its hours keeps them
+    whole = LogStats("UTC")
+    for minute in (0, 59, 60, 119):
+        whole.add(rec(MONDAY + timedelta(minutes=minute), "c"))
+    whole.finish()
+    full = whole.series()
+    assert full is not None and list(full.requests) == [2, 2]
+
+
 def segment_log() -> list[dict[str, Any]]:
     """Eight days; 'heavy' 200 requests on each of 8 days, 'reg1'/'reg2' 20 a day on 8 days, 'occ' 20 on
     one day (active on 1 of 8 days), 'tiny' 3 on each of 8 days (too few per active day)."""
@@ -189,6 +216,30 @@ def test_recommendation_arithmetic() -> None:
     assert merge_patch({"a": {"b": 1, "c": [1]}, "d": 1}, {"a": {"c": [2]}, "d": None}) == {
         "a": {"b": 1, "c": [2]}
     }
+
+
+def test_limits_say_they_are_read_per_minute_not_as_enforced() -> None:
+    """Clients sending 5 requests in one second of each minute: a per-minute count admits them all under a
+    limit of 8/min, the proxy's steady rate (one request every 7.5 s) refuses 4 of every 5; the reasoning
+    must not let the per-minute share pass for what the proxy would refuse."""
+    stats = LogStats("UTC")
+    for minute in range(60):
+        for client in ("a", "b", "c"):
+            for i in range(5):
+                stats.add(rec(MONDAY + timedelta(minutes=minute, milliseconds=100 * i), client))
+    stats.finish()
+    report = usagereport.from_log(stats)
+    items = {r["path"]: r for r in report["recommendations"]["recommendations"]}
+    item = items["spec.rateLimits.tiers[team].perClient.requestsPerMinute"]
+    limit = item["value"]
+    tat, refused = 0.0, 0
+    for i in range(5):  # one client's minute through the proxy's limiter
+        ok, new_tat, _ = gcra.evaluate(tat, 100 * i / 1000, gcra.LimitCheck("c", limit, 1.0, "requests"))
+        tat, refused = (new_tat, refused) if ok else (tat, refused + 1)
+    assert "would have refused 0.00% of them counted per minute" in item["reason"] and refused >= 3
+    assert "steady rate with one second's burst" in item["reason"]
+    tier = items["spec.rateLimits.tiers[team].requestsPerMinute"]  # 15 a minute, all in its first 0.5 s
+    assert tier["value"] < 60 and "steady rate with one second's burst" in tier["reason"]
 
 
 def route_doc() -> dict[str, Any]:

@@ -7,8 +7,8 @@ minute. A client's minutes stay open until it sends a record :data:`HORIZON` min
 out of time order by less than that (pods' clocks, a concatenation of logs) count in their own minute; a
 record further behind is counted as a minute of its own and in ``late`` (its minute may be split, and the
 report says so). Hours without a line inside the log's span are zero traffic:
-a log has no other way to say so. Status classes: ``429`` is rate limited, ``5xx`` an error, ``499`` the
-client left first.
+a log has no other way to say so; a first or last hour the log covers only part of is missing. Status
+classes: ``429`` is rate limited, ``5xx`` an error, ``499`` the client left first.
 """
 
 from __future__ import annotations
@@ -252,16 +252,26 @@ class LogStats:
         self.anonymous.fold()
 
     def series(self) -> HourlySeries | None:
-        """Hourly totals from the first to the last hour of the log (``None`` for an empty log)."""
+        """Hourly totals from the first to the last hour of the log (``None`` for an empty log).
+
+        The log's first hour is missing (NaN) unless its first line is in the hour's first minute, and its
+        last hour unless its last line is in the hour's last minute: the log covers only part of them, and
+        part of an hour read as the whole of it would make a busy hour look quiet (a day of logs from
+        20:30 to 20:30 holds two half hours of 20:00)."""
         if not self.tier_minutes:
             return None
-        hours = [minute // 60 for _, minute in self.tier_minutes]
-        first, last = min(hours), max(hours)
+        minutes = [minute for _, minute in self.tier_minutes]
+        first_minute, last_minute = min(minutes), max(minutes)
+        first, last = first_minute // 60, last_minute // 60
         req = np.zeros(last - first + 1)
         tok = np.zeros(last - first + 1)
         for (_, minute), (r, t) in self.tier_minutes.items():
             req[minute // 60 - first] += r
             tok[minute // 60 - first] += t
+        if first_minute % 60 != 0:
+            req[0] = tok[0] = np.nan
+        if last_minute % 60 != 59:
+            req[-1] = tok[-1] = np.nan
         return HourlySeries(datetime.fromtimestamp(first * 3600, UTC), req, tok)
 
     def totals(self, field: str) -> dict[Any, Totals]:

@@ -6,11 +6,15 @@
   at the base limits (multiplier 1).
 * per tier ``requestsPerMinute`` / ``tokensPerMinute``: 1.25 x the 99th percentile of the tier's
   route-wide requests (tokens) per active minute, rounded up to two significant digits. A percentile is
-  read from at least :data:`MIN_OBSERVATIONS` minutes (hourly peaks for Prometheus), else no limit.
+  read from at least :data:`MIN_OBSERVATIONS` minutes (hourly peaks for Prometheus), else no limit. The
+  proxy enforces it as a steady rate with one second's burst, not as a count per minute (see below).
 * per tier ``perClient``: 1.5 x the 99th percentile of one non-heavy client's requests (tokens) per active
   minute, raised until it would have refused at most 1 % of the tier's requests (tokens) over all clients,
   heavy ones included: a guard against a runaway client, not a cap on the heavy clients the gateway
-  serves today. The share it would have refused is printed.
+  serves today. The share it would have refused is printed. Both are read from counts per minute (the
+  log keeps no finer grain per client), while the proxy enforces a limit as a steady rate with one
+  second's burst (:mod:`llmroute.proxy.gcra`): a client that bunches its requests inside a minute is
+  refused more than the printed share, and the reasoning says so.
 * ``scaling.schedules`` ``peak``: a ``minReplicas`` floor for the longest run of peak hours at the
   peak's typical load (the median over days) over ``scaling.metric.targetPerReplica`` (when the metric
   is requests per second), so the daily ramp starts warm; it is only suggested above
@@ -36,6 +40,10 @@ CLIENT_HEADROOM = 1.5
 MIN_OBSERVATIONS = 30  # minutes (hourly peaks) a percentile is read from, at the least
 MAX_MULTIPLIER = 4.0  # the off-peak window's largest multiplier
 MAX_REFUSED = 0.01  # a per-client limit may refuse at most this share of what the tier's clients sent
+ENFORCED = (
+    "the proxy enforces a per-minute limit as a steady rate with one second's burst (28/min: one request "
+    "every 2.1 s), not as a count per minute"
+)
 Histogram = dict[int, int]  # value -> minutes
 
 
@@ -187,7 +195,7 @@ def _tier_limits(obs: ObservedUsage, name: str, tier: dict[str, Any], b: _Builde
         why = (
             f"{TIER_HEADROOM:g} x p99 of the tier's {what} per minute ({p99:,.0f}) over "
             f"{_count(obs, hists[name])} in the {obs.source}, route-wide (the operator divides it per "
-            "replica)"
+            f"replica); {ENFORCED}, so traffic bunched inside a minute is refused below it"
         )
         b.add(f"{path}.{key}", out[key], why)
     per_client = dict(out.get("perClient") or {})
@@ -206,7 +214,10 @@ def _tier_limits(obs: ObservedUsage, name: str, tier: dict[str, Any], b: _Builde
             limit = guard_limit(spread, limit)
             why += f", raised to refuse at most {MAX_REFUSED:.0%} of the tier's {what}"
         per_client[key] = limit
-        why += f"; would have refused {refused_share(spread, limit):.2%} of them (heavier clients' minutes)"
+        why += (
+            f"; would have refused {refused_share(spread, limit):.2%} of them counted per minute (heavier "
+            f"clients' minutes), more where a client bunches requests: {ENFORCED}"
+        )
         b.add(f"{path}.perClient.{key}", limit, why)
     if per_client:
         out["perClient"] = per_client

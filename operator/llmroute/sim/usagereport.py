@@ -163,7 +163,10 @@ def _log_notes(stats: LogStats) -> list[str]:
             "client (logs concatenated?): their minutes may be split, so per-client peaks read low; give "
             "each pod's log as its own file to have them merged by time"
         )
-    notes.append("hours without a line inside the log's span count as no traffic")
+    notes.append(
+        "hours without a line inside the log's span count as no traffic; a first or last hour the log "
+        "covers only part of is left out"
+    )
     return notes
 
 
