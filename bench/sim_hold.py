@@ -22,12 +22,11 @@ import itertools
 import json
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from bench.sim_bounds import ReplicaRules, hold_schedule
-from bench.sim_frontier import SETTINGS, Case, add_case_arguments, cases, load
-from bench.sim_plain import run_cases, tally
+from bench.sim_frontier import SETTINGS, Case, cases, load
+from bench.sim_plain import run_cases, suite_arguments, tally, verdict
 from llmroute.sim.capacity import measure
 from llmroute.sim.frontier import compare
 from llmroute.sim.run import simulate
@@ -52,22 +51,18 @@ def run_case(case: Case) -> dict[str, Any]:
         schedule = hold_schedule(result.demand, SETTINGS.model, rules, h, window)
         metrics, _ = measure(result.demand, schedule, SETTINGS.model)
         c = compare(comp.points, metrics, comp.oracle, comp.target_utilisation)
-        hold[_key(window, h)] = {"ok": c.ok, **{check.name: round(check.value, 4) for check in c.checks}}
+        hold[_key(window, h)] = verdict(c)
     return {
         "group": case.group,
         "case": case.name,
-        "llmroute": {"ok": comp.ok, **{check.name: round(check.value, 4) for check in comp.checks}},
+        "llmroute": verdict(comp),
         "hold": hold,
     }
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.sim_hold", description=__doc__)
-    add_case_arguments(parser)
-    parser.add_argument(
-        "--heldout-dir", type=Path, help="a second folder, scored with the set chosen on the first"
-    )
-    parser.add_argument("--jobs", type=int, default=1, help="cases simulated in parallel (default 1)")
+    suite_arguments(parser)
     args = parser.parse_args(argv)
     began = time.perf_counter()
     groups = tuple(args.group or ("trace", "day", "synthetic"))

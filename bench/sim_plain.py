@@ -39,7 +39,7 @@ from bench.sim_bounds import ReplicaRules
 from bench.sim_frontier import SETTINGS, Case, add_case_arguments, cases, load
 from llmroute.core.series import FloatArray
 from llmroute.sim.capacity import CapacityModel, IntArray, measure
-from llmroute.sim.frontier import compare
+from llmroute.sim.frontier import Comparison, compare
 from llmroute.sim.run import simulate
 
 QUANTILES = (0.9, 0.95, 0.99)
@@ -126,13 +126,27 @@ def run_case(case: Case) -> dict[str, Any]:
         counts = asked[window][QUANTILES.index(q)]
         metrics, _ = measure(result.demand, plain_schedule(counts, rules, hold, band), model)
         c = compare(comp.points, metrics, comp.oracle, comp.target_utilisation)
-        plain[_key(p)] = {"ok": c.ok, **{check.name: round(check.value, 4) for check in c.checks}}
+        plain[_key(p)] = verdict(c)
     return {
         "group": case.group,
         "case": case.name,
-        "llmroute": {"ok": comp.ok, **{check.name: round(check.value, 4) for check in comp.checks}},
+        "llmroute": verdict(comp),
         "plain": plain,
     }
+
+
+def verdict(c: Comparison) -> dict[str, Any]:
+    """One schedule's verdict on a case: ``ok`` (every target met) and each check's ratio."""
+    return {"ok": c.ok, **{check.name: round(check.value, 4) for check in c.checks}}
+
+
+def suite_arguments(parser: argparse.ArgumentParser) -> None:
+    """The cases (:func:`bench.sim_frontier.add_case_arguments`), ``--heldout-dir`` and ``--jobs``."""
+    add_case_arguments(parser)
+    parser.add_argument(
+        "--heldout-dir", type=Path, help="a second folder, scored with the set chosen on the first"
+    )
+    parser.add_argument("--jobs", type=int, default=1, help="cases simulated in parallel (default 1)")
 
 
 def tally(rows: list[dict[str, Any]], family: str = "plain") -> dict[str, Any]:
@@ -161,11 +175,7 @@ def run_cases(run: Callable[[Case], dict[str, Any]], todo: list[Case], jobs: int
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.sim_plain", description=__doc__)
-    add_case_arguments(parser)
-    parser.add_argument(
-        "--heldout-dir", type=Path, help="a second folder, scored with the set chosen on the first"
-    )
-    parser.add_argument("--jobs", type=int, default=1, help="cases simulated in parallel (default 1)")
+    suite_arguments(parser)
     args = parser.parse_args(argv)
     began = time.perf_counter()
     groups = tuple(args.group or ("trace", "day", "synthetic"))
