@@ -50,6 +50,20 @@ async def broken() -> AsyncIterator[Broken]:
         yield up
 
 
+async def stream_until_error(harness: Harness, broken: Broken) -> tuple[str, str]:
+    """Through the proxy (no retries), the text the client read from ``broken``'s stream and the message
+    of the ``APIError`` that ended it (the test fails if none does)."""
+    await harness.start(config(upstream(broken.url), passiveHealth={"retries": 0}))
+    client = openai.AsyncOpenAI(base_url=harness.url + "/v1", api_key="sk-x", max_retries=0, timeout=10)
+    text = ""
+    stream = await client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+    with pytest.raises(openai.APIError) as info:
+        async for chunk in stream:
+            text += chunk.choices[0].delta.content or "" if chunk.choices else ""
+    await client.close()
+    return text, info.value.message
+
+
 ENDINGS = [
     pytest.param([b"<html><body>502 Bad Gateway</body></html>"], "", id="not-sse-no-newline"),
     pytest.param([event("a") + b"\n\n", event("b")[:25]], "a", id="mid-line"),
@@ -66,16 +80,9 @@ async def test_a_broken_stream_ends_in_an_api_error(
     harness: Harness, broken: Broken, pieces: list[bytes], seen: str
 ) -> None:
     broken.pieces = pieces
-    await harness.start(config(upstream(broken.url), passiveHealth={"retries": 0}))
-    client = openai.AsyncOpenAI(base_url=harness.url + "/v1", api_key="sk-x", max_retries=0, timeout=10)
-    text = ""
-    stream = await client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
-    with pytest.raises(openai.APIError) as info:
-        async for chunk in stream:
-            text += chunk.choices[0].delta.content or "" if chunk.choices else ""
-    assert "without [DONE]" in info.value.message
+    text, error = await stream_until_error(harness, broken)
+    assert "without [DONE]" in error
     assert text == seen  # every event the upstream completed, and nothing of the half one
-    await client.close()
     metrics = await harness.metrics()
     assert metric(metrics, "llmroute_requests_total", code="502") == 1
     assert metric(metrics, "llmroute_inflight_requests") == 0
@@ -123,15 +130,8 @@ async def test_a_stream_line_without_end_is_cut_off_at_the_bound(
     growing without bound in the proxy's memory. Past the bound the stream ends as a broken one."""
     monkeypatch.setattr(forward, "MAX_SSE_LINE", 64 * 1024)
     broken.pieces = [event("a") + b"\n\n", *([b"x" * 16 * 1024] * 8)]
-    await harness.start(config(upstream(broken.url), passiveHealth={"retries": 0}))
-    client = openai.AsyncOpenAI(base_url=harness.url + "/v1", api_key="sk-x", max_retries=0, timeout=10)
-    text = ""
-    stream = await client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
-    with pytest.raises(openai.APIError) as info:
-        async for chunk in stream:
-            text += chunk.choices[0].delta.content or "" if chunk.choices else ""
-    assert "over 65536 bytes" in info.value.message and text == "a"
-    await client.close()
+    text, error = await stream_until_error(harness, broken)
+    assert "over 65536 bytes" in error and text == "a"
     metrics = await harness.metrics()
     assert metric(metrics, "llmroute_requests_total", code="502") == 1
     assert metric(metrics, "llmroute_inflight_requests") == 0
