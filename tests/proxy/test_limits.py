@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from llmroute.proxy.gcra import LimitCheck, evaluate, fmt_duration, status
+from llmroute.core.gcra import LimitCheck, evaluate, fmt_duration, status
 from llmroute.proxy.limits import LocalLimiter
 from llmroute.proxy.quota import parse_duration
 from llmroute.testing.fake_upstream import FakeUpstream

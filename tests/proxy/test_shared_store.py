@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
-from llmroute.proxy.gcra import LimitCheck
+from llmroute.core.gcra import LimitCheck
 from llmroute.proxy.metrics import ProxyMetrics
 from llmroute.proxy.ratelimit import RateLimiter
 from llmroute.proxy.store import SharedLimiter

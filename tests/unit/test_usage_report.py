@@ -19,8 +19,8 @@ import pytest
 import yaml
 
 from llmroute.cli.main import main
-from llmroute.proxy import gcra
-from llmroute.sim import hourly, patchyaml, segments, usagereport
+from llmroute.core import gcra
+from llmroute.sim import hourly, pacing, patchyaml, segments, usagereport
 from llmroute.sim.accesslog import ReadStats, read
 from llmroute.sim.logstats import LogStats, band
 from llmroute.sim.recommend import guard_limit, merge_patch, nice_up, quantile, refused_share
@@ -218,28 +218,88 @@ def test_recommendation_arithmetic() -> None:
     }
 
 
-def test_limits_say_they_are_read_per_minute_not_as_enforced() -> None:
-    """Clients sending 5 requests in one second of each minute: a per-minute count admits them all under a
-    limit of 8/min, the proxy's steady rate (one request every 7.5 s) refuses 4 of every 5; the reasoning
-    must not let the per-minute share pass for what the proxy would refuse."""
+def bunched_log(seed: int = 3) -> list[dict[str, Any]]:
+    """Four hours of one tier: three clients sending bursts of 3-8 requests inside half a second at random
+    times, ten sending one request at a time at random, latencies 50 ms to 20 s, lines in end-time order."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for c in range(13):
+        t = 0.0
+        while t < 4 * 3600:
+            t += float(rng.exponential(40.0 if c < 3 else 90.0))
+            burst = int(rng.integers(3, 9)) if c < 3 else 1
+            for i in range(burst):
+                arrival = t + 0.5 * i / burst
+                latency = float(rng.uniform(50, 20000))
+                when = MONDAY + timedelta(seconds=arrival + latency / 1000)
+                out.append(rec(when, f"client{c}", latency_ms=round(latency, 3),
+                               input_tokens=int(rng.integers(50, 3000)), output_tokens=0))  # fmt: skip
+    return sorted(out, key=lambda r: str(r["time"]))
+
+
+def replayed_share(records: list[dict[str, Any]], limit: int, kind: gcra.Kind, per_client: bool) -> float:
+    """The share of ``kind`` the proxy's own limiter refuses at ``limit``, replayed at each request's
+    arrival (its end time minus its latency), per client or for the tier as a whole."""
+    arrivals = sorted(
+        (datetime.fromisoformat(r["time"].replace("Z", "+00:00")).timestamp() - r["latency_ms"] / 1000,
+         r["client"] if per_client else "", r["input_tokens"] + r["output_tokens"])
+        for r in records
+    )  # fmt: skip
+    tats: dict[str, float] = {}
+    sent = refused = 0.0
+    for at, who, tokens in arrivals:
+        cost = 1.0 if kind == "requests" else float(tokens)
+        ok, tat, _ = gcra.evaluate(tats.get(who, 0.0), at, gcra.LimitCheck(who, limit, cost, kind))
+        sent += cost
+        if ok:
+            tats[who] = tat
+        else:
+            refused += cost
+    return refused / sent
+
+
+def test_limits_are_priced_by_replaying_the_log_through_the_proxys_limiter() -> None:
+    """Bunched clients: counted per minute a limit looks safe, enforced as a steady rate with one second's
+    burst it refuses many times more. Every tier and per-client limit, replayed here through the proxy's
+    own GCRA at the log's arrival times, refuses at most 1 % and what the reasoning says; the limit one
+    step smaller on the priced grid refuses more than 1 % (the limit is not padded)."""
+    records = bunched_log()
     stats = LogStats("UTC")
-    for minute in range(60):
-        for client in ("a", "b", "c"):
-            for i in range(5):
-                stats.add(rec(MONDAY + timedelta(minutes=minute, milliseconds=100 * i), client))
+    for r in records:
+        stats.add(dict(r))
     stats.finish()
-    report = usagereport.from_log(stats)
-    items = {r["path"]: r for r in report["recommendations"]["recommendations"]}
-    item = items["spec.rateLimits.tiers[team].perClient.requestsPerMinute"]
-    limit = item["value"]
-    tat, refused = 0.0, 0
-    for i in range(5):  # one client's minute through the proxy's limiter
-        ok, new_tat, _ = gcra.evaluate(tat, 100 * i / 1000, gcra.LimitCheck("c", limit, 1.0, "requests"))
-        tat, refused = (new_tat, refused) if ok else (tat, refused + 1)
-    assert "would have refused 0.00% of them counted per minute" in item["reason"] and refused >= 3
-    assert "steady rate with one second's burst" in item["reason"]
-    tier = items["spec.rateLimits.tiers[team].requestsPerMinute"]  # 15 a minute, all in its first 0.5 s
-    assert tier["value"] < 60 and "steady rate with one second's burst" in tier["reason"]
+    items = {i["path"]: i for i in usagereport.from_log(stats)["recommendations"]["recommendations"]}
+    checked = 0
+    cases: list[tuple[str, gcra.Kind, bool]] = [
+        ("tiers[team].perClient.requestsPerMinute", "requests", True),
+        ("tiers[team].perClient.tokensPerMinute", "tokens", True),
+        ("tiers[team].requestsPerMinute", "requests", False),
+        ("tiers[team].tokensPerMinute", "tokens", False),
+    ]
+    for path, kind, per_client in cases:
+        item = items[f"spec.rateLimits.{path}"]
+        limit = item["value"]
+        share = replayed_share(records, limit, kind, per_client)
+        said = float(item["reason"].rsplit("it would have refused ", 1)[1].split("%")[0]) / 100
+        assert share <= 0.01 and said == pytest.approx(share, abs=5e-5), (path, limit, share, item["reason"])
+        smaller = int(pacing.GRID[np.searchsorted(pacing.GRID, limit) - 1])
+        if "raised to refuse at most 1%" in item["reason"]:
+            assert replayed_share(records, smaller, kind, per_client) > 0.01, (path, smaller)
+            checked += 1
+    assert checked >= 2  # the bunching made at least the per-client limits rise above the per-minute p99
+
+
+def test_a_sampled_log_prices_limits_per_minute_and_says_so() -> None:
+    stats = LogStats("UTC")
+    for r in bunched_log():
+        stats.add(r | {"sample_rate": 0.5})
+    stats.finish()
+    items = {i["path"]: i for i in usagereport.from_log(stats)["recommendations"]["recommendations"]}
+    reason = items["spec.rateLimits.tiers[team].perClient.requestsPerMinute"]["reason"]
+    assert (
+        "counted per minute (the log is sampled" in reason and "steady rate with one second's burst" in reason
+    )
+    assert "replayed" not in reason
 
 
 def route_doc() -> dict[str, Any]:

@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from llmroute.proxy.gcra import (
+from llmroute.core.gcra import (
     WINDOW_SECONDS,
     LimitCheck,
     LimitStatus,

@@ -16,7 +16,7 @@ from collections.abc import Coroutine
 from dataclasses import replace
 from typing import Any
 
-from llmroute.proxy.gcra import LimitCheck
+from llmroute.core.gcra import LimitCheck
 from llmroute.proxy.identity import Caller
 from llmroute.proxy.limits import (
     ALLOW_ALL,

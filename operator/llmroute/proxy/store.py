@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from llmroute.proxy.gcra import BURST_SECONDS, LimitCheck, params, status
+from llmroute.core.gcra import BURST_SECONDS, LimitCheck, params, status
 from llmroute.proxy.limits import Verdict
 
 log = logging.getLogger("llmroute.proxy.store")

@@ -6,9 +6,13 @@ it keeps totals, the local days it was active on and a histogram of its requests
 minute. A client's minutes stay open until it sends a record :data:`HORIZON` minutes later, so records
 out of time order by less than that (pods' clocks, a concatenation of logs) count in their own minute; a
 record further behind is counted as a minute of its own and in ``late`` (its minute may be split, and the
-report says so). Hours without a line inside the log's span are zero traffic:
-a log has no other way to say so; a first or last hour the log covers only part of is missing. Status
-classes: ``429`` is rate limited, ``5xx`` an error, ``499`` the client left first.
+report says so). Each request is also replayed, at the time it arrived (its line's time minus its
+latency), through the proxy's rate limiter at every priced limit, per client and per tier
+(:mod:`llmroute.sim.pacing`), unless the log is sampled: the arrivals of the last :data:`HORIZON` minutes
+wait in memory to be put in time order, and a client's limiters are forgotten once idle. Hours without a
+line inside the log's span are zero traffic: a log has no other way to say so; a first or last hour the
+log covers only part of is missing. Status classes: ``429`` is rate limited, ``5xx`` an error, ``499``
+the client left first.
 """
 
 from __future__ import annotations
@@ -22,12 +26,15 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from llmroute.core.gcra import Kind
 from llmroute.sim.hourly import HourlySeries
+from llmroute.sim.pacing import Pacer, Refusals
 from llmroute.spec.accesslog import MAX_COUNT, MIN_SAMPLE_RATE
 
 PROMPT_BANDS = (256, 1024, 4096, 16384, 65536)  # input tokens: <256, 256-1k, 1k-4k, 4k-16k, 16k-64k, 64k+
 BAND_NAMES = ("<256", "256-1k", "1k-4k", "4k-16k", "16k-64k", ">=64k")
 HORIZON = 15  # minutes a client's minute stays open for records out of time order
+SWEEP_MINUTES = 5  # how often (log time) the arrivals HORIZON behind are replayed through the limiters
 
 
 def band(tokens: Any) -> str:
@@ -149,6 +156,17 @@ class LogStats:
         self.requests = 0.0
         self.days: set[int] = set()  # local day ordinals the log touches
         self.late = 0.0  # requests more than HORIZON minutes behind their client's latest
+        # the proxy's limiters replayed (llmroute.sim.pacing): per tier, what each priced limit admits of
+        # its clients' traffic (per-client limits) and of its traffic as a whole (tier limits)
+        self.paced = True  # False once a sampled line is read: a line then stands for requests whose times
+        # are not known, and limits are priced per minute
+        self.client_refusals: dict[tuple[str, Kind], Refusals] = {}  # (tier, kind)
+        self.tier_refusals: dict[tuple[str, Kind], Refusals] = {}
+        self._tier_pacers: dict[str, Pacer] = {}
+        self._client_pacers: dict[str, Pacer] = {}  # by client id (a client's pacer is in its latest tier)
+        self._waiting: list[Pacer] = []  # pacers with arrivals to replay
+        self._swept = -SWEEP_MINUTES  # the minute arrivals were last replayed up to HORIZON before
+        self._forgotten = 0  # the minute idle limiters were last forgotten
 
     def _slot(self, when: str) -> tuple[int, int]:
         """(UTC minute number, local day ordinal) of a ``YYYY-MM-DDTHH:MM`` prefix."""
@@ -225,6 +243,25 @@ class LogStats:
             m = self.tier_minutes[tier, minute] = [0.0, 0.0]
         m[0] += w
         m[1] += tokens * w
+        if self.paced:
+            if w != 1.0:
+                self._stop_pacing()
+            else:
+                if minute >= self._swept + SWEEP_MINUTES:
+                    self._sweep(minute)
+                arrival = (minute * 60 + float(when[17:23]) - latency / 1000, tokens)  # when admitted
+                p = self._tier_pacers.get(tier) or self._pacer(tier, None)
+                if not p.pending:
+                    self._waiting.append(p)
+                p.pending.append(arrival)
+                if cid is not None:
+                    p = self._client_pacers.get(cid) or self._pacer(tier, cid)
+                    if p.tier is not tier and p.tier != tier:  # a client moved to another tier
+                        p.flush()
+                        p = self._pacer(tier, cid)
+                    if not p.pending:
+                        self._waiting.append(p)
+                    p.pending.append(arrival)
         c = self.clients.get(cid) if cid is not None else self.anonymous
         if c is None:
             c = self.clients[str(cid)] = ClientStats()
@@ -245,11 +282,57 @@ class LogStats:
         m[0] += w
         m[1] += tokens * w
 
+    def _pacer(self, tier: str, cid: str | None) -> Pacer:
+        """A new pacer for ``cid`` (``None``: the tier as a whole) in ``tier``."""
+        into = self.tier_refusals if cid is None else self.client_refusals
+        if (tier, "requests") not in into:
+            into[tier, "requests"], into[tier, "tokens"] = Refusals(strict=True), Refusals(strict=False)
+        p = Pacer(tier, into[tier, "requests"], into[tier, "tokens"])
+        if cid is None:
+            self._tier_pacers[tier] = p
+        else:
+            self._client_pacers[cid] = p
+        return p
+
+    def _stop_pacing(self) -> None:
+        self.paced = False
+        self._tier_pacers.clear()
+        self._client_pacers.clear()
+        self._waiting.clear()
+        self.client_refusals.clear()
+        self.tier_refusals.clear()
+
+    def _sweep(self, minute: int) -> None:
+        """Replay the arrivals more than :data:`HORIZON` minutes before ``minute``, stop replaying limits
+        that refuse too much (:meth:`Refusals.prune`) and, once an hour of log time, forget the clients'
+        limiters idle since then (an idle limiter is a new one)."""
+        self._swept = minute
+        cutoff = (minute - HORIZON) * 60.0
+        waiting = []
+        for p in self._waiting:
+            p.flush(cutoff)
+            if p.pending:
+                waiting.append(p)
+        self._waiting = waiting
+        for r in (*self.client_refusals.values(), *self.tier_refusals.values()):
+            r.prune()
+        if minute >= self._forgotten + 60:
+            self._forgotten = minute
+            pacers = self._client_pacers
+            for cid in [c for c, p in pacers.items() if not p.pending and p.idle_at() < cutoff]:
+                del pacers[cid]
+
     def finish(self) -> None:
-        """Close every client's open minutes (call once, after the last record)."""
+        """Close every client's open minutes and replay every arrival left (call once, after the last
+        record)."""
         for c in self.clients.values():
             c.fold()
         self.anonymous.fold()
+        for p in (*self._tier_pacers.values(), *self._client_pacers.values()):
+            p.flush()
+        self._tier_pacers.clear()
+        self._client_pacers.clear()
+        self._waiting.clear()
 
     def series(self) -> HourlySeries | None:
         """Hourly totals from the first to the last hour of the log (``None`` for an empty log).

@@ -5,16 +5,21 @@
   carry nothing): the capacity sized for the peak is idle then, and batch work may use it. Peak hours run
   at the base limits (multiplier 1).
 * per tier ``requestsPerMinute`` / ``tokensPerMinute``: 1.25 x the 99th percentile of the tier's
-  route-wide requests (tokens) per active minute, rounded up to two significant digits. A percentile is
-  read from at least :data:`MIN_OBSERVATIONS` minutes (hourly peaks for Prometheus), else no limit. The
-  proxy enforces it as a steady rate with one second's burst, not as a count per minute (see below).
+  route-wide requests (tokens) per active minute, then raised until it would have refused at most
+  :data:`MAX_REFUSED` of the tier's traffic. A percentile is read from at least :data:`MIN_OBSERVATIONS`
+  minutes (hourly peaks for Prometheus), else no limit.
 * per tier ``perClient``: 1.5 x the 99th percentile of one non-heavy client's requests (tokens) per active
   minute, raised until it would have refused at most 1 % of the tier's requests (tokens) over all clients,
   heavy ones included: a guard against a runaway client, not a cap on the heavy clients the gateway
-  serves today. The share it would have refused is printed. Both are read from counts per minute (the
-  log keeps no finer grain per client), while the proxy enforces a limit as a steady rate with one
-  second's burst (:mod:`llmroute.proxy.gcra`): a client that bunches its requests inside a minute is
-  refused more than the printed share, and the reasoning says so.
+  serves today. The share it would have refused is printed.
+
+"Would have refused" is priced the way the proxy enforces a limit, a steady rate with one second's burst
+(:mod:`llmroute.core.gcra`): an access log's arrivals (each line's time minus its latency) are replayed
+through that limiter at every limit of :data:`llmroute.sim.pacing.GRID`, per client or for the tier as
+a whole, and the smallest limit whose refused share is within the target is taken (so limits are two
+significant digits in steps of at most a third). A sampled log, or Prometheus, gives no time per request:
+the share is then counted per minute, which a client bunching its requests inside a minute exceeds, and
+the reasoning says so.
 * ``scaling.schedules`` ``peak``: a ``minReplicas`` floor for the longest run of peak hours at the
   peak's typical load (the median over days) over ``scaling.metric.targetPerReplica`` (when the metric
   is requests per second), so the daily ramp starts warm; it is only suggested above
@@ -31,8 +36,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from llmroute.core.gcra import Kind
 from llmroute.core.hpa import count
 from llmroute.sim.hourly import windows
+from llmroute.sim.pacing import GRID, Refusals, grid_up
 from llmroute.spec.route import LLMRoute
 
 TIER_HEADROOM = 1.25
@@ -65,6 +72,11 @@ class ObservedUsage:
     all_client_tokens: dict[str, Histogram] = field(default_factory=dict)
     source: str = "access log"
     unit: str = "minute"  # what one histogram observation is
+    # the log's arrivals replayed through the proxy's limiter (llmroute.sim.pacing), by (tier, kind): for
+    # per-client limits over the tier's clients, for tier limits over the tier as a whole
+    client_paced: dict[tuple[str, Kind], Refusals] = field(default_factory=dict)
+    tier_paced: dict[tuple[str, Kind], Refusals] = field(default_factory=dict)
+    per_minute_why: str | None = None  # why limits are priced from counts per minute (not replayed)
 
 
 def quantile(hist: Histogram, q: float) -> float | None:
@@ -183,42 +195,70 @@ def _too_few(obs: ObservedUsage, hist: Histogram, path: str, what: str, b: _Buil
     return True
 
 
+def _priced(
+    obs: ObservedUsage, paced: Refusals | None, start: float, hist: Histogram, guard: bool
+) -> tuple[int, str]:
+    """The limit from ``start`` (a headroom times a p99) and how it was priced: replayed through the
+    proxy's limiter and raised until it refuses at most :data:`MAX_REFUSED`, or (no replay) from counts
+    per minute, raised the same way when ``guard``."""
+    if paced is not None and paced.sent > 0:
+        limit = paced.smallest(start, MAX_REFUSED)
+        if limit is not None:
+            raised = f", raised to refuse at most {MAX_REFUSED:.0%} of them" if limit > grid_up(start) else ""
+            return limit, (
+                f"{raised}; replayed through the proxy's limiter (a steady rate with one second's burst, "
+                f"route-wide) at the {obs.source}'s arrival times, it would have refused "
+                f"{paced.share(limit):.2%} of them"
+            )
+        why = f"no limit up to {GRID[-1]:,.0f} a minute refuses at most {MAX_REFUSED:.0%} when replayed"
+        return nice_up(start), f"; {why}: priced per minute instead"
+    limit = nice_up(start)
+    raised = ""
+    if guard and refused_share(hist, limit) > MAX_REFUSED:
+        limit = guard_limit(hist, limit)
+        raised = f", raised to refuse at most {MAX_REFUSED:.0%} of them"
+    said = f" ({obs.per_minute_why})" if obs.per_minute_why else ""
+    share = f"would have refused {refused_share(hist, limit):.2%} of them " if guard else ""
+    return limit, (
+        f"{raised}; {share}counted per minute{said}, more where traffic bunches inside a minute: {ENFORCED}"
+    )
+
+
 def _tier_limits(obs: ObservedUsage, name: str, tier: dict[str, Any], b: _Builder) -> dict[str, Any]:
     path = f"spec.rateLimits.tiers[{name}]"
     out = dict(tier)
-    for key, hists, what in (("requestsPerMinute", obs.tier_requests, "requests"),
-                             ("tokensPerMinute", obs.tier_tokens, "tokens")):  # fmt: skip
+    kinds: tuple[Kind, Kind] = ("requests", "tokens")
+    for key, hists, kind in (("requestsPerMinute", obs.tier_requests, kinds[0]),
+                             ("tokensPerMinute", obs.tier_tokens, kinds[1])):  # fmt: skip
         p99 = quantile(hists.get(name, {}), 0.99)
-        if p99 is None or p99 <= 0 or _too_few(obs, hists.get(name, {}), f"{path}.{key}", what, b):
+        if p99 is None or p99 <= 0 or _too_few(obs, hists.get(name, {}), f"{path}.{key}", kind, b):
             continue
-        out[key] = nice_up(TIER_HEADROOM * p99)
+        limit, how = _priced(obs, obs.tier_paced.get((name, kind)), TIER_HEADROOM * p99, hists[name], False)
+        out[key] = limit
         why = (
-            f"{TIER_HEADROOM:g} x p99 of the tier's {what} per minute ({p99:,.0f}) over "
+            f"{TIER_HEADROOM:g} x p99 of the tier's {kind} per minute ({p99:,.0f}) over "
             f"{_count(obs, hists[name])} in the {obs.source}, route-wide (the operator divides it per "
-            f"replica); {ENFORCED}, so traffic bunched inside a minute is refused below it"
+            f"replica){how}"
         )
-        b.add(f"{path}.{key}", out[key], why)
+        b.add(f"{path}.{key}", limit, why)
     per_client = dict(out.get("perClient") or {})
-    for key, hists, everyone, what in (
-        ("requestsPerMinute", obs.client_requests, obs.all_client_requests, "requests"),
-        ("tokensPerMinute", obs.client_tokens, obs.all_client_tokens, "tokens"),
+    for key, hists, everyone, kind in (
+        ("requestsPerMinute", obs.client_requests, obs.all_client_requests, kinds[0]),
+        ("tokensPerMinute", obs.client_tokens, obs.all_client_tokens, kinds[1]),
     ):
         p99 = quantile(hists.get(name, {}), 0.99)
         where = f"{path}.perClient.{key}"
-        if p99 is None or p99 <= 0 or _too_few(obs, hists.get(name, {}), where, f"clients' {what}", b):
+        if p99 is None or p99 <= 0 or _too_few(obs, hists.get(name, {}), where, f"clients' {kind}", b):
             continue
-        limit = nice_up(CLIENT_HEADROOM * p99)
-        why = f"{CLIENT_HEADROOM:g} x p99 of one non-heavy client's {what} per active minute ({p99:,.0f})"
         spread = everyone.get(name, {})
-        if refused_share(spread, limit) > MAX_REFUSED:
-            limit = guard_limit(spread, limit)
-            why += f", raised to refuse at most {MAX_REFUSED:.0%} of the tier's {what}"
+        paced = obs.client_paced.get((name, kind))
+        limit, how = _priced(obs, paced, CLIENT_HEADROOM * p99, spread, True)
         per_client[key] = limit
-        why += (
-            f"; would have refused {refused_share(spread, limit):.2%} of them counted per minute (heavier "
-            f"clients' minutes), more where a client bunches requests: {ENFORCED}"
+        why = (
+            f"{CLIENT_HEADROOM:g} x p99 of one non-heavy client's {kind} per active minute ({p99:,.0f}), "
+            f"priced over all the tier's clients' {kind} (heavy ones too){how}"
         )
-        b.add(f"{path}.perClient.{key}", limit, why)
+        b.add(where, limit, why)
     if per_client:
         out["perClient"] = per_client
     return out

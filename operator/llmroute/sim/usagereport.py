@@ -93,6 +93,10 @@ def _hist_add(into: Histogram, other: Histogram) -> None:
 
 def observed_from_log(stats: LogStats, profile: dict[str, Any], segment: dict[str, str]) -> ObservedUsage:
     obs = ObservedUsage(profile)
+    if stats.paced:
+        obs.client_paced, obs.tier_paced = stats.client_refusals, stats.tier_refusals
+    else:
+        obs.per_minute_why = "the log is sampled, so its lines do not give every request's time"
     for (tier, _), (r, t) in stats.tier_minutes.items():
         req = obs.tier_requests.setdefault(tier, {})
         req[round(r)] = req.get(round(r), 0) + 1
@@ -176,6 +180,7 @@ def from_prometheus(
     """The report of a route's Prometheus history; raises ``ValueError`` on an invalid route."""
     profile = hourly.profile(usage.series, timezone)
     obs = ObservedUsage(profile, source="Prometheus history", unit="hourly peak")
+    obs.per_minute_why = "Prometheus keeps rates, not each request's time"
     for tier, peaks in usage.tier_peak_minute.items():
         obs.tier_requests[tier] = {}
         for p in peaks:

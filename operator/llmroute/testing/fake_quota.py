@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Literal
 
-from llmroute.proxy.gcra import fmt_duration
+from llmroute.core.gcra import fmt_duration
 
 HeaderStyle = Literal["openai", "azure"]
 

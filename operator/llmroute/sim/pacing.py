@@ -1,0 +1,195 @@
+"""Price per-minute limits the way the proxy enforces them: the log's arrivals replayed through its GCRA.
+
+The proxy enforces a per-minute limit as a steady rate with one second's burst (:mod:`llmroute.core.gcra`),
+so a limit read from counts per minute refuses more than the counts say whenever a client bunches its
+requests inside a minute. A :class:`Pacer` is one limiter key (a client in its tier, or a tier
+route-wide): it runs that GCRA for every limit on :data:`GRID` at once, requests strictly (the request
+must fit) and tokens by debt (admitted while not in debt beyond the burst, then charged the request's
+logged tokens), and adds what each limit admitted to the tier's :class:`Refusals`. Memory is one array
+of :data:`GRID` TATs per kind per key, plus the arrivals of the last :data:`~llmroute.sim.logstats.HORIZON`
+minutes waiting to be put in time order: it grows with the clients active at once, not with the lines.
+
+A request arrives at its line's ``time`` (when the answer ended) minus its ``latency_ms``. The limiters
+are route-wide: the figures the Redis store enforces exactly; without the store each replica enforces
+its share with a burst of its own, so the replicas together refuse a little less. A refused request is
+not retried here (a client that retries sends more than the log shows).
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from llmroute.core.gcra import BURST_SECONDS, WINDOW_SECONDS
+
+MANTISSAS = (10, 12, 15, 20, 25, 30, 40, 50, 60, 80)  # two digits, steps of at most a third
+GRID_DECADES = 10  # the grid reaches 10**GRID_DECADES units a minute
+
+
+def _grid() -> NDArray[np.float64]:
+    small = list(range(1, 10))
+    rest = [m * 10**d for d in range(GRID_DECADES) for m in MANTISSAS]
+    return np.array([*small, *rest, 10 ** (GRID_DECADES + 1)], dtype=np.float64)
+
+
+GRID = _grid()  # per-minute limits priced at once: 1..9, then two significant digits in steps of <= 1/3
+INTERVAL = WINDOW_SECONDS / GRID  # seconds per unit (the emission interval)
+TAU = np.maximum(BURST_SECONDS, INTERVAL)  # the burst tolerance, seconds
+
+
+def grid_up(value: float) -> int:
+    """The smallest :data:`GRID` limit at or above ``value`` (the largest one beyond it)."""
+    index = int(np.searchsorted(GRID, value - 1e-9))
+    return int(GRID[min(index, len(GRID) - 1)])
+
+
+PRUNE_SHARE = 0.2  # a limit that has refused this share of a tier's traffic is no longer replayed ...
+PRUNE_AFTER = 1000.0  # ... once the tier has sent this many units
+NEG_INTERVAL = [-i for i in INTERVAL.tolist()]  # ascending, for bisect
+INTERVALS = INTERVAL.tolist()
+TAUS = TAU.tolist()
+G = len(GRID)
+
+
+@dataclass
+class Refusals:
+    """What every :data:`GRID` limit would have admitted of one tier's traffic of one kind.
+
+    ``lo`` is the smallest limit still replayed: one that has refused :data:`PRUNE_SHARE` of the tier's
+    traffic after :data:`PRUNE_AFTER` units is dropped (its share only counts as at least that), since the
+    report looks for limits that refuse at most 1 %."""
+
+    strict: bool  # requests: the request must fit; tokens: admitted while not in debt beyond the burst
+    sent: float = 0.0
+    lo: int = 0
+    each: list[float] = field(default_factory=lambda: [0.0] * G)  # admitted at one limit
+    suffix: list[float] = field(default_factory=lambda: [0.0] * (G + 1))  # admitted at this limit and above
+
+    def admitted(self) -> NDArray[np.float64]:
+        out: NDArray[np.float64] = np.array(self.each) + np.cumsum(self.suffix[:G])
+        return out
+
+    def shares(self) -> NDArray[np.float64]:
+        """The refused share (0..1) at every :data:`GRID` limit (1 below :attr:`lo`: no longer replayed)."""
+        if self.sent <= 0:
+            return np.zeros(G)
+        out = np.clip(1.0 - self.admitted() / self.sent, 0.0, 1.0)
+        out[: self.lo] = 1.0
+        return out
+
+    def share(self, limit: float) -> float:
+        """The refused share at ``limit`` (a :data:`GRID` value; raises ``ValueError`` otherwise)."""
+        index = int(np.searchsorted(GRID, limit))
+        if index >= G or GRID[index] != limit:
+            raise ValueError(f"{limit} is not a priced limit")
+        return float(self.shares()[index])
+
+    def smallest(self, at_least: float, max_share: float) -> int | None:
+        """The smallest :data:`GRID` limit at or above ``at_least`` that, like every larger one, refuses at
+        most ``max_share``; ``None`` when even the grid's largest refuses more."""
+        ok = self.shares() <= max_share + 1e-12
+        tail = np.logical_and.accumulate(ok[::-1])[::-1]  # this limit and every larger one
+        start = int(np.searchsorted(GRID, at_least - 1e-9))
+        hits = np.flatnonzero(tail[start:])
+        return int(GRID[start + hits[0]]) if hits.size else None
+
+    def prune(self) -> None:
+        """Stop replaying the smallest limits that already refuse :data:`PRUNE_SHARE` of the traffic."""
+        if self.sent < PRUNE_AFTER:
+            return
+        admitted = self.admitted()
+        while self.lo < G - 1 and self.sent - admitted[self.lo] > PRUNE_SHARE * self.sent:
+            self.lo += 1
+
+
+class Limiters:
+    """One key's GCRA at every :data:`GRID` limit of one kind. The limits idle at the latest arrival
+    (TAT not after it) form a suffix of the grid whose TATs are one formula, ``at + cost x interval``
+    (:attr:`anchor`), so an arrival costs work only for the limits still in debt."""
+
+    __slots__ = ("anchor", "tat")
+
+    def __init__(self) -> None:
+        self.tat = [0.0] * G  # explicit TATs (seconds) below the anchor's first index
+        self.anchor: tuple[float, float, int] = (-math.inf, 0.0, 0)  # (at, cost, first index)
+
+    def replay(self, arrivals: list[tuple[float, float]], into: Refusals, strict: bool) -> None:
+        """Arrivals ``(at seconds, tokens)`` in time order: one request each (``strict``, unsampled logs)
+        or its tokens (by debt; an arrival without tokens changes nothing)."""
+        lo, tat, intervals, taus = into.lo, self.tat, INTERVALS, TAUS
+        each, suffix, neg = into.each, into.suffix, NEG_INTERVAL
+        a_at, a_cost, a_from = self.anchor
+        sent = 0.0
+        for at, tokens in arrivals:
+            cost = 1.0 if strict else tokens
+            if cost <= 0:
+                continue
+            sent += cost
+            j = a_from
+            if a_from < G and a_cost > 0:  # the anchored limits still in debt become explicit
+                j = bisect_left(neg, (a_at - at) / a_cost)
+                if j > a_from:
+                    for i in range(a_from if a_from > lo else lo, j):
+                        tat[i] = a_at + a_cost * intervals[i]
+                else:
+                    j = a_from
+            k = j
+            while k > lo and tat[k - 1] <= at:
+                k -= 1
+            for i in range(lo, k):
+                t = tat[i]
+                base = t if t > at else at
+                if strict:
+                    t = base + cost * intervals[i]
+                    if t <= at + taus[i] + 1e-9:
+                        tat[i] = t
+                        each[i] += cost
+                elif base <= at + taus[i] + 1e-9:
+                    tat[i] = base + cost * intervals[i]
+                    each[i] += cost
+            suffix[k] += cost  # idle limits admit (one request, or tokens by debt) and restart from now
+            a_at, a_cost, a_from = at, cost, k
+        self.anchor = (a_at, a_cost, a_from)
+        into.sent += sent
+
+    def idle_at(self) -> float:
+        """When every limit of this key is idle again (seconds)."""
+        a_at, a_cost, a_from = self.anchor
+        latest = a_at + a_cost * INTERVALS[a_from] if a_from < G else -math.inf
+        return max([latest, *self.tat[:a_from]])
+
+
+class Pacer:
+    """The GCRA of one limiter key in ``tier`` (requests and tokens) over every :data:`GRID` limit: arrivals
+    appended to :attr:`pending` in any order within a horizon, :meth:`flush` replays those before a time
+    in time order."""
+
+    __slots__ = ("pending", "requests", "tier", "to_requests", "to_tokens", "tokens")
+
+    def __init__(self, tier: str, to_requests: Refusals, to_tokens: Refusals) -> None:
+        self.tier = tier
+        self.to_requests, self.to_tokens = to_requests, to_tokens
+        self.pending: list[tuple[float, float]] = []  # (arrival s, tokens), one request each, any order
+        self.requests = Limiters()
+        self.tokens = Limiters()
+
+    def flush(self, before: float | None = None) -> None:
+        """Replay, in time order, the buffered arrivals before ``before`` seconds (all when ``None``)."""
+        if not self.pending:
+            return
+        self.pending.sort()
+        if before is None:
+            now, self.pending = self.pending, []
+        else:
+            cut = bisect_left(self.pending, (before, -math.inf))
+            now, self.pending = self.pending[:cut], self.pending[cut:]
+        self.requests.replay(now, self.to_requests, strict=True)
+        self.tokens.replay(now, self.to_tokens, strict=False)
+
+    def idle_at(self) -> float:
+        """When every limiter of this key is idle again (seconds): from then on it is a new key."""
+        return max(self.requests.idle_at(), self.tokens.idle_at())
