@@ -22,7 +22,7 @@ from llmroute.sim.logstats import LogStats
 from llmroute.sim.recommend import ObservedUsage, recommend
 from llmroute.sim.report import analyse, render
 from llmroute.sim.trace import Trace
-from llmroute.spec.accesslog import problem
+from llmroute.spec.accesslog import canonical_time, problem
 from tests.unit.test_usage_report import MONDAY, ROOT, rec, segment_log, write_log
 
 BAD_FIELDS: dict[str, dict[str, Any]] = {
@@ -313,3 +313,34 @@ def test_daily_windows_need_a_day_of_data() -> None:
     assert "12 hours" in said["spec.rateLimits.schedules[off-peak]"]
     assert "12 hours" in said["spec.scaling.schedules[peak]"]
     assert out["patch"]["spec"] == {}
+
+
+def test_lines_dated_far_off_neither_stretch_nor_change_the_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A clock reset to 1970, a year written with three digits, a sentinel year 9999 and an offset that
+    takes a time before year 1: each once in a week of good lines. Before, one line in 9999 spread the
+    report over eight thousand years (minutes and a gigabyte) and one with an offset raised
+    ``OverflowError``. Now the future line and the impossible one are skipped and named, the two dated
+    decades back are left out of the time-of-day picture with a note, and the report is the clean one."""
+    good = segment_log()
+    odd = [
+        rec(MONDAY) | {"time": "1970-01-01T00:00:00Z"},
+        rec(MONDAY) | {"time": "0999-03-02T16:00:00.123Z"},
+        rec(MONDAY) | {"time": "9999-03-02T16:00:00.123Z"},
+        rec(MONDAY) | {"time": "0001-01-01T00:00:00+01:00"},
+    ]
+    clean = run_json(capsys, "--access-log", str(write_log(tmp_path / "clean", good)))
+    mixed = run_json(capsys, "--access-log", str(write_log(tmp_path / "mixed", [odd[0], *good, *odd[1:]])))
+    assert mixed["input"]["skipped"] == {"time in the future": 1, "bad time or field": 1}
+    assert mixed["input"]["skipped_fields"] == {"time": 1}
+    for key in ("profile", "days_spanned"):
+        assert mixed[key] == clean[key], key
+    assert mixed["recommendations"]["patch"] == clean["recommendations"]["patch"]
+    assert mixed["first"] == clean["first"][:16] + "Z" and mixed["last"] == clean["last"][:16] + "Z"
+    assert mixed["notes"][0].startswith("2 requests are dated more than 31 days away from the log's main")
+    assert "0999-03-02T16:00:00.123Z" in mixed["notes"][0]  # the earliest line, its year in four digits
+    assert canonical_time("0999-03-02T18:00:00+02:00") == "0999-03-02T16:00:00.000Z"  # four-digit years
+    assert canonical_time("0001-01-01T00:00:00+01:00") is None  # before year 1 in UTC
+    # the 0999 line reached the tier's limiter replay after later ones: left out, not charged against it
+    assert any(note.startswith("1 requests arrived") for note in mixed["notes"])

@@ -13,7 +13,7 @@ import json
 import math
 import os
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfoNotFoundError
@@ -30,8 +30,10 @@ from llmroute.sim.promsource import fetch
 from llmroute.sim.report import analyse, render
 from llmroute.sim.segments import Thresholds
 from llmroute.sim.trace import default_trace, read_trace
-from llmroute.spec.accesslog import problem
+from llmroute.spec.accesslog import canonical_time, problem
 from llmroute.spec.base import check_timezone
+
+FUTURE_SLACK = timedelta(days=1)  # an access-log line timed later than now plus this is skipped
 
 
 def add_parser(sub: Any) -> None:
@@ -201,7 +203,8 @@ def _from_log(args: argparse.Namespace, tz: str, route: dict[str, Any] | None) -
     add = stats.add
     want = args.route
     routes: dict[Any, int] = {}  # records by route, before choosing one
-    for record in with_progress(read(args.access_log, read_stats), progress):
+    not_after = canonical_time((datetime.now(UTC) + FUTURE_SLACK).isoformat())  # clocks a day off at most
+    for record in with_progress(read(args.access_log, read_stats, not_after), progress):
         name = record.get("route")
         routes[name] = routes.get(name, 0) + 1
         if want is not None and name != want:

@@ -86,7 +86,10 @@ def _open(name: str) -> tuple[Iterable[bytes], Any]:
     return lines, owned
 
 
-def _records(name: str, stats: ReadStats) -> Iterator[Record]:
+FUTURE = "time in the future"
+
+
+def _records(name: str, stats: ReadStats, not_after: str | None) -> Iterator[Record]:
     stream, owned = _open(name)
     loads, newest, check = orjson.loads, VERSION, time_problem
     number = 0
@@ -119,6 +122,9 @@ def _records(name: str, stats: ReadStats) -> Iterator[Record]:
             if said is not None:
                 stats.skip_field(said, f"{name}:{number}")
                 continue
+            if not_after is not None and record["time"] > not_after:
+                stats.skip(FUTURE, f"{name}:{number}")
+                continue
             stats.records += 1
             yield record
     except (EOFError, zlib.error, gzip.BadGzipFile):  # a file still being written or copied: keep the rest
@@ -135,13 +141,15 @@ def _time(record: Record) -> str:
     return value
 
 
-def read(names: Sequence[str], stats: ReadStats) -> Iterator[Record]:
+def read(names: Sequence[str], stats: ReadStats, not_after: str | None = None) -> Iterator[Record]:
     """Access-log records of every source in ``names`` (``-`` is stdin), merged in time order; raises
-    ``OSError`` for a source that cannot be opened (before anything is read)."""
+    ``OSError`` for a source that cannot be opened (before anything is read). Records timed after
+    ``not_after`` (the contract's time form) are skipped as :data:`FUTURE`: a clock far ahead would
+    otherwise stretch the report to its date."""
     for name in names:
         if name != "-":
             stats.bytes_total += Path(name).stat().st_size
-    streams = [_records(name, stats) for name in names]
+    streams = [_records(name, stats, not_after) for name in names]
     if len(streams) == 1:
         return streams[0]
     return heapq.merge(*streams, key=_time)  # the RFC 3339 UTC times sort as strings

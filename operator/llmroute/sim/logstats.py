@@ -34,6 +34,7 @@ from llmroute.spec.accesslog import MAX_COUNT, MIN_SAMPLE_RATE
 PROMPT_BANDS = (256, 1024, 4096, 16384, 65536)  # input tokens: <256, 256-1k, 1k-4k, 4k-16k, 16k-64k, 64k+
 BAND_NAMES = ("<256", "256-1k", "1k-4k", "4k-16k", "16k-64k", ">=64k")
 HORIZON = 15  # minutes a client's minute stays open for records out of time order
+APART_MINUTES = 31 * 24 * 60  # lines this far from all others are a stretch apart (LogStats.span)
 SWEEP_MINUTES = 5  # how often (log time) the arrivals HORIZON behind are replayed through the limiters
 
 
@@ -334,23 +335,55 @@ class LogStats:
         self._client_pacers.clear()
         self._waiting.clear()
 
-    def series(self) -> HourlySeries | None:
-        """Hourly totals from the first to the last hour of the log (``None`` for an empty log).
-
-        The log's first hour is missing (NaN) unless its first line is in the hour's first minute, and its
-        last hour unless its last line is in the hour's last minute: the log covers only part of them, and
-        part of an hour read as the whole of it would make a busy hour look quiet (a day of logs from
-        20:30 to 20:30 holds two half hours of 20:00)."""
-        if not self.tier_minutes:
+    def span(self) -> tuple[int, int] | None:
+        """(first, last) UTC minute number of the log's main stretch (``None`` for an empty log): its lines
+        split where :data:`APART_MINUTES` pass without one, the stretch with the most requests. A line
+        dated decades off (a clock reset to 1970, a sentinel year) would otherwise spread the hourly
+        picture over every hour in between, read as hours without traffic."""
+        minutes: dict[int, float] = {}
+        for (_, minute), (r, _) in self.tier_minutes.items():
+            minutes[minute] = minutes.get(minute, 0.0) + r
+        if not minutes:
             return None
-        minutes = [minute for _, minute in self.tier_minutes]
-        first_minute, last_minute = min(minutes), max(minutes)
+        order = sorted(minutes)
+        best: tuple[float, int, int] | None = None
+        start = 0
+        for i in range(1, len(order) + 1):
+            if i == len(order) or order[i] - order[i - 1] > APART_MINUTES:
+                weight = sum(minutes[m] for m in order[start:i])
+                if best is None or weight > best[0]:
+                    best = (weight, order[start], order[i - 1])
+                start = i
+        assert best is not None
+        return best[1], best[2]
+
+    def outside(self) -> float:
+        """Requests dated outside the main stretch (:meth:`span`)."""
+        bounds = self.span()
+        if bounds is None:
+            return 0.0
+        lo, hi = bounds
+        return sum(r for (_, minute), (r, _) in self.tier_minutes.items() if not lo <= minute <= hi)
+
+    def series(self) -> HourlySeries | None:
+        """Hourly totals from the first to the last hour of the log's main stretch (:meth:`span`; ``None``
+        for an empty log).
+
+        The first hour is missing (NaN) unless the stretch starts in the hour's first minute, and the last
+        hour unless it ends in the hour's last minute: the log covers only part of them, and part of an
+        hour read as the whole of it would make a busy hour look quiet (a day of logs from 20:30 to 20:30
+        holds two half hours of 20:00)."""
+        bounds = self.span()
+        if bounds is None:
+            return None
+        first_minute, last_minute = bounds
         first, last = first_minute // 60, last_minute // 60
         req = np.zeros(last - first + 1)
         tok = np.zeros(last - first + 1)
         for (_, minute), (r, t) in self.tier_minutes.items():
-            req[minute // 60 - first] += r
-            tok[minute // 60 - first] += t
+            if first_minute <= minute <= last_minute:
+                req[minute // 60 - first] += r
+                tok[minute // 60 - first] += t
         if first_minute % 60 != 0:
             req[0] = tok[0] = np.nan
         if last_minute % 60 != 59:

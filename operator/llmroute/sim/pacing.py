@@ -65,6 +65,7 @@ class Refusals:
 
     strict: bool  # requests: the request must fit; tokens: admitted while not in debt beyond the burst
     sent: float = 0.0
+    late: float = 0.0  # requests left out: they reached the replay after later ones had been replayed
     lo: int = 0
     each: list[float] = field(default_factory=lambda: [0.0] * G)  # admitted at one limit
     suffix: list[float] = field(default_factory=lambda: [0.0] * (G + 1))  # admitted at this limit and above
@@ -168,7 +169,7 @@ class Pacer:
     appended to :attr:`pending` in any order within a horizon, :meth:`flush` replays those before a time
     in time order."""
 
-    __slots__ = ("pending", "requests", "tier", "to_requests", "to_tokens", "tokens")
+    __slots__ = ("pending", "replayed", "requests", "tier", "to_requests", "to_tokens", "tokens")
 
     def __init__(self, tier: str, to_requests: Refusals, to_tokens: Refusals) -> None:
         self.tier = tier
@@ -176,19 +177,26 @@ class Pacer:
         self.pending: list[tuple[float, float]] = []  # (arrival s, tokens), one request each, any order
         self.requests = Limiters()
         self.tokens = Limiters()
+        self.replayed = -math.inf  # the latest arrival replayed (seconds)
 
     def flush(self, before: float | None = None) -> None:
         """Replay, in time order, the buffered arrivals before ``before`` seconds (all when ``None``)."""
         if not self.pending:
             return
         self.pending.sort()
+        late = bisect_left(self.pending, (self.replayed, -math.inf))
+        if late:  # behind what was replayed already: out of order by more than the horizon
+            self.to_requests.late += late
+            del self.pending[:late]
         if before is None:
             now, self.pending = self.pending, []
         else:
             cut = bisect_left(self.pending, (before, -math.inf))
             now, self.pending = self.pending[:cut], self.pending[cut:]
-        self.requests.replay(now, self.to_requests, strict=True)
-        self.tokens.replay(now, self.to_tokens, strict=False)
+        if now:
+            self.requests.replay(now, self.to_requests, strict=True)
+            self.tokens.replay(now, self.to_tokens, strict=False)
+            self.replayed = now[-1][0]
 
     def idle_at(self) -> float:
         """When every limiter of this key is idle again (seconds): from then on it is a new key."""

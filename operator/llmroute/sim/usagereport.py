@@ -7,10 +7,11 @@ recommendations (:mod:`llmroute.sim.recommend`).
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from llmroute.sim import hourly, patchyaml, segments
-from llmroute.sim.logstats import HORIZON, KEY_FIELDS, LogStats, Totals, bin_value, is_error
+from llmroute.sim.logstats import APART_MINUTES, HORIZON, KEY_FIELDS, LogStats, Totals, bin_value, is_error
 from llmroute.sim.promsource import PromUsage
 from llmroute.sim.promsource import summary as prom_summary
 from llmroute.sim.recommend import Histogram, ObservedUsage, recommend
@@ -124,6 +125,8 @@ def from_log(
     series = stats.series()
     if series is None:
         raise ValueError("the access log holds no requests")
+    outside = stats.outside()
+    lo, hi = stats.span() or (0, 0)
     profile = hourly.profile(series, stats.timezone)
     clients, segment = segments.summary(stats, thresholds or segments.Thresholds(), top)
     by_status = {k: t.requests for k, t in stats.totals("status").items()}
@@ -131,9 +134,9 @@ def from_log(
     errors = sum(v for k, v in by_status.items() if is_error(k))
     return {
         "source": "access log",
-        "first": stats.first,
-        "last": stats.last,
-        "days_spanned": round(stats.span_days(), 3),
+        "first": stats.first if not outside else _minute(lo),
+        "last": stats.last if not outside else _minute(hi),
+        "days_spanned": round(stats.span_days() if not outside else (hi - lo) / 1440, 3),
         "requests": stats.requests,
         "tokens": {
             "input": sum(t.input_tokens for t in stats.breakdown.values()),
@@ -148,12 +151,24 @@ def from_log(
         "cache": cache_summary(stats),
         "clients": clients,
         "recommendations": recommend(observed_from_log(stats, profile, segment), route_doc),
-        "notes": _log_notes(stats),
+        "notes": _log_notes(stats, outside),
     }
 
 
-def _log_notes(stats: LogStats) -> list[str]:
+def _minute(minute: int) -> str:
+    """A UTC minute number as ``YYYY-MM-DDTHH:MMZ``."""
+    t = datetime.fromtimestamp(minute * 60, UTC)
+    return f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}Z"
+
+
+def _log_notes(stats: LogStats, outside: float) -> list[str]:
     notes = []
+    if outside:
+        notes.append(
+            f"{outside:,.0f} requests are dated more than {APART_MINUTES // 1440} days away from the log's "
+            f"main stretch (the log runs from {stats.first} to {stats.last}): a clock set wrong? They are "
+            "left out of the time-of-day picture, the peak and quiet hours and the schedules"
+        )
     rates = stats.sample_rates
     if rates and rates[0] < 1:
         notes.append(
@@ -166,6 +181,13 @@ def _log_notes(stats: LogStats) -> list[str]:
             f"{stats.late:,.0f} requests came more than {HORIZON} minutes out of time order for their "
             "client (logs concatenated?): their minutes may be split, so per-client peaks read low; give "
             "each pod's log as its own file to have them merged by time"
+        )
+    late = sum(r.late for (_, kind), r in stats.tier_refusals.items() if kind == "requests")
+    if late:
+        notes.append(
+            f"{late:,.0f} requests arrived (their line's time minus their latency) more than {HORIZON} "
+            "minutes before requests already replayed through the limiter (long requests, or logs out of "
+            "order): the recommended limits' replayed shares leave them out"
         )
     notes.append(
         "hours without a line inside the log's span count as no traffic; a first or last hour the log "

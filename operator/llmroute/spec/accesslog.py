@@ -73,8 +73,14 @@ def canonical_time(value: Any) -> str | None:
         return None
     if when.tzinfo is None:
         return None
-    utc = when.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    try:
+        u = when.astimezone(UTC)
+    except OverflowError:  # an offset that takes it past year 1 or 9999
+        return None
+    return (
+        f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}."
+        f"{u.microsecond // 1000:03d}Z"
+    )
 
 
 BAD_VERSION: Final = "v: not a format version (a whole number from 1)"
