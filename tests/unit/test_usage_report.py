@@ -237,19 +237,24 @@ def bunched_log(seed: int = 3) -> list[dict[str, Any]]:
     return sorted(out, key=lambda r: str(r["time"]))
 
 
-def replayed_share(records: list[dict[str, Any]], limit: int, kind: gcra.Kind, per_client: bool) -> float:
-    """The share of ``kind`` the proxy's own limiter refuses at ``limit``, replayed at each request's
-    arrival (its end time minus its latency), per client or for the tier as a whole."""
+def replayed_share(
+    records: list[dict[str, Any]], limit: int, kind: gcra.Kind, per_client: bool, tier: str = "team"
+) -> float:
+    """The share of ``kind`` the proxy's own limiter refuses at ``limit`` in ``tier``, replayed at each
+    request's arrival (its end time minus its latency), per (tier, client) as the proxy keys a client's
+    limiter, or for the tier as a whole."""
     arrivals = sorted(
         (datetime.fromisoformat(r["time"].replace("Z", "+00:00")).timestamp() - r["latency_ms"] / 1000,
-         r["client"] if per_client else "", r["input_tokens"] + r["output_tokens"])
+         (r["tier"], r["client"]) if per_client else r["tier"], r["input_tokens"] + r["output_tokens"])
         for r in records
     )  # fmt: skip
-    tats: dict[str, float] = {}
+    tats: dict[Any, float] = {}
     sent = refused = 0.0
     for at, who, tokens in arrivals:
+        if (who[0] if per_client else who) != tier:
+            continue
         cost = 1.0 if kind == "requests" else float(tokens)
-        ok, tat, _ = gcra.evaluate(tats.get(who, 0.0), at, gcra.LimitCheck(who, limit, cost, kind))
+        ok, tat, _ = gcra.evaluate(tats.get(who, 0.0), at, gcra.LimitCheck(str(who), limit, cost, kind))
         sent += cost
         if ok:
             tats[who] = tat
@@ -287,6 +292,53 @@ def test_limits_are_priced_by_replaying_the_log_through_the_proxys_limiter() -> 
             assert replayed_share(records, smaller, kind, per_client) > 0.01, (path, smaller)
             checked += 1
     assert checked >= 2  # the bunching made at least the per-client limits rise above the per-minute p99
+
+
+def test_a_client_in_two_tiers_keeps_its_limiter_in_each() -> None:
+    """The proxy keys a client's limiter by tier and client: a client whose every third request goes to
+    another tier (a tier header) keeps its debt in each. The printed share is the replay's."""
+    records = bunched_log(5)
+    for i, r in enumerate(records):
+        if r["client"] in ("client0", "client1") and i % 3 == 0:
+            r["tier"] = "other"
+    stats = LogStats("UTC")
+    for r in records:
+        stats.add(dict(r))
+    stats.finish()
+    items = {i["path"]: i for i in usagereport.from_log(stats)["recommendations"]["recommendations"]}
+    for tier in ("team",):  # the clients switching send most of their requests here
+        item = items[f"spec.rateLimits.tiers[{tier}].perClient.requestsPerMinute"]
+        said = float(item["reason"].rsplit("it would have refused ", 1)[1].split("%")[0]) / 100
+        share = replayed_share(records, item["value"], "requests", True, tier)
+        assert said == pytest.approx(share, abs=5e-5) and share <= 0.01, (tier, item)
+
+
+def test_logs_concatenated_out_of_order_are_priced_per_minute_and_say_why() -> None:
+    """Two pods' logs appended one after the other (the second starts hours before the first ends):
+    their order cannot be replayed, so the limits are counted per minute and the reasoning says why."""
+    records = bunched_log()
+    first = [r for r in records if r["client"] < "client5"]
+    second = [r for r in records if r["client"] >= "client5"]
+    stats = LogStats("UTC")
+    for r in (*first, *second):
+        stats.add(dict(r))
+    stats.finish()
+    items = {i["path"]: i for i in usagereport.from_log(stats)["recommendations"]["recommendations"]}
+    for path in ("tiers[team].perClient.requestsPerMinute", "tiers[team].tokensPerMinute"):
+        reason = items[f"spec.rateLimits.{path}"]["reason"]
+        assert "requests reached it more than 15 minutes out of time order" in reason, reason
+        assert "give each pod's log as its own file" in reason and "it would have refused" not in reason
+
+
+def test_a_time_with_bad_seconds_changes_nothing() -> None:
+    stats = LogStats("UTC")
+    stats.add(rec(MONDAY))
+    for seconds in ("4x.100", "99.000"):
+        with pytest.raises(ValueError):
+            stats.add(rec(MONDAY) | {"time": f"2025-03-03T00:01:{seconds}Z"})
+    stats.finish()
+    assert stats.requests == 1 and sum(t.requests for t in stats.breakdown.values()) == 1
+    assert stats.last == rec(MONDAY)["time"]
 
 
 def test_a_sampled_log_prices_limits_per_minute_and_says_so() -> None:

@@ -36,6 +36,8 @@ BAND_NAMES = ("<256", "256-1k", "1k-4k", "4k-16k", "16k-64k", ">=64k")
 HORIZON = 15  # minutes a client's minute stays open for records out of time order
 APART_MINUTES = 31 * 24 * 60  # lines this far from all others are a stretch apart (LogStats.span)
 SWEEP_MINUTES = 5  # how often (log time) the arrivals HORIZON behind are replayed through the limiters
+SWEEP_LINES = 200_000  # ... or after this many lines (a log out of order gives no time to go by)
+MAX_LATE = 0.001  # share of requests out of order beyond HORIZON that stops the limit replay
 
 
 def band(tokens: Any) -> str:
@@ -164,10 +166,12 @@ class LogStats:
         self.client_refusals: dict[tuple[str, Kind], Refusals] = {}  # (tier, kind)
         self.tier_refusals: dict[tuple[str, Kind], Refusals] = {}
         self._tier_pacers: dict[str, Pacer] = {}
-        self._client_pacers: dict[str, Pacer] = {}  # by client id (a client's pacer is in its latest tier)
+        self._client_pacers: dict[tuple[str, str], Pacer] = {}  # by (tier, client id)
         self._waiting: list[Pacer] = []  # pacers with arrivals to replay
         self._swept = -SWEEP_MINUTES  # the minute arrivals were last replayed up to HORIZON before
         self._forgotten = 0  # the minute idle limiters were last forgotten
+        self._unswept = 0  # lines paced since the last sweep
+        self.unpaced_why: str | None = None  # why limits are priced per minute, not by the replay
 
     def _slot(self, when: str) -> tuple[int, int]:
         """(UTC minute number, local day ordinal) of a ``YYYY-MM-DDTHH:MM`` prefix."""
@@ -224,6 +228,9 @@ class LogStats:
         key = (tier, endpoint or "-", model or "-", stream is True,
                BAND_BY_BITS[tin.bit_length()] if tin else "unknown", status, cache or "bypass")  # fmt: skip
         latency = latency or 0.0
+        second = float(when[17:23])
+        if not 0 <= second < 61:
+            raise ValueError("time: seconds out of range")
         t = self.breakdown.get(key)
         # nothing below raises: a bad record changes nothing
         if self.first is None or when < self.first:
@@ -246,20 +253,19 @@ class LogStats:
         m[1] += tokens * w
         if self.paced:
             if w != 1.0:
-                self._stop_pacing()
+                self._stop_pacing("the log is sampled, so its lines do not give every request's time")
             else:
-                if minute >= self._swept + SWEEP_MINUTES:
-                    self._sweep(minute)
-                arrival = (minute * 60 + float(when[17:23]) - latency / 1000, tokens)  # when admitted
+                self._unswept += 1
+                if minute >= self._swept + SWEEP_MINUTES or self._unswept >= SWEEP_LINES:
+                    self._sweep(max(minute, self._swept))
+            if self.paced:
+                arrival = (minute * 60 + second - latency / 1000, tokens)  # when it was admitted
                 p = self._tier_pacers.get(tier) or self._pacer(tier, None)
                 if not p.pending:
                     self._waiting.append(p)
                 p.pending.append(arrival)
-                if cid is not None:
-                    p = self._client_pacers.get(cid) or self._pacer(tier, cid)
-                    if p.tier is not tier and p.tier != tier:  # a client moved to another tier
-                        p.flush()
-                        p = self._pacer(tier, cid)
+                if cid is not None:  # the proxy keys a client's limiter by its tier too
+                    p = self._client_pacers.get((tier, cid)) or self._pacer(tier, cid)
                     if not p.pending:
                         self._waiting.append(p)
                     p.pending.append(arrival)
@@ -292,11 +298,11 @@ class LogStats:
         if cid is None:
             self._tier_pacers[tier] = p
         else:
-            self._client_pacers[cid] = p
+            self._client_pacers[tier, cid] = p
         return p
 
-    def _stop_pacing(self) -> None:
-        self.paced = False
+    def _stop_pacing(self, why: str) -> None:
+        self.paced, self.unpaced_why = False, why
         self._tier_pacers.clear()
         self._client_pacers.clear()
         self._waiting.clear()
@@ -304,10 +310,10 @@ class LogStats:
         self.tier_refusals.clear()
 
     def _sweep(self, minute: int) -> None:
-        """Replay the arrivals more than :data:`HORIZON` minutes before ``minute``, stop replaying limits
-        that refuse too much (:meth:`Refusals.prune`) and, once an hour of log time, forget the clients'
-        limiters idle since then (an idle limiter is a new one)."""
-        self._swept = minute
+        """Replay the arrivals more than :data:`HORIZON` minutes before ``minute``; stop replaying when
+        too many came later than that (:meth:`_check_order`); once an hour of log time, forget the
+        clients' limiters idle since then (an idle limiter is a new one)."""
+        self._swept, self._unswept = minute, 0
         cutoff = (minute - HORIZON) * 60.0
         waiting = []
         for p in self._waiting:
@@ -315,13 +321,25 @@ class LogStats:
             if p.pending:
                 waiting.append(p)
         self._waiting = waiting
-        for r in (*self.client_refusals.values(), *self.tier_refusals.values()):
-            r.prune()
-        if minute >= self._forgotten + 60:
+        if self._check_order() and minute >= self._forgotten + 60:
             self._forgotten = minute
             pacers = self._client_pacers
-            for cid in [c for c, p in pacers.items() if not p.pending and p.idle_at() < cutoff]:
-                del pacers[cid]
+            for key in [k for k, p in pacers.items() if not p.pending and p.idle_at() < cutoff]:
+                del pacers[key]
+
+    def _check_order(self) -> bool:
+        """Whether the replay goes on: more than :data:`MAX_LATE` of the requests reaching it later than
+        :data:`HORIZON` minutes out of time order (logs concatenated) stop it, and the limits are priced
+        per minute."""
+        rs = [r for (_, kind), r in self.tier_refusals.items() if kind == "requests"]
+        late, sent = sum(r.late for r in rs), sum(r.sent for r in rs)
+        if late > MAX_LATE * (late + sent) and late >= 10:
+            self._stop_pacing(
+                f"{late:,.0f} requests reached it more than {HORIZON} minutes out of time order, so the "
+                "log's order cannot be replayed: give each pod's log as its own file"
+            )
+            return False
+        return True
 
     def finish(self) -> None:
         """Close every client's open minutes and replay every arrival left (call once, after the last
@@ -331,6 +349,7 @@ class LogStats:
         self.anonymous.fold()
         for p in (*self._tier_pacers.values(), *self._client_pacers.values()):
             p.flush()
+        self._check_order()
         self._tier_pacers.clear()
         self._client_pacers.clear()
         self._waiting.clear()

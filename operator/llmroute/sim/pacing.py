@@ -18,6 +18,7 @@ not retried here (a client that retries sends more than the log shows).
 from __future__ import annotations
 
 import math
+from array import array
 from bisect import bisect_left
 from dataclasses import dataclass, field
 
@@ -47,8 +48,7 @@ def grid_up(value: float) -> int:
     return int(GRID[min(index, len(GRID) - 1)])
 
 
-PRUNE_SHARE = 0.2  # a limit that has refused this share of a tier's traffic is no longer replayed ...
-PRUNE_AFTER = 1000.0  # ... once the tier has sent this many units
+TOKENS_FLOOR = 1000  # tokens a minute: smaller token limits are not priced (one ordinary request is more)
 NEG_INTERVAL = [-i for i in INTERVAL.tolist()]  # ascending, for bisect
 INTERVALS = INTERVAL.tolist()
 TAUS = TAU.tolist()
@@ -59,14 +59,12 @@ G = len(GRID)
 class Refusals:
     """What every :data:`GRID` limit would have admitted of one tier's traffic of one kind.
 
-    ``lo`` is the smallest limit still replayed: one that has refused :data:`PRUNE_SHARE` of the tier's
-    traffic after :data:`PRUNE_AFTER` units is dropped (its share only counts as at least that), since the
-    report looks for limits that refuse at most 1 %."""
+    ``lo`` is the index of the smallest limit replayed: 0 for requests, :data:`TOKENS_FLOOR` for tokens."""
 
     strict: bool  # requests: the request must fit; tokens: admitted while not in debt beyond the burst
     sent: float = 0.0
     late: float = 0.0  # requests left out: they reached the replay after later ones had been replayed
-    lo: int = 0
+    lo: int = -1  # set from strict in __post_init__
     each: list[float] = field(default_factory=lambda: [0.0] * G)  # admitted at one limit
     suffix: list[float] = field(default_factory=lambda: [0.0] * (G + 1))  # admitted at this limit and above
 
@@ -79,7 +77,7 @@ class Refusals:
         if self.sent <= 0:
             return np.zeros(G)
         out = np.clip(1.0 - self.admitted() / self.sent, 0.0, 1.0)
-        out[: self.lo] = 1.0
+        out[: self.lo] = 1.0  # not priced
         return out
 
     def share(self, limit: float) -> float:
@@ -98,13 +96,9 @@ class Refusals:
         hits = np.flatnonzero(tail[start:])
         return int(GRID[start + hits[0]]) if hits.size else None
 
-    def prune(self) -> None:
-        """Stop replaying the smallest limits that already refuse :data:`PRUNE_SHARE` of the traffic."""
-        if self.sent < PRUNE_AFTER:
-            return
-        admitted = self.admitted()
-        while self.lo < G - 1 and self.sent - admitted[self.lo] > PRUNE_SHARE * self.sent:
-            self.lo += 1
+    def __post_init__(self) -> None:
+        if self.lo < 0:
+            self.lo = 0 if self.strict else int(np.searchsorted(GRID, TOKENS_FLOOR))
 
 
 class Limiters:
@@ -115,7 +109,7 @@ class Limiters:
     __slots__ = ("anchor", "tat")
 
     def __init__(self) -> None:
-        self.tat = [0.0] * G  # explicit TATs (seconds) below the anchor's first index
+        self.tat = array("d", bytes(8 * G))  # explicit TATs (seconds) below the anchor's first index
         self.anchor: tuple[float, float, int] = (-math.inf, 0.0, 0)  # (at, cost, first index)
 
     def replay(self, arrivals: list[tuple[float, float]], into: Refusals, strict: bool) -> None:
@@ -157,11 +151,12 @@ class Limiters:
         self.anchor = (a_at, a_cost, a_from)
         into.sent += sent
 
-    def idle_at(self) -> float:
-        """When every limit of this key is idle again (seconds)."""
+    def idle_at(self, lo: int) -> float:
+        """When every limit from index ``lo`` up is idle again (seconds)."""
         a_at, a_cost, a_from = self.anchor
-        latest = a_at + a_cost * INTERVALS[a_from] if a_from < G else -math.inf
-        return max([latest, *self.tat[:a_from]])
+        first = max(a_from, lo)
+        latest = a_at + a_cost * INTERVALS[first] if first < G else -math.inf
+        return max(latest, max(self.tat[lo:a_from], default=-math.inf))
 
 
 class Pacer:
@@ -200,4 +195,4 @@ class Pacer:
 
     def idle_at(self) -> float:
         """When every limiter of this key is idle again (seconds): from then on it is a new key."""
-        return max(self.requests.idle_at(), self.tokens.idle_at())
+        return max(self.requests.idle_at(self.to_requests.lo), self.tokens.idle_at(self.to_tokens.lo))

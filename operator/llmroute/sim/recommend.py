@@ -196,31 +196,38 @@ def _too_few(obs: ObservedUsage, hist: Histogram, path: str, what: str, b: _Buil
 
 
 def _priced(
-    obs: ObservedUsage, paced: Refusals | None, start: float, hist: Histogram, guard: bool
+    obs: ObservedUsage, paced: Refusals | None, start: float, hist: Histogram, guard: bool, what: str
 ) -> tuple[int, str]:
     """The limit from ``start`` (a headroom times a p99) and how it was priced: replayed through the
-    proxy's limiter and raised until it refuses at most :data:`MAX_REFUSED`, or (no replay) from counts
-    per minute, raised the same way when ``guard``."""
+    proxy's limiter and raised until it refuses at most :data:`MAX_REFUSED` of ``what``, or (no replay, or
+    no priced limit meets the target) from counts per minute, raised the same way when ``guard``."""
+    per_minute_why = obs.per_minute_why
     if paced is not None and paced.sent > 0:
         limit = paced.smallest(start, MAX_REFUSED)
         if limit is not None:
-            raised = f", raised to refuse at most {MAX_REFUSED:.0%} of them" if limit > grid_up(start) else ""
+            if limit > grid_up(start):
+                how = f", raised to refuse at most {MAX_REFUSED:.0%} of {what}"
+            elif limit > math.ceil(start):
+                how = f", rounded up to {limit:,} (limits are priced in steps of at most a third)"
+            else:
+                how = ""
             return limit, (
-                f"{raised}; replayed through the proxy's limiter (a steady rate with one second's burst, "
+                f"{how}; replayed through the proxy's limiter (a steady rate with one second's burst, "
                 f"route-wide) at the {obs.source}'s arrival times, it would have refused "
-                f"{paced.share(limit):.2%} of them"
+                f"{paced.share(limit):.2%} of {what}"
             )
-        why = f"no limit up to {GRID[-1]:,.0f} a minute refuses at most {MAX_REFUSED:.0%} when replayed"
-        return nice_up(start), f"; {why}: priced per minute instead"
+        per_minute_why = (
+            f"no limit up to {GRID[-1]:,.0f} a minute refuses at most {MAX_REFUSED:.0%} when replayed"
+        )
     limit = nice_up(start)
-    raised = ""
+    how = ""
     if guard and refused_share(hist, limit) > MAX_REFUSED:
         limit = guard_limit(hist, limit)
-        raised = f", raised to refuse at most {MAX_REFUSED:.0%} of them"
-    said = f" ({obs.per_minute_why})" if obs.per_minute_why else ""
-    share = f"would have refused {refused_share(hist, limit):.2%} of them " if guard else ""
+        how = f", raised to refuse at most {MAX_REFUSED:.0%} of {what}"
+    said = f" ({per_minute_why})" if per_minute_why else ""
+    share = f"would have refused {refused_share(hist, limit):.2%} of {what} " if guard else ""
     return limit, (
-        f"{raised}; {share}counted per minute{said}, more where traffic bunches inside a minute: {ENFORCED}"
+        f"{how}; {share}counted per minute{said}, more where traffic bunches inside a minute: {ENFORCED}"
     )
 
 
@@ -233,7 +240,8 @@ def _tier_limits(obs: ObservedUsage, name: str, tier: dict[str, Any], b: _Builde
         p99 = quantile(hists.get(name, {}), 0.99)
         if p99 is None or p99 <= 0 or _too_few(obs, hists.get(name, {}), f"{path}.{key}", kind, b):
             continue
-        limit, how = _priced(obs, obs.tier_paced.get((name, kind)), TIER_HEADROOM * p99, hists[name], False)
+        paced = obs.tier_paced.get((name, kind))
+        limit, how = _priced(obs, paced, TIER_HEADROOM * p99, hists[name], False, f"the tier's {kind}")
         out[key] = limit
         why = (
             f"{TIER_HEADROOM:g} x p99 of the tier's {kind} per minute ({p99:,.0f}) over "
@@ -252,7 +260,7 @@ def _tier_limits(obs: ObservedUsage, name: str, tier: dict[str, Any], b: _Builde
             continue
         spread = everyone.get(name, {})
         paced = obs.client_paced.get((name, kind))
-        limit, how = _priced(obs, paced, CLIENT_HEADROOM * p99, spread, True)
+        limit, how = _priced(obs, paced, CLIENT_HEADROOM * p99, spread, True, f"the tier's {kind}")
         per_client[key] = limit
         why = (
             f"{CLIENT_HEADROOM:g} x p99 of one non-heavy client's {kind} per active minute ({p99:,.0f}), "

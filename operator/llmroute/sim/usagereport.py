@@ -97,7 +97,7 @@ def observed_from_log(stats: LogStats, profile: dict[str, Any], segment: dict[st
     if stats.paced:
         obs.client_paced, obs.tier_paced = stats.client_refusals, stats.tier_refusals
     else:
-        obs.per_minute_why = "the log is sampled, so its lines do not give every request's time"
+        obs.per_minute_why = stats.unpaced_why
     for (tier, _), (r, t) in stats.tier_minutes.items():
         req = obs.tier_requests.setdefault(tier, {})
         req[round(r)] = req.get(round(r), 0) + 1
