@@ -53,6 +53,7 @@ NEG_INTERVAL = [-i for i in INTERVAL.tolist()]  # ascending, for bisect
 INTERVALS = INTERVAL.tolist()
 TAUS = TAU.tolist()
 G = len(GRID)
+NO_TATS = array("d", bytes(8 * G))
 
 
 @dataclass
@@ -109,7 +110,7 @@ class Limiters:
     __slots__ = ("anchor", "tat")
 
     def __init__(self) -> None:
-        self.tat = array("d", bytes(8 * G))  # explicit TATs (seconds) below the anchor's first index
+        self.tat = NO_TATS[:]  # explicit TATs (seconds) below the anchor's first index
         self.anchor: tuple[float, float, int] = (-math.inf, 0.0, 0)  # (at, cost, first index)
 
     def replay(self, arrivals: list[tuple[float, float]], into: Refusals, strict: bool) -> None:
