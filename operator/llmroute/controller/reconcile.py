@@ -39,6 +39,7 @@ from llmroute.render.workload import (
 )
 from llmroute.spec.route import LLMRoute
 from llmroute.spec.status import LLMRouteStatus
+from llmroute.spec.times import epoch_rfc3339
 
 log = logging.getLogger("llmroute.reconcile")
 ACCESS_RECHECK_SECONDS = 300.0
@@ -178,7 +179,7 @@ class Reconciler:
     async def _set_not_ready(self, body: Mapping[str, Any], reason: str, message: str) -> None:
         meta = body["metadata"]
         previous = LLMRouteStatus.model_validate(body.get("status") or {})
-        stamp = datetime.fromtimestamp(self.clock(), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        stamp = epoch_rfc3339(self.clock())
         conditions = set_condition(
             previous.conditions,
             "Ready",

@@ -28,13 +28,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from llmroute.core.backoff import backoff_seconds
 from llmroute.core.jsonstate import integer, number, text
 from llmroute.spec.route import LLMRouteSpec
 from llmroute.spec.status import UpstreamStatus
+from llmroute.spec.times import epoch_rfc3339
 from llmroute.spec.upstream import Failover
 
 State = Literal["Healthy", "Unhealthy", "Recovering", "Unknown"]
@@ -145,7 +146,7 @@ class FailoverResult:
 
 
 def _iso(epoch: float | None) -> str | None:
-    return None if epoch is None else datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return None if epoch is None else epoch_rfc3339(epoch)
 
 
 def _figures(obs: UpstreamObservation, cfg: Failover, factor: float) -> tuple[bool, str]:

@@ -34,7 +34,7 @@ import hashlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -57,6 +57,7 @@ from llmroute.core.schedule import Bounds, bounds
 from llmroute.core.series import FloatArray, LoadSeries
 from llmroute.spec.route import LLMRouteSpec
 from llmroute.spec.status import Forecast, Recommendation
+from llmroute.spec.times import rfc3339
 
 UP_MARGIN = 0.5  # x tolerance: how much further than needed a scale-up goes
 DOWN_BAND = 1.5  # x tolerance: how far below the current count a scale-down must be worth
@@ -67,7 +68,7 @@ STATE_VERSION = 1
 
 
 def iso(now: datetime) -> str:
-    return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return rfc3339(now)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ trust), :func:`~llmroute.decide.steps.scale`, :func:`~llmroute.decide.steps.fail
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from llmroute.decide.load import observe_load
@@ -27,6 +27,7 @@ from llmroute.decide.steps import alert, authenticated, fail_over, limit, ready,
 from llmroute.render.config import build_proxy_config
 from llmroute.spec.route import LLMRoute
 from llmroute.spec.status import LLMRouteStatus
+from llmroute.spec.times import rfc3339
 
 __all__ = ["Event", "EventType", "Observed", "RouteActions", "decide"]
 
@@ -65,7 +66,7 @@ def decide(route: LLMRoute, obs: Observed) -> RouteActions:
 
 
 def _iso(when: datetime) -> str:
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return rfc3339(when)
 
 
 def _saved_state(previous: LLMRouteStatus) -> dict[str, Any]:

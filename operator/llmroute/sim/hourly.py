@@ -17,6 +17,7 @@ import numpy as np
 
 from llmroute.core.series import FloatArray
 from llmroute.sim.image import NEEDS_MATPLOTLIB, image_format
+from llmroute.spec.times import rfc3339
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 PEAK_SHARE = 0.8  # hours at least this share of the busiest hour's median are peak hours
@@ -96,7 +97,7 @@ def profile(series: HourlySeries, timezone: str) -> dict[str, Any]:
     valid = ~np.isnan(series.requests)
     return {
         "timezone": timezone,
-        "start": series.start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "start": rfc3339(series.start),
         "hours": series.hours,
         "missing_hours": int((~valid).sum()),
         "hourly_mean_requests": hourly_means,

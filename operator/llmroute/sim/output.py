@@ -9,6 +9,7 @@ from typing import Any
 
 from llmroute.sim.image import NEEDS_MATPLOTLIB, image_format
 from llmroute.sim.run import Result, hpa_names
+from llmroute.spec.times import rfc3339
 
 ORDER = ("llmroute", "hpa", "static", "oracle")
 
@@ -55,7 +56,7 @@ def write_timeline(result: Result, path: str | Path) -> None:
             gap = max(0.0, d - capacity)
             under = 1 if gap > 1e-9 * max(1.0, cap) else 0
             row: list[Any] = [
-                result.trace.time_at(t).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                rfc3339(result.trace.time_at(t)),
                 _fmt(demand),
                 int(run.desired[t]),
                 _fmt(round(float(ready[t]), 3)),
@@ -89,7 +90,7 @@ def summary_dict(result: Result) -> dict[str, Any]:
     s = result.settings
     return {
         "trace": result.trace.name,
-        "start": result.trace.start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "start": rfc3339(result.trace.start),
         "minutes": result.trace.minutes,
         "settings": {
             "capacity_rps": s.capacity_rps,

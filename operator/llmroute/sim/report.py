@@ -19,6 +19,7 @@ import numpy as np
 
 from llmroute.core.series import FloatArray
 from llmroute.sim.trace import Trace
+from llmroute.spec.times import rfc3339
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 SURGE_BLOCK = 10  # minutes
@@ -88,7 +89,7 @@ def analyse(trace: Trace, timezone: str = "UTC") -> dict[str, Any]:
     centred = _centred_ratio(req)
     out: dict[str, Any] = {
         "trace": trace.name,
-        "start": trace.start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "start": rfc3339(trace.start),
         "minutes": trace.minutes,
         "missing_minutes": int((~valid).sum()),
         "timezone": timezone,
@@ -107,7 +108,7 @@ def analyse(trace: Trace, timezone: str = "UTC") -> dict[str, Any]:
             "count": len(found),
             "largest": [
                 {
-                    "time": trace.time_at(s["index"]).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "time": rfc3339(trace.time_at(s["index"])),
                     "ratio": round(s["ratio"], 3),
                 }
                 for s in sorted(found, key=lambda s: s["ratio"], reverse=True)[:5]

@@ -21,6 +21,7 @@ import numpy as np
 
 from llmroute.core.series import FloatArray
 from llmroute.sim.tracecsv import TraceError, read_rows
+from llmroute.spec.times import rfc3339
 
 DEFAULT_TRACE = "servegen_mlarge_days00-06.csv"
 
@@ -143,7 +144,7 @@ def known_part(trace: Trace) -> tuple[Trace, list[str]]:
 
 
 def _stamp(when: datetime) -> str:
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return rfc3339(when)
 
 
 def demand_rps(

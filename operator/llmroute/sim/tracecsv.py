@@ -41,6 +41,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
+from llmroute.spec.times import epoch_rfc3339
+
 COLUMNS = ("requests", "input_tokens", "output_tokens")
 KNOWN = ("timestamp", "client", *COLUMNS)
 GZIP_MAGIC = b"\x1f\x8b"
@@ -90,7 +92,7 @@ class _Seen:
 
 
 def _stamp(minute: int) -> str:
-    return datetime.fromtimestamp(minute * 60, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return epoch_rfc3339(minute * 60)
 
 
 def _open(path: Path) -> IO[str]:

@@ -7,7 +7,6 @@ recommendations (:mod:`llmroute.sim.recommend`).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from llmroute.sim import hourly, patchyaml, segments
@@ -15,6 +14,7 @@ from llmroute.sim.logstats import APART_MINUTES, HORIZON, KEY_FIELDS, LogStats, 
 from llmroute.sim.promsource import PromUsage
 from llmroute.sim.promsource import summary as prom_summary
 from llmroute.sim.recommend import Histogram, ObservedUsage, recommend
+from llmroute.spec.times import epoch_rfc3339
 
 DIMENSIONS = ("tier", "endpoint", "model", "stream", "prompt_band")
 
@@ -157,8 +157,7 @@ def from_log(
 
 def _minute(minute: int) -> str:
     """A UTC minute number as ``YYYY-MM-DDTHH:MMZ``."""
-    t = datetime.fromtimestamp(minute * 60, UTC)
-    return f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}Z"
+    return epoch_rfc3339(minute * 60)[:16] + "Z"
 
 
 def _log_notes(stats: LogStats, outside: float) -> list[str]:

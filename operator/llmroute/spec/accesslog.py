@@ -18,12 +18,13 @@ Secret may hold. Without a hash key, or when the request presented no key, ``cli
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 
 from pydantic import Field
 
 from llmroute.spec.base import Model, SecretKeyRef
+from llmroute.spec.times import rfc3339_ms
 
 VERSION: Final = 1
 CLIENT_ID_HEX: Final = 16
@@ -74,13 +75,9 @@ def canonical_time(value: Any) -> str | None:
     if when.tzinfo is None:
         return None
     try:
-        u = when.astimezone(UTC)
+        return rfc3339_ms(when)
     except OverflowError:  # an offset that takes it past year 1 or 9999
         return None
-    return (
-        f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}."
-        f"{u.microsecond // 1000:03d}Z"
-    )
 
 
 BAD_VERSION: Final = "v: not a format version (a whole number from 1)"
