@@ -30,7 +30,6 @@ sys.path[:0] = [str(ROOT / "operator"), str(ROOT / "dev")]
 
 from llmroute import __version__  # noqa: E402
 from llmroute.spec.crd import crd  # noqa: E402
-from llmroute.spec.upstream import DEFAULT_IMAGE  # noqa: E402
 from llmroute_dev.binaries import ensure  # noqa: E402
 from llmroute_dev.chartvalues import generate as generate_values  # noqa: E402
 
@@ -124,8 +123,7 @@ metadata:
 
 def chart_crd_template() -> str:
     """The chart's CRD template: the CRD (as in crds/) behind ``crds.install``, with the chart's labels
-    (which include the CRD's own), ``helm.sh/resource-policy: keep`` when ``crds.keep``, and the chart's
-    image as the proxies' default image."""
+    (which include the CRD's own) and ``helm.sh/resource-policy: keep`` when ``crds.keep``."""
     doc = crd()
     body = yaml.dump(
         {k: v for k, v in doc.items() if k != "metadata"},
@@ -136,12 +134,6 @@ def chart_crd_template() -> str:
     )
     if "{{" in body:
         raise ValueError("the CRD contains '{{': it cannot be a Helm template verbatim")
-    # the proxies' default image is the chart's (image.registry, .repository, .tag, .digest), so a mirror
-    # or a pinned digest serves the proxies too: "Default: this llmroute release's image"
-    default_image = f"default: {DEFAULT_IMAGE}\n"
-    if body.count(default_image) != 1:
-        raise ValueError(f"expected the proxy image default {DEFAULT_IMAGE} once in the CRD")
-    body = body.replace(default_image, 'default: {{ include "llmroute.image" . | quote }}\n')
     head, spec = body.split("spec:\n", 1)
     metadata = CHART_CRD_METADATA.format(name=doc["metadata"]["name"])
     return (

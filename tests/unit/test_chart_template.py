@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -70,12 +71,18 @@ def test_a_disruption_budget_that_lets_a_drain_through_renders(value: str) -> No
     assert f"maxUnavailable: {value}" in out.stdout
 
 
-def _proxy_image_default(rendered: str) -> str:
+def _proxy_image_setting(rendered: str) -> str:
+    deployment = next(d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "Deployment")
+    env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    return str(env["LLMROUTE_PROXY_IMAGE"])
+
+
+def _crd_image_field(rendered: str) -> dict[str, Any]:
     crd = next(d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "CustomResourceDefinition")
     node = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     for key in ("spec", "proxy", "template", "image"):
         node = node["properties"][key]
-    return str(node["default"])
+    return dict(node)
 
 
 def _operator_image(rendered: str) -> str:
@@ -93,12 +100,14 @@ def _operator_image(rendered: str) -> str:
     ],
 )
 def test_proxies_default_to_the_operator_image(sets: tuple[str, ...]) -> None:
-    """A route that names no image runs its proxies on the chart's image (the CRD's default: "this
-    llmroute release's image"), so a mirror or a pinned digest serves the proxies as well as the operator
-    (an air-gapped cluster cannot pull the upstream default)."""
+    """A route that names no image runs its proxies on the chart's image (the operator's
+    LLMROUTE_PROXY_IMAGE), so a mirror or a pinned digest serves the proxies as well as the operator (an
+    air-gapped cluster cannot pull the upstream default). The CRD stores no default in the route: a
+    default stored when the route was created would keep its proxies on that image after an upgrade."""
     out = _template(*sets)
     assert out.returncode == 0, out.stderr
-    assert _proxy_image_default(out.stdout) == _operator_image(out.stdout)
+    assert _proxy_image_setting(out.stdout) == _operator_image(out.stdout)
+    assert "default" not in _crd_image_field(out.stdout)
 
 
 @pytest.mark.parametrize(

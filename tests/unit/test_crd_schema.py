@@ -13,6 +13,8 @@ import yaml
 from pydantic import Field
 
 from llmroute import __version__
+from llmroute.controller.settings import OperatorSettings, SettingsError
+from llmroute.render.workload import build_deployment
 from llmroute.spec import LLMRoute
 from llmroute.spec.base import LIST_SET, CelRule, Model, Name, list_map
 from llmroute.spec.crd import crd, structural
@@ -86,10 +88,28 @@ def test_file_defaults_a_minimal_route_like_the_models(schema: dict[str, Any]) -
     assert stored == wire
 
 
-def test_default_image_follows_the_package_version(schema: dict[str, Any]) -> None:
+def test_the_proxy_image_is_the_operators_unless_the_route_names_one(
+    schema: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No default is stored in the route (it would pin the proxies to the image of the day the route was
+    created): the operator fills in its own proxy image, LLMROUTE_PROXY_IMAGE, this release's by default."""
     template = schema["properties"]["spec"]["properties"]["proxy"]["properties"]["template"]
-    assert template["properties"]["image"]["default"] == DEFAULT_IMAGE
+    assert "default" not in template["properties"]["image"]
     assert DEFAULT_IMAGE.endswith(f":{__version__}")
+    monkeypatch.delenv("LLMROUTE_PROXY_IMAGE", raising=False)
+    assert OperatorSettings().proxy_image == DEFAULT_IMAGE
+    monkeypatch.setenv("LLMROUTE_PROXY_IMAGE", "mirror.example/llmroute@sha256:" + "a" * 64)
+    mirrored = OperatorSettings().proxy_image
+    for body, image in (
+        (route(), mirrored),
+        (route(proxy={"template": {"port": 8080}}), mirrored),
+        (route(proxy={"template": {"image": "own.example/proxy:1"}}), "own.example/proxy:1"),
+    ):
+        pod = build_deployment(LLMRoute.from_object(body), 1, mirrored)["spec"]["template"]["spec"]
+        assert pod["containers"][0]["image"] == image
+    monkeypatch.setenv("LLMROUTE_PROXY_IMAGE", "")
+    with pytest.raises(SettingsError, match="LLMROUTE_PROXY_IMAGE"):
+        OperatorSettings()
 
 
 def test_generated_crd_keeps_kind_names_columns_and_status_subresource() -> None:

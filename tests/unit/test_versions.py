@@ -29,8 +29,6 @@ VERSION_COPIES = {
     "manifests/examples/full.yaml",  # hack/generate.py
     "manifests/install.yaml",  # helm template of the chart
     "operator/llmroute/spec/upstream.py",  # DEFAULT_IMAGE, checked below
-    "crds/llmroute.io_llmroutes.yaml",  # the default of spec.proxy.template.image (= DEFAULT_IMAGE)
-    "helm/llmroute/templates/crd-llmroutes.yaml",  # the same CRD as a chart template
 }
 TEXT_SUFFIXES = {".py", ".yaml", ".yml", ".toml", ".md", ".sh", ".env", ".cfg", ".txt", ".json", ".tpl", ""}
 SKIP_DIRS = {".git", ".venv", "out", "build", "dist", "node_modules"}

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from llmroute.sim.image import format_problem
+from llmroute.spec.upstream import image_problem
 
 
 def number(kind: type[int] | type[float], low: float, high: float = math.inf) -> Callable[[str], Any]:
@@ -32,6 +33,13 @@ def number(kind: type[int] | type[float], low: float, high: float = math.inf) ->
 
 PORT = number(int, 0, 65535)  # 0: any free port
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def image_reference(text: str) -> str:
+    """``text`` as a container image reference (argparse type); raises ``ArgumentTypeError``."""
+    if (problem := image_problem(text)) is not None:
+        raise argparse.ArgumentTypeError(f"{text!r}: {problem}")
+    return text
 
 
 def log_level(text: str) -> str:

@@ -16,13 +16,14 @@ from typing import Any
 
 import yaml
 
-from llmroute.cli.argtypes import iso_time, number
+from llmroute.cli.argtypes import image_reference, iso_time, number
 from llmroute.cli.routefile import RouteFileError, load_route
 from llmroute.core.ratelimit import ShedState, plan
 from llmroute.render import build_children, build_proxy_config
 from llmroute.sim.run import replicas_limit
 from llmroute.spec.proxyconfig import ProxyConfig
 from llmroute.spec.route import LLMRoute
+from llmroute.spec.upstream import DEFAULT_IMAGE
 
 
 def add_parser(sub: Any) -> None:
@@ -36,6 +37,13 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--namespace", default=None, help="namespace when the file sets none (default: default)")
     p.add_argument("--config-only", action="store_true", help="print only the proxy config (config.json)")
+    p.add_argument(
+        "--proxy-image",
+        type=image_reference,
+        default=DEFAULT_IMAGE,
+        help="the proxies' image when the route names none, as the operator's LLMROUTE_PROXY_IMAGE "
+        f"(default: {DEFAULT_IMAGE})",
+    )
     p.add_argument(
         "--at",
         type=iso_time,
@@ -71,5 +79,7 @@ def run(args: argparse.Namespace) -> int:
     if args.config_only:
         sys.stdout.write(config.dumps())
         return 0
-    sys.stdout.write(yaml.safe_dump_all(build_children(route, config, replicas), sort_keys=False))
+    sys.stdout.write(
+        yaml.safe_dump_all(build_children(route, config, replicas, args.proxy_image), sort_keys=False)
+    )
     return 0

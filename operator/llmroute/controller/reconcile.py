@@ -205,7 +205,8 @@ class Reconciler:
             return  # the user's own Deployment: llmroute only scales it
         denied = await self._write_access(route)
         replicas = actions.initial_replicas
-        deployment, service = build_deployment(route, replicas), build_service(route)
+        deployment = build_deployment(route, replicas, self.settings.proxy_image)
+        service = build_service(route)
         result = await asyncio.to_thread(self.workload.apply_deployment, deployment)
         name = deployment["metadata"]["name"]
         if result == "created":

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TypeVar
 
 from llmroute.spec.base import URL_USERINFO
+from llmroute.spec.upstream import DEFAULT_IMAGE, image_problem
 
 T = TypeVar("T")
 
@@ -94,6 +95,12 @@ def _path(raw: str) -> str:
     return raw.strip()
 
 
+def _image(raw: str) -> str:
+    if (problem := image_problem(raw)) is not None:
+        raise ValueError(problem)
+    return raw
+
+
 def _bool(raw: str) -> bool:
     if raw.lower() not in ("true", "false"):
         raise ValueError("must be true or false")
@@ -148,6 +155,8 @@ class OperatorSettings:
     # patches and Events; `llmroute operator` sets the figure from the namespaces it watches
     kopf_connections: int = field(default_factory=_env("LLMROUTE_KOPF_CONNECTIONS", "32", _count))
     dry_run: bool = field(default_factory=_env("LLMROUTE_DRY_RUN", "false", _bool))
+    # the proxies' image when a route names none (the chart sets its own image): routes follow upgrades
+    proxy_image: str = field(default_factory=_env("LLMROUTE_PROXY_IMAGE", DEFAULT_IMAGE, _image))
 
     @property
     def load_rate_window(self) -> str:

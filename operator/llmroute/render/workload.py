@@ -24,7 +24,7 @@ from llmroute.render.owner import owned
 from llmroute.render.placement import container_env, pod_annotations, pod_placement
 from llmroute.spec.proxyconfig import CONFIG_KEY, ProxyConfig
 from llmroute.spec.route import LLMRoute
-from llmroute.spec.upstream import ProxyTemplate
+from llmroute.spec.upstream import DEFAULT_IMAGE, ProxyTemplate
 
 CONFIG_HASH_ANNOTATION = "llmroute.io/config-hash"
 # A stopping proxy keeps serving until the Service no longer sends it new connections (preStop), then
@@ -90,8 +90,9 @@ def _secret_volume(name: str, refs: list[tuple[str, str]]) -> dict[str, Any]:
     return {"name": name, "projected": {"sources": sources, "defaultMode": 0o440}}
 
 
-def build_deployment(route: LLMRoute, replicas: int) -> dict[str, Any]:
-    """The proxy Deployment llmroute creates when the route names no existing one."""
+def build_deployment(route: LLMRoute, replicas: int, proxy_image: str = DEFAULT_IMAGE) -> dict[str, Any]:
+    """The proxy Deployment llmroute creates when the route names no existing one; its container runs
+    ``spec.proxy.template.image``, else ``proxy_image`` (the operator's, ``LLMROUTE_PROXY_IMAGE``)."""
     template = route.spec.proxy.template or ProxyTemplate()
     names = child_names(route)
     upstream_refs = [
@@ -131,7 +132,7 @@ def build_deployment(route: LLMRoute, replicas: int) -> dict[str, Any]:
     args = ["proxy", f"--config={CONFIG_DIR}/{CONFIG_KEY}", "--host=0.0.0.0", f"--port={template.port}"]
     container: dict[str, Any] = {
         "name": "proxy",
-        "image": template.image,
+        "image": template.image or proxy_image,
         "imagePullPolicy": template.image_pull_policy,
         "args": [
             *args,
@@ -244,13 +245,19 @@ def build_network_policy(route: LLMRoute) -> dict[str, Any]:
     return network_policy(route, child_names(route)["networkpolicy"], labels(route), _selector(route))
 
 
-def build_children(route: LLMRoute, config: ProxyConfig, replicas: int) -> list[dict[str, Any]]:
+def build_children(
+    route: LLMRoute, config: ProxyConfig, replicas: int, proxy_image: str = DEFAULT_IMAGE
+) -> list[dict[str, Any]]:
     """Everything llmroute writes for a route: the ConfigMap always; the config watch's access,
     Deployment, Service and PodDisruptionBudget when it owns the proxy (no ``deploymentName``), and then
     the NetworkPolicy if ``proxy.networkPolicy.enabled``."""
     children = [build_configmap(route, config)]
     if route.spec.proxy.deployment_name is None:
-        children += [*build_route_access(route), build_deployment(route, replicas), build_service(route)]
+        children += [
+            *build_route_access(route),
+            build_deployment(route, replicas, proxy_image),
+            build_service(route),
+        ]
         children.append(build_disruption_budget(route))
         if route.spec.proxy.network_policy.enabled:
             children.append(build_network_policy(route))

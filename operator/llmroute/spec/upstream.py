@@ -24,6 +24,14 @@ URL_PATTERN = r"^https?://[^\s/]+(/\S*)?$"
 DEFAULT_IMAGE = f"ghcr.io/llmroute/llmroute:{__version__}"  # the image built from this version's Dockerfile
 
 
+def image_problem(reference: str) -> str | None:
+    """Why ``reference`` cannot be a container image reference (empty, or with white space), else
+    ``None``."""
+    if not reference or any(c.isspace() for c in reference):
+        return "not a container image reference (empty, or with white space)"
+    return None
+
+
 class ResourceList(Model):
     """CPU and memory quantities, as in a container's ``resources``."""
 
@@ -55,10 +63,11 @@ class ProxyTemplate(PodPlacement):
         ),
     )
 
-    image: str = Field(
-        DEFAULT_IMAGE,
+    image: str | None = Field(
+        None,
         min_length=1,
-        description="Proxy container image. Default: this llmroute release's image.",
+        description="Proxy container image. Unset: the operator's proxy image (the chart's image), so the "
+        "proxies follow an upgrade of the operator.",
     )
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field(
         "IfNotPresent", description="Container image pull policy."
