@@ -24,6 +24,7 @@ from llmroute.sim import hourly, pacing, patchyaml, segments, usagereport
 from llmroute.sim.accesslog import ReadStats, read
 from llmroute.sim.logstats import LogStats, band
 from llmroute.sim.recommend import guard_limit, merge_patch, nice_up, quantile, refused_share
+from llmroute.spec.accesslog import BAD_TIME, problem
 from llmroute.spec.route import LLMRoute
 
 MONDAY = datetime(2025, 3, 3, tzinfo=UTC)
@@ -314,8 +315,9 @@ def test_a_client_in_two_tiers_keeps_its_limiter_in_each() -> None:
 
 
 def test_logs_concatenated_out_of_order_are_priced_per_minute_and_say_why() -> None:
-    """Two pods' logs appended one after the other (the second starts hours before the first ends):
-    their order cannot be replayed, so the limits are counted per minute and the reasoning says why."""
+    """Two pods' logs appended one after the other (the second starts hours before the first ends): the
+    tier's order cannot be replayed, so its limits are counted per minute and the reasoning says why;
+    each client's own requests are still in order, so the per-client limits are replayed exactly."""
     records = bunched_log()
     first = [r for r in records if r["client"] < "client5"]
     second = [r for r in records if r["client"] >= "client5"]
@@ -324,10 +326,36 @@ def test_logs_concatenated_out_of_order_are_priced_per_minute_and_say_why() -> N
         stats.add(dict(r))
     stats.finish()
     items = {i["path"]: i for i in usagereport.from_log(stats)["recommendations"]["recommendations"]}
-    for path in ("tiers[team].perClient.requestsPerMinute", "tiers[team].tokensPerMinute"):
+    for path in ("tiers[team].requestsPerMinute", "tiers[team].tokensPerMinute"):
         reason = items[f"spec.rateLimits.{path}"]["reason"]
-        assert "requests reached it more than 15 minutes out of time order" in reason, reason
+        assert "arrived more than 15 minutes out of time order" in reason, reason
         assert "give each pod's log as its own file" in reason and "it would have refused" not in reason
+    item = items["spec.rateLimits.tiers[team].perClient.requestsPerMinute"]
+    said = float(item["reason"].rsplit("it would have refused ", 1)[1].split("%")[0]) / 100
+    assert said == pytest.approx(replayed_share(records, item["value"], "requests", True), abs=5e-5)
+
+
+def test_a_tier_out_of_order_is_priced_per_minute_and_the_others_are_replayed() -> None:
+    """A quiet tier whose second pod's lines come after everything else (a concatenation): that tier's
+    limits are counted per minute, saying why; the busy tier in time order is still replayed exactly,
+    and so are the quiet tier's clients (each one's own requests are in order)."""
+    records = bunched_log()
+    quiet = [
+        rec(MONDAY + timedelta(minutes=2 * i, seconds=7), f"q{i % 4}", tier="quiet", latency_ms=100.0)
+        for i in range(110)
+    ]
+    late = [r for r in quiet if r["client"] in ("q2", "q3")]
+    stream = sorted([*records, *(r for r in quiet if r not in late)], key=lambda r: str(r["time"])) + late
+    stats = LogStats("UTC")
+    for r in stream:
+        stats.add(dict(r))
+    stats.finish()
+    items = {i["path"]: i for i in usagereport.from_log(stats)["recommendations"]["recommendations"]}
+    reason = items["spec.rateLimits.tiers[quiet].requestsPerMinute"]["reason"]
+    assert "of the tier's requests arrived more than 15 minutes out of time order" in reason, reason
+    item = items["spec.rateLimits.tiers[team].requestsPerMinute"]
+    said = float(item["reason"].rsplit("it would have refused ", 1)[1].split("%")[0]) / 100
+    assert said == pytest.approx(replayed_share(records, item["value"], "requests", False), abs=5e-5)
 
 
 def test_a_time_with_bad_seconds_changes_nothing() -> None:
@@ -338,6 +366,14 @@ def test_a_time_with_bad_seconds_changes_nothing() -> None:
             stats.add(rec(MONDAY) | {"time": f"2025-03-03T00:01:{seconds}Z"})
     stats.finish()
     assert stats.requests == 1 and sum(t.requests for t in stats.breakdown.values()) == 1
+    for seconds in (
+        "+1.000",
+        " 1.000",
+        "-0.000",
+        "60.500",
+        "\u0660\u0661.000",
+    ):  # the reader refuses them first
+        assert problem(rec(MONDAY) | {"time": f"2025-03-03T00:01:{seconds}Z"}) == BAD_TIME, seconds
     assert stats.last == rec(MONDAY)["time"]
 
 

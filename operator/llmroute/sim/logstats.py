@@ -37,7 +37,6 @@ HORIZON = 15  # minutes a client's minute stays open for records out of time ord
 APART_MINUTES = 31 * 24 * 60  # lines this far from all others are a stretch apart (LogStats.span)
 SWEEP_MINUTES = 5  # how often (log time) the arrivals HORIZON behind are replayed through the limiters
 SWEEP_LINES = 200_000  # ... or after this many lines (a log out of order gives no time to go by)
-MAX_LATE = 0.001  # share of requests out of order beyond HORIZON that stops the limit replay
 
 
 def band(tokens: Any) -> str:
@@ -229,7 +228,7 @@ class LogStats:
                BAND_BY_BITS[tin.bit_length()] if tin else "unknown", status, cache or "bypass")  # fmt: skip
         latency = latency or 0.0
         second = float(when[17:23])
-        if not 0 <= second < 61:
+        if not 0 <= second < 60:
             raise ValueError("time: seconds out of range")
         t = self.breakdown.get(key)
         # nothing below raises: a bad record changes nothing
@@ -256,8 +255,9 @@ class LogStats:
                 self._stop_pacing("the log is sampled, so its lines do not give every request's time")
             else:
                 self._unswept += 1
-                if minute >= self._swept + SWEEP_MINUTES or self._unswept >= SWEEP_LINES:
-                    self._sweep(max(minute, self._swept))
+                due = self._swept + SWEEP_MINUTES <= minute < self._swept + APART_MINUTES or self._swept < 0
+                if due or self._unswept >= SWEEP_LINES:  # (a line dated far ahead does not sweep)
+                    self._sweep(minute)
             if self.paced:
                 arrival = (minute * 60 + second - latency / 1000, tokens)  # when it was admitted
                 p = self._tier_pacers.get(tier) or self._pacer(tier, None)
@@ -310,9 +310,8 @@ class LogStats:
         self.tier_refusals.clear()
 
     def _sweep(self, minute: int) -> None:
-        """Replay the arrivals more than :data:`HORIZON` minutes before ``minute``; stop replaying when
-        too many came later than that (:meth:`_check_order`); once an hour of log time, forget the
-        clients' limiters idle since then (an idle limiter is a new one)."""
+        """Replay the arrivals more than :data:`HORIZON` minutes before ``minute``; once an hour of log
+        time, forget the clients' limiters idle since then (an idle limiter is a new one)."""
         self._swept, self._unswept = minute, 0
         cutoff = (minute - HORIZON) * 60.0
         waiting = []
@@ -321,25 +320,11 @@ class LogStats:
             if p.pending:
                 waiting.append(p)
         self._waiting = waiting
-        if self._check_order() and minute >= self._forgotten + 60:
+        if abs(minute - self._forgotten) >= 60:  # either way: a line dated ahead must not stop it
             self._forgotten = minute
             pacers = self._client_pacers
             for key in [k for k, p in pacers.items() if not p.pending and p.idle_at() < cutoff]:
                 del pacers[key]
-
-    def _check_order(self) -> bool:
-        """Whether the replay goes on: more than :data:`MAX_LATE` of the requests reaching it later than
-        :data:`HORIZON` minutes out of time order (logs concatenated) stop it, and the limits are priced
-        per minute."""
-        rs = [r for (_, kind), r in self.tier_refusals.items() if kind == "requests"]
-        late, sent = sum(r.late for r in rs), sum(r.sent for r in rs)
-        if late > MAX_LATE * (late + sent) and late >= 10:
-            self._stop_pacing(
-                f"{late:,.0f} requests reached it more than {HORIZON} minutes out of time order, so the "
-                "log's order cannot be replayed: give each pod's log as its own file"
-            )
-            return False
-        return True
 
     def finish(self) -> None:
         """Close every client's open minutes and replay every arrival left (call once, after the last
@@ -349,7 +334,6 @@ class LogStats:
         self.anonymous.fold()
         for p in (*self._tier_pacers.values(), *self._client_pacers.values()):
             p.flush()
-        self._check_order()
         self._tier_pacers.clear()
         self._client_pacers.clear()
         self._waiting.clear()

@@ -64,10 +64,16 @@ class Refusals:
 
     strict: bool  # requests: the request must fit; tokens: admitted while not in debt beyond the burst
     sent: float = 0.0
-    late: float = 0.0  # requests left out: they reached the replay after later ones had been replayed
+    late: float = 0.0  # units left out: they reached the replay after later ones had been replayed
     lo: int = -1  # set from strict in __post_init__
     each: list[float] = field(default_factory=lambda: [0.0] * G)  # admitted at one limit
     suffix: list[float] = field(default_factory=lambda: [0.0] * (G + 1))  # admitted at this limit and above
+
+    @property
+    def late_share(self) -> float:
+        """The share of the tier's units left out of the replay for coming out of order (0..1)."""
+        whole = self.sent + self.late
+        return self.late / whole if whole > 0 else 0.0
 
     def admitted(self) -> NDArray[np.float64]:
         out: NDArray[np.float64] = np.array(self.each) + np.cumsum(self.suffix[:G])
@@ -183,6 +189,7 @@ class Pacer:
         late = bisect_left(self.pending, (self.replayed, -math.inf))
         if late:  # behind what was replayed already: out of order by more than the horizon
             self.to_requests.late += late
+            self.to_tokens.late += sum(t for _, t in self.pending[:late])
             del self.pending[:late]
         if before is None:
             now, self.pending = self.pending, []

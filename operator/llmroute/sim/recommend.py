@@ -39,6 +39,7 @@ from typing import Any
 from llmroute.core.gcra import Kind
 from llmroute.core.hpa import count
 from llmroute.sim.hourly import windows
+from llmroute.sim.logstats import HORIZON
 from llmroute.sim.pacing import GRID, Refusals, grid_up
 from llmroute.spec.route import LLMRoute
 
@@ -47,6 +48,7 @@ CLIENT_HEADROOM = 1.5
 MIN_OBSERVATIONS = 30  # minutes (hourly peaks) a percentile is read from, at the least
 MAX_MULTIPLIER = 4.0  # the off-peak window's largest multiplier
 MAX_REFUSED = 0.01  # a per-client limit may refuse at most this share of what the tier's clients sent
+MAX_LATE = 0.001  # a tier's share of requests (tokens) out of order beyond the replay's horizon, at most
 ENFORCED = (
     "the proxy enforces a per-minute limit as a steady rate with one second's burst (28/min: one request "
     "every 2.1 s), not as a count per minute"
@@ -202,11 +204,22 @@ def _priced(
     proxy's limiter and raised until it refuses at most :data:`MAX_REFUSED` of ``what``, or (no replay, or
     no priced limit meets the target) from counts per minute, raised the same way when ``guard``."""
     per_minute_why = obs.per_minute_why
+    if paced is not None and paced.late_share > MAX_LATE:
+        per_minute_why = (
+            f"{paced.late:,.0f} of {what} arrived more than {HORIZON} minutes out of time order "
+            "(requests that long, or logs concatenated), so their order cannot be replayed; give each "
+            "pod's log as its own file"
+        )
+        paced = None
     if paced is not None and paced.sent > 0:
         limit = paced.smallest(start, MAX_REFUSED)
         if limit is not None:
-            if limit > grid_up(start):
+            floor = int(GRID[paced.lo])
+            base = max(grid_up(start), floor)
+            if limit > base:
                 how = f", raised to refuse at most {MAX_REFUSED:.0%} of {what}"
+            elif floor > grid_up(start):
+                how = f", raised to {floor:,} (smaller limits of this kind are not priced)"
             elif limit > math.ceil(start):
                 how = f", rounded up to {limit:,} (limits are priced in steps of at most a third)"
             else:

@@ -13,7 +13,7 @@ from llmroute.sim import hourly, patchyaml, segments
 from llmroute.sim.logstats import APART_MINUTES, HORIZON, KEY_FIELDS, LogStats, Totals, bin_value, is_error
 from llmroute.sim.promsource import PromUsage
 from llmroute.sim.promsource import summary as prom_summary
-from llmroute.sim.recommend import Histogram, ObservedUsage, recommend
+from llmroute.sim.recommend import MAX_LATE, Histogram, ObservedUsage, recommend
 from llmroute.spec.times import epoch_rfc3339
 
 DIMENSIONS = ("tier", "endpoint", "model", "stream", "prompt_band")
@@ -155,6 +155,10 @@ def from_log(
     }
 
 
+def _requests(n: float) -> str:
+    return f"{n:,.0f} request{'' if round(n) == 1 else 's'}"
+
+
 def _minute(minute: int) -> str:
     """A UTC minute number as ``YYYY-MM-DDTHH:MMZ``."""
     return epoch_rfc3339(minute * 60)[:16] + "Z"
@@ -163,10 +167,12 @@ def _minute(minute: int) -> str:
 def _log_notes(stats: LogStats, outside: float) -> list[str]:
     notes = []
     if outside:
+        lo, hi = stats.span() or (0, 0)
         notes.append(
-            f"{outside:,.0f} requests are dated more than {APART_MINUTES // 1440} days away from the log's "
-            f"main stretch (the log runs from {stats.first} to {stats.last}): a clock set wrong? They are "
-            "left out of the time-of-day picture, the peak and quiet hours and the schedules"
+            f"{_requests(outside)} dated more than {APART_MINUTES // 1440} days away from the log's main "
+            f"stretch, {_minute(lo)} to {_minute(hi)} (its lines run from {stats.first} to {stats.last}): "
+            "a clock set wrong? They are left out of the time-of-day picture, the peak and quiet hours "
+            "and the schedules"
         )
     rates = stats.sample_rates
     if rates and rates[0] < 1:
@@ -177,16 +183,17 @@ def _log_notes(stats: LogStats, outside: float) -> list[str]:
         )
     if stats.late:
         notes.append(
-            f"{stats.late:,.0f} requests came more than {HORIZON} minutes out of time order for their "
+            f"{_requests(stats.late)} came more than {HORIZON} minutes out of time order for their "
             "client (logs concatenated?): their minutes may be split, so per-client peaks read low; give "
             "each pod's log as its own file to have them merged by time"
         )
     late = sum(r.late for (_, kind), r in stats.tier_refusals.items() if kind == "requests")
     if late:
         notes.append(
-            f"{late:,.0f} requests arrived (their line's time minus their latency) more than {HORIZON} "
-            "minutes before requests already replayed through the limiter (long requests, or logs out of "
-            "order): the recommended limits' replayed shares leave them out"
+            f"{_requests(late)} arrived (their line's time minus their latency) more than {HORIZON} minutes "
+            "before requests already replayed through the rate limiter (requests that long, or logs out of "
+            "order): the limits' replayed shares leave them out, and a tier with more than "
+            f"{MAX_LATE:.1%} of them is priced per minute"
         )
     notes.append(
         "hours without a line inside the log's span count as no traffic; a first or last hour the log "

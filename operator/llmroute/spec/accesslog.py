@@ -88,7 +88,16 @@ def time_problem(record: dict[str, Any]) -> str | None:
     """``None`` when ``record``'s ``time`` is the canonical form or was rewritten to it in place
     (:func:`canonical_time`), else :data:`BAD_TIME`."""
     t = record.get("time")
-    if t.__class__ is str and len(t) == 24 and t[23] == "Z" and t[19] == "." and t[10] == "T":
+    if (
+        t.__class__ is str
+        and len(t) == 24
+        and t[23] == "Z"
+        and t[19] == "."
+        and t[10] == "T"
+        and (t[:4] + t[5:7] + t[8:10] + t[11:13] + t[14:16] + t[17:19] + t[20:23]).isdigit()
+        and t.isascii()
+        and t[17] < "6"  # no leap second: a time in UTC reads as one (canonical_time refuses :60)
+    ):
         return None
     t = canonical_time(t)
     if t is None:
