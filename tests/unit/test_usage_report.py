@@ -239,11 +239,17 @@ def bunched_log(seed: int = 3) -> list[dict[str, Any]]:
 
 
 def replayed_share(
-    records: list[dict[str, Any]], limit: int, kind: gcra.Kind, per_client: bool, tier: str = "team"
+    records: list[dict[str, Any]],
+    limit: int,
+    kind: gcra.Kind,
+    per_client: bool,
+    tier: str = "team",
+    by_count: bool = False,
 ) -> float:
     """The share of ``kind`` the proxy's own limiter refuses at ``limit`` in ``tier``, replayed at each
     request's arrival (its end time minus its latency), per (tier, client) as the proxy keys a client's
-    limiter, or for the tier as a whole."""
+    limiter, or for the tier as a whole; ``by_count``: the share of the requests (carrying tokens) refused,
+    not of the units."""
     arrivals = sorted(
         (datetime.fromisoformat(r["time"].replace("Z", "+00:00")).timestamp() - r["latency_ms"] / 1000,
          (r["tier"], r["client"]) if per_client else r["tier"], r["input_tokens"] + r["output_tokens"])
@@ -255,12 +261,15 @@ def replayed_share(
         if (who[0] if per_client else who) != tier:
             continue
         cost = 1.0 if kind == "requests" else float(tokens)
+        if cost <= 0:
+            continue
         ok, tat, _ = gcra.evaluate(tats.get(who, 0.0), at, gcra.LimitCheck(str(who), limit, cost, kind))
-        sent += cost
+        weight = 1.0 if by_count else cost
+        sent += weight
         if ok:
             tats[who] = tat
         else:
-            refused += cost
+            refused += weight
     return refused / sent
 
 
@@ -333,6 +342,31 @@ def test_logs_concatenated_out_of_order_are_priced_per_minute_and_say_why() -> N
     item = items["spec.rateLimits.tiers[team].perClient.requestsPerMinute"]
     said = float(item["reason"].rsplit("it would have refused ", 1)[1].split("%")[0]) / 100
     assert said == pytest.approx(replayed_share(records, item["value"], "requests", True), abs=5e-5)
+
+
+def test_one_huge_request_does_not_make_a_token_limit_that_refuses_everyone_after_it_look_harmless() -> None:
+    """A request of 10 million tokens first: any token limit that admits it is in debt for hours after,
+    refusing the ordinary requests behind it, while the tokens it admitted make its refused share of tokens
+    look small. The limit chosen refuses at most 1 % of the requests that carry tokens as well."""
+    records = bunched_log()
+    giant = rec(MONDAY - timedelta(seconds=1), "client0", input_tokens=10_000_000, output_tokens=0)
+    records = [giant, *records]
+    stats = LogStats("UTC")
+    for r in records:
+        stats.add(dict(r))
+    stats.finish()
+    items = {i["path"]: i for i in usagereport.from_log(stats)["recommendations"]["recommendations"]}
+    for path, per_client in (
+        ("tiers[team].tokensPerMinute", False),
+        ("tiers[team].perClient.tokensPerMinute", True),
+    ):
+        item = items[f"spec.rateLimits.{path}"]
+        limit = item["value"]
+        tokens = replayed_share(records, limit, "tokens", per_client)
+        requests = replayed_share(records, limit, "tokens", per_client, by_count=True)
+        assert tokens <= 0.01 and requests <= 0.01, (path, limit, tokens, requests)
+        said = float(item["reason"].rsplit("(", 1)[1].split("%")[0]) / 100
+        assert said == pytest.approx(requests, abs=5e-5), item["reason"]
 
 
 def test_a_tier_out_of_order_is_priced_per_minute_and_the_others_are_replayed() -> None:

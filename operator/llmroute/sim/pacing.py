@@ -60,7 +60,10 @@ NO_TATS = array("d", bytes(8 * G))
 class Refusals:
     """What every :data:`GRID` limit would have admitted of one tier's traffic of one kind.
 
-    ``lo`` is the index of the smallest limit replayed: 0 for requests, :data:`TOKENS_FLOOR` for tokens."""
+    ``lo`` is the index of the smallest limit replayed: 0 for requests, :data:`TOKENS_FLOOR` for tokens.
+    For tokens the requests carrying them are counted too: a limit's refused share is the larger of the
+    tokens' and the requests', so one huge request (whose tokens outweigh the rest) cannot make a limit
+    that refuses everyone after it look harmless."""
 
     strict: bool  # requests: the request must fit; tokens: admitted while not in debt beyond the burst
     sent: float = 0.0
@@ -68,6 +71,9 @@ class Refusals:
     lo: int = -1  # set from strict in __post_init__
     each: list[float] = field(default_factory=lambda: [0.0] * G)  # admitted at one limit
     suffix: list[float] = field(default_factory=lambda: [0.0] * (G + 1))  # admitted at this limit and above
+    sent_count: float = 0.0  # requests (for tokens: the requests carrying them)
+    count_each: list[float] = field(default_factory=lambda: [0.0] * G)
+    count_suffix: list[float] = field(default_factory=lambda: [0.0] * (G + 1))
 
     @property
     def late_share(self) -> float:
@@ -79,20 +85,45 @@ class Refusals:
         out: NDArray[np.float64] = np.array(self.each) + np.cumsum(self.suffix[:G])
         return out
 
-    def shares(self) -> NDArray[np.float64]:
-        """The refused share (0..1) at every :data:`GRID` limit (1 below :attr:`lo`: no longer replayed)."""
-        if self.sent <= 0:
+    def _refused(self, admitted: NDArray[np.float64], sent: float) -> NDArray[np.float64]:
+        if sent <= 0:
             return np.zeros(G)
-        out = np.clip(1.0 - self.admitted() / self.sent, 0.0, 1.0)
+        out = np.clip(1.0 - admitted / sent, 0.0, 1.0)
         out[: self.lo] = 1.0  # not priced
         return out
 
-    def share(self, limit: float) -> float:
-        """The refused share at ``limit`` (a :data:`GRID` value; raises ``ValueError`` otherwise)."""
+    def unit_shares(self) -> NDArray[np.float64]:
+        """The share (0..1) of the units (requests, tokens) refused at every :data:`GRID` limit (1 below
+        :attr:`lo`: not priced)."""
+        return self._refused(self.admitted(), self.sent)
+
+    def count_shares(self) -> NDArray[np.float64]:
+        """The share (0..1) of the requests refused at every :data:`GRID` limit (for tokens: of those
+        carrying tokens)."""
+        if self.strict:
+            return self.unit_shares()
+        admitted = np.array(self.count_each) + np.cumsum(self.count_suffix[:G])
+        return self._refused(admitted, self.sent_count)
+
+    def shares(self) -> NDArray[np.float64]:
+        """The refused share at every :data:`GRID` limit: the larger of :meth:`unit_shares` and
+        :meth:`count_shares`."""
+        return np.maximum(self.unit_shares(), self.count_shares())
+
+    def _index(self, limit: float) -> int:
         index = int(np.searchsorted(GRID, limit))
         if index >= G or GRID[index] != limit:
             raise ValueError(f"{limit} is not a priced limit")
-        return float(self.shares()[index])
+        return index
+
+    def share(self, limit: float) -> float:
+        """The share of the units refused at ``limit`` (a :data:`GRID` value; raises ``ValueError``
+        otherwise)."""
+        return float(self.unit_shares()[self._index(limit)])
+
+    def count_share(self, limit: float) -> float:
+        """The share of the requests refused at ``limit``, as :meth:`share`."""
+        return float(self.count_shares()[self._index(limit)])
 
     def smallest(self, at_least: float, max_share: float) -> int | None:
         """The smallest :data:`GRID` limit at or above ``at_least`` that, like every larger one, refuses at
@@ -124,13 +155,15 @@ class Limiters:
         or its tokens (by debt; an arrival without tokens changes nothing)."""
         lo, tat, intervals, taus = into.lo, self.tat, INTERVALS, TAUS
         each, suffix, neg = into.each, into.suffix, NEG_INTERVAL
+        count_each, count_suffix = into.count_each, into.count_suffix
         a_at, a_cost, a_from = self.anchor
-        sent = 0.0
+        sent = count = 0.0
         for at, tokens in arrivals:
             cost = 1.0 if strict else tokens
             if cost <= 0:
                 continue
             sent += cost
+            count += 1.0
             j = a_from
             if a_from < G and a_cost > 0:  # the anchored limits still in debt become explicit
                 j = bisect_left(neg, (a_at - at) / a_cost)
@@ -153,10 +186,13 @@ class Limiters:
                 elif base <= at + taus[i] + 1e-9:
                     tat[i] = base + cost * intervals[i]
                     each[i] += cost
+                    count_each[i] += 1.0
             suffix[k] += cost  # idle limits admit (one request, or tokens by debt) and restart from now
+            count_suffix[k] += 1.0
             a_at, a_cost, a_from = at, cost, k
         self.anchor = (a_at, a_cost, a_from)
         into.sent += sent
+        into.sent_count += count
 
     def idle_at(self, lo: int) -> float:
         """When every limit from index ``lo`` up is idle again (seconds)."""

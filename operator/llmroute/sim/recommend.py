@@ -228,6 +228,7 @@ def _priced(
                 f"{how}; replayed through the proxy's limiter (a steady rate with one second's burst, "
                 f"route-wide) at the {obs.source}'s arrival times, it would have refused "
                 f"{paced.share(limit):.2%} of {what}"
+                + ("" if paced.strict else f" ({paced.count_share(limit):.2%} of the requests carrying them)")
             )
         per_minute_why = (
             f"no limit up to {GRID[-1]:,.0f} a minute refuses at most {MAX_REFUSED:.0%} when replayed"
