@@ -411,6 +411,25 @@ def test_a_time_with_bad_seconds_changes_nothing() -> None:
     assert stats.last == rec(MONDAY)["time"]
 
 
+def test_a_few_sampled_lines_are_left_out_of_the_replay_not_the_whole_log() -> None:
+    """Sampling switched on for the last line only: the replay prices the rest, and the note says which
+    requests it left out (before, one sampled line turned the replay off for the whole log)."""
+    records = bunched_log()
+    stats = LogStats("UTC")
+    for r in records[:-1]:
+        stats.add(dict(r))
+    stats.add(records[-1] | {"sample_rate": 0.5})
+    stats.finish()
+    report = usagereport.from_log(stats)
+    items = {i["path"]: i for i in report["recommendations"]["recommendations"]}
+    item = items["spec.rateLimits.tiers[team].perClient.requestsPerMinute"]
+    said = float(item["reason"].rsplit("it would have refused ", 1)[1].split("%")[0]) / 100
+    assert said == pytest.approx(replayed_share(records[:-1], item["value"], "requests", True), abs=5e-5)
+    assert any(
+        "the 2 requests on sampled lines are left out of the limits' replay" in n for n in report["notes"]
+    )
+
+
 def test_a_sampled_log_prices_limits_per_minute_and_says_so() -> None:
     stats = LogStats("UTC")
     for r in bunched_log():

@@ -8,8 +8,9 @@ out of time order by less than that (pods' clocks, a concatenation of logs) coun
 record further behind is counted as a minute of its own and in ``late`` (its minute may be split, and the
 report says so). Each request is also replayed, at the time it arrived (its line's time minus its
 latency), through the proxy's rate limiter at every priced limit, per client and per tier
-(:mod:`llmroute.sim.pacing`), unless the log is sampled: the arrivals of the last :data:`HORIZON` minutes
-wait in memory to be put in time order, and a client's limiters are forgotten once idle. Hours without a
+(:mod:`llmroute.sim.pacing`), except a sampled line's (the times of the requests it stands for are not
+known): the arrivals of the last :data:`HORIZON` minutes wait in memory to be put in time order, and a
+client's limiters are forgotten once idle. Hours without a
 line inside the log's span are zero traffic: a log has no other way to say so; a first or last hour the
 log covers only part of is missing. Status classes: ``429`` is rate limited, ``5xx`` an error, ``499``
 the client left first.
@@ -160,8 +161,7 @@ class LogStats:
         self.late = 0.0  # requests more than HORIZON minutes behind their client's latest
         # the proxy's limiters replayed (llmroute.sim.pacing): per tier, what each priced limit admits of
         # its clients' traffic (per-client limits) and of its traffic as a whole (tier limits)
-        self.paced = True  # False once a sampled line is read: a line then stands for requests whose times
-        # are not known, and limits are priced per minute
+        self.sampled = 0.0  # requests of sampled lines (left out of the replay: their times are not known)
         self.client_refusals: dict[tuple[str, Kind], Refusals] = {}  # (tier, kind)
         self.tier_refusals: dict[tuple[str, Kind], Refusals] = {}
         self._tier_pacers: dict[str, Pacer] = {}
@@ -170,7 +170,6 @@ class LogStats:
         self._swept = -SWEEP_MINUTES  # the minute arrivals were last replayed up to HORIZON before
         self._forgotten = 0  # the minute idle limiters were last forgotten
         self._unswept = 0  # lines paced since the last sweep
-        self.unpaced_why: str | None = None  # why limits are priced per minute, not by the replay
 
     def _slot(self, when: str) -> tuple[int, int]:
         """(UTC minute number, local day ordinal) of a ``YYYY-MM-DDTHH:MM`` prefix."""
@@ -250,25 +249,23 @@ class LogStats:
             m = self.tier_minutes[tier, minute] = [0.0, 0.0]
         m[0] += w
         m[1] += tokens * w
-        if self.paced:
-            if w != 1.0:
-                self._stop_pacing("the log is sampled, so its lines do not give every request's time")
-            else:
-                self._unswept += 1
-                due = self._swept + SWEEP_MINUTES <= minute < self._swept + APART_MINUTES or self._swept < 0
-                if due or self._unswept >= SWEEP_LINES:  # (a line dated far ahead does not sweep)
-                    self._sweep(minute)
-            if self.paced:
-                arrival = (minute * 60 + second - latency / 1000, tokens)  # when it was admitted
-                p = self._tier_pacers.get(tier) or self._pacer(tier, None)
+        if w != 1.0:
+            self.sampled += w  # its requests' times are not known: left out of the replay
+        else:
+            self._unswept += 1
+            due = self._swept + SWEEP_MINUTES <= minute < self._swept + APART_MINUTES or self._swept < 0
+            if due or self._unswept >= SWEEP_LINES:  # (a line dated far ahead does not sweep)
+                self._sweep(minute)
+            arrival = (minute * 60 + second - latency / 1000, tokens)  # when it was admitted
+            p = self._tier_pacers.get(tier) or self._pacer(tier, None)
+            if not p.pending:
+                self._waiting.append(p)
+            p.pending.append(arrival)
+            if cid is not None:  # the proxy keys a client's limiter by its tier too
+                p = self._client_pacers.get((tier, cid)) or self._pacer(tier, cid)
                 if not p.pending:
                     self._waiting.append(p)
                 p.pending.append(arrival)
-                if cid is not None:  # the proxy keys a client's limiter by its tier too
-                    p = self._client_pacers.get((tier, cid)) or self._pacer(tier, cid)
-                    if not p.pending:
-                        self._waiting.append(p)
-                    p.pending.append(arrival)
         c = self.clients.get(cid) if cid is not None else self.anonymous
         if c is None:
             c = self.clients[str(cid)] = ClientStats()
@@ -300,14 +297,6 @@ class LogStats:
         else:
             self._client_pacers[tier, cid] = p
         return p
-
-    def _stop_pacing(self, why: str) -> None:
-        self.paced, self.unpaced_why = False, why
-        self._tier_pacers.clear()
-        self._client_pacers.clear()
-        self._waiting.clear()
-        self.client_refusals.clear()
-        self.tier_refusals.clear()
 
     def _sweep(self, minute: int) -> None:
         """Replay the arrivals more than :data:`HORIZON` minutes before ``minute``; once an hour of log

@@ -94,10 +94,10 @@ def _hist_add(into: Histogram, other: Histogram) -> None:
 
 def observed_from_log(stats: LogStats, profile: dict[str, Any], segment: dict[str, str]) -> ObservedUsage:
     obs = ObservedUsage(profile)
-    if stats.paced:
+    if stats.sampled <= MAX_SAMPLED * stats.requests:
         obs.client_paced, obs.tier_paced = stats.client_refusals, stats.tier_refusals
     else:
-        obs.per_minute_why = stats.unpaced_why
+        obs.per_minute_why = "the log is sampled, so its lines do not give every request's time"
     for (tier, _), (r, t) in stats.tier_minutes.items():
         req = obs.tier_requests.setdefault(tier, {})
         req[round(r)] = req.get(round(r), 0) + 1
@@ -155,6 +155,10 @@ def from_log(
     }
 
 
+MAX_SAMPLED = 0.01  # share of requests on sampled lines (left out of the replay) above which limits are
+# priced per minute
+
+
 def _requests(n: float) -> str:
     return f"{n:,.0f} request{'' if round(n) == 1 else 's'}"
 
@@ -179,7 +183,12 @@ def _log_notes(stats: LogStats, outside: float) -> list[str]:
         notes.append(
             f"the log is sampled (rates {', '.join(f'{r:g}' for r in rates)}): counts are scaled back up by "
             "1/rate, a client with few requests may be missing or undercounted, and a client's requests per "
-            "minute move in steps of 1/rate, so per-client limits read from them are coarse"
+            "minute move in steps of 1/rate, so per-client limits read from them are coarse; "
+            + (
+                f"the {_requests(stats.sampled)} on sampled lines are left out of the limits' replay"
+                if stats.sampled <= MAX_SAMPLED * stats.requests
+                else "the limits are counted per minute, not replayed"
+            )
         )
     if stats.late:
         notes.append(
