@@ -119,7 +119,7 @@ def test_render_command_prints_the_objects() -> None:
 def test_render_command_rejects_an_invalid_route(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("kind: LLMRoute\nmetadata: {name: x}\nspec: {upstreams: []}\n")
-    assert main(["render", str(bad)]) == 1
+    assert main(["render", str(bad)]) == 2  # a bad input file: as simulate --route and report --route-file
 
 
 def test_the_service_exposes_the_api_alone_and_probes_and_scrapes_use_the_metrics_port() -> None:

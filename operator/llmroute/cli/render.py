@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         route = load_route(args.route, args.namespace)
     except RouteFileError as exc:
         print(f"llmroute render: {exc}", file=sys.stderr)
-        return 1
+        return 2  # bad input, as every command but validate (whose answer it is) says it
     replicas = args.replicas if args.replicas is not None else max(1, route.spec.proxy.min_replicas)
     now = args.at or datetime.now(UTC)
     config = steady_config(route, replicas, now)
