@@ -8,6 +8,9 @@ nothing has been sent to the client: a non-streaming answer is read whole before
 stream's response headers are sent only once its first chunk has arrived. Timeouts: ``connect_seconds``
 for the TCP connect, ``first_byte_seconds`` until the response headers (and a stream's first chunk),
 ``idle_seconds`` between a stream's chunks, ``total_seconds`` for the whole request including the stream.
+A non-streaming answer over :data:`MAX_BODY` bytes (by its ``Content-Length``, or counted as it arrives)
+is cut off there, its connection closed, and counts as a transport failure: retried on the next upstream,
+else answered ``502 upstream_error``.
 
 An answer the upstream sends as ``text/event-stream`` is relayed as a stream chunk by chunk as it arrives,
 whatever the request said (and never cached). If the upstream then fails (reset, silence beyond
@@ -54,6 +57,13 @@ log = logging.getLogger("llmroute.proxy.forward")
 # the longest stream line relayed (bytes): an event is a few KB; an upstream that sends no line end is a
 # fault, not a line to hold until the total timeout
 MAX_SSE_LINE = 16 * 1024 * 1024
+# the largest non-streamed answer read (bytes): well above the largest real one (embeddings of 2,048 inputs
+# of 3,072 floats are about 75 MB of JSON), well below a pod's memory. An upstream that sends more (or an
+# endless body) is a fault: it must not make the proxy buffer it until the pod is killed out of memory
+MAX_BODY = 256 * 1024 * 1024
+# the most of an error body read away to keep its connection for the next request: an error is a few
+# hundred bytes; past this, closing the connection is cheaper than reading the rest
+MAX_DRAIN = 64 * 1024
 
 
 def _refuses_gateway(snap: ConfigSnapshot, up: UpstreamConfig, resp: aiohttp.ClientResponse) -> bool:
@@ -73,6 +83,15 @@ PASS_HEADERS = ("Retry-After", "retry-after-ms", "openai-processing-ms")
 UPSTREAM_REQUEST_ID = "x-upstream-request-id"
 TRANSPORT_ERRORS = (aiohttp.ClientError, OSError, asyncio.TimeoutError, TimeoutError)
 CLIENT_GONE = 499  # nginx's convention for "client closed the request"
+
+
+class AnswerTooLarge(aiohttp.ClientPayloadError):
+    """An upstream answer over :data:`MAX_BODY` bytes (said by its ``Content-Length`` or counted while
+    reading): a transport failure like a broken body, so it is handled as one (:meth:`Forwarder._failed`)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"upstream answer exceeded {limit} bytes")
+        self.limit = limit
 
 
 @dataclass(slots=True)
@@ -233,7 +252,7 @@ class Forwarder:
                 done = True
                 return await self._relay(request, snap, up, call, resp, first, deadline, t0)
             async with asyncio.timeout(max(0.0, deadline - loop.time())):
-                data = await resp.read()
+                data = await _read_bounded(resp, MAX_BODY)
             done = True
             return self._complete(snap, up, call, resp, data, t0)
         except TRANSPORT_ERRORS as exc:
@@ -250,10 +269,11 @@ class Forwarder:
     async def _retry_status(
         self, snap: ConfigSnapshot, up: UpstreamConfig, resp: aiohttp.ClientResponse, deadline: float
     ) -> None:
-        """Read away an answer whose status says: try another upstream; count it against ``up``."""
+        """Read away an answer whose status says: try another upstream; count it against ``up``. At most
+        :data:`MAX_DRAIN` bytes of it: the rest is left unread and the connection closed, not pooled."""
         loop = asyncio.get_running_loop()
         async with asyncio.timeout(max(0.0, deadline - loop.time())):
-            await resp.read()
+            await drain(resp, MAX_DRAIN)
         self.balancer.failure(up.name, loop.time(), snap.config.passive_health)
         self._attempt_metric(snap, up.name, f"status_{resp.status}")
         if _refuses_gateway(snap, up, resp):
@@ -262,13 +282,25 @@ class Forwarder:
     def _failed(
         self, snap: ConfigSnapshot, up: UpstreamConfig, call: Call, exc: BaseException, last: bool
     ) -> ForwardResult | None:
-        """Count a transport failure against ``up``; the 504 (timeout) or 502 to answer if it was ``last``."""
+        """Count a transport failure against ``up``; the 504 (timeout) or 502 to answer if it was ``last``.
+
+        An answer over :data:`MAX_BODY` counts as one too (passive health, ``outcome="error"``, retried on
+        the next upstream): no real answer is that large, so the upstream is at fault as much as one that
+        breaks the connection, and the operator's health queries must see it."""
         timed_out = isinstance(exc, TimeoutError)
         self.balancer.failure(up.name, asyncio.get_running_loop().time(), snap.config.passive_health)
         self._attempt_metric(snap, up.name, "timeout" if timed_out else "error")
-        log.info("request %s: upstream %s failed: %s", call.progress.request_id, up.name, type(exc).__name__)
+        rid = call.progress.request_id
+        if isinstance(exc, AnswerTooLarge):
+            log.warning(
+                "request %s: upstream %s sent an answer over %d bytes: cut off", rid, up.name, exc.limit
+            )
+        else:
+            log.info("request %s: upstream %s failed: %s", rid, up.name, type(exc).__name__)
         if not last:
             return None
+        if isinstance(exc, AnswerTooLarge):
+            return ForwardResult(errors.bad_gateway(502, str(exc)), 502, up.name)
         if timed_out:
             return ForwardResult(errors.bad_gateway(504, "upstream timed out"), 504, up.name)
         return ForwardResult(errors.bad_gateway(502, "upstream connection failed"), 502, up.name)
@@ -402,6 +434,40 @@ def _pass_headers(resp: aiohttp.ClientResponse, response: web.StreamResponse) ->
     upstream_id = resp.headers.get(REQUEST_ID)
     if upstream_id is not None:
         response.headers[UPSTREAM_REQUEST_ID] = upstream_id
+
+
+async def _read_bounded(resp: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The whole body of ``resp``; raises :class:`AnswerTooLarge` as soon as it is known to exceed ``limit``
+    bytes (by its ``Content-Length``, before reading any of it, or while reading), having read at most a
+    chunk past ``limit``. The caller closes the connection of a body left unread."""
+    length = resp.content_length
+    if length is not None and length > limit:
+        raise AnswerTooLarge(limit)
+    content = resp.content
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await content.readany():
+        size += len(chunk)
+        if size > limit:
+            raise AnswerTooLarge(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def drain(resp: aiohttp.ClientResponse, limit: int) -> bool:
+    """Read away the body of ``resp``, keeping none of it, unless it exceeds ``limit`` bytes (by its
+    ``Content-Length``, or while reading): whether it was read to its end. A body not read to its end
+    leaves a connection the caller must close rather than return to the pool."""
+    length = resp.content_length
+    if length is not None and length > limit:
+        return False
+    content = resp.content
+    size = 0
+    while chunk := await content.readany():
+        size += len(chunk)
+        if size > limit:
+            return False
+    return True
 
 
 async def _first_chunk(resp: aiohttp.ClientResponse) -> bytes:

@@ -5,6 +5,8 @@ Outcomes are counted in ``llmroute_proxy_upstream_probes_total{route,upstream,ou
 outcome values as real attempts (``ok``, ``status_<code>``, ``timeout``, ``error``); the operator's
 default upstream-health queries read both. Any answer below 500 other than 429 counts as ``ok``: the
 endpoint is up even if it does not list models. Busy upstreams are never probed; their traffic tells.
+Only the status matters: at most :data:`~llmroute.proxy.forward.MAX_DRAIN` bytes of the answer are read
+away (to keep the connection); a longer list, or an endless body, is left unread and its connection closed.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Callable
 import aiohttp
 
 from llmroute.proxy.balancer import Balancer
+from llmroute.proxy.forward import MAX_DRAIN, drain
 from llmroute.proxy.metrics import ProxyMetrics
 from llmroute.proxy.periodic import Periodic
 from llmroute.proxy.snapshot import ConfigSnapshot
@@ -78,8 +81,9 @@ class Prober:
             async with self.session.get(
                 up.url.rstrip("/") + "/models", headers=headers, timeout=timeout
             ) as resp:
-                await resp.read()
                 status = resp.status
+                if not await drain(resp, MAX_DRAIN):
+                    resp.close()  # not returned to the pool half-read
             outcome = f"status_{status}" if status >= 500 or status == 429 else "ok"
         except TimeoutError:
             outcome = "timeout"
