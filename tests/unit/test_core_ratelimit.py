@@ -177,6 +177,23 @@ def test_restore_in_reverse_order_after_sustained_calm() -> None:
     assert restored[-1]["free"] > 0.0
 
 
+def test_a_metrics_gap_does_not_count_as_calm() -> None:
+    """Calm for 120 s, then 10 minutes without a reading, then calm again: restoreAfterSeconds 180 is
+    counted from the first reading after the gap (before, the gap counted as calm and the tier was
+    restored on the first reading after it)."""
+    r = route(adaptiveShedding={"restoreAfterSeconds": 180})
+    steps: list[tuple[float | None, bool]] = [(0.95, True)] * 6
+    steps += [(0.5, True)] * 3
+    steps += [(None, True)] * 10
+    steps += [(0.5, True)] * 6
+    factors = _run(r, steps)
+    shed = factors[5]
+    assert factors[18] == shed  # through the gap: held
+    after = factors[19:]
+    first_change = next(i for i, f in enumerate(after) if f != shed)
+    assert first_change == 3, [f["silver"] for f in after]  # 180 s of observed calm after the gap
+
+
 def test_min_factor_and_snapping() -> None:
     r = route(adaptiveShedding={"stepFactor": 0.5, "minFactor": 0.3})
     sh = r.rate_limits.adaptive_shedding

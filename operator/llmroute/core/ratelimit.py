@@ -161,7 +161,10 @@ def _shed_step(
             events.append("adaptive shedding disabled: every tier restored")
         return replace(state, levels={}, calm_since=None), events
     if utilisation is None or not order:
-        return replace(state, levels={k: v for k, v in levels.items() if v}), events
+        # no reading is no calm: the calm clock of a restore starts again from the next reading below the
+        # threshold, so a metrics gap never counts towards restoreAfterSeconds
+        calm = state.calm_since if utilisation is not None else None
+        return replace(state, levels={k: v for k, v in levels.items() if v}, calm_since=calm), events
     # a time stamped after now (a clock that went back, a restored status) reads as now: from a day ahead
     # it would hold every step, and the calm clock of a restore, for a day
     last_step = None if state.last_step is None else min(state.last_step, now)
