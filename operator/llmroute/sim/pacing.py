@@ -175,18 +175,21 @@ class Limiters:
             k = j
             while k > lo and tat[k - 1] <= at:
                 k -= 1
-            for i in range(lo, k):
-                t = tat[i]
-                base = t if t > at else at
-                if strict:
-                    t = base + cost * intervals[i]
+            if strict:  # cost is 1.0: the interval is ``cost * interval`` exactly
+                for i in range(lo, k):
+                    t = tat[i]
+                    t = (t if t > at else at) + intervals[i]
                     if t <= at + taus[i] + 1e-9:
                         tat[i] = t
+                        each[i] += 1.0
+            else:
+                for i in range(lo, k):
+                    t = tat[i]
+                    base = t if t > at else at
+                    if base <= at + taus[i] + 1e-9:
+                        tat[i] = base + cost * intervals[i]
                         each[i] += cost
-                elif base <= at + taus[i] + 1e-9:
-                    tat[i] = base + cost * intervals[i]
-                    each[i] += cost
-                    count_each[i] += 1.0
+                        count_each[i] += 1.0
             suffix[k] += cost  # idle limits admit (one request, or tokens by debt) and restart from now
             count_suffix[k] += 1.0
             a_at, a_cost, a_from = at, cost, k
