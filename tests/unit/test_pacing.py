@@ -39,7 +39,7 @@ def admitted_by_the_proxy(seq: list[tuple[float, float]], limit: int, kind: gcra
 def test_every_priced_limit_admits_what_the_proxys_limiter_admits(seed: int) -> None:
     seq = arrivals(seed)
     requests, tokens = Refusals(strict=True), Refusals(strict=False)
-    pacer = Pacer("t", requests, tokens)
+    pacer = Pacer(requests, tokens)
     rng = np.random.default_rng(seed)
     window = 300.0  # seconds: arrivals come shuffled inside each window, flushed a window behind
     start = 0
@@ -60,7 +60,7 @@ def test_every_priced_limit_admits_what_the_proxys_limiter_admits(seed: int) -> 
 
 def test_token_limits_below_the_floor_are_not_priced() -> None:
     requests, tokens = Refusals(strict=True), Refusals(strict=False)
-    pacer = Pacer("t", requests, tokens)
+    pacer = Pacer(requests, tokens)
     pacer.pending.extend((60.0 * i, 10.0) for i in range(100))  # 10 tokens a minute
     pacer.flush()
     assert requests.smallest(1, 0.01) == 1  # one request a minute fits a limit of 1

@@ -291,7 +291,7 @@ class LogStats:
         into = self.tier_refusals if cid is None else self.client_refusals
         if (tier, "requests") not in into:
             into[tier, "requests"], into[tier, "tokens"] = Refusals(strict=True), Refusals(strict=False)
-        p = Pacer(tier, into[tier, "requests"], into[tier, "tokens"])
+        p = Pacer(into[tier, "requests"], into[tier, "tokens"])
         if cid is None:
             self._tier_pacers[tier] = p
         else:

@@ -206,14 +206,13 @@ class Limiters:
 
 
 class Pacer:
-    """The GCRA of one limiter key in ``tier`` (requests and tokens) over every :data:`GRID` limit: arrivals
+    """The GCRA of one limiter key (requests and tokens) over every :data:`GRID` limit: arrivals
     appended to :attr:`pending` in any order within a horizon, :meth:`flush` replays those before a time
     in time order."""
 
-    __slots__ = ("pending", "replayed", "requests", "tier", "to_requests", "to_tokens", "tokens")
+    __slots__ = ("pending", "replayed", "requests", "to_requests", "to_tokens", "tokens")
 
-    def __init__(self, tier: str, to_requests: Refusals, to_tokens: Refusals) -> None:
-        self.tier = tier
+    def __init__(self, to_requests: Refusals, to_tokens: Refusals) -> None:
         self.to_requests, self.to_tokens = to_requests, to_tokens
         self.pending: list[tuple[float, float]] = []  # (arrival s, tokens), one request each, any order
         self.requests = Limiters()
