@@ -349,23 +349,23 @@ class LogStats:
         assert best is not None
         return best[1], best[2]
 
-    def outside(self) -> float:
-        """Requests dated outside the main stretch (:meth:`span`)."""
-        bounds = self.span()
+    def outside(self, bounds: tuple[int, int] | None = None) -> float:
+        """Requests dated outside the main stretch (``bounds``, by default :meth:`span`)."""
+        bounds = bounds or self.span()
         if bounds is None:
             return 0.0
         lo, hi = bounds
         return sum(r for (_, minute), (r, _) in self.tier_minutes.items() if not lo <= minute <= hi)
 
-    def series(self) -> HourlySeries | None:
+    def series(self, bounds: tuple[int, int] | None = None) -> HourlySeries | None:
         """Hourly totals from the first to the last hour of the log's main stretch (:meth:`span`; ``None``
         for an empty log).
 
         The first hour is missing (NaN) unless the stretch starts in the hour's first minute, and the last
         hour unless it ends in the hour's last minute: the log covers only part of them, and part of an
         hour read as the whole of it would make a busy hour look quiet (a day of logs from 20:30 to 20:30
-        holds two half hours of 20:00)."""
-        bounds = self.span()
+        holds two half hours of 20:00). ``bounds``: :meth:`span`, when the caller has it already."""
+        bounds = bounds or self.span()
         if bounds is None:
             return None
         first_minute, last_minute = bounds

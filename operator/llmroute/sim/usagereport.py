@@ -122,11 +122,12 @@ def from_log(
     top: int = 10,
 ) -> dict[str, Any]:
     """The report of an access log (``stats`` finished); raises ``ValueError`` on an invalid route."""
-    series = stats.series()
+    bounds = stats.span()
+    series = stats.series(bounds)
     if series is None:
         raise ValueError("the access log holds no requests")
-    outside = stats.outside()
-    lo, hi = stats.span() or (0, 0)
+    outside = stats.outside(bounds)
+    lo, hi = bounds or (0, 0)
     profile = hourly.profile(series, stats.timezone)
     clients, segment = segments.summary(stats, thresholds or segments.Thresholds(), top)
     by_status = {k: t.requests for k, t in stats.totals("status").items()}
@@ -151,7 +152,7 @@ def from_log(
         "cache": cache_summary(stats),
         "clients": clients,
         "recommendations": recommend(observed_from_log(stats, profile, segment), route_doc),
-        "notes": _log_notes(stats, outside),
+        "notes": _log_notes(stats, outside, lo, hi),
     }
 
 
@@ -168,10 +169,9 @@ def _minute(minute: int) -> str:
     return epoch_rfc3339(minute * 60)[:16] + "Z"
 
 
-def _log_notes(stats: LogStats, outside: float) -> list[str]:
+def _log_notes(stats: LogStats, outside: float, lo: int, hi: int) -> list[str]:
     notes = []
     if outside:
-        lo, hi = stats.span() or (0, 0)
         notes.append(
             f"{_requests(outside)} dated more than {APART_MINUTES // 1440} days away from the log's main "
             f"stretch, {_minute(lo)} to {_minute(hi)} (its lines run from {stats.first} to {stats.last}): "
