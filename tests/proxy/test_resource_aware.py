@@ -187,7 +187,10 @@ async def test_a_signal_that_goes_stale_stops_steering(
     endpoint.status = 500  # the engine's metrics break: the last reading (50 waiting) ages
     await eventually(lambda: queue(None), within=5.0)  # stale after three intervals: no longer exported
     counts = await served_by(harness, 20)
-    assert counts["a"] > 0 and counts["b"] > 0  # by connections now: both idle, both used
+    # the stale queue no longer steers away from a: it is chosen again. Which of the two idle upstreams
+    # takes the rest depends on their latency EWMAs (part of the score), which vary with the machine's
+    # load: under a busy CI run b's earlier answers were slower and a took all 20, so only a is asserted
+    assert counts["a"] > 0 and sum(counts.values()) == 20
 
 
 @pytest.mark.parametrize("strategy", ["RoundRobin", "ResourceAware"])
